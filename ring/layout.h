@@ -1,0 +1,237 @@
+// The shared-memory layout of a shmring segment. This file is an ABI between
+// processes: every offset and size below is asserted, and no other file may
+// copy a layout constant. Bump kLayoutVersion on any change.
+//
+//   offset 0      ControlBlock (identity, hot indices each on its own
+//                 128-byte line, wait words, semaphores, role table)
+//   data_offset   data ring: `capacity` bytes (power of two), records
+//
+// A record is an 8-byte RecordHeader followed by its payload, padded to a
+// multiple of 8 bytes (its "span"). Records never straddle the end of the
+// ring: a producer that would straddle writes a padding record to the end and
+// starts its record at offset 0.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace shmring {
+
+enum class Kind : std::uint32_t { spsc = 1, mpsc = 2 };
+enum class WaitStrategy : std::uint32_t { futex = 1, semaphore = 2, spin = 3 };
+
+namespace layout {
+
+inline constexpr std::uint64_t kMagic = 0x474e495252484d53ULL;  // "SHMRRING" LE
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::size_t kLine = 128;  // two 64-byte lines: defeats the
+                                           // adjacent-line prefetcher pairing
+inline constexpr std::size_t kMaxProducers = 64;
+inline constexpr std::uint64_t kMinCapacity = 256;
+inline constexpr std::uint64_t kMaxCapacity = 1ULL << 40;
+inline constexpr std::size_t kRecordAlign = 8;
+inline constexpr std::size_t kHeaderSize = 8;
+inline constexpr std::size_t kSemaphoreBytes = 64;  // room for a boost
+                                                    // interprocess_semaphore
+
+enum class State : std::uint32_t { initializing = 0, ready = 1 };
+enum class LastExit : std::uint32_t { none = 0, closed = 1, died = 2 };
+
+// A producer or consumer registration: 0 = free, else a ProcessToken
+// (pid << 32 | low 32 bits of the process start time, see liveness.h).
+struct alignas(16) Slot {
+  std::atomic<std::uint64_t> owner;
+  // Incremented each time the slot is claimed; MPSC record headers carry its
+  // low bits so a record of a departed owner is never mistaken for one of a
+  // new owner of the same slot.
+  std::atomic<std::uint32_t> generation;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(Slot) == 16);
+
+// A sleeping side: `seq` is the futex word (bumped on every wake-up),
+// `waiters` counts registered sleepers so a waker makes no syscall when no
+// one sleeps.
+struct WaitWord {
+  std::atomic<std::uint32_t> seq;
+  std::atomic<std::uint32_t> waiters;
+};
+static_assert(sizeof(WaitWord) == 8);
+
+struct ControlBlock {
+  // ---- line 0: identity. Written by the creator before `state` is
+  // published with a release store; immutable afterwards.
+  std::uint64_t magic;
+  std::uint32_t version;
+  Kind kind;
+  std::uint64_t capacity;      // bytes in the data ring, power of two
+  std::uint64_t segment_size;  // bytes the creator asked shmget for
+  std::uint64_t data_offset;   // where the data ring starts
+  std::uint32_t max_producers;
+  WaitStrategy wait_strategy;
+  std::uint32_t flags;
+  std::int32_t creator_pid;
+  std::uint64_t creator_token;
+  std::atomic<std::uint32_t> state;  // release: pairs with attach's acquire
+  std::uint8_t pad0[kLine - 68];
+
+  // ---- line 1: written by the consumer only.
+  // Position (monotonic byte count) of the first unreleased byte.
+  alignas(kLine) std::atomic<std::uint64_t> head;
+  std::uint8_t pad1[kLine - 8];
+
+  // ---- line 2: written by producers only.
+  // Position one past the last claimed byte. SPSC: everything before it is
+  // committed. MPSC: everything before it has a header (busy or committed).
+  alignas(kLine) std::atomic<std::uint64_t> tail;
+  std::uint8_t pad2[kLine - 8];
+
+  // ---- line 3: MPSC claim lock: 0 or the holder's (token, slot), see
+  // ring.cc ClaimLock. Never touched by SPSC rings.
+  alignas(kLine) std::atomic<std::uint64_t> claim_lock;
+  std::uint8_t pad3[kLine - 8];
+
+  // ---- line 4: the consumer sleeps here waiting for data.
+  alignas(kLine) WaitWord data_ready;
+  std::uint8_t pad4[kLine - 8];
+
+  // ---- line 5: producers sleep here waiting for space.
+  alignas(kLine) WaitWord space_ready;
+  std::uint8_t pad5[kLine - 8];
+
+  // ---- line 6: lifecycle (cold).
+  alignas(kLine) Slot consumer;
+  std::atomic<std::uint32_t> producers_attached;  // live registrations
+  std::atomic<std::uint32_t> producers_seen;      // ever attached (sticky)
+  std::atomic<std::uint32_t> producers_died;      // reaped dead producers
+  std::atomic<std::uint32_t> consumers_seen;      // ever attached (sticky)
+  std::atomic<std::uint32_t> consumers_died;
+  std::atomic<std::uint32_t> records_reclaimed;   // dead producers' records
+  std::atomic<std::uint32_t> last_exit;           // LastExit of the latest
+                                                  // producer to leave
+  std::uint8_t pad6[kLine - 44];
+
+  // ---- lines 7-8: semaphore fallback (WaitStrategy::semaphore).
+  alignas(kLine) std::uint8_t data_sem[kSemaphoreBytes];
+  std::uint8_t space_sem[kSemaphoreBytes];
+
+  // ---- producer registrations.
+  alignas(kLine) Slot producers[kMaxProducers];
+};
+
+static_assert(offsetof(ControlBlock, magic) == 0);
+static_assert(offsetof(ControlBlock, version) == 8);
+static_assert(offsetof(ControlBlock, kind) == 12);
+static_assert(offsetof(ControlBlock, capacity) == 16);
+static_assert(offsetof(ControlBlock, segment_size) == 24);
+static_assert(offsetof(ControlBlock, data_offset) == 32);
+static_assert(offsetof(ControlBlock, max_producers) == 40);
+static_assert(offsetof(ControlBlock, wait_strategy) == 44);
+static_assert(offsetof(ControlBlock, flags) == 48);
+static_assert(offsetof(ControlBlock, creator_pid) == 52);
+static_assert(offsetof(ControlBlock, creator_token) == 56);
+static_assert(offsetof(ControlBlock, state) == 64);
+static_assert(offsetof(ControlBlock, head) == 1 * kLine);
+static_assert(offsetof(ControlBlock, tail) == 2 * kLine);
+static_assert(offsetof(ControlBlock, claim_lock) == 3 * kLine);
+static_assert(offsetof(ControlBlock, data_ready) == 4 * kLine);
+static_assert(offsetof(ControlBlock, space_ready) == 5 * kLine);
+static_assert(offsetof(ControlBlock, consumer) == 6 * kLine);
+static_assert(offsetof(ControlBlock, producers_attached) == 6 * kLine + 16);
+static_assert(offsetof(ControlBlock, last_exit) == 6 * kLine + 40);
+static_assert(offsetof(ControlBlock, data_sem) == 7 * kLine);
+static_assert(offsetof(ControlBlock, space_sem) == 7 * kLine + 64);
+static_assert(offsetof(ControlBlock, producers) == 8 * kLine);
+static_assert(sizeof(ControlBlock) == 8 * kLine + kMaxProducers * sizeof(Slot));
+static_assert(sizeof(ControlBlock) == 2048);
+// The cross-process protocol relies on these being plain lock-free words.
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<std::uint64_t>) == 8);
+
+// Page-aligned start of the data ring.
+inline constexpr std::uint64_t kDataOffset = 4096;
+static_assert(kDataOffset >= sizeof(ControlBlock));
+
+// ---- Record header: one 64-bit word, so committing a record is a single
+// release store (MPSC) and the consumer reads it with a single acquire load.
+//
+//   bits  0..31  span: header + payload + alignment slack, multiple of 8;
+//                its low 3 bits are reused as flags (span & ~7 is the span)
+//                bit 0: busy (MPSC: claimed, not yet committed)
+//                bit 1: padding (skip `span` bytes, deliver nothing)
+//   bits 32..34  slack: span - 8 - payload length (0..7)
+//   bits 35..47  type: 13 bits for the application
+//   bits 48..63  owner: (slot generation & 0x3ff) << 6 | slot index
+inline constexpr std::uint64_t kBusy = 1;
+inline constexpr std::uint64_t kPadding = 2;
+inline constexpr std::uint32_t kMaxType = (1u << 13) - 1;
+inline constexpr std::uint16_t kNoOwner = 0xffff;
+
+struct Header {
+  std::uint32_t span;  // flags cleared
+  bool busy;
+  bool padding;
+  std::uint32_t length;  // payload bytes
+  std::uint16_t type;
+  std::uint16_t owner;
+};
+
+constexpr std::uint64_t align_up(std::uint64_t n) {
+  return (n + kRecordAlign - 1) & ~std::uint64_t{kRecordAlign - 1};
+}
+
+constexpr std::uint64_t span_for(std::uint64_t payload) {
+  return align_up(kHeaderSize + payload);
+}
+
+constexpr std::uint64_t encode(std::uint32_t span, std::uint32_t length,
+                               std::uint16_t type, std::uint16_t owner,
+                               std::uint64_t flags) {
+  const std::uint64_t slack = span - kHeaderSize - length;
+  return std::uint64_t{span} | flags | (slack << 32) |
+         (std::uint64_t{type} << 35) | (std::uint64_t{owner} << 48);
+}
+
+constexpr Header decode(std::uint64_t w) {
+  Header h{};
+  h.span = static_cast<std::uint32_t>(w) & ~std::uint32_t{7};
+  h.busy = (w & kBusy) != 0;
+  h.padding = (w & kPadding) != 0;
+  const auto slack = static_cast<std::uint32_t>((w >> 32) & 7);
+  h.length = h.span >= kHeaderSize + slack ? h.span - kHeaderSize - slack : 0;
+  h.type = static_cast<std::uint16_t>((w >> 35) & kMaxType);
+  h.owner = static_cast<std::uint16_t>(w >> 48);
+  return h;
+}
+
+constexpr std::uint64_t padding_word(std::uint32_t span) {
+  return encode(span, span - kHeaderSize, 0, kNoOwner, kPadding);
+}
+
+constexpr std::uint16_t owner_tag(std::uint32_t slot, std::uint32_t gen) {
+  return static_cast<std::uint16_t>(((gen & 0x3ff) << 6) | (slot & 0x3f));
+}
+
+static_assert(decode(encode(16, 8, 5, 7, 0)).length == 8);
+static_assert(decode(encode(16, 1, 5, 7, 0)).length == 1);
+static_assert(decode(encode(16, 1, kMaxType, 7, kBusy)).type == kMaxType);
+static_assert(decode(encode(16, 1, 5, 7, kBusy)).busy);
+static_assert(decode(padding_word(64)).padding);
+static_assert(decode(padding_word(64)).span == 64);
+static_assert(span_for(0) == 8 && span_for(1) == 16 && span_for(8) == 16);
+static_assert(kMaxProducers <= 64, "owner tag keeps 6 bits of slot index");
+
+// The largest record a ring of `capacity` bytes accepts. Half the ring
+// guarantees that a record always fits once the ring drains, wherever the
+// wrap point falls (see docs/design.md, "Why half the ring").
+constexpr std::uint64_t max_span(std::uint64_t capacity) {
+  return capacity / 2 < 0xfffffff8ULL ? capacity / 2 : 0xfffffff8ULL;
+}
+constexpr std::uint64_t max_payload(std::uint64_t capacity) {
+  return max_span(capacity) - kHeaderSize;
+}
+
+}  // namespace layout
+}  // namespace shmring

@@ -1,0 +1,79 @@
+#include "ring/liveness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace shmring {
+namespace {
+
+// Reads state and starttime (field 22) of /proc/<pid>/stat without stdio
+// allocation. The comm field may contain spaces and ')', so parse after the
+// last ')'.
+bool read_stat(pid_t pid, char* state, std::uint64_t* start) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  ssize_t n;
+  do {
+    n = ::read(fd, buf, sizeof buf - 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  char* p = std::strrchr(buf, ')');
+  if (p == nullptr || p[1] != ' ') return false;
+  p += 2;
+  *state = *p;
+  // Fields after comm: 3=state ... 22=starttime, i.e. 19 spaces after state.
+  for (int field = 3; field < 22; ++field) {
+    p = std::strchr(p, ' ');
+    if (p == nullptr) return false;
+    ++p;
+  }
+  *start = std::strtoull(p, nullptr, 10);
+  return true;
+}
+
+ProcessToken make_token(pid_t pid, std::uint64_t start) {
+  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(pid)) << 32) |
+         (start & 0xffffffffULL);
+}
+
+}  // namespace
+
+ProcessToken token_of(pid_t pid) {
+  char state = 0;
+  std::uint64_t start = 0;
+  if (pid <= 0 || !read_stat(pid, &state, &start)) return 0;
+  if (state == 'Z' || state == 'X' || state == 'x') return 0;
+  return make_token(pid, start);
+}
+
+ProcessToken self_token() {
+  // Cached per pid so a forked child computes its own.
+  static std::atomic<std::uint64_t> cached{0};
+  // relaxed: a cache of an immutable fact; a race computes the same value.
+  ProcessToken t = cached.load(std::memory_order_relaxed);
+  if (t != 0 && token_pid(t) == ::getpid()) return t;
+  t = token_of(::getpid());
+  cached.store(t, std::memory_order_relaxed);
+  return t;
+}
+
+bool alive(ProcessToken t) {
+  if (t == 0) return false;
+  const pid_t pid = token_pid(t);
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  return token_of(pid) == t;
+}
+
+}  // namespace shmring

@@ -1,0 +1,703 @@
+#include "ring/ring.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "ring/liveness.h"
+
+namespace shmring {
+
+using layout::ControlBlock;
+using layout::Header;
+using detail::Clock;
+
+namespace {
+
+// Record headers are read and written as atomics: in MPSC rings the consumer
+// reads a header while its producer may be committing it.
+std::atomic_ref<std::uint64_t> header_at(std::byte* data, std::uint64_t off) {
+  return std::atomic_ref<std::uint64_t>(
+      *reinterpret_cast<std::uint64_t*>(data + off));
+}
+
+detail::WaitPoint data_point(ControlBlock* cb) {
+  return {&cb->data_ready, cb->data_sem, cb->wait_strategy};
+}
+detail::WaitPoint space_point(ControlBlock* cb) {
+  return {&cb->space_ready, cb->space_sem, cb->wait_strategy};
+}
+
+// True while the producer named by an owner tag (slot + generation) still
+// holds its slot and runs. A freed or re-claimed slot means the owner left.
+bool owner_alive(const ControlBlock* cb, std::uint16_t tag) {
+  const std::uint32_t slot = tag & 0x3f;
+  const std::uint32_t gen = tag >> 6;
+  if (slot >= cb->max_producers) return false;
+  const auto& s = cb->producers[slot];
+  // acquire: pairs with the claim CAS / generation bump in Producer::attach.
+  const ProcessToken t = s.owner.load(std::memory_order_acquire);
+  const std::uint32_t g = s.generation.load(std::memory_order_acquire);
+  if ((g & 0x3ff) != gen || t == 0) return false;
+  return alive(t);
+}
+
+// Frees the slots of dead producers; returns how many. Shared by the consumer
+// (so end of stream follows a producer's death) and by attaching producers
+// (so the table never fills with ghosts).
+int reap_dead_producers(ControlBlock* cb) {
+  int reaped = 0;
+  for (std::uint32_t i = 0; i < cb->max_producers; ++i) {
+    auto& s = cb->producers[i];
+    // acquire: pairs with the claim CAS in Producer::attach.
+    ProcessToken t = s.owner.load(std::memory_order_acquire);
+    if (t == 0 || alive(t)) continue;
+    // acq_rel: only one reaper wins a given registration.
+    if (!s.owner.compare_exchange_strong(t, 0, std::memory_order_acq_rel)) {
+      continue;
+    }
+    // relaxed: statistics; last_exit is read after the seq_cst decrement.
+    cb->producers_died.fetch_add(1, std::memory_order_relaxed);
+    cb->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::died),
+                        std::memory_order_relaxed);
+    // seq_cst: pairs with the consumer's load in end_status() and its
+    // sleeping re-check (Dekker with data_ready.waiters).
+    cb->producers_attached.fetch_sub(1, std::memory_order_seq_cst);
+    ++reaped;
+  }
+  if (reaped > 0) data_point(cb).wake();
+  return reaped;
+}
+
+// The spin → yield → sleep loop shared by reserve() and peek().
+// `attempt` returns a result whose status is would_block while the caller
+// must keep waiting; `check` runs between sleeps (liveness, end of stream)
+// and returns ok to keep waiting or the status to give up with.
+template <class R, class Attempt, class Check>
+R wait_loop(detail::WaitPoint& point, Timeout timeout, Attempt attempt,
+            Check check) {
+  R r = attempt();
+  if (r.status != Status::would_block) return r;
+  const auto deadline = detail::Deadline::after(timeout);
+  const auto start = Clock::now();
+  auto give_up = [](Status s) {
+    R out;
+    out.status = s;
+    return out;
+  };
+
+  for (unsigned i = 1;; ++i) {
+    detail::cpu_relax();
+    r = attempt();
+    if (r.status != Status::would_block) return r;
+    if ((i & 63) == 0) {
+      const auto now = Clock::now();
+      if (interrupt_requested()) return give_up(Status::interrupted);
+      if (deadline.passed(now)) return give_up(Status::timed_out);
+      if (now - start > detail::kSpinFor) break;
+    }
+  }
+  while (Clock::now() - start < detail::kSpinFor + detail::kYieldFor) {
+    ::sched_yield();
+    r = attempt();
+    if (r.status != Status::would_block) return r;
+  }
+
+  const bool spin_only = point.strategy() == WaitStrategy::spin;
+  auto last_check = Clock::time_point{};
+  for (;;) {
+    const auto now = Clock::now();
+    if (interrupt_requested()) return give_up(Status::interrupted);
+    if (!spin_only || now - last_check >= std::chrono::milliseconds(1)) {
+      last_check = now;
+      const Status s = check();
+      if (s != Status::ok) return give_up(s);
+    }
+    if (deadline.passed(now)) return give_up(Status::timed_out);
+    const std::uint32_t seq = point.announce();
+    r = attempt();  // the re-check of the Dekker pair (see wait.h)
+    if (r.status != Status::would_block) {
+      point.retire();
+      return r;
+    }
+    point.sleep(seq, deadline.left(now));  // false on EINTR: loop re-checks
+    point.retire();
+    r = attempt();
+    if (r.status != Status::would_block) return r;
+  }
+}
+
+}  // namespace
+
+// ============================== Producer ==================================
+
+Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
+  ControlBlock* cb = segment.control();
+  const ProcessToken me = self_token();
+  if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
+  for (int round = 0; round < 2; ++round) {
+    for (std::uint32_t i = 0; i < cb->max_producers; ++i) {
+      auto& s = cb->producers[i];
+      ProcessToken expected = 0;
+      // acq_rel: claims the slot; pairs with the release in close() / the
+      // reaper's CAS that freed it.
+      if (!s.owner.compare_exchange_strong(expected, me,
+                                           std::memory_order_acq_rel)) {
+        continue;
+      }
+      // acq_rel: the new generation tags every record and lock word of this
+      // registration; read by owner_alive().
+      const std::uint32_t gen =
+          s.generation.fetch_add(1, std::memory_order_acq_rel) + 1;
+      // seq_cst: pairs with end_status()'s loads (a consumer that sees this
+      // producer does not report end of stream).
+      cb->producers_attached.fetch_add(1, std::memory_order_seq_cst);
+      cb->producers_seen.fetch_add(1, std::memory_order_seq_cst);
+      return Producer(segment, static_cast<int>(i), gen, options);
+    }
+    if (reap_dead_producers(cb) == 0) break;
+  }
+  if (cb->kind == Kind::spsc) {
+    const ProcessToken t =
+        cb->producers[0].owner.load(std::memory_order_acquire);
+    return Error{Errc::role_taken,
+                 "this SPSC ring already has a live producer (pid " +
+                     std::to_string(token_pid(t)) +
+                     "); use an MPSC ring for several producers"};
+  }
+  return Error{Errc::too_many_producers,
+               "all " + std::to_string(cb->max_producers) +
+                   " producer slots are held by live processes"};
+}
+
+Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
+                   ProducerOptions options)
+    : segment_(&segment),
+      cb_(segment.control()),
+      data_(segment.data()),
+      mask_(segment.capacity() - 1),
+      capacity_(segment.capacity()),
+      slot_(slot),
+      owner_(layout::owner_tag(static_cast<std::uint32_t>(slot), generation)),
+      lock_word_(std::uint64_t{owner_} + 1),
+      mpsc_(segment.kind() == Kind::mpsc),
+      options_(options),
+      data_ready_(data_point(cb_)),
+      space_ready_(space_point(cb_)) {
+  // acquire: pairs with the previous producer's tail store / the
+  // consumer's head store; an SPSC producer continues where the last one
+  // (closed or dead) published.
+  tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
+  cached_head_ = cb_->head.load(std::memory_order_acquire);
+}
+
+Producer::Producer(Producer&& o) noexcept
+    : segment_(o.segment_),
+      cb_(o.cb_),
+      data_(o.data_),
+      mask_(o.mask_),
+      capacity_(o.capacity_),
+      slot_(o.slot_),
+      owner_(o.owner_),
+      lock_word_(o.lock_word_),
+      mpsc_(o.mpsc_),
+      options_(o.options_),
+      data_ready_(o.data_ready_),
+      space_ready_(o.space_ready_),
+      tail_(o.tail_),
+      published_(o.published_),
+      cached_head_(o.cached_head_),
+      reserved_pos_(o.reserved_pos_),
+      reserved_span_(o.reserved_span_),
+      reserved_size_(o.reserved_size_),
+      reserved_(o.reserved_),
+      closed_(o.closed_) {
+  o.closed_ = true;
+  o.reserved_ = false;
+}
+
+Producer::~Producer() { close(); }
+
+std::size_t Producer::max_record_size() const {
+  return layout::max_payload(capacity_);
+}
+
+bool Producer::consumer_alive() const {
+  // acquire: pairs with the consumer's claim CAS in Consumer::attach.
+  return alive(cb_->consumer.owner.load(std::memory_order_acquire));
+}
+
+Reservation Producer::try_reserve(std::size_t size) {
+  if (closed_) return {Status::closed, {}};
+  if (size > max_record_size()) return {Status::too_large, {}};
+  if (reserved_) abort();  // one reservation at a time
+  return mpsc_ ? reserve_mpsc(size) : reserve_spsc(size);
+}
+
+Reservation Producer::reserve_spsc(std::size_t size) {
+  const auto span = static_cast<std::uint32_t>(layout::span_for(size));
+  const std::uint64_t off = tail_ & mask_;
+  const std::uint64_t pad = off + span > capacity_ ? capacity_ - off : 0;
+  const std::uint64_t need = pad + span;
+  if (tail_ + need - cached_head_ > capacity_) {
+    // seq_cst (acquire suffices for data): pairs with the consumer's head
+    // store in release(), so its reads of the space happen before our
+    // writes; seq_cst also makes this the re-check of the space_ready
+    // Dekker pair when called from wait_loop.
+    cached_head_ = cb_->head.load(std::memory_order_seq_cst);
+    if (cached_head_ > tail_ || tail_ - cached_head_ > capacity_) {
+      return {Status::corrupt, {}};
+    }
+    if (tail_ + need - cached_head_ > capacity_) return {Status::would_block, {}};
+  }
+  if (pad != 0) {
+    // relaxed: published by the tail store in publish().
+    header_at(data_, off).store(layout::padding_word(static_cast<std::uint32_t>(pad)),
+                                std::memory_order_relaxed);
+    tail_ += pad;
+  }
+  reserved_pos_ = tail_;
+  reserved_span_ = span;
+  reserved_size_ = size;
+  reserved_ = true;
+  return {Status::ok,
+          {data_ + (reserved_pos_ & mask_) + layout::kHeaderSize, size}};
+}
+
+bool Producer::lock_claim() {
+  unsigned spins = 0;
+  auto last_check = Clock::now();
+  for (;;) {
+    // relaxed: test before test-and-set, keeps the line shared while held.
+    std::uint64_t held = cb_->claim_lock.load(std::memory_order_relaxed);
+    if (held == 0) {
+      // acquire: pairs with the release in unlock_claim(); the previous
+      // holder's tail store is visible.
+      if (cb_->claim_lock.compare_exchange_weak(held, lock_word_,
+                                                std::memory_order_acquire,
+                                                std::memory_order_relaxed)) {
+        return true;
+      }
+      continue;
+    }
+    if (++spins < 128) {
+      detail::cpu_relax();
+      continue;
+    }
+    ::sched_yield();
+    const auto now = Clock::now();
+    if (now - last_check >= std::chrono::milliseconds(5)) {
+      last_check = now;
+      // A producer killed inside the few instructions it holds the lock
+      // would block every producer forever: break its lock. What it did
+      // before dying is consistent (see docs/design.md, claim lock).
+      const auto tag = static_cast<std::uint16_t>(held - 1);
+      if (!owner_alive(cb_, tag)) {
+        // acq_rel: we take over the lock from the dead holder.
+        cb_->claim_lock.compare_exchange_strong(held, 0,
+                                                std::memory_order_acq_rel);
+      }
+    }
+  }
+}
+
+void Producer::unlock_claim() {
+  // release: pairs with the acquire CAS in lock_claim().
+  cb_->claim_lock.store(0, std::memory_order_release);
+}
+
+Reservation Producer::reserve_mpsc(std::size_t size) {
+  const auto span = static_cast<std::uint32_t>(layout::span_for(size));
+  lock_claim();
+  // relaxed: only claim-lock holders store tail; the lock's acquire ordered
+  // the previous holder's store before this load.
+  const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
+  const std::uint64_t off = t & mask_;
+  const std::uint64_t pad = off + span > capacity_ ? capacity_ - off : 0;
+  const std::uint64_t need = pad + span;
+  if (t < cached_head_ || t + need - cached_head_ > capacity_) {
+    // seq_cst: pairs with the consumer's head store in release() (acquire
+    // for the data; seq_cst for the space_ready Dekker re-check).
+    cached_head_ = cb_->head.load(std::memory_order_seq_cst);
+    if (cached_head_ > t || t - cached_head_ > capacity_) {
+      unlock_claim();
+      return {Status::corrupt, {}};
+    }
+    if (t + need - cached_head_ > capacity_) {
+      unlock_claim();
+      return {Status::would_block, {}};
+    }
+  }
+  if (pad != 0) {
+    // relaxed: published by the tail store below.
+    header_at(data_, off).store(layout::padding_word(static_cast<std::uint32_t>(pad)),
+                                std::memory_order_relaxed);
+  }
+  const std::uint64_t pos = t + pad;
+  // relaxed: published by the tail store below. Busy until commit().
+  header_at(data_, pos & mask_)
+      .store(layout::encode(span, static_cast<std::uint32_t>(size), 0, owner_,
+                            layout::kBusy),
+             std::memory_order_relaxed);
+  // seq_cst: release pairs with the consumer's acquire load of tail in
+  // try_peek() (headers above are visible); seq_cst keeps the data_ready
+  // Dekker argument intact when the consumer's re-check reads tail.
+  cb_->tail.store(t + need, std::memory_order_seq_cst);
+  unlock_claim();
+  reserved_pos_ = pos;
+  reserved_span_ = span;
+  reserved_size_ = size;
+  reserved_ = true;
+  return {Status::ok, {data_ + (pos & mask_) + layout::kHeaderSize, size}};
+}
+
+Reservation Producer::reserve(std::size_t size, Timeout timeout) {
+  if (closed_) return {Status::closed, {}};
+  if (size > max_record_size()) return {Status::too_large, {}};
+  flush();  // the consumer must see deferred records before we wait on it
+  return wait_loop<Reservation>(
+      space_ready_, timeout, [&] { return try_reserve(size); },
+      [&] { return blocked_status(); });
+}
+
+Status Producer::blocked_status() {
+  if (options_.wait_for_consumer) return Status::ok;
+  // acquire: pairs with Consumer::attach's claim and Consumer::close().
+  const ProcessToken c = cb_->consumer.owner.load(std::memory_order_acquire);
+  if (cb_->consumers_seen.load(std::memory_order_acquire) == 0) {
+    return Status::ok;  // no consumer yet: wait for one, like a FIFO
+  }
+  if (c != 0 && alive(c)) return Status::ok;
+  return Status::peer_dead;
+}
+
+void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
+  if (!reserved_) return;
+  used = std::min(used, reserved_size_);
+  type = static_cast<std::uint16_t>(type & layout::kMaxType);
+  const auto span = static_cast<std::uint32_t>(layout::span_for(used));
+  const std::uint64_t word =
+      layout::encode(span, static_cast<std::uint32_t>(used), type, owner_, 0);
+  reserved_ = false;
+  if (!mpsc_) {
+    // relaxed: published by the tail store in publish().
+    header_at(data_, reserved_pos_ & mask_).store(word, std::memory_order_relaxed);
+    tail_ = reserved_pos_ + span;
+    return;
+  }
+  if (span < reserved_span_) {
+    // relaxed: published by the header store below, which the consumer
+    // acquires before it reads on.
+    header_at(data_, (reserved_pos_ + span) & mask_)
+        .store(layout::padding_word(reserved_span_ - span),
+               std::memory_order_relaxed);
+  }
+  // seq_cst: release pairs with the consumer's acquire load of this header
+  // in try_peek(); seq_cst is the waker half of the data_ready Dekker pair.
+  header_at(data_, reserved_pos_ & mask_).store(word, std::memory_order_seq_cst);
+  data_ready_.wake();
+}
+
+void Producer::commit(std::size_t used, std::uint16_t type) {
+  commit_deferred(used, type);
+  if (!mpsc_) publish();
+}
+
+void Producer::flush() {
+  if (!mpsc_) publish();
+}
+
+void Producer::publish() {
+  if (tail_ == published_) return;
+  published_ = tail_;
+  // seq_cst: release pairs with the consumer's acquire load of tail in
+  // try_peek() (record bytes and headers are visible); seq_cst is the waker
+  // half of the data_ready Dekker pair.
+  cb_->tail.store(tail_, std::memory_order_seq_cst);
+  data_ready_.wake();
+}
+
+void Producer::abort() {
+  if (!reserved_) return;
+  reserved_ = false;
+  if (!mpsc_) {
+    tail_ = reserved_pos_;  // nothing was published
+    return;
+  }
+  // seq_cst: as in commit(); the consumer may be waiting on this record.
+  header_at(data_, reserved_pos_ & mask_)
+      .store(layout::padding_word(reserved_span_), std::memory_order_seq_cst);
+  data_ready_.wake();
+}
+
+Status Producer::try_write(std::span<const std::byte> bytes, std::uint16_t type) {
+  auto r = try_reserve(bytes.size());
+  if (!r) return r.status;
+  if (!bytes.empty()) std::memcpy(r.bytes.data(), bytes.data(), bytes.size());
+  commit(bytes.size(), type);
+  return Status::ok;
+}
+
+Status Producer::write(std::span<const std::byte> bytes, Timeout timeout,
+                       std::uint16_t type) {
+  auto r = reserve(bytes.size(), timeout);
+  if (!r) return r.status;
+  if (!bytes.empty()) std::memcpy(r.bytes.data(), bytes.data(), bytes.size());
+  commit(bytes.size(), type);
+  return Status::ok;
+}
+
+void Producer::close() {
+  if (closed_) return;
+  abort();
+  flush();
+  closed_ = true;
+  // relaxed: read by the consumer after the seq_cst decrement below.
+  cb_->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::closed),
+                       std::memory_order_relaxed);
+  // release: pairs with the acquire claim CAS of the slot's next owner.
+  cb_->producers[slot_].owner.store(0, std::memory_order_release);
+  // seq_cst: our last publish happens before this; pairs with
+  // end_status()'s load, and is the waker half of the Dekker pair for a
+  // consumer sleeping until end of stream.
+  cb_->producers_attached.fetch_sub(1, std::memory_order_seq_cst);
+  data_ready_.wake();
+}
+
+// ============================== Consumer ==================================
+
+Result<Consumer> Consumer::attach(Segment& segment) {
+  ControlBlock* cb = segment.control();
+  const ProcessToken me = self_token();
+  if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
+  for (;;) {
+    ProcessToken held = 0;
+    // acq_rel: claims the role; pairs with close()'s release / a previous
+    // consumer's head stores (read below).
+    if (cb->consumer.owner.compare_exchange_strong(held, me,
+                                                   std::memory_order_acq_rel)) {
+      break;
+    }
+    if (alive(held)) {
+      return Error{Errc::role_taken,
+                   "this ring already has a live consumer (pid " +
+                       std::to_string(token_pid(held)) + ")"};
+    }
+    // The previous consumer died: take over its role and its position.
+    if (cb->consumer.owner.compare_exchange_strong(held, me,
+                                                   std::memory_order_acq_rel)) {
+      cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }
+  // seq_cst: producers blocked on a full ring read it in blocked_status().
+  cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
+  return Consumer(segment);
+}
+
+Consumer::Consumer(Segment& segment)
+    : segment_(&segment),
+      cb_(segment.control()),
+      data_(segment.data()),
+      mask_(segment.capacity() - 1),
+      capacity_(segment.capacity()),
+      mpsc_(segment.kind() == Kind::mpsc),
+      data_ready_(data_point(cb_)),
+      space_ready_(space_point(cb_)) {
+  // acquire: pairs with the previous consumer's release of head: resume
+  // exactly where it last released.
+  head_ = read_ = cached_tail_ = cb_->head.load(std::memory_order_acquire);
+}
+
+Consumer::Consumer(Consumer&& o) noexcept
+    : segment_(o.segment_),
+      cb_(o.cb_),
+      data_(o.data_),
+      mask_(o.mask_),
+      capacity_(o.capacity_),
+      mpsc_(o.mpsc_),
+      data_ready_(o.data_ready_),
+      space_ready_(o.space_ready_),
+      head_(o.head_),
+      read_(o.read_),
+      cached_tail_(o.cached_tail_),
+      stalled_pos_(o.stalled_pos_),
+      stalled_since_(o.stalled_since_),
+      last_reap_(o.last_reap_),
+      corrupt_at_(o.corrupt_at_),
+      closed_(o.closed_) {
+  o.closed_ = true;
+}
+
+Consumer::~Consumer() { close(); }
+
+std::size_t Consumer::max_record_size() const {
+  return layout::max_payload(capacity_);
+}
+
+std::uint64_t Consumer::size_guess() const {
+  // relaxed: a guess for progress displays.
+  const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
+  return t > head_ ? t - head_ : 0;
+}
+
+Status Consumer::end_status() {
+  // seq_cst: pairs with the producers' attach / close / reap updates; also
+  // the re-check half of the data_ready Dekker pair for end of stream.
+  if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0 ||
+      cb_->producers_attached.load(std::memory_order_seq_cst) != 0) {
+    return Status::would_block;
+  }
+  // Every producer has left; their last tail stores happen before their
+  // detach, so this load sees the final tail.
+  cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
+  if (cached_tail_ != read_) return Status::ok;  // more to read
+  if (!mpsc_ && cb_->last_exit.load(std::memory_order_relaxed) ==
+                    static_cast<std::uint32_t>(layout::LastExit::died)) {
+    return Status::peer_dead;
+  }
+  return Status::closed;
+}
+
+bool Consumer::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) {
+  const auto now = Clock::now();
+  if (stalled_pos_ != pos) {
+    stalled_pos_ = pos;
+    stalled_since_ = now;
+    return false;
+  }
+  // Liveness costs a few syscalls: look at most every 10 ms per stall.
+  if (now - stalled_since_ < std::chrono::milliseconds(10)) return false;
+  stalled_since_ = now;
+  const Header h = layout::decode(word);
+  if (owner_alive(cb_, h.owner)) return false;  // slow, not dead
+  std::uint64_t expected = word;
+  // acq_rel: only the dead owner could have changed the header, and it
+  // cannot; the CAS just guards against a corrupt peer.
+  if (header_at(data_, pos & mask_)
+          .compare_exchange_strong(expected, layout::padding_word(h.span),
+                                   std::memory_order_acq_rel)) {
+    cb_->records_reclaimed.fetch_add(1, std::memory_order_relaxed);
+  }
+  stalled_pos_ = ~0ULL;
+  return true;
+}
+
+Peeked Consumer::try_peek() {
+  if (closed_) return {Status::closed, {}};
+  for (;;) {
+    if (read_ == cached_tail_) {
+      // seq_cst: acquire pairs with the producers' tail store (every byte
+      // before it is written); seq_cst makes this the re-check of the
+      // data_ready Dekker pair when called from wait_loop.
+      cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
+      if (cached_tail_ < read_ || cached_tail_ - head_ > capacity_) {
+        corrupt_at_ = read_ & mask_;
+        return {Status::corrupt, {}};
+      }
+      if (read_ == cached_tail_) {
+        const Status s = end_status();
+        if (s != Status::ok) return {s, {}};
+      }
+    }
+    const std::uint64_t off = read_ & mask_;
+    // acquire: pairs with the producer's seq_cst (release) store of this
+    // header in commit() (MPSC); in SPSC the tail load already ordered it.
+    const std::uint64_t word = header_at(data_, off).load(std::memory_order_acquire);
+    const Header h = layout::decode(word);
+    // Every value from the segment is untrusted: bounds before use.
+    if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
+        read_ + h.span > cached_tail_ ||
+        (!h.padding && h.span > layout::max_span(capacity_)) ||
+        (h.busy && !mpsc_)) {
+      corrupt_at_ = off;
+      return {Status::corrupt, {}};
+    }
+    if (h.busy) {
+      if (reclaim_if_owner_dead(read_, word)) continue;
+      return {Status::would_block, {}};
+    }
+    stalled_pos_ = ~0ULL;
+    const bool nothing_outstanding = read_ == head_;
+    read_ += h.span;
+    if (h.padding) {
+      // Give padding back at once when no record is held: a producer may be
+      // waiting for exactly these bytes while we wait for it.
+      if (nothing_outstanding) release();
+      continue;
+    }
+    return {Status::ok,
+            {data_ + off + layout::kHeaderSize, h.length, h.type}};
+  }
+}
+
+void Consumer::reap_dead_producers() {
+  const auto now = Clock::now();
+  if (now - last_reap_ < detail::kSleepSlice) return;
+  last_reap_ = now;
+  shmring::reap_dead_producers(cb_);
+}
+
+Peeked Consumer::peek(Timeout timeout) {
+  if (closed_) return {Status::closed, {}};
+  return wait_loop<Peeked>(
+      data_ready_, timeout, [&] { return try_peek(); },
+      [&] {
+        reap_dead_producers();
+        return Status::ok;
+      });
+}
+
+Status Consumer::try_peek_batch(std::span<Record> out, std::size_t* count) {
+  *count = 0;
+  while (*count < out.size()) {
+    Peeked p = try_peek();
+    if (!p) return *count > 0 ? Status::ok : p.status;
+    out[(*count)++] = p.record;
+  }
+  return Status::ok;
+}
+
+Status Consumer::peek_batch(std::span<Record> out, std::size_t* count,
+                            Timeout timeout) {
+  *count = 0;
+  if (out.empty()) return Status::ok;
+  Peeked first = peek(timeout);
+  if (!first) return first.status;
+  out[0] = first.record;
+  std::size_t more = 0;
+  (void)try_peek_batch(out.subspan(1), &more);
+  *count = 1 + more;
+  return Status::ok;
+}
+
+void Consumer::release() {
+  if (read_ == head_) return;
+  head_ = read_;
+  // seq_cst: release pairs with the producers' acquire reload of head
+  // (our reads of the records happen before their overwrites); seq_cst is
+  // the waker half of the space_ready Dekker pair.
+  cb_->head.store(head_, std::memory_order_seq_cst);
+  space_ready_.wake();
+}
+
+Status Consumer::read(std::vector<std::byte>& out, Timeout timeout) {
+  Peeked p = peek(timeout);
+  if (!p) return p.status;
+  out.assign(p.record.data, p.record.data + p.record.size);
+  release();
+  return Status::ok;
+}
+
+void Consumer::close() {
+  if (closed_) return;
+  closed_ = true;
+  // Unreleased records stay in the ring for the next consumer.
+  // release: pairs with the next consumer's claim CAS in attach().
+  cb_->consumer.owner.store(0, std::memory_order_release);
+  space_ready_.wake();  // producers blocked on a full ring re-check
+}
+
+}  // namespace shmring

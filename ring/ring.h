@@ -1,0 +1,202 @@
+// Producer and Consumer handles on a ring in a Segment.
+//
+// Ordering guarantee: every byte a producer writes into a reservation before
+// commit() is visible to the consumer that peeks that record; records of one
+// producer are delivered in commit order (SPSC: in reserve order).
+//
+// Zero-copy use:
+//
+//   auto r = producer.reserve(n);             // blocks while the ring is full
+//   if (r) { fill(r.bytes); producer.commit(used); }
+//
+//   auto p = consumer.peek();                 // blocks while it is empty
+//   if (p) { use(p.record.bytes()); consumer.release(); }
+//
+// A handle is used by one thread at a time. An SPSC ring admits one live
+// producer and one live consumer; an MPSC ring up to max_producers producers.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ring/layout.h"
+#include "ring/segment.h"
+#include "ring/status.h"
+#include "ring/wait.h"
+
+namespace shmring {
+
+using Timeout = std::chrono::nanoseconds;
+inline constexpr Timeout kForever = Timeout::max();
+
+// A committed record, valid until the consumer's next release().
+struct Record {
+  const std::byte* data = nullptr;
+  std::uint32_t size = 0;
+  std::uint16_t type = 0;
+  std::span<const std::byte> bytes() const { return {data, size}; }
+};
+
+struct Reservation {
+  Status status = Status::would_block;
+  std::span<std::byte> bytes;  // exactly the size asked for
+  explicit operator bool() const { return status == Status::ok; }
+};
+
+struct Peeked {
+  Status status = Status::would_block;
+  Record record;
+  explicit operator bool() const { return status == Status::ok; }
+};
+
+struct ProducerOptions {
+  // On a full ring whose consumer is gone (detached or dead), keep waiting
+  // for a new consumer instead of returning Status::peer_dead.
+  bool wait_for_consumer = false;
+};
+
+class Producer {
+ public:
+  // Registers this process in the ring's producer table. Errc::role_taken
+  // if an SPSC ring already has a live producer; dead ones are reaped.
+  static Result<Producer> attach(Segment& segment, ProducerOptions options = {});
+
+  Producer(Producer&&) noexcept;
+  Producer& operator=(Producer&&) = delete;
+  ~Producer();
+
+  // Reserves room for a record of `size` bytes; the span is writable until
+  // commit() or abort(). One reservation at a time.
+  [[nodiscard]] Reservation try_reserve(std::size_t size);
+  [[nodiscard]] Reservation reserve(std::size_t size, Timeout timeout = kForever);
+
+  // Publishes the reservation, trimmed to `used` (<= reserved) bytes.
+  void commit(std::size_t used, std::uint16_t type = 0);
+  void commit() { commit(reserved_size_); }
+  // Like commit() but the record becomes visible only at the next flush()
+  // or commit(): one publication (and one wake check) for a batch. On an
+  // MPSC ring it is commit().
+  void commit_deferred(std::size_t used, std::uint16_t type = 0);
+  void flush();
+  // Drops the reservation; nothing is delivered.
+  void abort();
+
+  // Copying helpers: reserve + memcpy + commit.
+  [[nodiscard]] Status try_write(std::span<const std::byte> bytes,
+                                 std::uint16_t type = 0);
+  [[nodiscard]] Status write(std::span<const std::byte> bytes,
+                             Timeout timeout = kForever, std::uint16_t type = 0);
+
+  // Detaches: flushes, aborts an open reservation, frees the producer slot.
+  // When the last producer closes, the consumer sees end of stream.
+  void close();
+
+  std::size_t max_record_size() const;
+  int slot() const { return slot_; }
+  Segment& segment() const { return *segment_; }
+  bool consumer_alive() const;
+
+ private:
+  Producer(Segment& segment, int slot, std::uint32_t generation,
+           ProducerOptions options);
+  Reservation reserve_spsc(std::size_t size);
+  Reservation reserve_mpsc(std::size_t size);
+  bool lock_claim();
+  void unlock_claim();
+  void publish();
+  Status blocked_status();
+
+  Segment* segment_;
+  layout::ControlBlock* cb_;
+  std::byte* data_;
+  std::uint64_t mask_;
+  std::uint64_t capacity_;
+  int slot_;
+  std::uint16_t owner_;  // owner tag written into MPSC record headers
+  std::uint64_t lock_word_;
+  bool mpsc_;
+  ProducerOptions options_;
+  detail::WaitPoint data_ready_;
+  detail::WaitPoint space_ready_;
+
+  std::uint64_t tail_ = 0;         // SPSC: local claim position
+  std::uint64_t published_ = 0;    // SPSC: last tail made visible
+  std::uint64_t cached_head_ = 0;  // consumer position as last seen
+  std::uint64_t reserved_pos_ = 0;
+  std::uint32_t reserved_span_ = 0;
+  std::size_t reserved_size_ = 0;
+  bool reserved_ = false;
+  bool closed_ = false;
+};
+
+class Consumer {
+ public:
+  // Takes the consumer role. Errc::role_taken if a live consumer holds it;
+  // a dead one's role is taken over and reading resumes at its last
+  // released position (records it peeked but did not release come again).
+  static Result<Consumer> attach(Segment& segment);
+
+  Consumer(Consumer&&) noexcept;
+  Consumer& operator=(Consumer&&) = delete;
+  ~Consumer();
+
+  // The next record after those already peeked. closed: every producer has
+  // closed and the ring is drained (a new producer may start a new stream:
+  // keep calling to follow). peer_dead (SPSC): drained and the producer died.
+  [[nodiscard]] Peeked try_peek();
+  [[nodiscard]] Peeked peek(Timeout timeout = kForever);
+
+  // Up to out.size() records; `*count` says how many. ok if at least one.
+  [[nodiscard]] Status try_peek_batch(std::span<Record> out, std::size_t* count);
+  [[nodiscard]] Status peek_batch(std::span<Record> out, std::size_t* count,
+                                  Timeout timeout = kForever);
+
+  // Returns every peeked record's space to producers. Invalidates them.
+  void release();
+
+  // Copying helper: peek + copy + release.
+  [[nodiscard]] Status read(std::vector<std::byte>& out,
+                            Timeout timeout = kForever);
+
+  void close();
+
+  // Bytes committed or claimed but not yet released: a guess while
+  // producers run.
+  std::uint64_t size_guess() const;
+  std::size_t max_record_size() const;
+  Segment& segment() const { return *segment_; }
+
+  // Where a corrupt result was detected (ring offset), for messages.
+  std::uint64_t corrupt_offset() const { return corrupt_at_; }
+
+ private:
+  explicit Consumer(Segment& segment);
+  Status end_status();
+  bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
+  void reap_dead_producers();
+  bool ready();
+  Peeked wait_for_record(Timeout timeout);
+
+  Segment* segment_;
+  layout::ControlBlock* cb_;
+  std::byte* data_;
+  std::uint64_t mask_;
+  std::uint64_t capacity_;
+  bool mpsc_;
+  detail::WaitPoint data_ready_;
+  detail::WaitPoint space_ready_;
+
+  std::uint64_t head_ = 0;         // released position (published)
+  std::uint64_t read_ = 0;         // after the last peeked record
+  std::uint64_t cached_tail_ = 0;  // producers' tail as last seen
+  std::uint64_t stalled_pos_ = ~0ULL;
+  detail::Clock::time_point stalled_since_{};
+  detail::Clock::time_point last_reap_{};
+  std::uint64_t corrupt_at_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace shmring

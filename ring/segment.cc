@@ -1,0 +1,486 @@
+#include "ring/segment.h"
+
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/permissions.hpp>
+#include <boost/interprocess/sync/interprocess_semaphore.hpp>
+#include <boost/interprocess/xsi_key.hpp>
+#include <boost/interprocess/xsi_shared_memory.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <thread>
+
+#include "ring/liveness.h"
+
+namespace bip = boost::interprocess;
+
+namespace shmring {
+
+static_assert(sizeof(bip::interprocess_semaphore) <= layout::kSemaphoreBytes);
+static_assert(alignof(bip::interprocess_semaphore) <= 8);
+
+const char* to_string(Status s) {
+  switch (s) {
+    case Status::ok: return "ok";
+    case Status::would_block: return "would block";
+    case Status::timed_out: return "timed out";
+    case Status::too_large: return "record larger than the ring accepts";
+    case Status::closed: return "closed (end of stream)";
+    case Status::peer_dead: return "peer died";
+    case Status::interrupted: return "interrupted";
+    case Status::corrupt: return "ring corrupt";
+  }
+  return "unknown status";
+}
+
+const char* to_string(Errc e) {
+  switch (e) {
+    case Errc::not_found: return "not found";
+    case Errc::exists: return "already exists";
+    case Errc::permission_denied: return "permission denied";
+    case Errc::invalid_argument: return "invalid argument";
+    case Errc::not_shmring: return "not a shmring segment";
+    case Errc::version_mismatch: return "layout version mismatch";
+    case Errc::wrong_kind: return "wrong ring kind";
+    case Errc::size_mismatch: return "size mismatch";
+    case Errc::not_ready: return "segment not initialised";
+    case Errc::role_taken: return "role already taken";
+    case Errc::too_many_producers: return "too many producers";
+    case Errc::removed: return "segment removed";
+    case Errc::limit: return "system limit exceeded";
+    case Errc::system: return "system error";
+  }
+  return "unknown error";
+}
+
+namespace {
+
+const char* kind_name(Kind k) {
+  return k == Kind::spsc ? "spsc" : k == Kind::mpsc ? "mpsc" : "unknown";
+}
+
+std::string hex_key(key_t key) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(key));
+  return buf;
+}
+
+std::string read_proc(const char* path) {
+  std::ifstream in(path);
+  std::string s;
+  in >> s;
+  return s.empty() ? "?" : s;
+}
+
+Error os_error(int err, const std::string& what) {
+  const std::string msg = what + ": " + std::strerror(err);
+  switch (err) {
+    case ENOENT: return {Errc::not_found, msg};
+    case EEXIST: return {Errc::exists, msg};
+    case EACCES:
+    case EPERM: return {Errc::permission_denied, msg};
+    case EIDRM: return {Errc::removed, msg};
+    default: return {Errc::system, msg};
+  }
+}
+
+bool is_pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+}  // namespace
+
+struct Segment::Mapping {
+  std::unique_ptr<bip::mapped_region> region;
+};
+
+Result<key_t> key_from_path(const std::string& path, int proj) {
+  if (proj <= 0 || proj > 255) {
+    return Error{Errc::invalid_argument,
+                 "ftok project id must be 1..255 (a character), got " +
+                     std::to_string(proj)};
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    return os_error(err, "ftok path '" + path + "'");
+  }
+  const key_t k = ::ftok(path.c_str(), proj);
+  if (k == -1) return os_error(errno, "ftok('" + path + "')");
+  return k;
+}
+
+Result<key_t> parse_key(const std::string& text) {
+  if (text.empty()) return Error{Errc::invalid_argument, "empty key"};
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 0);
+  if (errno != 0 || end == nullptr || *end != '\0' || text[0] == '-' ||
+      v > 0xffffffffULL) {
+    return Error{Errc::invalid_argument,
+                 "key '" + text + "' is not a 32-bit number (e.g. 0x5eed)"};
+  }
+  if (v == 0) {
+    return Error{Errc::invalid_argument,
+                 "key 0 is IPC_PRIVATE and cannot name a shared ring"};
+  }
+  return static_cast<key_t>(static_cast<std::uint32_t>(v));
+}
+
+std::optional<Error> validate(const RingOptions& o) {
+  if (o.kind != Kind::spsc && o.kind != Kind::mpsc) {
+    return Error{Errc::invalid_argument, "kind must be spsc or mpsc"};
+  }
+  if (!is_pow2(o.capacity) || o.capacity < layout::kMinCapacity ||
+      o.capacity > layout::kMaxCapacity) {
+    return Error{Errc::invalid_argument,
+                 "capacity " + std::to_string(o.capacity) +
+                     " must be a power of two between " +
+                     std::to_string(layout::kMinCapacity) + " and 2^40 bytes"};
+  }
+  if (o.wait != WaitStrategy::futex && o.wait != WaitStrategy::semaphore &&
+      o.wait != WaitStrategy::spin) {
+    return Error{Errc::invalid_argument,
+                 "wait strategy must be futex, semaphore or spin"};
+  }
+  if (o.max_producers > layout::kMaxProducers ||
+      (o.kind == Kind::spsc && o.max_producers > 1)) {
+    return Error{Errc::invalid_argument,
+                 "max_producers must be <= 64 (and 1 for spsc)"};
+  }
+  if ((o.mode & ~0777u) != 0 || (o.mode & 0600u) != 0600u) {
+    return Error{Errc::invalid_argument,
+                 "mode must be octal permission bits including 0600"};
+  }
+  return std::nullopt;
+}
+
+Segment::Segment(std::unique_ptr<Mapping> m, key_t key, int shmid)
+    : mapping_(std::move(m)), key_(key), shmid_(shmid) {
+  auto* base = static_cast<std::byte*>(mapping_->region->get_address());
+  control_ = reinterpret_cast<layout::ControlBlock*>(base);
+  data_ = base + layout::kDataOffset;
+}
+
+Segment::Segment(Segment&&) noexcept = default;
+Segment& Segment::operator=(Segment&&) noexcept = default;
+Segment::~Segment() = default;
+
+namespace {
+
+Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in);
+
+}  // namespace
+
+Result<Segment> Segment::create(key_t key, const RingOptions& options) {
+  return create_impl(key, false, options);
+}
+
+Result<Segment> Segment::create_private(const RingOptions& options) {
+  return create_impl(IPC_PRIVATE, true, options);
+}
+
+namespace {
+
+struct Factory {
+  static Result<Segment> make(std::unique_ptr<bip::mapped_region> region,
+                              key_t key, int shmid) {
+    auto m = std::make_unique<Segment::Mapping>();
+    m->region = std::move(region);
+    return Segment(std::move(m), key, shmid);
+  }
+};
+
+Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
+  RingOptions o = in;
+  if (o.max_producers == 0) {
+    o.max_producers = o.kind == Kind::spsc ? 1 : layout::kMaxProducers;
+  }
+  if (auto e = validate(o)) return *e;
+  const std::uint64_t size = layout::kDataOffset + o.capacity;
+  const std::string name = priv ? std::string("private segment") : hex_key(key);
+
+  int shmid = -1;
+  // Boost's xsi_shared_memory has no IPC_PRIVATE flavour with IPC_EXCL
+  // semantics we need here; both paths end in shmget.
+  try {
+    bip::xsi_shared_memory shm(bip::create_only, bip::xsi_key(key), size,
+                               bip::permissions(o.mode));
+    shmid = shm.get_shmid();
+  } catch (const bip::interprocess_exception& ex) {
+    const int err = ex.get_native_error();
+    if (err == EINVAL || err == ENOSPC || err == ENOMEM) {
+      return Error{Errc::limit,
+                   "cannot create " + std::to_string(size) +
+                       "-byte segment " + name + ": " + std::strerror(err) +
+                       " (limits: kernel.shmmax=" +
+                       read_proc("/proc/sys/kernel/shmmax") +
+                       " bytes, kernel.shmall=" +
+                       read_proc("/proc/sys/kernel/shmall") +
+                       " pages; raise with sysctl -w kernel.shmmax=...)"};
+    }
+    if (err == EEXIST) {
+      return Error{Errc::exists,
+                   "a segment with key " + name +
+                       " already exists (attach to it, or remove it with "
+                       "`shm-ring rm --key " + name + "`)"};
+    }
+    return os_error(err, "cannot create segment " + name);
+  }
+
+  std::unique_ptr<bip::mapped_region> region;
+  try {
+    bip::xsi_shared_memory shm(bip::open_only, shmid);
+    region = std::make_unique<bip::mapped_region>(shm, bip::read_write);
+  } catch (const bip::interprocess_exception& ex) {
+    bip::xsi_shared_memory::remove(shmid);
+    return os_error(ex.get_native_error(), "cannot map segment " + name);
+  }
+
+  // The kernel hands out zeroed segments; fill identity, then publish.
+  auto* cb = static_cast<layout::ControlBlock*>(region->get_address());
+  cb->magic = layout::kMagic;
+  cb->version = layout::kLayoutVersion;
+  cb->kind = o.kind;
+  cb->capacity = o.capacity;
+  cb->segment_size = size;
+  cb->data_offset = layout::kDataOffset;
+  cb->max_producers = o.max_producers;
+  cb->wait_strategy = o.wait;
+  cb->flags = 0;
+  cb->creator_pid = ::getpid();
+  cb->creator_token = self_token();
+  new (cb->data_sem) bip::interprocess_semaphore(0);
+  new (cb->space_sem) bip::interprocess_semaphore(0);
+  // release: pairs with the acquire in attach_validate(); every field above
+  // is visible to an attacher that sees `ready`.
+  cb->state.store(static_cast<std::uint32_t>(layout::State::ready),
+                  std::memory_order_release);
+  return Factory::make(std::move(region), key, shmid);
+}
+
+Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
+                                std::optional<Kind> expect) {
+  struct shmid_ds ds;
+  if (::shmctl(shmid, IPC_STAT, &ds) != 0) {
+    return os_error(errno, "cannot stat segment " + name);
+  }
+  const std::uint64_t segsz = ds.shm_segsz;
+  if (segsz < layout::kDataOffset + layout::kMinCapacity) {
+    return Error{Errc::not_shmring,
+                 "segment " + name + " (" + std::to_string(segsz) +
+                     " bytes) is too small to be a shmring ring; another "
+                     "program may use this key (ftok collision?)"};
+  }
+  std::unique_ptr<bip::mapped_region> region;
+  try {
+    bip::xsi_shared_memory shm(bip::open_only, shmid);
+    region = std::make_unique<bip::mapped_region>(shm, bip::read_write);
+  } catch (const bip::interprocess_exception& ex) {
+    return os_error(ex.get_native_error(), "cannot attach segment " + name);
+  }
+  auto* cb = static_cast<layout::ControlBlock*>(region->get_address());
+  // The creator publishes `state` last. A zeroed header is a creator still
+  // at work (wait a little); a foreign magic is refused at once.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    // acquire: pairs with the release store of `state` in create_impl().
+    const auto st = cb->state.load(std::memory_order_acquire);
+    if (st == static_cast<std::uint32_t>(layout::State::ready)) break;
+    const std::uint64_t magic =
+        std::atomic_ref<std::uint64_t>(cb->magic).load(
+            std::memory_order_relaxed);
+    if ((magic != 0 && magic != layout::kMagic) || st > 1) {
+      return Error{Errc::not_shmring,
+                   "segment " + name +
+                       " was not created by shmring (bad magic); another "
+                       "program may use this key (ftok collision?)"};
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Error{Errc::not_ready,
+                   "segment " + name +
+                       " was never initialised (its creator died during "
+                       "create?); remove it with `shm-ring rm`"};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (cb->magic != layout::kMagic) {
+    return Error{Errc::not_shmring, "segment " + name +
+                                        " was not created by shmring (bad "
+                                        "magic); ftok collision?"};
+  }
+  if (cb->version != layout::kLayoutVersion) {
+    return Error{Errc::version_mismatch,
+                 "segment " + name + " was created by shmring layout v" +
+                     std::to_string(cb->version) + ", this is v" +
+                     std::to_string(layout::kLayoutVersion)};
+  }
+  if (cb->kind != Kind::spsc && cb->kind != Kind::mpsc) {
+    return Error{Errc::not_shmring, "segment " + name + " has unknown kind " +
+                                        std::to_string(static_cast<unsigned>(
+                                            cb->kind))};
+  }
+  if (expect && cb->kind != *expect) {
+    return Error{Errc::wrong_kind, "segment " + name + " is an " +
+                                       kind_name(cb->kind) +
+                                       " ring, expected " + kind_name(*expect)};
+  }
+  if (!is_pow2(cb->capacity) || cb->capacity < layout::kMinCapacity ||
+      cb->capacity > layout::kMaxCapacity ||
+      cb->data_offset != layout::kDataOffset ||
+      cb->segment_size != segsz ||
+      cb->data_offset + cb->capacity > segsz) {
+    return Error{Errc::size_mismatch,
+                 "segment " + name + " header says capacity " +
+                     std::to_string(cb->capacity) + " + offset " +
+                     std::to_string(cb->data_offset) + " in a segment of " +
+                     std::to_string(cb->segment_size) +
+                     " bytes, but the kernel says it has " +
+                     std::to_string(segsz) + " bytes"};
+  }
+  if (cb->max_producers == 0 || cb->max_producers > layout::kMaxProducers ||
+      (cb->kind == Kind::spsc && cb->max_producers != 1) ||
+      (cb->wait_strategy != WaitStrategy::futex &&
+       cb->wait_strategy != WaitStrategy::semaphore &&
+       cb->wait_strategy != WaitStrategy::spin)) {
+    return Error{Errc::not_shmring,
+                 "segment " + name + " has an invalid header"};
+  }
+  return Factory::make(std::move(region), key, shmid);
+}
+
+}  // namespace
+
+Result<Segment> Segment::attach(key_t key, std::optional<Kind> expect) {
+  const std::string name = hex_key(key);
+  int shmid = -1;
+  try {
+    bip::xsi_shared_memory shm(bip::open_only, bip::xsi_key(key));
+    shmid = shm.get_shmid();
+  } catch (const bip::interprocess_exception& ex) {
+    const int err = ex.get_native_error();
+    if (err == ENOENT) {
+      return Error{Errc::not_found, "no ring with key " + name +
+                                        " (create it with --create or "
+                                        "`shm-ring create`)"};
+    }
+    return os_error(err, "cannot open segment " + name);
+  }
+  return attach_validate(shmid, key, name, expect);
+}
+
+Result<Segment> Segment::attach_id(int shmid, std::optional<Kind> expect) {
+  struct shmid_ds ds;
+  if (::shmctl(shmid, IPC_STAT, &ds) != 0) {
+    const int err = errno;
+    if (err == EINVAL || err == EIDRM) {
+      return Error{Errc::not_found,
+                   "no segment with shmid " + std::to_string(shmid)};
+    }
+    return os_error(err, "cannot stat shmid " + std::to_string(shmid));
+  }
+  return attach_validate(shmid, ds.shm_perm.__key,
+                         "shmid " + std::to_string(shmid), expect);
+}
+
+Result<Segment> Segment::attach_or_create(key_t key,
+                                          const RingOptions& options) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto seg = attach(key, options.kind);
+    if (seg) {
+      if (seg->capacity() != options.capacity) {
+        return Error{Errc::size_mismatch,
+                     "ring " + hex_key(key) + " exists with capacity " +
+                         std::to_string(seg->capacity()) + ", asked for " +
+                         std::to_string(options.capacity)};
+      }
+      return seg;
+    }
+    if (seg.error().code != Errc::not_found) return seg;
+    auto made = create(key, options);
+    if (made || made.error().code != Errc::exists) return made;
+    // Lost a create race: attach to the winner's segment.
+  }
+  return Error{Errc::system, "ring " + hex_key(key) +
+                                 " keeps appearing and vanishing; giving up"};
+}
+
+Result<Ok> Segment::remove(key_t key, bool force) {
+  if (!force) {
+    auto seg = attach(key);
+    if (!seg) return seg.error();
+    return seg->remove();
+  }
+  const int shmid = ::shmget(key, 0, 0);
+  if (shmid < 0) return os_error(errno, "no segment " + hex_key(key));
+  if (::shmctl(shmid, IPC_RMID, nullptr) != 0) {
+    return os_error(errno, "cannot remove segment " + hex_key(key));
+  }
+  return Ok{};
+}
+
+Result<Ok> Segment::remove() {
+  if (::shmctl(shmid_, IPC_RMID, nullptr) != 0) {
+    const int err = errno;
+    if (err == EINVAL || err == EIDRM) return Ok{};  // already gone
+    return os_error(err, "cannot remove segment " + hex_key(key_));
+  }
+  return Ok{};
+}
+
+bool Segment::removed() const {
+  struct shmid_ds ds;
+  if (::shmctl(shmid_, IPC_STAT, &ds) != 0) return true;
+  return (ds.shm_perm.mode & SHM_DEST) != 0;
+}
+
+SegmentInfo Segment::info() const {
+  SegmentInfo i;
+  const auto* cb = control_;
+  i.key = key_;
+  i.shmid = shmid_;
+  i.kind = cb->kind;
+  i.version = cb->version;
+  i.capacity = cb->capacity;
+  i.segment_size = cb->segment_size;
+  i.wait = cb->wait_strategy;
+  i.max_producers = cb->max_producers;
+  i.creator_pid = cb->creator_pid;
+  i.creator_alive = alive(cb->creator_token);
+  // relaxed: a diagnostic snapshot, no data is read through these.
+  i.head = cb->head.load(std::memory_order_relaxed);
+  i.tail = cb->tail.load(std::memory_order_relaxed);
+  i.used_bytes = i.tail >= i.head ? i.tail - i.head : 0;
+  const ProcessToken c = cb->consumer.owner.load(std::memory_order_relaxed);
+  i.consumer_pid = token_pid(c);
+  i.consumer_alive = alive(c);
+  for (std::uint32_t s = 0; s < cb->max_producers && s < layout::kMaxProducers;
+       ++s) {
+    const ProcessToken t =
+        cb->producers[s].owner.load(std::memory_order_relaxed);
+    if (t != 0) i.producers.push_back({static_cast<int>(s), token_pid(t), alive(t)});
+  }
+  i.producers_seen = cb->producers_seen.load(std::memory_order_relaxed);
+  i.producers_died = cb->producers_died.load(std::memory_order_relaxed);
+  i.consumers_seen = cb->consumers_seen.load(std::memory_order_relaxed);
+  i.records_reclaimed = cb->records_reclaimed.load(std::memory_order_relaxed);
+  struct shmid_ds ds;
+  if (::shmctl(shmid_, IPC_STAT, &ds) == 0) {
+    i.mode = ds.shm_perm.mode & 0777;
+    i.owner_uid = ds.shm_perm.uid;
+    i.attach_count = ds.shm_nattch;
+    i.marked_for_removal = (ds.shm_perm.mode & SHM_DEST) != 0;
+  }
+  return i;
+}
+
+
+}  // namespace shmring

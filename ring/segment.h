@@ -1,0 +1,125 @@
+// A System V shared-memory segment holding one ring: create (exclusive),
+// attach (validated), remove. The mapping is detached when the Segment is
+// destroyed; the segment itself outlives every process until removed
+// (remove(), `shm-ring rm`, or ipcrm), exactly like any SysV segment.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ring/layout.h"
+#include "ring/status.h"
+
+namespace shmring {
+
+// A SysV key from ftok(path, proj); not_found if the path does not exist.
+Result<key_t> key_from_path(const std::string& path, int proj);
+
+// Parses "0x5eed" (hex) or "24301" (decimal).
+Result<key_t> parse_key(const std::string& text);
+
+struct RingOptions {
+  Kind kind = Kind::spsc;
+  std::uint64_t capacity = 1 << 20;  // bytes, power of two
+  WaitStrategy wait = WaitStrategy::futex;
+  unsigned mode = 0600;  // permission bits of the segment
+  std::uint32_t max_producers = 0;  // 0: 1 for spsc, kMaxProducers for mpsc
+};
+
+// Validates options without touching the system: capacity power of two in
+// [kMinCapacity, kMaxCapacity], max_producers, mode.
+std::optional<Error> validate(const RingOptions& options);
+
+// What `shm-ring info` shows: a snapshot, stale the moment it is taken.
+struct SegmentInfo {
+  key_t key = 0;
+  int shmid = -1;
+  Kind kind = Kind::spsc;
+  std::uint32_t version = 0;
+  std::uint64_t capacity = 0;
+  std::uint64_t segment_size = 0;
+  WaitStrategy wait = WaitStrategy::futex;
+  std::uint32_t max_producers = 0;
+  pid_t creator_pid = 0;
+  bool creator_alive = false;
+  std::uint64_t head = 0;
+  std::uint64_t tail = 0;
+  std::uint64_t used_bytes = 0;  // tail - head, a guess while peers run
+  pid_t consumer_pid = 0;        // 0: none
+  bool consumer_alive = false;
+  struct Producer {
+    int slot;
+    pid_t pid;
+    bool alive;
+  };
+  std::vector<Producer> producers;
+  std::uint32_t producers_seen = 0;
+  std::uint32_t producers_died = 0;
+  std::uint32_t consumers_seen = 0;
+  std::uint32_t records_reclaimed = 0;
+  unsigned mode = 0;
+  uid_t owner_uid = 0;
+  std::uint64_t attach_count = 0;  // shm_nattch
+  bool marked_for_removal = false;
+};
+
+class Segment {
+ public:
+  // Exclusive create; Errc::exists if the key is taken.
+  static Result<Segment> create(key_t key, const RingOptions& options);
+  // A segment only this process (and its forked children) can find; for
+  // tests. The caller still removes it.
+  static Result<Segment> create_private(const RingOptions& options);
+  // Attach and validate magic, version, kind (if given) and sizes.
+  static Result<Segment> attach(key_t key,
+                                std::optional<Kind> expect = std::nullopt);
+  // Attach by shmid (as `ipcs -m` lists it).
+  static Result<Segment> attach_id(int shmid,
+                                   std::optional<Kind> expect = std::nullopt);
+  // Attach if it exists and matches kind and capacity, else create.
+  static Result<Segment> attach_or_create(key_t key,
+                                          const RingOptions& options);
+  // Marks the segment under `key` for removal (IPC_RMID); it disappears
+  // once the last process detaches. Refuses non-shmring segments unless
+  // `force`.
+  static Result<Ok> remove(key_t key, bool force = false);
+
+  Segment(Segment&&) noexcept;
+  Segment& operator=(Segment&&) noexcept;
+  ~Segment();
+
+  // Marks this segment for removal (IPC_RMID). The mapping stays valid.
+  Result<Ok> remove();
+  // True once the segment was marked for removal by anyone.
+  bool removed() const;
+
+  key_t key() const { return key_; }
+  int id() const { return shmid_; }
+  Kind kind() const { return control()->kind; }
+  std::uint64_t capacity() const { return control()->capacity; }
+  WaitStrategy wait_strategy() const { return control()->wait_strategy; }
+
+  SegmentInfo info() const;
+
+  layout::ControlBlock* control() const { return control_; }
+  std::byte* data() const { return data_; }
+
+  // Internal: the mapping type is private to segment.cc.
+  struct Mapping;
+  Segment(std::unique_ptr<Mapping> m, key_t key, int shmid);
+
+ private:
+
+  std::unique_ptr<Mapping> mapping_;
+  layout::ControlBlock* control_ = nullptr;
+  std::byte* data_ = nullptr;
+  key_t key_ = 0;
+  int shmid_ = -1;
+};
+
+}  // namespace shmring

@@ -1,0 +1,131 @@
+#include "ring/wait.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/date_time/posix_time/posix_time_types.hpp>
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/sync/interprocess_semaphore.hpp>
+#include <cerrno>
+#include <climits>
+
+namespace shmring {
+namespace {
+
+// Lock-free, hence async-signal-safe to store from a handler.
+std::atomic<bool> g_interrupt{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+}  // namespace
+
+void interrupt() noexcept {
+  // relaxed: a flag polled by waits; no data is published through it.
+  g_interrupt.store(true, std::memory_order_relaxed);
+}
+void clear_interrupt() noexcept {
+  g_interrupt.store(false, std::memory_order_relaxed);
+}
+bool interrupt_requested() noexcept {
+  return g_interrupt.load(std::memory_order_relaxed);
+}
+
+namespace detail {
+
+Deadline Deadline::after(std::chrono::nanoseconds t) {
+  const auto now = Clock::now();
+  if (t >= std::chrono::hours(24 * 365 * 100) ||
+      t > Clock::time_point::max() - now) {
+    return {Clock::time_point::max(), true};
+  }
+  return {now + t, false};
+}
+
+std::chrono::nanoseconds Deadline::left(Clock::time_point now) const {
+  if (forever) return std::chrono::nanoseconds::max();
+  return now >= at ? std::chrono::nanoseconds(0) : at - now;
+}
+
+std::uint32_t WaitPoint::announce() {
+  // acquire: a seq snapshot taken before the re-check; a wake after it bumps
+  // seq, so futex_wait(seq) cannot miss it.
+  const std::uint32_t seq = word_->seq.load(std::memory_order_acquire);
+  // seq_cst: the sleeper half of the Dekker pair; pairs with the waiters
+  // load in wake().
+  word_->waiters.fetch_add(1, std::memory_order_seq_cst);
+  return seq;
+}
+
+void WaitPoint::retire() {
+  if (strategy_ == WaitStrategy::semaphore) {
+    // A semaphore waker takes every registration at once (exchange in
+    // wake_slow) and posts once for each; only undo ours if it is still
+    // there. relaxed: a count; the posts carry no data.
+    std::uint32_t n = word_->waiters.load(std::memory_order_relaxed);
+    while (n != 0 && !word_->waiters.compare_exchange_weak(
+                         n, n - 1, std::memory_order_relaxed)) {
+    }
+    return;
+  }
+  // relaxed: only a hint to wakers; an extra wake is harmless.
+  word_->waiters.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
+  const auto slice = std::min<std::chrono::nanoseconds>(max, kSleepSlice);
+  if (slice <= std::chrono::nanoseconds(0)) return true;
+  if (strategy_ == WaitStrategy::semaphore) {
+    auto* sem = static_cast<boost::interprocess::interprocess_semaphore*>(sem_);
+    const auto until =
+        boost::posix_time::microsec_clock::universal_time() +
+        boost::posix_time::microseconds(
+            std::chrono::duration_cast<std::chrono::microseconds>(slice)
+                .count() +
+            1);
+    try {
+      (void)sem->timed_wait(until);
+    } catch (const boost::interprocess::interprocess_exception& ex) {
+      if (ex.get_native_error() == EINTR) return false;
+      throw;
+    }
+    return true;
+  }
+  if (strategy_ == WaitStrategy::spin) {
+    ::sched_yield();
+    return true;
+  }
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(slice.count() / 1000000000);
+  ts.tv_nsec = static_cast<long>(slice.count() % 1000000000);
+  // Shared futex (no FUTEX_PRIVATE_FLAG): waker and sleeper are different
+  // processes mapping the same physical page.
+  const long r = ::syscall(SYS_futex, &word_->seq, FUTEX_WAIT, seq, &ts,
+                           nullptr, 0);
+  if (r != 0 && errno == EINTR) return false;
+  return true;  // woken, EAGAIN (seq moved: a wake raced us) or timeout
+}
+
+void WaitPoint::wake_slow() {
+  // release: orders the caller's published change before the bump that a
+  // sleeper's futex_wait compares against; pairs with announce()'s acquire.
+  word_->seq.fetch_add(1, std::memory_order_release);
+  if (strategy_ == WaitStrategy::semaphore) {
+    auto* sem = static_cast<boost::interprocess::interprocess_semaphore*>(sem_);
+    // Take every registration so each sleeper gets exactly one post; a
+    // sleeper that retires after we took it leaves one stale post, which
+    // costs one spurious wake-up (every caller re-checks).
+    // acq_rel: pairs with announce()'s fetch_add.
+    const std::uint32_t n = word_->waiters.exchange(0, std::memory_order_acq_rel);
+    for (std::uint32_t i = 0; i < n; ++i) sem->post();
+    return;
+  }
+  if (strategy_ == WaitStrategy::futex) {
+    ::syscall(SYS_futex, &word_->seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr,
+              0);
+  }
+}
+
+}  // namespace detail
+}  // namespace shmring

@@ -1,0 +1,64 @@
+// The control block is an ABI between processes: print and check it.
+#include <cstdio>
+
+#include "tests/support.h"
+
+namespace shmring {
+namespace {
+
+using layout::ControlBlock;
+
+TEST_CASE("control block offsets are the documented ones") {
+  std::printf("sizeof(ControlBlock)=%zu head=%zu tail=%zu claim_lock=%zu "
+              "data_ready=%zu space_ready=%zu consumer=%zu producers=%zu "
+              "data_offset=%llu\n",
+              sizeof(ControlBlock), offsetof(ControlBlock, head),
+              offsetof(ControlBlock, tail), offsetof(ControlBlock, claim_lock),
+              offsetof(ControlBlock, data_ready),
+              offsetof(ControlBlock, space_ready),
+              offsetof(ControlBlock, consumer),
+              offsetof(ControlBlock, producers),
+              static_cast<unsigned long long>(layout::kDataOffset));
+  // Hot indices each own a 128-byte pair of lines.
+  CHECK(offsetof(ControlBlock, head) % 128 == 0);
+  CHECK(offsetof(ControlBlock, tail) - offsetof(ControlBlock, head) >= 128);
+  CHECK(offsetof(ControlBlock, claim_lock) - offsetof(ControlBlock, tail) >= 128);
+  CHECK(offsetof(ControlBlock, data_ready) % 128 == 0);
+  CHECK(offsetof(ControlBlock, space_ready) % 128 == 0);
+  CHECK(alignof(ControlBlock) == 128);
+  CHECK(layout::kDataOffset % 4096 == 0);
+}
+
+TEST_CASE("record header round-trips every field") {
+  for (std::uint32_t len : {0u, 1u, 7u, 8u, 9u, 4095u, 1u << 20}) {
+    const auto span = static_cast<std::uint32_t>(layout::span_for(len));
+    for (std::uint64_t flags : {std::uint64_t{0}, layout::kBusy}) {
+      const auto h = layout::decode(layout::encode(span, len, 1234, 0x1234, flags));
+      CHECK(h.span == span);
+      CHECK(h.length == len);
+      CHECK(h.type == 1234);
+      CHECK(h.owner == 0x1234);
+      CHECK(h.busy == (flags == layout::kBusy));
+      CHECK_FALSE(h.padding);
+    }
+  }
+  const auto pad = layout::decode(layout::padding_word(4096));
+  CHECK(pad.padding);
+  CHECK(pad.span == 4096);
+}
+
+TEST_CASE("a created segment is published ready with its identity") {
+  testing::ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
+  auto* cb = ring.segment().control();
+  CHECK(cb->magic == layout::kMagic);
+  CHECK(cb->version == layout::kLayoutVersion);
+  CHECK(cb->kind == Kind::mpsc);
+  CHECK(cb->capacity == 4096);
+  CHECK(cb->segment_size == layout::kDataOffset + 4096);
+  CHECK(cb->max_producers == layout::kMaxProducers);
+  CHECK(cb->state.load() == static_cast<std::uint32_t>(layout::State::ready));
+  CHECK(reinterpret_cast<std::uintptr_t>(cb) % 4096 == 0);
+}
+
+}  // namespace
+}  // namespace shmring
