@@ -50,9 +50,9 @@ struct alignas(16) Slot {
 };
 static_assert(sizeof(Slot) == 16);
 
-// A sleeping side: `seq` is the futex word (bumped on every wake-up),
-// `waiters` counts registered sleepers so a waker makes no syscall when no
-// one sleeps.
+// A sleeping side: `seq` is the futex word (bumped on every wake-up);
+// `waiters` is non-zero while someone may sleep (a flag for futex waits, a
+// count for the semaphore fallback), so a waker makes no syscall otherwise.
 struct WaitWord {
   std::atomic<std::uint32_t> seq;
   std::atomic<std::uint32_t> waiters;

@@ -50,27 +50,34 @@ std::chrono::nanoseconds Deadline::left(Clock::time_point now) const {
 
 std::uint32_t WaitPoint::announce() {
   // acquire: a seq snapshot taken before the re-check; a wake after it bumps
-  // seq, so futex_wait(seq) cannot miss it.
+  // seq, so futex_wait(seq) cannot miss it. Pairs with wake_slow()'s bump.
   const std::uint32_t seq = word_->seq.load(std::memory_order_acquire);
-  // seq_cst: the sleeper half of the Dekker pair; pairs with the waiters
-  // load in wake().
-  word_->waiters.fetch_add(1, std::memory_order_seq_cst);
+  if (strategy_ == WaitStrategy::spin) return seq;  // never sleeps: no flag
+  if (strategy_ == WaitStrategy::semaphore) {
+    // seq_cst: the sleeper half of the Dekker pair; pairs with the waiters
+    // load in wake(). Counted: each registration gets one post.
+    word_->waiters.fetch_add(1, std::memory_order_seq_cst);
+  } else {
+    // seq_cst: as above. A flag, not a count: the waker clears it and wakes
+    // every sleeper, so a sleeper never has to take it back.
+    word_->waiters.store(1, std::memory_order_seq_cst);
+  }
   return seq;
 }
 
 void WaitPoint::retire() {
-  if (strategy_ == WaitStrategy::semaphore) {
-    // A semaphore waker takes every registration at once (exchange in
-    // wake_slow) and posts once for each; only undo ours if it is still
-    // there. relaxed: a count; the posts carry no data.
-    std::uint32_t n = word_->waiters.load(std::memory_order_relaxed);
-    while (n != 0 && !word_->waiters.compare_exchange_weak(
-                         n, n - 1, std::memory_order_relaxed)) {
-    }
-    return;
+  if (strategy_ != WaitStrategy::semaphore) return;  // the waker clears flags
+  // A semaphore waker takes every registration at once (exchange in
+  // wake_slow) and posts once for each; undo ours only if one is still
+  // counted. If the waker took ours, its post stays pending and costs one
+  // spurious wake-up later (every caller re-checks). With several sleepers
+  // this may undo another sleeper's registration instead; that sleeper then
+  // notices the change at its next slice (kSleepSlice) at the latest.
+  // relaxed: a count; the posts carry no data.
+  std::uint32_t n = word_->waiters.load(std::memory_order_relaxed);
+  while (n != 0 && !word_->waiters.compare_exchange_weak(
+                       n, n - 1, std::memory_order_relaxed)) {
   }
-  // relaxed: only a hint to wakers; an extra wake is harmless.
-  word_->waiters.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
@@ -108,16 +115,15 @@ bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
 }
 
 void WaitPoint::wake_slow() {
-  // release: orders the caller's published change before the bump that a
-  // sleeper's futex_wait compares against; pairs with announce()'s acquire.
+  // acq_rel: takes every registration at once, so later wakers see none and
+  // make no syscall (wake on the edge only); pairs with announce().
+  const std::uint32_t n = word_->waiters.exchange(0, std::memory_order_acq_rel);
+  if (n == 0) return;  // another waker took them
+  // release: the bump a sleeper's futex_wait compares against; pairs with
+  // announce()'s acquire snapshot.
   word_->seq.fetch_add(1, std::memory_order_release);
   if (strategy_ == WaitStrategy::semaphore) {
     auto* sem = static_cast<boost::interprocess::interprocess_semaphore*>(sem_);
-    // Take every registration so each sleeper gets exactly one post; a
-    // sleeper that retires after we took it leaves one stale post, which
-    // costs one spurious wake-up (every caller re-checks).
-    // acq_rel: pairs with announce()'s fetch_add.
-    const std::uint32_t n = word_->waiters.exchange(0, std::memory_order_acq_rel);
     for (std::uint32_t i = 0; i < n; ++i) sem->post();
     return;
   }

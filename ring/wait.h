@@ -5,13 +5,15 @@
 // no change sleeps without burning CPU. The proof is the Dekker pair below
 // (both sides use seq_cst operations):
 //
-//   sleeper: waiters.fetch_add(1) ; re-check the ring ; futex_wait(seq, s)
-//   waker:   publish change       ; if (waiters.load() > 0) { ++seq; wake }
+//   sleeper: s = seq ; waiters = 1 ; re-check the ring ; futex_wait(&seq, s)
+//   waker:   publish change ; if (waiters != 0 && exchange(waiters, 0)) {
+//                                ++seq ; futex_wake(&seq, all) }
 //
 // In the single total order of seq_cst operations either the waker's load
-// comes after the sleeper's fetch_add (it sees a waiter and bumps seq, so
+// comes after the sleeper's store (it sees a waiter, bumps seq and wakes, so
 // futex_wait returns at once or is woken), or the sleeper's re-check comes
-// after the publish (it sees the change and does not sleep).
+// after the publish (it sees the change and does not sleep). The exchange
+// makes only the first waker after a sleeper announced pay for a syscall.
 //
 // Never std::atomic::wait/notify: libstdc++ uses FUTEX_PRIVATE_FLAG, which
 // cannot wake another process.
