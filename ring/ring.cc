@@ -250,7 +250,12 @@ Reservation Producer::reserve_spsc(std::size_t size) {
     if (cached_head_ > tail_ || tail_ - cached_head_ > capacity_) {
       return {Status::corrupt, {}};
     }
-    if (tail_ + need - cached_head_ > capacity_) return {Status::would_block, {}};
+    if (tail_ + need - cached_head_ > capacity_) {
+      // Full: make deferred records visible, or the consumer could wait for
+      // them while we wait for it.
+      publish();
+      return {Status::would_block, {}};
+    }
   }
   if (pad != 0) {
     // relaxed: published by the tail store in publish().
