@@ -107,9 +107,9 @@ struct ControlBlock {
   std::atomic<std::uint32_t> producers_died;      // reaped dead producers
   std::atomic<std::uint32_t> consumers_seen;      // ever attached (sticky)
   std::atomic<std::uint32_t> consumers_died;
-  std::atomic<std::uint32_t> records_reclaimed;   // dead producers' records
-  std::atomic<std::uint32_t> last_exit;           // LastExit of the latest
-                                                  // producer to leave
+  std::atomic<std::uint32_t> records_reclaimed;  // dead producers' records
+  std::atomic<std::uint32_t> last_exit;          // LastExit of the latest
+                                                 // producer to leave
   std::uint8_t pad6[kLine - 44];
 
   // ---- lines 7-8: semaphore fallback (WaitStrategy::semaphore).

@@ -10,9 +10,9 @@
 
 namespace shmring {
 
+using detail::Clock;
 using layout::ControlBlock;
 using layout::Header;
-using detail::Clock;
 
 namespace {
 
@@ -259,8 +259,9 @@ Reservation Producer::reserve_spsc(std::size_t size) {
   }
   if (pad != 0) {
     // relaxed: published by the tail store in publish().
-    header_at(data_, off).store(layout::padding_word(static_cast<std::uint32_t>(pad)),
-                                std::memory_order_relaxed);
+    header_at(data_, off)
+        .store(layout::padding_word(static_cast<std::uint32_t>(pad)),
+               std::memory_order_relaxed);
     tail_ += pad;
   }
   reserved_pos_ = tail_;
@@ -337,8 +338,9 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
   }
   if (pad != 0) {
     // relaxed: published by the tail store below.
-    header_at(data_, off).store(layout::padding_word(static_cast<std::uint32_t>(pad)),
-                                std::memory_order_relaxed);
+    header_at(data_, off)
+        .store(layout::padding_word(static_cast<std::uint32_t>(pad)),
+               std::memory_order_relaxed);
   }
   const std::uint64_t pos = t + pad;
   // relaxed: published by the tail store below. Busy until commit().
@@ -388,7 +390,8 @@ void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
   reserved_ = false;
   if (!mpsc_) {
     // relaxed: published by the tail store in publish().
-    header_at(data_, reserved_pos_ & mask_).store(word, std::memory_order_relaxed);
+    header_at(data_, reserved_pos_ & mask_)
+        .store(word, std::memory_order_relaxed);
     tail_ = reserved_pos_ + span;
     return;
   }
@@ -401,7 +404,8 @@ void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
   }
   // seq_cst: release pairs with the consumer's acquire load of this header
   // in try_peek(); seq_cst is the waker half of the data_ready Dekker pair.
-  header_at(data_, reserved_pos_ & mask_).store(word, std::memory_order_seq_cst);
+  header_at(data_, reserved_pos_ & mask_)
+      .store(word, std::memory_order_seq_cst);
   data_ready_.wake();
 }
 
@@ -437,7 +441,8 @@ void Producer::abort() {
   data_ready_.wake();
 }
 
-Status Producer::try_write(std::span<const std::byte> bytes, std::uint16_t type) {
+Status Producer::try_write(std::span<const std::byte> bytes,
+                           std::uint16_t type) {
   auto r = try_reserve(bytes.size());
   if (!r) return r.status;
   if (!bytes.empty()) std::memcpy(r.bytes.data(), bytes.data(), bytes.size());
@@ -610,7 +615,8 @@ Peeked Consumer::try_peek() {
     const std::uint64_t off = read_ & mask_;
     // acquire: pairs with the producer's seq_cst (release) store of this
     // header in commit() (MPSC); in SPSC the tail load already ordered it.
-    const std::uint64_t word = header_at(data_, off).load(std::memory_order_acquire);
+    const std::uint64_t word =
+        header_at(data_, off).load(std::memory_order_acquire);
     const Header h = layout::decode(word);
     // Every value from the segment is untrusted: bounds before use.
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
@@ -633,8 +639,7 @@ Peeked Consumer::try_peek() {
       if (nothing_outstanding) release();
       continue;
     }
-    return {Status::ok,
-            {data_ + off + layout::kHeaderSize, h.length, h.type}};
+    return {Status::ok, {data_ + off + layout::kHeaderSize, h.length, h.type}};
   }
 }
 

@@ -62,7 +62,8 @@ class Producer {
  public:
   // Registers this process in the ring's producer table. Errc::role_taken
   // if an SPSC ring already has a live producer; dead ones are reaped.
-  static Result<Producer> attach(Segment& segment, ProducerOptions options = {});
+  static Result<Producer> attach(Segment& segment,
+                                 ProducerOptions options = {});
 
   Producer(Producer&&) noexcept;
   Producer& operator=(Producer&&) = delete;
@@ -71,7 +72,8 @@ class Producer {
   // Reserves room for a record of `size` bytes; the span is writable until
   // commit() or abort(). One reservation at a time.
   [[nodiscard]] Reservation try_reserve(std::size_t size);
-  [[nodiscard]] Reservation reserve(std::size_t size, Timeout timeout = kForever);
+  [[nodiscard]] Reservation reserve(std::size_t size,
+                                    Timeout timeout = kForever);
 
   // Publishes the reservation, trimmed to `used` (<= reserved) bytes.
   void commit(std::size_t used, std::uint16_t type = 0);
@@ -88,7 +90,8 @@ class Producer {
   [[nodiscard]] Status try_write(std::span<const std::byte> bytes,
                                  std::uint16_t type = 0);
   [[nodiscard]] Status write(std::span<const std::byte> bytes,
-                             Timeout timeout = kForever, std::uint16_t type = 0);
+                             Timeout timeout = kForever,
+                             std::uint16_t type = 0);
 
   // Detaches: flushes, aborts an open reservation, frees the producer slot.
   // When the last producer closes, the consumer sees end of stream.
@@ -150,7 +153,8 @@ class Consumer {
   [[nodiscard]] Peeked peek(Timeout timeout = kForever);
 
   // Up to out.size() records; `*count` says how many. ok if at least one.
-  [[nodiscard]] Status try_peek_batch(std::span<Record> out, std::size_t* count);
+  [[nodiscard]] Status try_peek_batch(std::span<Record> out,
+                                      std::size_t* count);
   [[nodiscard]] Status peek_batch(std::span<Record> out, std::size_t* count,
                                   Timeout timeout = kForever);
 

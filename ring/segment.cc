@@ -30,34 +30,56 @@ static_assert(alignof(bip::interprocess_semaphore) <= 8);
 
 const char* to_string(Status s) {
   switch (s) {
-    case Status::ok: return "ok";
-    case Status::would_block: return "would block";
-    case Status::timed_out: return "timed out";
-    case Status::too_large: return "record larger than the ring accepts";
-    case Status::closed: return "closed (end of stream)";
-    case Status::peer_dead: return "peer died";
-    case Status::interrupted: return "interrupted";
-    case Status::corrupt: return "ring corrupt";
+    case Status::ok:
+      return "ok";
+    case Status::would_block:
+      return "would block";
+    case Status::timed_out:
+      return "timed out";
+    case Status::too_large:
+      return "record larger than the ring accepts";
+    case Status::closed:
+      return "closed (end of stream)";
+    case Status::peer_dead:
+      return "peer died";
+    case Status::interrupted:
+      return "interrupted";
+    case Status::corrupt:
+      return "ring corrupt";
   }
   return "unknown status";
 }
 
 const char* to_string(Errc e) {
   switch (e) {
-    case Errc::not_found: return "not found";
-    case Errc::exists: return "already exists";
-    case Errc::permission_denied: return "permission denied";
-    case Errc::invalid_argument: return "invalid argument";
-    case Errc::not_shmring: return "not a shmring segment";
-    case Errc::version_mismatch: return "layout version mismatch";
-    case Errc::wrong_kind: return "wrong ring kind";
-    case Errc::size_mismatch: return "size mismatch";
-    case Errc::not_ready: return "segment not initialised";
-    case Errc::role_taken: return "role already taken";
-    case Errc::too_many_producers: return "too many producers";
-    case Errc::removed: return "segment removed";
-    case Errc::limit: return "system limit exceeded";
-    case Errc::system: return "system error";
+    case Errc::not_found:
+      return "not found";
+    case Errc::exists:
+      return "already exists";
+    case Errc::permission_denied:
+      return "permission denied";
+    case Errc::invalid_argument:
+      return "invalid argument";
+    case Errc::not_shmring:
+      return "not a shmring segment";
+    case Errc::version_mismatch:
+      return "layout version mismatch";
+    case Errc::wrong_kind:
+      return "wrong ring kind";
+    case Errc::size_mismatch:
+      return "size mismatch";
+    case Errc::not_ready:
+      return "segment not initialised";
+    case Errc::role_taken:
+      return "role already taken";
+    case Errc::too_many_producers:
+      return "too many producers";
+    case Errc::removed:
+      return "segment removed";
+    case Errc::limit:
+      return "system limit exceeded";
+    case Errc::system:
+      return "system error";
   }
   return "unknown error";
 }
@@ -82,14 +104,19 @@ std::string read_proc(const char* path) {
 }
 
 Error os_error(int err, const std::string& what) {
-  const std::string msg = what + ": " + std::strerror(err);
+  const std::string msg = what + ": " + std::generic_category().message(err);
   switch (err) {
-    case ENOENT: return {Errc::not_found, msg};
-    case EEXIST: return {Errc::exists, msg};
+    case ENOENT:
+      return {Errc::not_found, msg};
+    case EEXIST:
+      return {Errc::exists, msg};
     case EACCES:
-    case EPERM: return {Errc::permission_denied, msg};
-    case EIDRM: return {Errc::removed, msg};
-    default: return {Errc::system, msg};
+    case EPERM:
+      return {Errc::permission_denied, msg};
+    case EIDRM:
+      return {Errc::removed, msg};
+    default:
+      return {Errc::system, msg};
   }
 }
 
@@ -107,7 +134,7 @@ Result<key_t> key_from_path(const std::string& path, int proj) {
                  "ftok project id must be 1..255 (a character), got " +
                      std::to_string(proj)};
   }
-  struct stat st;
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
     return os_error(err, "ftok path '" + path + "'");
@@ -212,25 +239,26 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   // semantics we need here; both paths end in shmget.
   try {
     bip::xsi_shared_memory shm(bip::create_only, bip::xsi_key(key), size,
-                               bip::permissions(o.mode));
+                               bip::permissions(static_cast<int>(o.mode)));
     shmid = shm.get_shmid();
   } catch (const bip::interprocess_exception& ex) {
     const int err = ex.get_native_error();
     if (err == EINVAL || err == ENOSPC || err == ENOMEM) {
-      return Error{Errc::limit,
-                   "cannot create " + std::to_string(size) +
-                       "-byte segment " + name + ": " + std::strerror(err) +
-                       " (limits: kernel.shmmax=" +
-                       read_proc("/proc/sys/kernel/shmmax") +
-                       " bytes, kernel.shmall=" +
-                       read_proc("/proc/sys/kernel/shmall") +
-                       " pages; raise with sysctl -w kernel.shmmax=...)"};
+      return Error{
+          Errc::limit,
+          "cannot create " + std::to_string(size) + "-byte segment " + name +
+              ": " + std::generic_category().message(err) +
+              " (limits: kernel.shmmax=" +
+              read_proc("/proc/sys/kernel/shmmax") +
+              " bytes, kernel.shmall=" + read_proc("/proc/sys/kernel/shmall") +
+              " pages; raise with sysctl -w kernel.shmmax=...)"};
     }
     if (err == EEXIST) {
       return Error{Errc::exists,
                    "a segment with key " + name +
                        " already exists (attach to it, or remove it with "
-                       "`shm-ring rm --key " + name + "`)"};
+                       "`shm-ring rm --key " +
+                       name + "`)"};
     }
     return os_error(err, "cannot create segment " + name);
   }
@@ -268,7 +296,7 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
 
 Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
                                 std::optional<Kind> expect) {
-  struct shmid_ds ds;
+  struct shmid_ds ds {};
   if (::shmctl(shmid, IPC_STAT, &ds) != 0) {
     return os_error(errno, "cannot stat segment " + name);
   }
@@ -295,9 +323,8 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
     // acquire: pairs with the release store of `state` in create_impl().
     const auto st = cb->state.load(std::memory_order_acquire);
     if (st == static_cast<std::uint32_t>(layout::State::ready)) break;
-    const std::uint64_t magic =
-        std::atomic_ref<std::uint64_t>(cb->magic).load(
-            std::memory_order_relaxed);
+    const std::uint64_t magic = std::atomic_ref<std::uint64_t>(cb->magic).load(
+        std::memory_order_relaxed);
     if ((magic != 0 && magic != layout::kMagic) || st > 1) {
       return Error{Errc::not_shmring,
                    "segment " + name +
@@ -324,9 +351,9 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
                      std::to_string(layout::kLayoutVersion)};
   }
   if (cb->kind != Kind::spsc && cb->kind != Kind::mpsc) {
-    return Error{Errc::not_shmring, "segment " + name + " has unknown kind " +
-                                        std::to_string(static_cast<unsigned>(
-                                            cb->kind))};
+    return Error{Errc::not_shmring,
+                 "segment " + name + " has unknown kind " +
+                     std::to_string(static_cast<unsigned>(cb->kind))};
   }
   if (expect && cb->kind != *expect) {
     return Error{Errc::wrong_kind, "segment " + name + " is an " +
@@ -335,8 +362,7 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
   }
   if (!is_pow2(cb->capacity) || cb->capacity < layout::kMinCapacity ||
       cb->capacity > layout::kMaxCapacity ||
-      cb->data_offset != layout::kDataOffset ||
-      cb->segment_size != segsz ||
+      cb->data_offset != layout::kDataOffset || cb->segment_size != segsz ||
       cb->data_offset + cb->capacity > segsz) {
     return Error{Errc::size_mismatch,
                  "segment " + name + " header says capacity " +
@@ -378,7 +404,7 @@ Result<Segment> Segment::attach(key_t key, std::optional<Kind> expect) {
 }
 
 Result<Segment> Segment::attach_id(int shmid, std::optional<Kind> expect) {
-  struct shmid_ds ds;
+  struct shmid_ds ds {};
   if (::shmctl(shmid, IPC_STAT, &ds) != 0) {
     const int err = errno;
     if (err == EINVAL || err == EIDRM) {
@@ -437,7 +463,7 @@ Result<Ok> Segment::remove() {
 }
 
 bool Segment::removed() const {
-  struct shmid_ds ds;
+  struct shmid_ds ds {};
   if (::shmctl(shmid_, IPC_STAT, &ds) != 0) return true;
   return (ds.shm_perm.mode & SHM_DEST) != 0;
 }
@@ -466,13 +492,14 @@ SegmentInfo Segment::info() const {
        ++s) {
     const ProcessToken t =
         cb->producers[s].owner.load(std::memory_order_relaxed);
-    if (t != 0) i.producers.push_back({static_cast<int>(s), token_pid(t), alive(t)});
+    if (t != 0)
+      i.producers.push_back({static_cast<int>(s), token_pid(t), alive(t)});
   }
   i.producers_seen = cb->producers_seen.load(std::memory_order_relaxed);
   i.producers_died = cb->producers_died.load(std::memory_order_relaxed);
   i.consumers_seen = cb->consumers_seen.load(std::memory_order_relaxed);
   i.records_reclaimed = cb->records_reclaimed.load(std::memory_order_relaxed);
-  struct shmid_ds ds;
+  struct shmid_ds ds {};
   if (::shmctl(shmid_, IPC_STAT, &ds) == 0) {
     i.mode = ds.shm_perm.mode & 0777;
     i.owner_uid = ds.shm_perm.uid;
@@ -481,6 +508,5 @@ SegmentInfo Segment::info() const {
   }
   return i;
 }
-
 
 }  // namespace shmring

@@ -27,7 +27,7 @@ struct RingOptions {
   Kind kind = Kind::spsc;
   std::uint64_t capacity = 1 << 20;  // bytes, power of two
   WaitStrategy wait = WaitStrategy::futex;
-  unsigned mode = 0600;  // permission bits of the segment
+  unsigned mode = 0600;             // permission bits of the segment
   std::uint32_t max_producers = 0;  // 0: 1 for spsc, kMaxProducers for mpsc
 };
 
@@ -114,7 +114,6 @@ class Segment {
   Segment(std::unique_ptr<Mapping> m, key_t key, int shmid);
 
  private:
-
   std::unique_ptr<Mapping> mapping_;
   layout::ControlBlock* control_ = nullptr;
   std::byte* data_ = nullptr;

@@ -2,9 +2,9 @@
 #pragma once
 
 #include "ring/layout.h"    // IWYU pragma: export
+#include "ring/liveness.h"  // IWYU pragma: export
 #include "ring/queue.h"     // IWYU pragma: export
 #include "ring/ring.h"      // IWYU pragma: export
 #include "ring/segment.h"   // IWYU pragma: export
 #include "ring/status.h"    // IWYU pragma: export
 #include "ring/wait.h"      // IWYU pragma: export
-#include "ring/liveness.h"  // IWYU pragma: export

@@ -25,20 +25,20 @@ const char* to_string(Status s);
 
 // Why a segment or role could not be set up.
 enum class Errc {
-  not_found,          // no segment under this key / ftok path missing
-  exists,             // exclusive create, but the key is taken
-  permission_denied,  // mode or owner forbids it
-  invalid_argument,   // capacity, key, kind ... out of range
-  not_shmring,        // the segment was not created by shmring
-  version_mismatch,   // created by another layout version
-  wrong_kind,         // spsc vs mpsc
-  size_mismatch,      // header and shm_segsz disagree
-  not_ready,          // creator never finished initialising
-  role_taken,         // a live producer/consumer already holds the role
-  too_many_producers, // every producer slot is held by a live process
-  removed,            // the segment was removed (IPC_RMID)
-  limit,              // exceeds SHMMAX / SHMALL
-  system,             // any other OS error
+  not_found,           // no segment under this key / ftok path missing
+  exists,              // exclusive create, but the key is taken
+  permission_denied,   // mode or owner forbids it
+  invalid_argument,    // capacity, key, kind ... out of range
+  not_shmring,         // the segment was not created by shmring
+  version_mismatch,    // created by another layout version
+  wrong_kind,          // spsc vs mpsc
+  size_mismatch,       // header and shm_segsz disagree
+  not_ready,           // creator never finished initialising
+  role_taken,          // a live producer/consumer already holds the role
+  too_many_producers,  // every producer slot is held by a live process
+  removed,             // the segment was removed (IPC_RMID)
+  limit,               // exceeds SHMMAX / SHMALL
+  system,              // any other OS error
 };
 
 const char* to_string(Errc e);
@@ -48,11 +48,12 @@ struct Error {
   std::string message;
 };
 
-// A value or an Error. Small on purpose: C++23's std::expected is not in g++ 12.
+// A value or an Error. Small on purpose: C++23's std::expected is not in
+// g++ 12.
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
   explicit operator bool() const { return v_.index() == 0; }
   bool ok() const { return v_.index() == 0; }

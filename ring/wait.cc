@@ -103,13 +103,13 @@ bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
     ::sched_yield();
     return true;
   }
-  struct timespec ts;
+  struct timespec ts {};
   ts.tv_sec = static_cast<time_t>(slice.count() / 1000000000);
   ts.tv_nsec = static_cast<long>(slice.count() % 1000000000);
   // Shared futex (no FUTEX_PRIVATE_FLAG): waker and sleeper are different
   // processes mapping the same physical page.
-  const long r = ::syscall(SYS_futex, &word_->seq, FUTEX_WAIT, seq, &ts,
-                           nullptr, 0);
+  const long r =
+      ::syscall(SYS_futex, &word_->seq, FUTEX_WAIT, seq, &ts, nullptr, 0);
   if (r != 0 && errno == EINTR) return false;
   return true;  // woken, EAGAIN (seq moved: a wake raced us) or timeout
 }
@@ -128,8 +128,7 @@ void WaitPoint::wake_slow() {
     return;
   }
   if (strategy_ == WaitStrategy::futex) {
-    ::syscall(SYS_futex, &word_->seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr,
-              0);
+    ::syscall(SYS_futex, &word_->seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
   }
 }
 

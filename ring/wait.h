@@ -49,7 +49,7 @@ inline constexpr std::chrono::microseconds kYieldFor{50};
 
 struct Deadline {
   Clock::time_point at;
-  bool forever;
+  bool forever = false;
   static Deadline after(std::chrono::nanoseconds t);
   bool passed(Clock::time_point now) const { return !forever && now >= at; }
   std::chrono::nanoseconds left(Clock::time_point now) const;
