@@ -1,6 +1,14 @@
 #include "tests/support.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 namespace shmring::testing {
 
@@ -69,6 +77,100 @@ void set_positions(Segment& segment, std::uint64_t pos) {
   auto* cb = segment.control();
   cb->head.store(pos);
   cb->tail.store(pos);
+}
+
+}  // namespace shmring::testing
+
+// ---- Child processes.
+
+namespace shmring::testing {
+
+pid_t spawn(const std::function<int()>& body) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) FAIL("fork: " << std::strerror(errno));
+  if (pid > 0) return pid;
+  int code = 99;
+  try {
+    code = body();
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "child %d: exception: %s\n", ::getpid(), ex.what());
+  } catch (...) {
+    std::fprintf(stderr, "child %d: unknown exception\n", ::getpid());
+  }
+  std::fflush(nullptr);
+  ::_exit(code);
+}
+
+std::string ChildStatus::describe() const {
+  if (timed_out) return "timed out (killed)";
+  if (exited) return "exited with code " + std::to_string(code);
+  return "killed by signal " + std::to_string(signal);
+}
+
+ChildStatus wait_child(pid_t pid, std::chrono::milliseconds timeout) {
+  ChildStatus st;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) FAIL("waitpid: " << std::strerror(errno));
+    if (std::chrono::steady_clock::now() > deadline) {
+      st.timed_out = true;
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return st;
+    }
+    ::usleep(1000);
+  }
+  if (WIFEXITED(status)) {
+    st.exited = true;
+    st.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    st.signal = WTERMSIG(status);
+  }
+  return st;
+}
+
+ChildGuard::~ChildGuard() {
+  for (const pid_t pid : pids_) {
+    ::kill(pid, SIGKILL);
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+pid_t ChildGuard::spawn(const std::function<int()>& body) {
+  const pid_t pid = testing::spawn(body);
+  pids_.push_back(pid);
+  return pid;
+}
+
+void ChildGuard::forget(pid_t pid) { std::erase(pids_, pid); }
+
+std::chrono::nanoseconds process_cpu_time(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  // comm (field 2) may hold spaces: fields are counted after the last ')'.
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return std::chrono::nanoseconds(-1);
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // After comm: field 3 (state) is index 0; utime is field 14, stime 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return std::chrono::nanoseconds((utime + stime) * 1000000000ULL /
+                                  static_cast<unsigned long long>(hz));
 }
 
 }  // namespace shmring::testing

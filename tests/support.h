@@ -3,14 +3,22 @@
 #pragma once
 
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/types.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <functional>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "ring/shmring.h"
 
@@ -44,5 +52,75 @@ std::string as_string(std::span<const std::byte> b);
 // Forces the ring's positions to `pos` (no producer or consumer attached),
 // as a freshly created ring that has carried `pos` bytes.
 void set_positions(Segment& segment, std::uint64_t pos);
+
+}  // namespace shmring::testing
+
+// ---- Child processes (added for the SPSC multi-process tests).
+//
+// A forked child must not use Catch2 macros (its assertion state is a copy
+// the parent never sees): it reports through its exit code and stderr.
+
+namespace shmring::testing {
+
+// Runs `body` in a forked child that _exits with its result; an escaped
+// exception exits 99. Stdio is flushed first so buffered output is not
+// duplicated.
+pid_t spawn(const std::function<int()>& body);
+
+struct ChildStatus {
+  bool exited = false;  // normal exit: `code` is valid
+  int code = -1;
+  int signal = 0;          // killed by this signal
+  bool timed_out = false;  // still running at the deadline (then killed)
+  std::string describe() const;
+};
+
+// Waits for `pid` at most `timeout`; on timeout SIGKILLs and reaps it.
+ChildStatus wait_child(pid_t pid, std::chrono::milliseconds timeout);
+
+// SIGKILLs and reaps every child still registered when it goes out of
+// scope, so a failing REQUIRE leaves no orphan behind.
+class ChildGuard {
+ public:
+  ChildGuard() = default;
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  ~ChildGuard();
+  pid_t spawn(const std::function<int()>& body);
+  // The child was reaped by the caller (wait_child): forget it.
+  void forget(pid_t pid);
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+// CPU time (user + system) process `pid` has used, from /proc/<pid>/stat
+// (clock-tick resolution); -1 ns if it cannot be read.
+std::chrono::nanoseconds process_cpu_time(pid_t pid);
+
+// One T in an anonymous MAP_SHARED mapping, shared with forked children
+// (for counters and results; T must be usable from several processes, e.g.
+// lock-free atomics).
+template <class T>
+class SharedBlock {
+ public:
+  SharedBlock() {
+    void* p = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) FAIL("mmap: " << std::strerror(errno));
+    value_ = new (p) T();
+  }
+  SharedBlock(const SharedBlock&) = delete;
+  SharedBlock& operator=(const SharedBlock&) = delete;
+  ~SharedBlock() {
+    value_->~T();
+    ::munmap(value_, sizeof(T));
+  }
+  T* operator->() { return value_; }
+  T& operator*() { return *value_; }
+
+ private:
+  T* value_;
+};
 
 }  // namespace shmring::testing
