@@ -1,0 +1,72 @@
+# Helpers shared by the e2e sh_tests. Sourced with the tools' paths as
+# arguments: lib.sh PRODUCE CONSUME RING.
+#
+# Every test gets a key derived from its name (Bazel's sandbox also gives
+# each test its own IPC namespace), a trap that kills what it started and
+# removes its rings, and a leak check against the segment count at start.
+set -euo pipefail
+
+PRODUCE=$(realpath "$1")
+CONSUME=$(realpath "$2")
+SHMRING=$(realpath "$3")
+TMP=${TEST_TMPDIR:-$(mktemp -d)}
+
+# A key of our own: 0x5e + 24 bits of a checksum of the test's name.
+KEY=$(printf '0x5e%06x' $(( $(printf '%s' "${TEST_TARGET:-$0}" | cksum | cut -d' ' -f1) % 0xffffff )))
+KEYS=("$KEY")
+
+segments() { ipcs -m | awk '$1 ~ /^0x/' | wc -l; }
+SEGMENTS_AT_START=$(segments)
+
+cleanup() {
+  local rc=$?
+  # Kill what the test left running, then remove its rings whatever happened.
+  local p
+  for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  local k
+  for k in "${KEYS[@]}"; do ipcrm -M "$k" 2>/dev/null || true; done
+  exit "$rc"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+log() { echo "--- $*" >&2; }
+
+# expect_rc WANT GOT WHAT
+expect_rc() {
+  [ "$2" -eq "$1" ] || fail "$3: exit code $2, expected $1"
+}
+
+# expect_grep PATTERN FILE: a message the user must see.
+expect_grep() {
+  grep -q -- "$1" "$2" || { cat "$2" >&2; fail "expected '$1' in $2"; }
+}
+
+# Waits (bounded) until ring KEY exists with at least N attachments.
+wait_attached() {
+  local key=$1 n=$2 i
+  for i in $(seq 1 1000); do
+    local att
+    att=$(ipcs -m | awk -v k="$(printf '0x%08x' "$key")" '$1 == k { print $6 }')
+    if [ -n "$att" ] && [ "$att" -ge "$n" ]; then return 0; fi
+    sleep 0.02
+  done
+  ipcs -m >&2
+  fail "ring $key never had $n attachments"
+}
+
+ring_exists() {
+  ipcs -m | awk -v k="$(printf '0x%08x' "$1")" '$1 == k { f = 1 } END { exit !f }'
+}
+
+# The test must leave the namespace as it found it (tools remove their
+# rings with --remove-on-exit; the trap is only the safety net).
+expect_no_leak() {
+  local now
+  now=$(segments)
+  if [ "$now" -ne "$SEGMENTS_AT_START" ]; then
+    ipcs -m >&2
+    fail "segments: $SEGMENTS_AT_START at start, $now now (a ring was left behind)"
+  fi
+}

@@ -1,0 +1,410 @@
+// shm-ring: create, inspect, list and remove shmring rings. Like ipcs/ipcrm,
+// but it knows what a ring is. See docs/tools.md.
+#include <pwd.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <vector>
+
+#include "tools/cli.h"
+#include "tools/stats.h"
+
+namespace shmring::tools {
+namespace {
+
+using nlohmann::json;
+
+struct Options {
+  RingFlags ring;
+  bool json = false;
+  bool exist_ok = false;
+  bool force = false;
+  bool stale = false;
+  bool all = false;
+  std::uint32_t max_producers = 0;
+};
+
+std::string user_name(uid_t uid) {
+  if (const struct passwd* pw = ::getpwuid(uid)) return pw->pw_name;
+  return std::to_string(uid);
+}
+
+std::string octal(unsigned mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", mode);
+  return buf;
+}
+
+// The info of a ring we attached to just for looking: our own attachment
+// is not counted.
+std::uint64_t others_attached(const SegmentInfo& i) {
+  return i.attach_count > 0 ? i.attach_count - 1 : 0;
+}
+
+// Left behind: its creator is gone and no process has it mapped.
+bool is_stale(const SegmentInfo& i) {
+  return !i.creator_alive && others_attached(i) == 0;
+}
+
+std::string state_of(const SegmentInfo& i) {
+  if (i.marked_for_removal) return "removing";
+  if (is_stale(i)) return "stale";
+  const bool any_live = i.consumer_alive ||
+                        std::any_of(i.producers.begin(), i.producers.end(),
+                                    [](const auto& p) { return p.alive; });
+  return any_live ? "active" : "idle";
+}
+
+double fill_of(const SegmentInfo& i) {
+  return i.capacity ? 100.0 * static_cast<double>(i.used_bytes) /
+                          static_cast<double>(i.capacity)
+                    : 0.0;
+}
+
+json info_json(const SegmentInfo& i) {
+  json j;
+  j["key"] = hex_key(i.key);
+  j["shmid"] = i.shmid;
+  j["kind"] = kind_name(i.kind);
+  j["version"] = i.version;
+  j["capacity"] = i.capacity;
+  j["max_record"] = layout::max_payload(i.capacity);
+  j["segment_size"] = i.segment_size;
+  j["wait"] = wait_name(i.wait);
+  j["max_producers"] = i.max_producers;
+  j["head"] = i.head;
+  j["tail"] = i.tail;
+  j["used_bytes"] = i.used_bytes;
+  j["fill_percent"] = fill_of(i);
+  j["creator"] = {{"pid", i.creator_pid}, {"alive", i.creator_alive}};
+  j["consumer"] = i.consumer_pid != 0
+                      ? json{{"pid", i.consumer_pid}, {"alive", i.consumer_alive}}
+                      : json(nullptr);
+  j["producers"] = json::array();
+  for (const auto& p : i.producers) {
+    j["producers"].push_back({{"slot", p.slot}, {"pid", p.pid}, {"alive", p.alive}});
+  }
+  j["producers_seen"] = i.producers_seen;
+  j["producers_died"] = i.producers_died;
+  j["consumers_seen"] = i.consumers_seen;
+  j["records_reclaimed"] = i.records_reclaimed;
+  j["mode"] = octal(i.mode);
+  j["owner_uid"] = i.owner_uid;
+  j["owner"] = user_name(i.owner_uid);
+  j["attachments"] = others_attached(i);
+  j["marked_for_removal"] = i.marked_for_removal;
+  j["state"] = state_of(i);
+  j["stale"] = is_stale(i);
+  return j;
+}
+
+void print_info(const SegmentInfo& i) {
+  auto alive = [](bool a) { return a ? "alive" : "dead"; };
+  std::printf("ring %s (shmid %d): %s\n", hex_key(i.key).c_str(), i.shmid,
+              state_of(i).c_str());
+  std::printf("  kind        %s (max %u producer%s)\n", kind_name(i.kind),
+              i.max_producers, i.max_producers == 1 ? "" : "s");
+  std::printf("  capacity    %llu bytes (%s), largest record %llu bytes\n",
+              static_cast<unsigned long long>(i.capacity),
+              human_bytes(static_cast<double>(i.capacity)).c_str(),
+              static_cast<unsigned long long>(layout::max_payload(i.capacity)));
+  std::printf("  fill        %llu bytes (%.1f%%), head %llu, tail %llu\n",
+              static_cast<unsigned long long>(i.used_bytes), fill_of(i),
+              static_cast<unsigned long long>(i.head),
+              static_cast<unsigned long long>(i.tail));
+  std::printf("  wait        %s\n", wait_name(i.wait));
+  std::printf("  version     %u\n", i.version);
+  std::printf("  creator     pid %d (%s)\n", i.creator_pid, alive(i.creator_alive));
+  if (i.consumer_pid != 0) {
+    std::printf("  consumer    pid %d (%s)\n", i.consumer_pid, alive(i.consumer_alive));
+  } else {
+    std::printf("  consumer    none\n");
+  }
+  if (i.producers.empty()) std::printf("  producers   none\n");
+  for (const auto& p : i.producers) {
+    std::printf("  producer    pid %d (%s), slot %d\n", p.pid, alive(p.alive), p.slot);
+  }
+  std::printf("  history     %u producers seen, %u died; %u consumers seen; "
+              "%u records reclaimed\n",
+              i.producers_seen, i.producers_died, i.consumers_seen,
+              i.records_reclaimed);
+  std::printf("  owner       %s, mode %s, %llu other attachment%s%s\n",
+              user_name(i.owner_uid).c_str(), octal(i.mode).c_str(),
+              static_cast<unsigned long long>(others_attached(i)),
+              others_attached(i) == 1 ? "" : "s",
+              i.marked_for_removal ? ", marked for removal" : "");
+}
+
+Segment attach_addressed(const Options& o) {
+  if (o.ring.address.id >= 0) {
+    auto s = Segment::attach_id(o.ring.address.id, expected_kind(o.ring));
+    if (!s) fail(s.error());
+    return std::move(s).value();
+  }
+  auto s = Segment::attach(resolve_key(o.ring.address), expected_kind(o.ring));
+  if (!s) fail(s.error());
+  return std::move(s).value();
+}
+
+int cmd_create(const Options& o) {
+  const key_t key = resolve_key(o.ring.address);
+  RingOptions ro = ring_options(o.ring);
+  ro.max_producers = o.max_producers;
+  if (auto e = validate(ro)) fail(kExitUsage, e->message);
+  std::optional<Segment> seg;
+  bool created = true;
+  if (o.exist_ok) {
+    RingFlags f = o.ring;
+    f.create = true;
+    OpenedRing r = open_ring(f);
+    created = r.created;
+    seg.emplace(std::move(r.segment));
+  } else {
+    auto s = Segment::create(key, ro);
+    if (!s) fail(s.error());
+    seg.emplace(std::move(s).value());
+  }
+  const SegmentInfo i = seg->info();
+  if (o.json) {
+    json j = info_json(i);
+    j["created"] = created;
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::printf("%s ring %s (shmid %d): %s, %s, wait %s, mode %s\n",
+                created ? "created" : "exists:", hex_key(i.key).c_str(),
+                i.shmid, kind_name(i.kind),
+                human_bytes(static_cast<double>(i.capacity)).c_str(),
+                wait_name(i.wait), octal(i.mode).c_str());
+  }
+  return kExitOk;
+}
+
+int cmd_info(const Options& o) {
+  Segment seg = attach_addressed(o);
+  const SegmentInfo i = seg.info();
+  if (o.json) {
+    std::cout << info_json(i).dump() << std::endl;
+  } else {
+    print_info(i);
+  }
+  return kExitOk;
+}
+
+struct Row {
+  key_t key;
+  int shmid;
+  std::uint64_t size;
+  std::uint64_t nattch;
+  std::optional<SegmentInfo> info;  // set for shmring rings
+  std::string why_not;              // else: why it is not one of ours
+};
+
+// Every segment this IPC namespace shows in /proc/sysvipc/shm, identified
+// by attaching to it (Segment::attach_id validates magic, version, sizes).
+std::vector<Row> scan() {
+  std::ifstream in("/proc/sysvipc/shm");
+  if (!in) fail(kExitInternal, "cannot read /proc/sysvipc/shm");
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<Row> rows;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    long long key = 0, shmid = -1, cpid, lpid;
+    unsigned perms;
+    std::uint64_t size = 0, nattch = 0;
+    if (!(ls >> key >> shmid >> std::oct >> perms >> std::dec >> size >> cpid >>
+          lpid >> nattch)) {
+      continue;
+    }
+    Row r{static_cast<key_t>(key), static_cast<int>(shmid), size, nattch, {}, {}};
+    auto seg = Segment::attach_id(r.shmid);
+    if (seg) {
+      r.info = seg->info();
+    } else {
+      r.why_not = seg.error().message;
+      if (seg.error().code == Errc::not_found) continue;  // vanished
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+int cmd_ls(const Options& o) {
+  const std::vector<Row> rows = scan();
+  if (o.json) {
+    json j = json::array();
+    for (const Row& r : rows) {
+      if (r.info) {
+        j.push_back(info_json(*r.info));
+      } else if (o.all) {
+        j.push_back({{"key", hex_key(r.key)},
+                     {"shmid", r.shmid},
+                     {"segment_size", r.size},
+                     {"attachments", r.nattch},
+                     {"shmring", false},
+                     {"why", r.why_not}});
+      }
+    }
+    std::cout << j.dump() << std::endl;
+    return kExitOk;
+  }
+  std::printf("%-10s %8s %-4s %9s %5s %9s %-9s %3s %-4s %-8s %s\n", "KEY", "SHMID",
+              "KIND", "CAPACITY", "FILL", "PRODUCERS", "CONSUMER", "ATT", "MODE",
+              "OWNER", "STATE");
+  for (const Row& r : rows) {
+    if (!r.info) {
+      if (o.all) {
+        std::printf("%-10s %8d %-4s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
+                    hex_key(r.key).c_str(), r.shmid, "-",
+                    human_bytes(static_cast<double>(r.size)).c_str(), "-", "-", "-",
+                    static_cast<unsigned long long>(r.nattch), "-", "-", "not a ring");
+      }
+      continue;
+    }
+    const SegmentInfo& i = *r.info;
+    int live = 0;
+    for (const auto& p : i.producers) live += p.alive ? 1 : 0;
+    char producers[32], fill[16];
+    std::snprintf(producers, sizeof producers, "%d/%u", live, i.max_producers);
+    std::snprintf(fill, sizeof fill, "%.0f%%", fill_of(i));
+    const std::string consumer =
+        i.consumer_pid == 0 ? "-"
+                            : std::to_string(i.consumer_pid) + (i.consumer_alive ? "" : "?");
+    std::printf("%-10s %8d %-4s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
+                hex_key(i.key).c_str(), i.shmid, kind_name(i.kind),
+                human_bytes(static_cast<double>(i.capacity)).c_str(), fill,
+                producers, consumer.c_str(),
+                static_cast<unsigned long long>(others_attached(i)),
+                octal(i.mode).c_str(), user_name(i.owner_uid).c_str(),
+                state_of(i).c_str());
+  }
+  return kExitOk;
+}
+
+int remove_id(int shmid, const std::string& name) {
+  if (::shmctl(shmid, IPC_RMID, nullptr) != 0) {
+    const int err = errno;
+    if (err == EINVAL || err == EIDRM) fail(kExitNotFound, "no segment " + name);
+    if (err == EPERM || err == EACCES) {
+      fail(kExitPermission, "cannot remove " + name + ": " + std::strerror(err));
+    }
+    fail(kExitInternal, "cannot remove " + name + ": " + std::strerror(err));
+  }
+  return kExitOk;
+}
+
+int cmd_rm(const Options& o) {
+  if (o.stale) {
+    json removed = json::array();
+    for (const Row& r : scan()) {
+      if (!r.info || !is_stale(*r.info) || r.info->marked_for_removal) continue;
+      remove_id(r.shmid, "ring " + hex_key(r.key));
+      removed.push_back(hex_key(r.key));
+      if (!o.json) std::printf("removed stale ring %s (shmid %d)\n", hex_key(r.key).c_str(), r.shmid);
+    }
+    if (o.json) std::cout << json{{"removed", removed}}.dump() << std::endl;
+    return kExitOk;
+  }
+  std::string name;
+  std::uint64_t others = 0;
+  int shmid = -1;
+  if (o.force) {
+    // Whatever the segment is: no attach, no validation.
+    if (o.ring.address.id >= 0) {
+      shmid = o.ring.address.id;
+      name = "shmid " + std::to_string(shmid);
+    } else {
+      const key_t key = resolve_key(o.ring.address);
+      name = "segment " + hex_key(key);
+      shmid = ::shmget(key, 0, 0);
+      if (shmid < 0) {
+        const int err = errno;
+        if (err == ENOENT) fail(kExitNotFound, "no " + name);
+        fail(err == EACCES ? kExitPermission : kExitInternal,
+             "cannot open " + name + ": " + std::strerror(err));
+      }
+    }
+  } else {
+    Segment seg = attach_addressed(o);  // refuses what is not a ring
+    const SegmentInfo i = seg.info();
+    shmid = seg.id();
+    others = others_attached(i);
+    name = "ring " + hex_key(i.key);
+  }
+  remove_id(shmid, name);
+  if (o.json) {
+    std::cout << json{{"removed", name}, {"shmid", shmid}, {"attachments", others}}.dump()
+              << std::endl;
+  } else if (others > 0) {
+    std::printf("removed %s (shmid %d); it disappears when its %llu attached "
+                "process%s detach\n",
+                name.c_str(), shmid, static_cast<unsigned long long>(others),
+                others == 1 ? "" : "es");
+  } else {
+    std::printf("removed %s (shmid %d)\n", name.c_str(), shmid);
+  }
+  return kExitOk;
+}
+
+void add_id_flag(CLI::App& sub, Options& o) {
+  sub.add_option("--id", o.ring.address.id,
+                 "The segment's shmid (as ls and ipcs -m show it) instead of a key")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes(sub.get_option("--key"))
+      ->excludes(sub.get_option("--path"));
+}
+
+}  // namespace
+}  // namespace shmring::tools
+
+int main(int argc, char** argv) {
+  using namespace shmring::tools;
+  CLI::App app{"Create, inspect, list and remove shmring rings (a ring-aware "
+               "ipcs/ipcrm).",
+               "shm-ring"};
+  set_common(app);
+  app.require_subcommand(1);
+  Options o;
+
+  auto* create = app.add_subcommand("create", "Create a ring (exclusive unless --exist-ok)");
+  add_create_flags(*create, o.ring);
+  create->add_option("--max-producers", o.max_producers,
+                     "mpsc: producer slots, 1..64 (default 64)");
+  create->add_flag("--exist-ok", o.exist_ok,
+                   "Succeed if a matching ring already exists");
+  create->add_flag("--json", o.json, "Print the ring as JSON");
+
+  auto* info = app.add_subcommand("info", "Show a ring: kind, capacity, fill, peers, wait, version, owner");
+  add_address_flags(*info, o.ring.address);
+  add_id_flag(*info, o);
+  info->add_option("--kind", o.ring.kind, "Fail (exit 5) unless the ring is of this kind")
+      ->check(CLI::IsMember({"spsc", "mpsc"}));
+  info->add_flag("--json", o.json, "Print as JSON");
+
+  auto* rm = app.add_subcommand("rm", "Mark a ring for removal (IPC_RMID)");
+  add_address_flags(*rm, o.ring.address);
+  add_id_flag(*rm, o);
+  rm->add_flag("--force", o.force,
+               "Remove the segment even if it is not a shmring ring");
+  rm->add_flag("--stale", o.stale,
+               "Remove every stale ring (creator dead, nothing attached)");
+  rm->add_flag("--json", o.json, "Print what was removed as JSON");
+
+  auto* ls = app.add_subcommand("ls", "List the rings in this IPC namespace");
+  ls->add_flag("--all", o.all, "Also list segments that are not shmring rings");
+  ls->add_flag("--json", o.json, "Print as a JSON array");
+
+  return run_tool(app, argc, argv, [&]() -> int {
+    if (*create) return cmd_create(o);
+    if (*info) return cmd_info(o);
+    if (*rm) return cmd_rm(o);
+    return cmd_ls(o);
+  });
+}
