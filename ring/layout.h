@@ -42,9 +42,8 @@ enum class LastExit : std::uint32_t { none = 0, closed = 1, died = 2 };
 // (pid << 32 | low 32 bits of the process start time, see liveness.h).
 struct alignas(16) Slot {
   std::atomic<std::uint64_t> owner;
-  // Incremented each time the slot is claimed; MPSC record headers carry its
-  // low bits so a record of a departed owner is never mistaken for one of a
-  // new owner of the same slot.
+  // Incremented each time the slot is claimed; MPSC busy headers and the
+  // claim lock carry its low 26 bits (owner_tag below).
   std::atomic<std::uint32_t> generation;
   std::uint32_t reserved;
 };
@@ -74,7 +73,11 @@ struct ControlBlock {
   std::int32_t creator_pid;
   std::uint64_t creator_token;
   std::atomic<std::uint32_t> state;  // release: pairs with attach's acquire
-  std::uint8_t pad0[kLine - 68];
+  std::uint32_t reserved0;
+  // Inode of the creator's PID namespace: liveness checks compare pids, so
+  // every attacher must see the same pids (see segment.cc).
+  std::uint64_t pid_namespace;
+  std::uint8_t pad0[kLine - 80];
 
   // ---- line 1: written by the consumer only.
   // Position (monotonic byte count) of the first unreleased byte.
@@ -102,7 +105,11 @@ struct ControlBlock {
 
   // ---- line 6: lifecycle (cold).
   alignas(kLine) Slot consumer;
-  std::atomic<std::uint32_t> producers_attached;  // live registrations
+  std::atomic<std::uint32_t> producers_attached;  // informational: a kill
+                                                  // between slot CAS and
+                                                  // this count skews it;
+                                                  // end of stream scans
+                                                  // the slots instead
   std::atomic<std::uint32_t> producers_seen;      // ever attached (sticky)
   std::atomic<std::uint32_t> producers_died;      // reaped dead producers
   std::atomic<std::uint32_t> consumers_seen;      // ever attached (sticky)
@@ -132,6 +139,7 @@ static_assert(offsetof(ControlBlock, flags) == 48);
 static_assert(offsetof(ControlBlock, creator_pid) == 52);
 static_assert(offsetof(ControlBlock, creator_token) == 56);
 static_assert(offsetof(ControlBlock, state) == 64);
+static_assert(offsetof(ControlBlock, pid_namespace) == 72);
 static_assert(offsetof(ControlBlock, head) == 1 * kLine);
 static_assert(offsetof(ControlBlock, tail) == 2 * kLine);
 static_assert(offsetof(ControlBlock, claim_lock) == 3 * kLine);
@@ -161,21 +169,23 @@ static_assert(kDataOffset >= sizeof(ControlBlock));
 //                its low 3 bits are reused as flags (span & ~7 is the span)
 //                bit 0: busy (MPSC: claimed, not yet committed)
 //                bit 1: padding (skip `span` bytes, deliver nothing)
+//   committed records and padding:
 //   bits 32..34  slack: span - 8 - payload length (0..7)
 //   bits 35..47  type: 13 bits for the application
-//   bits 48..63  owner: (slot generation & 0x3ff) << 6 | slot index
+//   busy records (length and type are not known before commit):
+//   bits 32..63  owner tag: (slot generation mod 2^26) << 6 | slot index
 inline constexpr std::uint64_t kBusy = 1;
 inline constexpr std::uint64_t kPadding = 2;
 inline constexpr std::uint32_t kMaxType = (1u << 13) - 1;
-inline constexpr std::uint16_t kNoOwner = 0xffff;
+inline constexpr std::uint32_t kGenerationBits = 26;
 
 struct Header {
   std::uint32_t span;  // flags cleared
   bool busy;
   bool padding;
-  std::uint32_t length;  // payload bytes
+  std::uint32_t length;  // payload bytes (0 while busy)
   std::uint16_t type;
-  std::uint16_t owner;
+  std::uint32_t owner;  // owner tag while busy, else 0
 };
 
 constexpr std::uint64_t align_up(std::uint64_t n) {
@@ -186,12 +196,17 @@ constexpr std::uint64_t span_for(std::uint64_t payload) {
   return align_up(kHeaderSize + payload);
 }
 
+// A committed record (flags 0) or padding (kPadding).
 constexpr std::uint64_t encode(std::uint32_t span, std::uint32_t length,
-                               std::uint16_t type, std::uint16_t owner,
-                               std::uint64_t flags) {
+                               std::uint16_t type, std::uint64_t flags) {
   const std::uint64_t slack = span - kHeaderSize - length;
   return std::uint64_t{span} | flags | (slack << 32) |
-         (std::uint64_t{type} << 35) | (std::uint64_t{owner} << 48);
+         (std::uint64_t{type & kMaxType} << 35);
+}
+
+// A claimed, not yet committed record of `owner`.
+constexpr std::uint64_t encode_busy(std::uint32_t span, std::uint32_t owner) {
+  return std::uint64_t{span} | kBusy | (std::uint64_t{owner} << 32);
 }
 
 constexpr Header decode(std::uint64_t w) {
@@ -199,29 +214,48 @@ constexpr Header decode(std::uint64_t w) {
   h.span = static_cast<std::uint32_t>(w) & ~std::uint32_t{7};
   h.busy = (w & kBusy) != 0;
   h.padding = (w & kPadding) != 0;
+  if (h.busy) {
+    h.owner = static_cast<std::uint32_t>(w >> 32);
+    return h;
+  }
   const auto slack = static_cast<std::uint32_t>((w >> 32) & 7);
   h.length = h.span >= kHeaderSize + slack ? h.span - kHeaderSize - slack : 0;
   h.type = static_cast<std::uint16_t>((w >> 35) & kMaxType);
-  h.owner = static_cast<std::uint16_t>(w >> 48);
   return h;
 }
 
 constexpr std::uint64_t padding_word(std::uint32_t span) {
-  return encode(span, span - kHeaderSize, 0, kNoOwner, kPadding);
+  return encode(span, span - kHeaderSize, 0, kPadding);
 }
 
-constexpr std::uint16_t owner_tag(std::uint32_t slot, std::uint32_t gen) {
-  return static_cast<std::uint16_t>(((gen & 0x3ff) << 6) | (slot & 0x3f));
+// Names one registration of a producer slot: the slot index and the slot's
+// generation (bumped on every claim), so a record or lock of a departed
+// owner is never mistaken for one of the slot's next owner. 2^26 claims of
+// one slot while a dead record waits would be needed to alias.
+constexpr std::uint32_t owner_tag(std::uint32_t slot, std::uint32_t gen) {
+  return ((gen & ((1u << kGenerationBits) - 1)) << 6) | (slot & 0x3f);
 }
+constexpr std::uint32_t tag_slot(std::uint32_t tag) { return tag & 0x3f; }
+constexpr std::uint32_t tag_generation(std::uint32_t tag) { return tag >> 6; }
 
-static_assert(decode(encode(16, 8, 5, 7, 0)).length == 8);
-static_assert(decode(encode(16, 1, 5, 7, 0)).length == 1);
-static_assert(decode(encode(16, 1, kMaxType, 7, kBusy)).type == kMaxType);
-static_assert(decode(encode(16, 1, 5, 7, kBusy)).busy);
+static_assert(decode(encode(16, 8, 5, 0)).length == 8);
+static_assert(decode(encode(16, 1, 5, 0)).length == 1);
+static_assert(decode(encode(16, 1, kMaxType, 0)).type == kMaxType);
+static_assert(decode(encode_busy(16, 0xffffffffu)).busy);
+static_assert(decode(encode_busy(16, 0xffffffffu)).owner == 0xffffffffu);
+static_assert(decode(encode_busy(24, 7)).span == 24);
 static_assert(decode(padding_word(64)).padding);
 static_assert(decode(padding_word(64)).span == 64);
 static_assert(span_for(0) == 8 && span_for(1) == 16 && span_for(8) == 16);
 static_assert(kMaxProducers <= 64, "owner tag keeps 6 bits of slot index");
+
+// True if head/tail read from the segment can be those of a correct ring:
+// aligned, in order, at most a ring apart.
+constexpr bool positions_sane(std::uint64_t head, std::uint64_t tail,
+                              std::uint64_t capacity) {
+  return ((head | tail) & (kRecordAlign - 1)) == 0 && tail >= head &&
+         tail - head <= capacity;
+}
 
 // The largest record a ring of `capacity` bytes accepts. Half the ring
 // guarantees that a record always fits once the ring drains, wherever the

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -72,8 +73,23 @@ ProcessToken self_token() {
 bool alive(ProcessToken t) {
   if (t == 0) return false;
   const pid_t pid = token_pid(t);
+  if (pid <= 0) return false;
+  // Only proof of death counts as death: reclaiming a live peer's records
+  // would corrupt the ring, waiting on a dead one only delays it.
   if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
-  return token_of(pid) == t;
+  char state = 0;
+  std::uint64_t start = 0;
+  // Exists but /proc hides it (hidepid) or it exited this instant: alive
+  // for now; the next check decides.
+  if (!read_stat(pid, &state, &start)) return true;
+  if (state == 'Z' || state == 'X' || state == 'x') return false;
+  return make_token(pid, start) == t;  // else: pid reused by another process
+}
+
+std::uint64_t pid_namespace_id() {
+  struct stat st {};
+  if (::stat("/proc/self/ns/pid", &st) != 0) return 0;
+  return static_cast<std::uint64_t>(st.st_ino);
 }
 
 }  // namespace shmring

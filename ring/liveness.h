@@ -20,7 +20,13 @@ ProcessToken token_of(pid_t pid);
 
 inline pid_t token_pid(ProcessToken t) { return static_cast<pid_t>(t >> 32); }
 
-// True while the process the token names is running (not a zombie).
+// False only with proof of death: the pid is gone, a zombie, or now names a
+// process with another start time. A process /proc will not show us counts
+// as alive.
 bool alive(ProcessToken t);
+
+// Identity (inode) of this process's PID namespace, 0 if unknown. Tokens
+// only mean something between processes of one PID namespace.
+std::uint64_t pid_namespace_id();
 
 }  // namespace shmring

@@ -23,25 +23,47 @@ std::atomic_ref<std::uint64_t> header_at(std::byte* data, std::uint64_t off) {
       *reinterpret_cast<std::uint64_t*>(data + off));
 }
 
-detail::WaitPoint data_point(ControlBlock* cb) {
-  return {&cb->data_ready, cb->data_sem, cb->wait_strategy};
+// The wait strategy comes from the Segment's validated snapshot, not from
+// the (writable by any peer) header.
+detail::WaitPoint data_point(const Segment& seg) {
+  return {&seg.control()->data_ready, seg.control()->data_sem,
+          seg.wait_strategy()};
 }
-detail::WaitPoint space_point(ControlBlock* cb) {
-  return {&cb->space_ready, cb->space_sem, cb->wait_strategy};
+detail::WaitPoint space_point(const Segment& seg) {
+  return {&seg.control()->space_ready, seg.control()->space_sem,
+          seg.wait_strategy()};
+}
+
+// max_producers bounds loops over the slot table; a peer may have rewritten
+// it since attach validated it, so never trust it past the table's end.
+std::uint32_t producer_slots(const ControlBlock* cb) {
+  return std::min<std::uint32_t>(cb->max_producers, layout::kMaxProducers);
 }
 
 // True while the producer named by an owner tag (slot + generation) still
 // holds its slot and runs. A freed or re-claimed slot means the owner left.
-bool owner_alive(const ControlBlock* cb, std::uint16_t tag) {
-  const std::uint32_t slot = tag & 0x3f;
-  const std::uint32_t gen = tag >> 6;
-  if (slot >= cb->max_producers) return false;
+bool owner_alive(const ControlBlock* cb, std::uint32_t tag) {
+  const std::uint32_t slot = layout::tag_slot(tag);
+  if (slot >= producer_slots(cb)) return false;
   const auto& s = cb->producers[slot];
   // acquire: pairs with the claim CAS / generation bump in Producer::attach.
   const ProcessToken t = s.owner.load(std::memory_order_acquire);
   const std::uint32_t g = s.generation.load(std::memory_order_acquire);
-  if ((g & 0x3ff) != gen || t == 0) return false;
+  if (layout::owner_tag(slot, g) != tag || t == 0) return false;
   return alive(t);
+}
+
+// True if any producer slot is held (by a live or a not yet reaped dead
+// producer). seq_cst: pairs with the claim CAS in Producer::attach and the
+// release CAS in Producer::close(); it is also the re-check half of the
+// data_ready Dekker pair for a consumer sleeping until end of stream.
+bool any_producer_registered(const ControlBlock* cb) {
+  for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
+    if (cb->producers[i].owner.load(std::memory_order_seq_cst) != 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // Frees the slots of dead producers; returns how many. Shared by the consumer
@@ -49,25 +71,26 @@ bool owner_alive(const ControlBlock* cb, std::uint16_t tag) {
 // (so the table never fills with ghosts).
 int reap_dead_producers(ControlBlock* cb) {
   int reaped = 0;
-  for (std::uint32_t i = 0; i < cb->max_producers; ++i) {
+  for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
     auto& s = cb->producers[i];
     // acquire: pairs with the claim CAS in Producer::attach.
     ProcessToken t = s.owner.load(std::memory_order_acquire);
     if (t == 0 || alive(t)) continue;
-    // acq_rel: only one reaper wins a given registration.
-    if (!s.owner.compare_exchange_strong(t, 0, std::memory_order_acq_rel)) {
-      continue;
-    }
-    // relaxed: statistics; last_exit is read after the seq_cst decrement.
-    cb->producers_died.fetch_add(1, std::memory_order_relaxed);
+    // Before the slot is freed: no next producer can attach (and close,
+    // writing `closed`) until it is, so `died` never overwrites a newer exit.
+    // relaxed: read by the consumer after it sees the slot free (seq_cst).
     cb->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::died),
                         std::memory_order_relaxed);
-    // seq_cst: pairs with the consumer's load in end_status() and its
-    // sleeping re-check (Dekker with data_ready.waiters).
-    cb->producers_attached.fetch_sub(1, std::memory_order_seq_cst);
+    // seq_cst: only one reaper wins a given registration; pairs with
+    // any_producer_registered() in the consumer's end-of-stream check.
+    if (!s.owner.compare_exchange_strong(t, 0, std::memory_order_seq_cst)) {
+      continue;
+    }
+    // relaxed: statistics only.
+    cb->producers_died.fetch_add(1, std::memory_order_relaxed);
+    cb->producers_attached.fetch_sub(1, std::memory_order_relaxed);
     ++reaped;
   }
-  if (reaped > 0) data_point(cb).wake();
   return reaped;
 }
 
@@ -105,12 +128,17 @@ R wait_loop(detail::WaitPoint& point, Timeout timeout, Attempt attempt,
     if (r.status != Status::would_block) return r;
   }
 
-  const bool spin_only = point.strategy() == WaitStrategy::spin;
+  // Liveness checks cost syscalls: at most once per slice (spin-only rings:
+  // once per millisecond, they never sleep).
+  const auto check_every =
+      point.strategy() == WaitStrategy::spin
+          ? std::chrono::nanoseconds(std::chrono::milliseconds(1))
+          : std::chrono::nanoseconds(detail::kSleepSlice);
   auto last_check = Clock::time_point{};
   for (;;) {
     const auto now = Clock::now();
     if (interrupt_requested()) return give_up(Status::interrupted);
-    if (!spin_only || now - last_check >= std::chrono::milliseconds(1)) {
+    if (now - last_check >= check_every) {
       last_check = now;
       const Status s = check();
       if (s != Status::ok) return give_up(s);
@@ -138,7 +166,7 @@ Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
   for (int round = 0; round < 2; ++round) {
-    for (std::uint32_t i = 0; i < cb->max_producers; ++i) {
+    for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
       auto& s = cb->producers[i];
       ProcessToken expected = 0;
       // acq_rel: claims the slot; pairs with the release in close() / the
@@ -153,9 +181,12 @@ Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
           s.generation.fetch_add(1, std::memory_order_acq_rel) + 1;
       // seq_cst: pairs with end_status()'s loads (a consumer that sees this
       // producer does not report end of stream).
-      cb->producers_attached.fetch_add(1, std::memory_order_seq_cst);
+      // relaxed: informational count (see layout.h).
+      cb->producers_attached.fetch_add(1, std::memory_order_relaxed);
+      // seq_cst: a consumer that sees no producers ever (0) keeps waiting
+      // for one, like a FIFO reader; pairs with end_status().
       cb->producers_seen.fetch_add(1, std::memory_order_seq_cst);
-      return Producer(segment, static_cast<int>(i), gen, options);
+      return Producer(segment, static_cast<int>(i), gen, me, options);
     }
     if (reap_dead_producers(cb) == 0) break;
   }
@@ -173,7 +204,7 @@ Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
 }
 
 Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
-                   ProducerOptions options)
+                   ProcessToken token, ProducerOptions options)
     : segment_(&segment),
       cb_(segment.control()),
       data_(segment.data()),
@@ -182,15 +213,18 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
       slot_(slot),
       owner_(layout::owner_tag(static_cast<std::uint32_t>(slot), generation)),
       lock_word_(std::uint64_t{owner_} + 1),
+      token_(token),
       mpsc_(segment.kind() == Kind::mpsc),
       options_(options),
-      data_ready_(data_point(cb_)),
-      space_ready_(space_point(cb_)) {
+      data_ready_(data_point(segment)),
+      space_ready_(space_point(segment)) {
   // acquire: pairs with the previous producer's tail store / the
   // consumer's head store; an SPSC producer continues where the last one
   // (closed or dead) published.
   tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
   cached_head_ = cb_->head.load(std::memory_order_acquire);
+  // A peer-written garbage position is refused by every reserve (corrupt).
+  broken_ = !layout::positions_sane(cached_head_, tail_, capacity_);
 }
 
 Producer::Producer(Producer&& o) noexcept
@@ -202,6 +236,7 @@ Producer::Producer(Producer&& o) noexcept
       slot_(o.slot_),
       owner_(o.owner_),
       lock_word_(o.lock_word_),
+      token_(o.token_),
       mpsc_(o.mpsc_),
       options_(o.options_),
       data_ready_(o.data_ready_),
@@ -213,7 +248,8 @@ Producer::Producer(Producer&& o) noexcept
       reserved_span_(o.reserved_span_),
       reserved_size_(o.reserved_size_),
       reserved_(o.reserved_),
-      closed_(o.closed_) {
+      closed_(o.closed_),
+      broken_(o.broken_) {
   o.closed_ = true;
   o.reserved_ = false;
 }
@@ -232,6 +268,7 @@ bool Producer::consumer_alive() const {
 Reservation Producer::try_reserve(std::size_t size) {
   if (closed_) return {Status::closed, {}};
   if (size > max_record_size()) return {Status::too_large, {}};
+  if (broken_) return {Status::corrupt, {}};
   if (reserved_) abort();  // one reservation at a time
   return mpsc_ ? reserve_mpsc(size) : reserve_spsc(size);
 }
@@ -247,7 +284,8 @@ Reservation Producer::reserve_spsc(std::size_t size) {
     // writes; seq_cst also makes this the re-check of the space_ready
     // Dekker pair when called from wait_loop.
     cached_head_ = cb_->head.load(std::memory_order_seq_cst);
-    if (cached_head_ > tail_ || tail_ - cached_head_ > capacity_) {
+    if (!layout::positions_sane(cached_head_, tail_, capacity_)) {
+      broken_ = true;
       return {Status::corrupt, {}};
     }
     if (tail_ + need - cached_head_ > capacity_) {
@@ -274,7 +312,8 @@ Reservation Producer::reserve_spsc(std::size_t size) {
 
 bool Producer::lock_claim() {
   unsigned spins = 0;
-  auto last_check = Clock::now();
+  auto last_check = Clock::time_point{};
+  auto first_wait = Clock::time_point{};
   for (;;) {
     // relaxed: test before test-and-set, keeps the line shared while held.
     std::uint64_t held = cb_->claim_lock.load(std::memory_order_relaxed);
@@ -292,16 +331,36 @@ bool Producer::lock_claim() {
       detail::cpu_relax();
       continue;
     }
+    // The holder is slow (preempted, stopped) or dead: stop burning the
+    // other core, stay interruptible, and look at the holder now and then.
     ::sched_yield();
+    if (interrupt_requested()) return false;
     const auto now = Clock::now();
+    if (last_check == Clock::time_point{}) {
+      last_check = now;
+      first_wait = now;
+    }
+    // Only this handle writes its own lock word and it holds no lock here:
+    // the word is a peer's scribble (or our own leftover). Break it.
+    if (held == lock_word_) {
+      // acq_rel: as breaking a dead holder's lock below.
+      cb_->claim_lock.compare_exchange_strong(held, 0,
+                                              std::memory_order_acq_rel);
+      continue;
+    }
+    // A live holder that keeps the lock (stopped, or a hostile peer) must
+    // not hang a try_reserve(): give up after a sleep slice; reserve() then
+    // waits and retries within its own timeout.
+    if (now - first_wait >= detail::kSleepSlice) return false;
     if (now - last_check >= std::chrono::milliseconds(5)) {
       last_check = now;
       // A producer killed inside the few instructions it holds the lock
       // would block every producer forever: break its lock. What it did
       // before dying is consistent (see docs/design.md, claim lock).
-      const auto tag = static_cast<std::uint16_t>(held - 1);
-      if (!owner_alive(cb_, tag)) {
-        // acq_rel: we take over the lock from the dead holder.
+      if (held > 0xffffffffULL + 1 ||
+          !owner_alive(cb_, static_cast<std::uint32_t>(held - 1))) {
+        // acq_rel: we take over the lock from the dead holder; the loop
+        // then acquires it normally.
         cb_->claim_lock.compare_exchange_strong(held, 0,
                                                 std::memory_order_acq_rel);
       }
@@ -316,10 +375,27 @@ void Producer::unlock_claim() {
 
 Reservation Producer::reserve_mpsc(std::size_t size) {
   const auto span = static_cast<std::uint32_t>(layout::span_for(size));
-  lock_claim();
-  // relaxed: only claim-lock holders store tail; the lock's acquire ordered
-  // the previous holder's store before this load.
-  const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
+  {
+    // Full without taking the lock? Spinning producers then leave the lock
+    // (and its line) to the one that can proceed. relaxed: a hint only;
+    // the locked path below decides.
+    const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
+    if (t >= cached_head_ && t + 2 * span - cached_head_ > capacity_) {
+      // seq_cst: as the reload below (space_ready Dekker re-check).
+      cached_head_ = cb_->head.load(std::memory_order_seq_cst);
+      if (t >= cached_head_ && t + span - cached_head_ > capacity_) {
+        return {Status::would_block, {}};
+      }
+    }
+  }
+  if (!lock_claim()) {
+    return {interrupt_requested() ? Status::interrupted : Status::would_block,
+            {}};
+  }
+  // acquire: pairs with the previous holder's tail store (seq_cst). The
+  // lock's acquire orders it too, except after a dead holder's lock was
+  // broken.
+  const std::uint64_t t = cb_->tail.load(std::memory_order_acquire);
   const std::uint64_t off = t & mask_;
   const std::uint64_t pad = off + span > capacity_ ? capacity_ - off : 0;
   const std::uint64_t need = pad + span;
@@ -327,7 +403,7 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
     // seq_cst: pairs with the consumer's head store in release() (acquire
     // for the data; seq_cst for the space_ready Dekker re-check).
     cached_head_ = cb_->head.load(std::memory_order_seq_cst);
-    if (cached_head_ > t || t - cached_head_ > capacity_) {
+    if (!layout::positions_sane(cached_head_, t, capacity_)) {
       unlock_claim();
       return {Status::corrupt, {}};
     }
@@ -345,9 +421,7 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
   const std::uint64_t pos = t + pad;
   // relaxed: published by the tail store below. Busy until commit().
   header_at(data_, pos & mask_)
-      .store(layout::encode(span, static_cast<std::uint32_t>(size), 0, owner_,
-                            layout::kBusy),
-             std::memory_order_relaxed);
+      .store(layout::encode_busy(span, owner_), std::memory_order_relaxed);
   // seq_cst: release pairs with the consumer's acquire load of tail in
   // try_peek() (headers above are visible); seq_cst keeps the data_ready
   // Dekker argument intact when the consumer's re-check reads tail.
@@ -363,7 +437,8 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
 Reservation Producer::reserve(std::size_t size, Timeout timeout) {
   if (closed_) return {Status::closed, {}};
   if (size > max_record_size()) return {Status::too_large, {}};
-  flush();  // the consumer must see deferred records before we wait on it
+  // Deferred records stay deferred unless the ring is full: try_reserve
+  // publishes them before reporting would_block.
   return wait_loop<Reservation>(
       space_ready_, timeout, [&] { return try_reserve(size); },
       [&] { return blocked_status(); });
@@ -386,7 +461,7 @@ void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
   type = static_cast<std::uint16_t>(type & layout::kMaxType);
   const auto span = static_cast<std::uint32_t>(layout::span_for(used));
   const std::uint64_t word =
-      layout::encode(span, static_cast<std::uint32_t>(used), type, owner_, 0);
+      layout::encode(span, static_cast<std::uint32_t>(used), type, 0);
   reserved_ = false;
   if (!mpsc_) {
     // relaxed: published by the tail store in publish().
@@ -461,18 +536,26 @@ Status Producer::write(std::span<const std::byte> bytes, Timeout timeout,
 
 void Producer::close() {
   if (closed_) return;
+  closed_ = true;
+  // A handle inherited through fork() belongs to the parent: the child
+  // must neither publish nor free the parent's registration.
+  if (self_token() != token_) return;
   abort();
   flush();
-  closed_ = true;
-  // relaxed: read by the consumer after the seq_cst decrement below.
+  // relaxed: read by the consumer after it sees the slot free (seq_cst).
   cb_->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::closed),
                        std::memory_order_relaxed);
-  // release: pairs with the acquire claim CAS of the slot's next owner.
-  cb_->producers[slot_].owner.store(0, std::memory_order_release);
+  ProcessToken mine = token_;
   // seq_cst: our last publish happens before this; pairs with
-  // end_status()'s load, and is the waker half of the Dekker pair for a
-  // consumer sleeping until end of stream.
-  cb_->producers_attached.fetch_sub(1, std::memory_order_seq_cst);
+  // any_producer_registered() in end_status(), and is the waker half of the
+  // Dekker pair for a consumer sleeping until end of stream. A CAS, not a
+  // store: if a reaper freed (and someone re-claimed) our slot, it is not
+  // ours to clear.
+  if (cb_->producers[slot_].owner.compare_exchange_strong(
+          mine, 0, std::memory_order_seq_cst)) {
+    // relaxed: informational count.
+    cb_->producers_attached.fetch_sub(1, std::memory_order_relaxed);
+  }
   data_ready_.wake();
 }
 
@@ -498,26 +581,29 @@ Result<Consumer> Consumer::attach(Segment& segment) {
     // The previous consumer died: take over its role and its position.
     if (cb->consumer.owner.compare_exchange_strong(held, me,
                                                    std::memory_order_acq_rel)) {
+      // relaxed: statistics only.
       cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
       break;
     }
   }
   // seq_cst: producers blocked on a full ring read it in blocked_status().
   cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
-  return Consumer(segment);
+  return Consumer(segment, me);
 }
 
-Consumer::Consumer(Segment& segment)
+Consumer::Consumer(Segment& segment, ProcessToken token)
     : segment_(&segment),
       cb_(segment.control()),
       data_(segment.data()),
       mask_(segment.capacity() - 1),
       capacity_(segment.capacity()),
       mpsc_(segment.kind() == Kind::mpsc),
-      data_ready_(data_point(cb_)),
-      space_ready_(space_point(cb_)) {
+      token_(token),
+      data_ready_(data_point(segment)),
+      space_ready_(space_point(segment)) {
   // acquire: pairs with the previous consumer's release of head: resume
-  // exactly where it last released.
+  // exactly where it last released. A misaligned (corrupt) head is caught
+  // by the position checks in try_peek().
   head_ = read_ = cached_tail_ = cb_->head.load(std::memory_order_acquire);
 }
 
@@ -528,6 +614,7 @@ Consumer::Consumer(Consumer&& o) noexcept
       mask_(o.mask_),
       capacity_(o.capacity_),
       mpsc_(o.mpsc_),
+      token_(o.token_),
       data_ready_(o.data_ready_),
       space_ready_(o.space_ready_),
       head_(o.head_),
@@ -554,16 +641,28 @@ std::uint64_t Consumer::size_guess() const {
 }
 
 Status Consumer::end_status() {
-  // seq_cst: pairs with the producers' attach / close / reap updates; also
-  // the re-check half of the data_ready Dekker pair for end of stream.
-  if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0 ||
-      cb_->producers_attached.load(std::memory_order_seq_cst) != 0) {
-    return Status::would_block;
+  // seq_cst: pairs with Producer::attach's increment; also part of the
+  // re-check of the data_ready Dekker pair for end of stream.
+  if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
+    return Status::would_block;  // no producer yet: wait, like a FIFO
+  }
+  if (any_producer_registered(cb_)) {
+    // Drained with producers registered: some may be dead. Reap at most
+    // once per slice so a polling consumer (try_peek only) also reaches end
+    // of stream after a kill -9.
+    reap_dead_producers();
+    if (any_producer_registered(cb_)) return Status::would_block;
   }
   // Every producer has left; their last tail stores happen before their
-  // detach, so this load sees the final tail.
+  // slot was freed (seq_cst CAS), so this load sees the final tail.
   cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
+  if (!layout::positions_sane(head_, cached_tail_, capacity_) ||
+      cached_tail_ < read_) {
+    corrupt_at_ = read_ & mask_;
+    return Status::corrupt;
+  }
   if (cached_tail_ != read_) return Status::ok;  // more to read
+  // relaxed: written before the slot was freed, which we saw (seq_cst).
   if (!mpsc_ && cb_->last_exit.load(std::memory_order_relaxed) ==
                     static_cast<std::uint32_t>(layout::LastExit::died)) {
     return Status::peer_dead;
@@ -589,6 +688,7 @@ bool Consumer::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) {
   if (header_at(data_, pos & mask_)
           .compare_exchange_strong(expected, layout::padding_word(h.span),
                                    std::memory_order_acq_rel)) {
+    // relaxed: statistics only.
     cb_->records_reclaimed.fetch_add(1, std::memory_order_relaxed);
   }
   stalled_pos_ = ~0ULL;
@@ -603,7 +703,8 @@ Peeked Consumer::try_peek() {
       // before it is written); seq_cst makes this the re-check of the
       // data_ready Dekker pair when called from wait_loop.
       cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
-      if (cached_tail_ < read_ || cached_tail_ - head_ > capacity_) {
+      if (!layout::positions_sane(head_, cached_tail_, capacity_) ||
+          cached_tail_ < read_) {
         corrupt_at_ = read_ & mask_;
         return {Status::corrupt, {}};
       }
@@ -615,8 +716,10 @@ Peeked Consumer::try_peek() {
     const std::uint64_t off = read_ & mask_;
     // acquire: pairs with the producer's seq_cst (release) store of this
     // header in commit() (MPSC); in SPSC the tail load already ordered it.
+    // seq_cst: when the consumer sleeps on a busy record this load is the
+    // re-check half of the data_ready Dekker pair (free on x86).
     const std::uint64_t word =
-        header_at(data_, off).load(std::memory_order_acquire);
+        header_at(data_, off).load(std::memory_order_seq_cst);
     const Header h = layout::decode(word);
     // Every value from the segment is untrusted: bounds before use.
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
@@ -652,12 +755,10 @@ void Consumer::reap_dead_producers() {
 
 Peeked Consumer::peek(Timeout timeout) {
   if (closed_) return {Status::closed, {}};
+  // Dead producers are reaped by try_peek()'s end-of-stream check.
   return wait_loop<Peeked>(
       data_ready_, timeout, [&] { return try_peek(); },
-      [&] {
-        reap_dead_producers();
-        return Status::ok;
-      });
+      [] { return Status::ok; });
 }
 
 Status Consumer::try_peek_batch(std::span<Record> out, std::size_t* count) {
@@ -704,9 +805,13 @@ Status Consumer::read(std::vector<std::byte>& out, Timeout timeout) {
 void Consumer::close() {
   if (closed_) return;
   closed_ = true;
+  if (self_token() != token_) return;  // inherited through fork(): not ours
   // Unreleased records stay in the ring for the next consumer.
-  // release: pairs with the next consumer's claim CAS in attach().
-  cb_->consumer.owner.store(0, std::memory_order_release);
+  ProcessToken mine = token_;
+  // release: pairs with the next consumer's claim CAS in attach(). A CAS:
+  // if our role was taken over, it is not ours to clear.
+  cb_->consumer.owner.compare_exchange_strong(
+      mine, 0, std::memory_order_release, std::memory_order_relaxed);
   space_ready_.wake();  // producers blocked on a full ring re-check
 }
 

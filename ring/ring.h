@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "ring/layout.h"
+#include "ring/liveness.h"
 #include "ring/segment.h"
 #include "ring/status.h"
 #include "ring/wait.h"
@@ -78,9 +79,9 @@ class Producer {
   // Publishes the reservation, trimmed to `used` (<= reserved) bytes.
   void commit(std::size_t used, std::uint16_t type = 0);
   void commit() { commit(reserved_size_); }
-  // Like commit() but the record becomes visible only at the next flush()
-  // or commit(): one publication (and one wake check) for a batch. On an
-  // MPSC ring it is commit().
+  // Like commit() but the record becomes visible only at the next flush(),
+  // commit(), or when a reserve finds the ring full: one publication (and
+  // one wake check) for a batch. On an MPSC ring it is commit().
   void commit_deferred(std::size_t used, std::uint16_t type = 0);
   void flush();
   // Drops the reservation; nothing is delivered.
@@ -104,7 +105,7 @@ class Producer {
 
  private:
   Producer(Segment& segment, int slot, std::uint32_t generation,
-           ProducerOptions options);
+           ProcessToken token, ProducerOptions options);
   Reservation reserve_spsc(std::size_t size);
   Reservation reserve_mpsc(std::size_t size);
   bool lock_claim();
@@ -118,8 +119,9 @@ class Producer {
   std::uint64_t mask_;
   std::uint64_t capacity_;
   int slot_;
-  std::uint16_t owner_;  // owner tag written into MPSC record headers
+  std::uint32_t owner_;  // owner tag written into MPSC busy headers
   std::uint64_t lock_word_;
+  ProcessToken token_;  // our registration in the slot
   bool mpsc_;
   ProducerOptions options_;
   detail::WaitPoint data_ready_;
@@ -133,6 +135,7 @@ class Producer {
   std::size_t reserved_size_ = 0;
   bool reserved_ = false;
   bool closed_ = false;
+  bool broken_ = false;  // positions in the segment are corrupt
 };
 
 class Consumer {
@@ -177,12 +180,10 @@ class Consumer {
   std::uint64_t corrupt_offset() const { return corrupt_at_; }
 
  private:
-  explicit Consumer(Segment& segment);
+  Consumer(Segment& segment, ProcessToken token);
   Status end_status();
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
   void reap_dead_producers();
-  bool ready();
-  Peeked wait_for_record(Timeout timeout);
 
   Segment* segment_;
   layout::ControlBlock* cb_;
@@ -190,6 +191,7 @@ class Consumer {
   std::uint64_t mask_;
   std::uint64_t capacity_;
   bool mpsc_;
+  ProcessToken token_;  // our claim on the consumer role
   detail::WaitPoint data_ready_;
   detail::WaitPoint space_ready_;
 

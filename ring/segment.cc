@@ -194,6 +194,10 @@ Segment::Segment(std::unique_ptr<Mapping> m, key_t key, int shmid)
   auto* base = static_cast<std::byte*>(mapping_->region->get_address());
   control_ = reinterpret_cast<layout::ControlBlock*>(base);
   data_ = base + layout::kDataOffset;
+  // Snapshot once; attach_validate() checks these copies, not the header.
+  kind_ = control_->kind;
+  capacity_ = control_->capacity;
+  wait_ = control_->wait_strategy;
 }
 
 Segment::Segment(Segment&&) noexcept = default;
@@ -285,6 +289,7 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   cb->flags = 0;
   cb->creator_pid = ::getpid();
   cb->creator_token = self_token();
+  cb->pid_namespace = pid_namespace_id();
   new (cb->data_sem) bip::interprocess_semaphore(0);
   new (cb->space_sem) bip::interprocess_semaphore(0);
   // release: pairs with the acquire in attach_validate(); every field above
@@ -339,6 +344,20 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  // Kind, capacity and wait strategy are validated on the Segment's own
+  // copies (taken here), so what we check is what Producer/Consumer use.
+  auto seg = Factory::make(std::move(region), key, shmid);
+  const Kind kind = seg->kind();
+  const std::uint64_t capacity = seg->capacity();
+  const std::uint64_t ns = pid_namespace_id();
+  if (cb->pid_namespace != 0 && ns != 0 && cb->pid_namespace != ns &&
+      cb->magic == layout::kMagic) {
+    return Error{Errc::permission_denied,
+                 "segment " + name +
+                     " was created in another PID namespace (container?); "
+                     "shmring tells dead peers from live ones by pid, so "
+                     "every process of a ring must share one PID namespace"};
+  }
   if (cb->magic != layout::kMagic) {
     return Error{Errc::not_shmring, "segment " + name +
                                         " was not created by shmring (bad "
@@ -350,37 +369,37 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
                      std::to_string(cb->version) + ", this is v" +
                      std::to_string(layout::kLayoutVersion)};
   }
-  if (cb->kind != Kind::spsc && cb->kind != Kind::mpsc) {
+  if (kind != Kind::spsc && kind != Kind::mpsc) {
     return Error{Errc::not_shmring,
                  "segment " + name + " has unknown kind " +
-                     std::to_string(static_cast<unsigned>(cb->kind))};
+                     std::to_string(static_cast<unsigned>(kind))};
   }
-  if (expect && cb->kind != *expect) {
+  if (expect && kind != *expect) {
     return Error{Errc::wrong_kind, "segment " + name + " is an " +
-                                       kind_name(cb->kind) +
-                                       " ring, expected " + kind_name(*expect)};
+                                       kind_name(kind) + " ring, expected " +
+                                       kind_name(*expect)};
   }
-  if (!is_pow2(cb->capacity) || cb->capacity < layout::kMinCapacity ||
-      cb->capacity > layout::kMaxCapacity ||
+  if (!is_pow2(capacity) || capacity < layout::kMinCapacity ||
+      capacity > layout::kMaxCapacity ||
       cb->data_offset != layout::kDataOffset || cb->segment_size != segsz ||
-      cb->data_offset + cb->capacity > segsz) {
+      cb->data_offset + capacity > segsz) {
     return Error{Errc::size_mismatch,
                  "segment " + name + " header says capacity " +
-                     std::to_string(cb->capacity) + " + offset " +
+                     std::to_string(capacity) + " + offset " +
                      std::to_string(cb->data_offset) + " in a segment of " +
                      std::to_string(cb->segment_size) +
                      " bytes, but the kernel says it has " +
                      std::to_string(segsz) + " bytes"};
   }
   if (cb->max_producers == 0 || cb->max_producers > layout::kMaxProducers ||
-      (cb->kind == Kind::spsc && cb->max_producers != 1) ||
-      (cb->wait_strategy != WaitStrategy::futex &&
-       cb->wait_strategy != WaitStrategy::semaphore &&
-       cb->wait_strategy != WaitStrategy::spin)) {
+      (kind == Kind::spsc && cb->max_producers != 1) ||
+      (seg->wait_strategy() != WaitStrategy::futex &&
+       seg->wait_strategy() != WaitStrategy::semaphore &&
+       seg->wait_strategy() != WaitStrategy::spin)) {
     return Error{Errc::not_shmring,
                  "segment " + name + " has an invalid header"};
   }
-  return Factory::make(std::move(region), key, shmid);
+  return seg;
 }
 
 }  // namespace

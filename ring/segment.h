@@ -100,9 +100,12 @@ class Segment {
 
   key_t key() const { return key_; }
   int id() const { return shmid_; }
-  Kind kind() const { return control()->kind; }
-  std::uint64_t capacity() const { return control()->capacity; }
-  WaitStrategy wait_strategy() const { return control()->wait_strategy; }
+  // The identity validated at create/attach, copied into process memory: a
+  // peer can rewrite the header at any time, and sizing our accesses from a
+  // live read would let it steer them out of bounds.
+  Kind kind() const { return kind_; }
+  std::uint64_t capacity() const { return capacity_; }
+  WaitStrategy wait_strategy() const { return wait_; }
 
   SegmentInfo info() const;
 
@@ -119,6 +122,9 @@ class Segment {
   std::byte* data_ = nullptr;
   key_t key_ = 0;
   int shmid_ = -1;
+  Kind kind_ = Kind::spsc;
+  std::uint64_t capacity_ = 0;
+  WaitStrategy wait_ = WaitStrategy::futex;
 };
 
 }  // namespace shmring

@@ -11,6 +11,8 @@
 #include <boost/interprocess/sync/interprocess_semaphore.hpp>
 #include <cerrno>
 #include <climits>
+#include <cstring>
+#include <new>
 
 namespace shmring {
 namespace {
@@ -18,6 +20,43 @@ namespace {
 // Lock-free, hence async-signal-safe to store from a handler.
 std::atomic<bool> g_interrupt{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
+
+namespace bip = boost::interprocess;
+
+// The fallback semaphores live in the segment, where any peer can scribble.
+// glibc's sem_t (64-bit) is a 64-bit counter followed by a futex "private"
+// flag; a scribbled flag makes glibc abort() the process ("The futex
+// facility returned an unexpected error code"), and no catch can stop that.
+// So a semaphore is handed to glibc only if every byte after the counter
+// still equals a freshly initialised one. (A peer that scribbles in the
+// nanoseconds between this check and glibc's read can still win; the futex
+// strategy has no such exposure. See docs/hardening.md.)
+bool semaphore_intact(const void* sem) {
+#if defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__))
+  constexpr std::size_t kCounterBytes = 8;
+  struct Reference {
+    alignas(bip::interprocess_semaphore) unsigned char bytes[sizeof(
+        bip::interprocess_semaphore)] = {};
+    // Never destroyed: a glibc sem_t holds no resources.
+    Reference() { new (bytes) bip::interprocess_semaphore(0); }
+  };
+  static const Reference ref;
+  return std::memcmp(static_cast<const unsigned char*>(sem) + kCounterBytes,
+                     ref.bytes + kCounterBytes,
+                     sizeof ref.bytes - kCounterBytes) == 0;
+#else
+  (void)sem;
+  return true;
+#endif
+}
+
+// Sleeps `slice` without any shared state; false if a signal cut it short.
+bool plain_sleep(std::chrono::nanoseconds slice) {
+  struct timespec ts {};
+  ts.tv_sec = static_cast<time_t>(slice.count() / 1000000000);
+  ts.tv_nsec = static_cast<long>(slice.count() % 1000000000);
+  return ::nanosleep(&ts, nullptr) == 0 || errno != EINTR;
+}
 
 }  // namespace
 
@@ -67,16 +106,28 @@ std::uint32_t WaitPoint::announce() {
 
 void WaitPoint::retire() {
   if (strategy_ != WaitStrategy::semaphore) return;  // the waker clears flags
+  if (got_post_) {  // our sleep consumed the post for our registration
+    got_post_ = false;
+    return;
+  }
   // A semaphore waker takes every registration at once (exchange in
-  // wake_slow) and posts once for each; undo ours only if one is still
-  // counted. If the waker took ours, its post stays pending and costs one
-  // spurious wake-up later (every caller re-checks). With several sleepers
-  // this may undo another sleeper's registration instead; that sleeper then
-  // notices the change at its next slice (kSleepSlice) at the latest.
+  // wake_slow) and posts once for each; undo ours if one is still counted.
+  // If the waker took ours, its post is pending (or about to be): consume
+  // it now so it does not cost a later spurious wake-up. With several
+  // sleepers this may undo another sleeper's registration instead; that
+  // sleeper then notices the change at its next slice (kSleepSlice).
   // relaxed: a count; the posts carry no data.
   std::uint32_t n = word_->waiters.load(std::memory_order_relaxed);
   while (n != 0 && !word_->waiters.compare_exchange_weak(
                        n, n - 1, std::memory_order_relaxed)) {
+  }
+  if (n == 0 && semaphore_intact(sem_)) {
+    try {
+      (void)static_cast<boost::interprocess::interprocess_semaphore*>(sem_)
+          ->try_wait();
+    } catch (const boost::interprocess::interprocess_exception&) {
+      // A scribbled semaphore: nothing to undo.
+    }
   }
 }
 
@@ -84,6 +135,8 @@ bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
   const auto slice = std::min<std::chrono::nanoseconds>(max, kSleepSlice);
   if (slice <= std::chrono::nanoseconds(0)) return true;
   if (strategy_ == WaitStrategy::semaphore) {
+    // A scribbled semaphore: poll at the slice instead (callers re-check).
+    if (!semaphore_intact(sem_)) return plain_sleep(slice);
     auto* sem = static_cast<boost::interprocess::interprocess_semaphore*>(sem_);
     const auto until =
         boost::posix_time::microsec_clock::universal_time() +
@@ -92,10 +145,11 @@ bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
                 .count() +
             1);
     try {
-      (void)sem->timed_wait(until);
+      got_post_ = sem->timed_wait(until);
     } catch (const boost::interprocess::interprocess_exception& ex) {
       if (ex.get_native_error() == EINTR) return false;
-      throw;
+      // A scribbled counter (EINVAL, EOVERFLOW): never crash over it.
+      return plain_sleep(slice);
     }
     return true;
   }
@@ -117,14 +171,24 @@ bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
 void WaitPoint::wake_slow() {
   // acq_rel: takes every registration at once, so later wakers see none and
   // make no syscall (wake on the edge only); pairs with announce().
-  const std::uint32_t n = word_->waiters.exchange(0, std::memory_order_acq_rel);
+  std::uint32_t n = word_->waiters.exchange(0, std::memory_order_acq_rel);
   if (n == 0) return;  // another waker took them
+  // The count is in the segment: a corrupt one must not make us post four
+  // billion times. No side has more sleepers than producers + 1 consumer.
+  n = std::min<std::uint32_t>(n, layout::kMaxProducers + 1);
   // release: the bump a sleeper's futex_wait compares against; pairs with
   // announce()'s acquire snapshot.
   word_->seq.fetch_add(1, std::memory_order_release);
   if (strategy_ == WaitStrategy::semaphore) {
+    // Scribbled: sleepers still wake at their next slice (kSleepSlice).
+    if (!semaphore_intact(sem_)) return;
     auto* sem = static_cast<boost::interprocess::interprocess_semaphore*>(sem_);
-    for (std::uint32_t i = 0; i < n; ++i) sem->post();
+    try {
+      for (std::uint32_t i = 0; i < n; ++i) sem->post();
+    } catch (const boost::interprocess::interprocess_exception&) {
+      // A scribbled semaphore (EOVERFLOW, EINVAL): sleepers still wake at
+      // their next slice (kSleepSlice). Not worth a crash.
+    }
     return;
   }
   if (strategy_ == WaitStrategy::futex) {

@@ -83,6 +83,7 @@ class WaitPoint {
   layout::WaitWord* word_;
   void* sem_;
   WaitStrategy strategy_;
+  bool got_post_ = false;  // semaphore: the last sleep consumed a post
 };
 
 // A CPU-friendly pause for spin loops.

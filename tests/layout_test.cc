@@ -32,19 +32,36 @@ TEST_CASE("control block offsets are the documented ones") {
 TEST_CASE("record header round-trips every field") {
   for (std::uint32_t len : {0u, 1u, 7u, 8u, 9u, 4095u, 1u << 20}) {
     const auto span = static_cast<std::uint32_t>(layout::span_for(len));
-    for (std::uint64_t flags : {std::uint64_t{0}, layout::kBusy}) {
-      const auto h = layout::decode(layout::encode(span, len, 1234, 0x1234, flags));
-      CHECK(h.span == span);
-      CHECK(h.length == len);
-      CHECK(h.type == 1234);
-      CHECK(h.owner == 0x1234);
-      CHECK(h.busy == (flags == layout::kBusy));
-      CHECK_FALSE(h.padding);
-    }
+    const auto h = layout::decode(layout::encode(span, len, 1234, 0));
+    CHECK(h.span == span);
+    CHECK(h.length == len);
+    CHECK(h.type == 1234);
+    CHECK_FALSE(h.busy);
+    CHECK_FALSE(h.padding);
+    // A busy header carries the full 32-bit owner tag instead.
+    const std::uint32_t tag = layout::owner_tag(63, (1u << 26) - 1);
+    const auto b = layout::decode(layout::encode_busy(span, tag));
+    CHECK(b.busy);
+    CHECK(b.span == span);
+    CHECK(b.owner == tag);
+    CHECK(layout::tag_slot(b.owner) == 63);
+    CHECK(layout::tag_generation(b.owner) == (1u << 26) - 1);
   }
   const auto pad = layout::decode(layout::padding_word(4096));
   CHECK(pad.padding);
   CHECK(pad.span == 4096);
+  // Generations wrap only after 2^26 claims of one slot.
+  CHECK(layout::owner_tag(5, 1) != layout::owner_tag(5, 1 + 1024));
+  CHECK(layout::owner_tag(5, 1) == layout::owner_tag(5, 1 + (1u << 26)));
+}
+
+TEST_CASE("positions are sane only aligned, ordered and a ring apart") {
+  CHECK(layout::positions_sane(0, 0, 4096));
+  CHECK(layout::positions_sane(8, 4104, 4096));
+  CHECK_FALSE(layout::positions_sane(8, 4112, 4096));  // more than a ring
+  CHECK_FALSE(layout::positions_sane(16, 8, 4096));    // tail behind head
+  CHECK_FALSE(layout::positions_sane(4, 4, 4096));     // misaligned
+  CHECK_FALSE(layout::positions_sane(0, 4092, 4096));
 }
 
 TEST_CASE("a created segment is published ready with its identity") {

@@ -659,13 +659,15 @@ TEST_CASE("deferred commits are invisible until flushed") {
     REQUIRE(h.peek());
     CHECK(h.consumer().try_peek().status == Status::closed);
   }
-  SECTION("a blocking reserve publishes before it waits") {
+  SECTION("a blocking reserve that need not wait leaves them deferred") {
     REQUIRE(h.reserve(5) == Status::ok);
     h.commit_deferred(5);
+    const std::uint64_t before = h.tail();
     auto r = h.producer().reserve(6, std::chrono::seconds(10));
     REQUIRE(r);
+    CHECK(h.tail() == before);  // still one batch, not yet published
     h.producer().abort();
-    h.model().flush();
+    h.flush();
     REQUIRE(h.peek());
   }
 }
