@@ -23,9 +23,9 @@ using testing::segment_count;
 // private IPC namespace makes collisions impossible) does not collide with
 // another run either.
 key_t test_key(int n) {
-  return static_cast<key_t>(0x5e000000u |
-                            ((static_cast<unsigned>(::getpid()) & 0xffffu) << 8) |
-                            static_cast<unsigned>(n));
+  return static_cast<key_t>(
+      0x5e000000u | ((static_cast<unsigned>(::getpid()) & 0xffffu) << 8) |
+      static_cast<unsigned>(n));
 }
 
 // Removes whatever segment is under `key` when it goes out of scope: a
@@ -410,7 +410,8 @@ TEST_CASE("attach_or_create") {
     CHECK(c.error().code == Errc::size_mismatch);
     CHECK(contains(c.error().message, "4096"));
     CHECK(contains(c.error().message, "8192"));
-    auto d = Segment::attach_or_create(key, {.kind = Kind::mpsc, .capacity = 4096});
+    auto d =
+        Segment::attach_or_create(key, {.kind = Kind::mpsc, .capacity = 4096});
     REQUIRE_FALSE(d);
     CHECK(d.error().code == Errc::wrong_kind);
     REQUIRE(a->remove());
@@ -425,7 +426,7 @@ TEST_CASE("invalid ring options are invalid_argument and create nothing") {
       {.capacity = 0},
       {.capacity = 1000},
       {.capacity = 4097},
-      {.capacity = 128},                // below kMinCapacity
+      {.capacity = 128},  // below kMinCapacity
       {.capacity = (1ULL << 40) + 4096},
       {.capacity = 1ULL << 41},
       {.capacity = 3ULL << 40},
@@ -598,8 +599,9 @@ TEST_CASE("a killed consumer's role is taken over while it is still a zombie") {
   CHECK(segment_count() == before);
 }
 
-TEST_CASE("a consumer that exits without closing is taken over, resuming at "
-          "its last release") {
+TEST_CASE(
+    "a consumer that exits without closing is taken over, resuming at "
+    "its last release") {
   const int before = segment_count();
   {
     testing::ScopedRing ring({.capacity = 4096});
@@ -641,8 +643,9 @@ TEST_CASE("a consumer that exits without closing is taken over, resuming at "
   CHECK(segment_count() == before);
 }
 
-TEST_CASE("a producer that exits without closing is taken over and the "
-          "stream continues") {
+TEST_CASE(
+    "a producer that exits without closing is taken over and the "
+    "stream continues") {
   const int before = segment_count();
   {
     testing::ScopedRing ring({.capacity = 4096});

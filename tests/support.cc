@@ -1,9 +1,11 @@
 #include "tests/support.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -171,6 +173,47 @@ std::chrono::nanoseconds process_cpu_time(pid_t pid) {
   const long hz = ::sysconf(_SC_CLK_TCK);
   return std::chrono::nanoseconds((utime + stime) * 1000000000ULL /
                                   static_cast<unsigned long long>(hz));
+}
+
+}  // namespace shmring::testing
+
+// ---- Word-at-a-time payload pattern.
+
+namespace shmring::testing {
+namespace {
+
+std::uint64_t word_at(std::uint64_t seq, std::size_t i) {
+  std::uint64_t x = seq * 0x100000001b3ULL + i + 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+void fill_words(std::span<std::byte> out, std::uint64_t seq) {
+  std::size_t i = 0;
+  for (; i + 8 <= out.size(); i += 8) {
+    const std::uint64_t w = word_at(seq, i);
+    std::memcpy(out.data() + i, &w, 8);
+  }
+  if (i < out.size()) {
+    const std::uint64_t w = word_at(seq, i);
+    std::memcpy(out.data() + i, &w, out.size() - i);
+  }
+}
+
+bool check_words(std::span<const std::byte> in, std::uint64_t seq) {
+  std::size_t i = 0;
+  for (; i + 8 <= in.size(); i += 8) {
+    const std::uint64_t w = word_at(seq, i);
+    if (std::memcmp(in.data() + i, &w, 8) != 0) return false;
+  }
+  if (i < in.size()) {
+    const std::uint64_t w = word_at(seq, i);
+    if (std::memcmp(in.data() + i, &w, in.size() - i) != 0) return false;
+  }
+  return true;
 }
 
 }  // namespace shmring::testing

@@ -124,3 +124,16 @@ class SharedBlock {
 };
 
 }  // namespace shmring::testing
+
+// ---- Word-at-a-time payload pattern (added for the SPSC stress tests).
+
+namespace shmring::testing {
+
+// Like fill_payload/check_payload, but one hash per 8 bytes and memcpy'd
+// words: the multi-process and stress tests push gigabytes through
+// unoptimised (fastbuild) code. Prefix-stable: the first k bytes of a
+// pattern do not depend on its length.
+void fill_words(std::span<std::byte> out, std::uint64_t seq);
+bool check_words(std::span<const std::byte> in, std::uint64_t seq);
+
+}  // namespace shmring::testing

@@ -290,10 +290,9 @@ std::vector<std::uint64_t> interesting_positions(std::uint64_t cap) {
 
 std::vector<std::size_t> interesting_sizes(std::uint64_t cap) {
   const std::size_t max = cap / 2 - kHeader;
-  std::vector<std::size_t> v = {0,       1,       7,       8,        9,
-                                15,      16,      17,      55,       cap / 8,
-                                cap / 4 - 8,       cap / 4, max - 8, max - 1,
-                                max};
+  std::vector<std::size_t> v = {0,           1,       7,       8,       9,
+                                15,          16,      17,      55,      cap / 8,
+                                cap / 4 - 8, cap / 4, max - 8, max - 1, max};
   std::sort(v.begin(), v.end());
   v.erase(std::unique(v.begin(), v.end()), v.end());
   return v;
@@ -301,7 +300,8 @@ std::vector<std::size_t> interesting_sizes(std::uint64_t cap) {
 
 TEST_CASE("records survive the wrap from every interesting position") {
   const std::uint64_t cap = GENERATE(256, 4096);
-  const std::uint64_t pos = GENERATE_COPY(from_range(interesting_positions(cap)));
+  const std::uint64_t pos =
+      GENERATE_COPY(from_range(interesting_positions(cap)));
   CAPTURE(cap, pos);
   for (const std::size_t size : interesting_sizes(cap)) {
     CAPTURE(size);
@@ -322,7 +322,8 @@ TEST_CASE("records survive the wrap from every interesting position") {
 
 TEST_CASE("the ring is full at exactly the right fill, from every position") {
   const std::uint64_t cap = GENERATE(256, 4096);
-  const std::uint64_t pos = GENERATE_COPY(from_range(interesting_positions(cap)));
+  const std::uint64_t pos =
+      GENERATE_COPY(from_range(interesting_positions(cap)));
   CAPTURE(cap, pos);
   for (const std::size_t size : interesting_sizes(cap)) {
     CAPTURE(size);
@@ -421,7 +422,8 @@ TEST_CASE("the empty ring: would_block, then timed_out") {
 
 TEST_CASE("abort delivers nothing and the space is reused") {
   const std::uint64_t cap = 256;
-  const std::uint64_t pos = GENERATE_COPY(from_range(interesting_positions(cap)));
+  const std::uint64_t pos =
+      GENERATE_COPY(from_range(interesting_positions(cap)));
   CAPTURE(pos);
   for (const std::size_t size : interesting_sizes(cap)) {
     CAPTURE(size);
@@ -470,7 +472,8 @@ TEST_CASE("an aborted padded reservation then close: consumer sees closed") {
 
 TEST_CASE("trimmed commit delivers the used bytes and returns the rest") {
   const std::uint64_t cap = 4096;
-  const std::uint64_t pos = GENERATE_COPY(from_range(interesting_positions(cap)));
+  const std::uint64_t pos =
+      GENERATE_COPY(from_range(interesting_positions(cap)));
   CAPTURE(pos);
   Harness h(cap, pos);
   for (const std::size_t used : {std::size_t{0}, std::size_t{1}, std::size_t{8},
@@ -514,7 +517,7 @@ TEST_CASE("a record larger than the ring accepts is too_large") {
     std::vector<std::byte> big(max + 1);
     CHECK(h.producer().try_write(big) == Status::too_large);
     CHECK(h.producer().write(big) == Status::too_large);  // no wait: never fits
-    h.check_positions();  // nothing moved
+    h.check_positions();                                  // nothing moved
     REQUIRE(h.write(max) == Status::ok);
     h.read_one();
   }
@@ -558,8 +561,9 @@ TEST_CASE("zero-length records are delivered with size 0") {
 TEST_CASE("the type field round-trips") {
   Harness h(4096, 4096 - 24);
   for (const std::uint16_t type :
-       {std::uint16_t{0}, std::uint16_t{1}, std::uint16_t{2}, std::uint16_t{255},
-        std::uint16_t{4096}, std::uint16_t{layout::kMaxType}}) {
+       {std::uint16_t{0}, std::uint16_t{1}, std::uint16_t{2},
+        std::uint16_t{255}, std::uint16_t{4096},
+        std::uint16_t{layout::kMaxType}}) {
     for (const std::size_t size : {0, 3, 16, 1000}) {
       CAPTURE(type, size);
       REQUIRE(h.write(size, type) == Status::ok);
@@ -572,7 +576,8 @@ TEST_CASE("the type field round-trips") {
 }
 
 TEST_CASE("batch peek, one release") {
-  const std::uint64_t pos = GENERATE(0ULL, 200ULL, 4096ULL - 40, (1ULL << 40) - 8);
+  const std::uint64_t pos =
+      GENERATE(0ULL, 200ULL, 4096ULL - 40, (1ULL << 40) - 8);
   CAPTURE(pos);
   Harness h(4096, pos);
   // Fill the ring.
@@ -685,13 +690,20 @@ void random_walk(std::uint64_t cap, std::uint64_t pos, std::uint32_t seed,
   const std::size_t max = h.max_size();
   auto random_size = [&]() -> std::size_t {
     switch (pick(8)) {
-      case 0: return 0;
-      case 1: return 1 + pick(9);
-      case 2: return max;
-      case 3: return max - pick(16);
-      case 4: return pick(static_cast<std::uint32_t>(max + 1));
-      case 5: return max + 1 + pick(8);  // too large
-      default: return pick(64);
+      case 0:
+        return 0;
+      case 1:
+        return 1 + pick(9);
+      case 2:
+        return max;
+      case 3:
+        return max - pick(16);
+      case 4:
+        return pick(static_cast<std::uint32_t>(max + 1));
+      case 5:
+        return max + 1 + pick(8);  // too large
+      default:
+        return pick(64);
     }
   };
   std::uint64_t records = 0;

@@ -1,0 +1,529 @@
+// Waiting: no lost wake-ups, timeouts, interrupt() and signals.
+//
+// A lost wake-up cannot hang these rings forever: every sleeper wakes at
+// least once per kSleepSlice (50 ms) to check liveness. So a lost wake-up
+// shows as a ~50 ms stall, not a hang, and the tests below look for stalls:
+// a ping-pong of 100,000 round trips where every peek must succeed (a
+// generous per-peek timeout turns a real hang into a failure) and few round
+// trips may take longer than most of a slice, and a cross-process test that
+// publishes exactly when the peer sleeps (or is about to) and requires the
+// peer to wake promptly in nearly every round. Bounds are on counts of slow
+// rounds, never on absolute latencies of single events.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support.h"
+
+namespace shmring {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using testing::ChildGuard;
+using testing::SharedBlock;
+using testing::wait_child;
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr int kScaleDown = 5;
+#else
+constexpr int kScaleDown = 1;
+#endif
+
+// Clears the process-wide interrupt flag when a test ends, pass or fail.
+struct InterruptReset {
+  InterruptReset() { clear_interrupt(); }
+  ~InterruptReset() { clear_interrupt(); }
+};
+
+struct Pair {
+  std::optional<Producer> p;
+  std::optional<Consumer> c;
+};
+
+// Both ends of `segment` in this process.
+Pair ends(Segment& segment) {
+  Pair out;
+  auto p = Producer::attach(segment);
+  REQUIRE(p);
+  out.p.emplace(std::move(p).value());
+  auto c = Consumer::attach(segment);
+  REQUIRE(c);
+  out.c.emplace(std::move(c).value());
+  return out;
+}
+
+std::span<const std::byte> as_span(const std::uint64_t& v) {
+  return std::as_bytes(std::span<const std::uint64_t, 1>(&v, 1));
+}
+
+std::uint64_t value_of(const Record& r) {
+  std::uint64_t v = ~0ULL;
+  if (r.size == 8) std::memcpy(&v, r.data, 8);
+  return v;
+}
+
+// ---- Ping-pong.
+
+// Round trips slower than this count as "stalled": most of a sleep slice,
+// which is what a lost wake-up costs.
+constexpr auto kStall = 40ms;
+
+struct PingPongResult {
+  std::uint64_t rounds = 0;
+  std::uint64_t stalls = 0;
+  double seconds = 0;
+  std::string error;
+};
+
+// One side of the ping-pong. `first` sends first. Every 16th round the
+// responder pauses 300 us before answering so the other side gets past its
+// spin and yield phases into a real sleep.
+std::string ping_pong_side(Producer& out, Consumer& in, std::uint64_t rounds,
+                           bool first, PingPongResult* result) {
+  std::uint64_t stalls = 0;
+  const auto t0 = Clock::now();
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto r0 = Clock::now();
+    if (first) {
+      if (out.write(as_span(i), 10s) != Status::ok) return "write failed";
+    }
+    Peeked got = in.peek(10s);
+    if (!got) {
+      return "round " + std::to_string(i) + ": peek " + to_string(got.status);
+    }
+    if (value_of(got.record) != i) {
+      return "round " + std::to_string(i) + ": got " +
+             std::to_string(value_of(got.record));
+    }
+    in.release();
+    if (!first) {
+      if (i % 16 == 15) std::this_thread::sleep_for(300us);
+      if (out.write(as_span(i), 10s) != Status::ok) return "write failed";
+    }
+    if (first && Clock::now() - r0 > kStall) ++stalls;
+  }
+  if (result != nullptr) {
+    result->rounds = rounds;
+    result->stalls = stalls;
+    result->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  return "";
+}
+
+void check_ping_pong(const PingPongResult& r, const char* what,
+                     WaitStrategy wait) {
+  std::printf(
+      "ping-pong %s wait=%d: %llu round trips in %.2f s "
+      "(%.1f us each), %llu over %lld ms\n",
+      what, static_cast<int>(wait), static_cast<unsigned long long>(r.rounds),
+      r.seconds, r.seconds / static_cast<double>(r.rounds) * 1e6,
+      static_cast<unsigned long long>(r.stalls),
+      static_cast<long long>(kStall.count()));
+  INFO(r.error);
+  REQUIRE(r.error.empty());
+  // Every 16th round sleeps for real: if those wake-ups were lost, >= 6% of
+  // round trips would stall. Scheduling noise on a loaded machine stays far
+  // below 1%.
+  CHECK(r.stalls * 100 <= r.rounds);
+}
+
+TEST_CASE("ping-pong between threads: 100,000 round trips, no lost wake-up") {
+  const WaitStrategy wait =
+      GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
+  CAPTURE(static_cast<int>(wait));
+  const std::uint64_t rounds = 100000 / kScaleDown;
+  testing::ScopedRing ab({.capacity = 4096, .wait = wait});
+  testing::ScopedRing ba({.capacity = 4096, .wait = wait});
+  Pair a = ends(ab.segment());
+  Pair b = ends(ba.segment());
+  PingPongResult result;
+  std::string other_error;
+  std::thread responder([&] {
+    other_error = ping_pong_side(*b.p, *a.c, rounds, false, nullptr);
+  });
+  result.error = ping_pong_side(*a.p, *b.c, rounds, true, &result);
+  if (!result.error.empty()) interrupt();  // unblock the responder
+  responder.join();
+  clear_interrupt();
+  if (result.error.empty()) result.error = other_error;
+  check_ping_pong(result, "threads", wait);
+}
+
+TEST_CASE(
+    "ping-pong between processes: 100,000 round trips, no lost "
+    "wake-up") {
+  // Across processes the futex must be a shared one (no
+  // FUTEX_PRIVATE_FLAG): a private futex would never wake the peer, and
+  // every round that sleeps would stall a whole slice.
+  const WaitStrategy wait =
+      GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
+  CAPTURE(static_cast<int>(wait));
+  const std::uint64_t rounds = 100000 / kScaleDown;
+  const int before = testing::segment_count();
+  {
+    testing::ScopedRing ab({.capacity = 4096, .wait = wait});
+    testing::ScopedRing ba({.capacity = 4096, .wait = wait});
+    const int ab_id = ab.segment().id();
+    const int ba_id = ba.segment().id();
+    ChildGuard children;
+    const pid_t child = children.spawn([&] {
+      auto sa = Segment::attach_id(ab_id);
+      auto sb = Segment::attach_id(ba_id);
+      if (!sa || !sb) return 2;
+      auto in = Consumer::attach(*sa);
+      auto out = Producer::attach(*sb);
+      if (!in || !out) return 3;
+      const std::string err = ping_pong_side(*out, *in, rounds, false, nullptr);
+      if (!err.empty()) {
+        std::fprintf(stderr, "responder: %s\n", err.c_str());
+        return 4;
+      }
+      return 0;
+    });
+    auto out = Producer::attach(ab.segment());
+    auto in = Consumer::attach(ba.segment());
+    REQUIRE(out);
+    REQUIRE(in);
+    PingPongResult result;
+    result.error = ping_pong_side(*out, *in, rounds, true, &result);
+    const auto st = wait_child(child, result.error.empty() ? 60s : 1s);
+    children.forget(child);
+    if (result.error.empty() && !(st.exited && st.code == 0)) {
+      result.error = "responder " + st.describe();
+    }
+    check_ping_pong(result, "processes", wait);
+  }
+  CHECK(testing::segment_count() == before);
+}
+
+// ---- Publishing exactly when the peer sleeps.
+
+char process_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  return close == std::string::npos || close + 2 >= text.size()
+             ? '?'
+             : text[close + 2];
+}
+
+TEST_CASE(
+    "a peer that announced its sleep is woken at once, not at the "
+    "end of its slice") {
+  // Round kinds: (a) publish as soon as the peer has announced itself
+  // (waiters flag set), which lands in the window between its announce and
+  // its futex/semaphore wait: the Dekker re-check or the seq bump must
+  // catch it; (b) publish once the peer is asleep in the kernel (state S).
+  // Either way the peer must wake promptly; a lost wake-up costs ~50 ms.
+  const WaitStrategy wait =
+      GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
+  CAPTURE(static_cast<int>(wait));
+  const int rounds = 200 / kScaleDown;
+  const int before = testing::segment_count();
+  {
+    testing::ScopedRing ab({.capacity = 4096, .wait = wait});
+    testing::ScopedRing ba({.capacity = 4096, .wait = wait});
+    const int ab_id = ab.segment().id();
+    const int ba_id = ba.segment().id();
+    ChildGuard children;
+    const pid_t child = children.spawn([&] {
+      auto sa = Segment::attach_id(ab_id);
+      auto sb = Segment::attach_id(ba_id);
+      if (!sa || !sb) return 2;
+      auto in = Consumer::attach(*sa);
+      auto out = Producer::attach(*sb);
+      if (!in || !out) return 3;
+      for (std::uint64_t i = 0; i < static_cast<std::uint64_t>(rounds); ++i) {
+        Peeked got = in->peek(10s);
+        if (!got || value_of(got.record) != i) return 4;
+        in->release();
+        if (out->write(as_span(i), 10s) != Status::ok) return 5;
+      }
+      return 0;
+    });
+    auto out = Producer::attach(ab.segment());
+    auto in = Consumer::attach(ba.segment());
+    REQUIRE(out);
+    REQUIRE(in);
+    auto& waiters = ab.segment().control()->data_ready.waiters;
+    int slow[2] = {0, 0};
+    int count[2] = {0, 0};
+    std::vector<double> lat[2];
+    for (int i = 0; i < rounds; ++i) {
+      const int kind = i % 2;
+      // Wait for the peer to announce (and for kind 1, to be asleep: state
+      // S seen twice, 1 ms apart).
+      const auto deadline = Clock::now() + 10s;
+      int asleep = 0;
+      while (Clock::now() < deadline) {
+        if (waiters.load() != 0) {
+          if (kind == 0) break;
+          asleep = process_state(child) == 'S' ? asleep + 1 : 0;
+          if (asleep >= 2) break;
+          std::this_thread::sleep_for(1ms);
+        } else {
+          std::this_thread::sleep_for(20us);
+        }
+      }
+      REQUIRE(Clock::now() < deadline);
+      const auto t0 = Clock::now();
+      REQUIRE(out->write(as_span(static_cast<std::uint64_t>(i)), 10s) ==
+              Status::ok);
+      Peeked got = in->peek(10s);
+      REQUIRE(got);
+      REQUIRE(value_of(got.record) == static_cast<std::uint64_t>(i));
+      in->release();
+      const auto took = Clock::now() - t0;
+      ++count[kind];
+      lat[kind].push_back(
+          std::chrono::duration<double, std::milli>(took).count());
+      if (took > kStall / 2) ++slow[kind];
+    }
+    const auto st = wait_child(child, 30s);
+    children.forget(child);
+    INFO("responder " << st.describe());
+    REQUIRE(st.exited);
+    REQUIRE(st.code == 0);
+    for (int kind = 0; kind < 2; ++kind) {
+      std::sort(lat[kind].begin(), lat[kind].end());
+      std::printf(
+          "wake-up, wait=%d, %s: %d rounds, median %.3f ms, max "
+          "%.3f ms, %d over %lld ms\n",
+          static_cast<int>(wait),
+          kind == 0 ? "publish at announce" : "publish while asleep",
+          count[kind], lat[kind][lat[kind].size() / 2], lat[kind].back(),
+          slow[kind], static_cast<long long>((kStall / 2).count()));
+      // A lost wake-up in this path would make (nearly) every round slow.
+      CHECK(slow[kind] * 10 <= count[kind]);
+    }
+  }
+  CHECK(testing::segment_count() == before);
+}
+
+// ---- Timeouts.
+
+TEST_CASE("timeouts return timed_out after at least the requested time") {
+  const WaitStrategy wait = GENERATE(
+      WaitStrategy::futex, WaitStrategy::semaphore, WaitStrategy::spin);
+  CAPTURE(static_cast<int>(wait));
+  testing::ScopedRing ring({.capacity = 256, .wait = wait});
+  Pair e = ends(ring.segment());
+  for (const auto t : {0ms, 1ms, 20ms, 120ms}) {
+    CAPTURE(t.count());
+    auto t0 = Clock::now();
+    CHECK(e.c->peek(t).status == Status::timed_out);
+    auto took = Clock::now() - t0;
+    CHECK(took >= t);
+    CHECK(took < t + 5s);
+
+    std::vector<Record> batch(4);
+    std::size_t n = 9;
+    t0 = Clock::now();
+    CHECK(e.c->peek_batch(batch, &n, t) == Status::timed_out);
+    CHECK(n == 0);
+    CHECK(Clock::now() - t0 >= t);
+
+    std::vector<std::byte> buf;
+    t0 = Clock::now();
+    CHECK(e.c->read(buf, t) == Status::timed_out);
+    CHECK(Clock::now() - t0 >= t);
+  }
+  // A full ring, a live consumer (this process) that does not read.
+  const std::vector<std::byte> rec(100);
+  while (e.p->try_write(rec) == Status::ok) {
+  }
+  for (const auto t : {0ms, 1ms, 20ms, 120ms}) {
+    CAPTURE(t.count());
+    auto t0 = Clock::now();
+    CHECK(e.p->reserve(100, t).status == Status::timed_out);
+    auto took = Clock::now() - t0;
+    CHECK(took >= t);
+    CHECK(took < t + 5s);
+    t0 = Clock::now();
+    CHECK(e.p->write(rec, t) == Status::timed_out);
+    CHECK(Clock::now() - t0 >= t);
+  }
+  // With data (or room) a zero timeout is a try: ok.
+  CHECK(e.c->peek(0ms).status == Status::ok);
+  e.c->release();
+  CHECK(e.p->reserve(100, 0ms).status == Status::ok);
+}
+
+TEST_CASE("a blocking peek returns the record written while it waits") {
+  const WaitStrategy wait = GENERATE(
+      WaitStrategy::futex, WaitStrategy::semaphore, WaitStrategy::spin);
+  CAPTURE(static_cast<int>(wait));
+  testing::ScopedRing ring({.capacity = 256, .wait = wait});
+  Pair e = ends(ring.segment());
+  std::thread writer([&] {
+    std::this_thread::sleep_for(100ms);
+    (void)e.p->write(as_span(42), 10s);
+  });
+  Peeked got = e.c->peek(30s);
+  writer.join();
+  REQUIRE(got);
+  CHECK(value_of(got.record) == 42);
+}
+
+// ---- interrupt().
+
+TEST_CASE("interrupt() ends blocking calls with interrupted") {
+  const WaitStrategy wait = GENERATE(
+      WaitStrategy::futex, WaitStrategy::semaphore, WaitStrategy::spin);
+  CAPTURE(static_cast<int>(wait));
+  InterruptReset reset;
+  testing::ScopedRing ring({.capacity = 256, .wait = wait});
+  Pair e = ends(ring.segment());
+
+  SECTION("requested before the call: an empty ring returns interrupted") {
+    interrupt();
+    CHECK(interrupt_requested());
+    const auto t0 = Clock::now();
+    CHECK(e.c->peek().status == Status::interrupted);
+    CHECK(Clock::now() - t0 < 5s);
+    // Data wins over a pending interrupt: a try succeeds.
+    REQUIRE(e.p->try_write(as_span(1)) == Status::ok);
+    CHECK(e.c->peek().status == Status::ok);
+    clear_interrupt();
+    CHECK_FALSE(interrupt_requested());
+    CHECK(e.c->peek(10ms).status == Status::timed_out);
+  }
+  SECTION("from another thread while the consumer sleeps") {
+    Status s = Status::ok;
+    std::thread waiter([&] { s = e.c->peek().status; });
+    std::this_thread::sleep_for(150ms);
+    const auto t0 = Clock::now();
+    interrupt();
+    waiter.join();
+    const auto took = Clock::now() - t0;
+    CHECK(s == Status::interrupted);
+    CHECK(took < 5s);
+    std::printf("interrupt, wait=%d: peek returned after %.3f ms\n",
+                static_cast<int>(wait),
+                std::chrono::duration<double, std::milli>(took).count());
+  }
+  SECTION("from another thread while the producer waits for room") {
+    const std::vector<std::byte> rec(100);
+    while (e.p->try_write(rec) == Status::ok) {
+    }
+    Status s = Status::ok;
+    std::thread waiter([&] { s = e.p->write(rec); });
+    std::this_thread::sleep_for(150ms);
+    interrupt();
+    waiter.join();
+    CHECK(s == Status::interrupted);
+  }
+}
+
+// ---- Signals.
+
+void on_sigusr1(int) { shmring::interrupt(); }
+
+// Installs on_sigusr1 for SIGUSR1 without SA_RESTART; restores on exit.
+class SignalHandler {
+ public:
+  SignalHandler() {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigusr1;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: blocking syscalls return EINTR
+    REQUIRE(::sigaction(SIGUSR1, &sa, &old_) == 0);
+  }
+  ~SignalHandler() { ::sigaction(SIGUSR1, &old_, nullptr); }
+
+ private:
+  struct sigaction old_;
+};
+
+TEST_CASE("SIGUSR1 whose handler calls interrupt() ends a blocked peek") {
+  const WaitStrategy wait =
+      GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
+  CAPTURE(static_cast<int>(wait));
+  InterruptReset reset;
+  SignalHandler handler;
+  testing::ScopedRing ring({.capacity = 256, .wait = wait});
+  Pair e = ends(ring.segment());
+  std::atomic<bool> started{false};
+  Status s = Status::ok;
+  std::thread waiter([&] {
+    started.store(true);
+    s = e.c->peek().status;  // forever
+  });
+  while (!started.load()) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(150ms);  // asleep in the futex / semaphore
+  const auto t0 = Clock::now();
+  REQUIRE(::pthread_kill(waiter.native_handle(), SIGUSR1) == 0);
+  waiter.join();
+  const auto took = Clock::now() - t0;
+  CHECK(s == Status::interrupted);
+  CHECK(took < 5s);
+  std::printf("signal to thread, wait=%d: peek returned after %.3f ms\n",
+              static_cast<int>(wait),
+              std::chrono::duration<double, std::milli>(took).count());
+}
+
+TEST_CASE("SIGUSR1 ends a peek blocked in another process") {
+  const WaitStrategy wait =
+      GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
+  CAPTURE(static_cast<int>(wait));
+  const int before = testing::segment_count();
+  {
+    testing::ScopedRing ring({.capacity = 256, .wait = wait});
+    const int id = ring.segment().id();
+    SharedBlock<std::atomic<int>> ready;
+    ChildGuard children;
+    const pid_t child = children.spawn([&] {
+      clear_interrupt();
+      struct sigaction sa;
+      std::memset(&sa, 0, sizeof sa);
+      sa.sa_handler = on_sigusr1;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = 0;
+      if (::sigaction(SIGUSR1, &sa, nullptr) != 0) return 2;
+      auto seg = Segment::attach_id(id);
+      if (!seg) return 3;
+      auto c = Consumer::attach(*seg);
+      if (!c) return 4;
+      ready->store(1);
+      const Status s = c->peek().status;  // forever
+      return s == Status::interrupted ? 0 : 10 + static_cast<int>(s);
+    });
+    // A producer attached (no end of stream), writing nothing.
+    auto p = Producer::attach(ring.segment());
+    REQUIRE(p);
+    const auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline &&
+           (ready->load() == 0 || process_state(child) != 'S')) {
+      std::this_thread::sleep_for(1ms);
+    }
+    REQUIRE(process_state(child) == 'S');
+    const auto t0 = Clock::now();
+    REQUIRE(::kill(child, SIGUSR1) == 0);
+    const auto st = wait_child(child, 30s);
+    children.forget(child);
+    const auto took = Clock::now() - t0;
+    INFO(st.describe());
+    REQUIRE(st.exited);
+    CHECK(st.code == 0);
+    CHECK(took < 5s);
+    std::printf("signal to process, wait=%d: exited %.3f ms later\n",
+                static_cast<int>(wait),
+                std::chrono::duration<double, std::milli>(took).count());
+  }
+  CHECK(testing::segment_count() == before);
+}
+
+}  // namespace
+}  // namespace shmring
