@@ -70,3 +70,43 @@ expect_no_leak() {
     fail "segments: $SEGMENTS_AT_START at start, $now now (a ring was left behind)"
   fi
 }
+
+# expect_exit WANT PATTERN CMD...: runs CMD (bounded to 30 s; stdin is the
+# caller's), wants exit code WANT and, unless PATTERN is empty, PATTERN in
+# its stderr or stdout. Leaves stdout in $TMP/stdout and stderr in $TMP/err.
+expect_exit() {
+  local want=$1 pattern=$2 rc
+  shift 2
+  set +e
+  timeout -k 5 30 "$@" > "$TMP/stdout" 2> "$TMP/err"
+  rc=$?
+  set -e
+  if [ "$rc" -ne "$want" ]; then
+    cat "$TMP/err" >&2
+    fail "$(basename "$1") ${*:2}: exit $rc, expected $want"
+  fi
+  if [ -n "$pattern" ]; then
+    cat "$TMP/err" "$TMP/stdout" > "$TMP/both"
+    expect_grep "$pattern" "$TMP/both"
+  fi
+  log "ok: exit $rc: $(basename "$1") ${*:2}"
+}
+
+# wait_for_size FILE BYTES: waits (bounded) until FILE has at least BYTES.
+wait_for_size() {
+  local i
+  for i in $(seq 1 3000); do
+    [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+    sleep 0.02
+  done
+  fail "$1 never reached $2 bytes"
+}
+
+# expect_job WANT PID WHAT: a background job's exit code (not in a
+# subshell: only this shell can wait for its children).
+expect_job() {
+  local rc=0
+  wait "$2" || rc=$?
+  [ "$rc" -eq "$1" ] || fail "$3: exit $rc, expected $1"
+  log "ok: exit $rc: $3"
+}

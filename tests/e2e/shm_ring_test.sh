@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# shm-ring create | info | ls | rm, text and --json: kind, capacity, fill,
+# peers and their liveness, stale rings, and removal.
+#   shm_ring_test.sh PRODUCE CONSUME RING
+source "$(dirname "$0")/lib.sh" "$1" "$2" "$3"
+K1=$KEY
+K2=$(printf '0x%08x' $((KEY + 1)))
+K3=$(printf '0x%08x' $((KEY + 2)))
+KEYS+=("$K2" "$K3")
+json() {  # json FILE EXPR: evaluates a Python expression over the parsed j
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+expect_json() {  # expect_json FILE EXPR WANT
+  local got
+  got=$(json "$1" "$2")
+  [ "$got" = "$3" ] || { cat "$1" >&2; fail "$2 = '$got', expected '$3'"; }
+}
+
+expect_exit 0 "" "$SHMRING" create --key "$K1" --capacity 64K --mode 0640 --json
+expect_json "$TMP/stdout" 'j["created"]' True
+expect_json "$TMP/stdout" 'j["kind"], j["capacity"], j["max_record"], j["mode"], j["wait"]' \
+  "('spsc', 65536, 32760, '0640', 'futex')"
+expect_exit 0 "created ring" "$SHMRING" create --key "$K2" --kind mpsc --capacity 1M --wait semaphore --max-producers 8
+expect_exit 0 "" "$SHMRING" create --key "$K2" --exist-ok --json
+expect_json "$TMP/stdout" 'j["created"], j["kind"], j["max_producers"], j["wait"]' "(False, 'mpsc', 8, 'semaphore')"
+
+# K1 gets a live consumer and a producer that has committed 5 records and
+# waits on its input; K2 stays idle with its creator gone: stale.
+"$CONSUME" --key "$K1" --count 5 > /dev/null &
+consumer=$!
+wait_attached "$K1" 1
+"$PRODUCE" --key "$K1" --framing lines < <(seq 1 3; sleep 30) &
+producer=$!
+wait_attached "$K1" 2
+expect_exit 0 "" "$SHMRING" info --key "$K1" --json
+expect_json "$TMP/stdout" 'j["consumer"]["pid"], j["consumer"]["alive"]' "($consumer, True)"
+expect_json "$TMP/stdout" '[(p["pid"], p["alive"]) for p in j["producers"]]' "[($producer, True)]"
+expect_json "$TMP/stdout" 'j["attachments"], j["state"], j["stale"], j["version"]' "(2, 'active', False, 1)"
+expect_json "$TMP/stdout" 'j["creator"]["alive"], j["owner"], j["mode"]' "(False, '$(id -un)', '0640')"
+expect_exit 0 "" "$SHMRING" info --key "$K1"
+expect_grep "kind        spsc" "$TMP/stdout"
+expect_grep "consumer    pid $consumer (alive)" "$TMP/stdout"
+expect_grep "producer    pid $producer (alive), slot 0" "$TMP/stdout"
+expect_grep "owner       $(id -un), mode 0640, 2 other attachments" "$TMP/stdout"
+
+# Fill: a ring with unread data says so (K3: 1000 bytes, nobody reading).
+expect_exit 0 "" "$SHMRING" create --key "$K3" --capacity 4K
+head -c 1000 /dev/zero | "$PRODUCE" --key "$K3"
+expect_exit 0 "" "$SHMRING" info --key "$K3" --json
+expect_json "$TMP/stdout" 'j["used_bytes"], j["producers_seen"], j["producers"]' "(1008, 1, [])"
+
+# ls: all three rings, K1 active, K2 and K3 stale (creator dead, unattached).
+expect_exit 0 "" "$SHMRING" ls --json
+expect_json "$TMP/stdout" 'sorted((r["key"], r["state"]) for r in j)' \
+  "[('$K1', 'active'), ('$K2', 'stale'), ('$K3', 'stale')]"
+expect_exit 0 "" "$SHMRING" ls
+expect_grep "^$K1 .* spsc .*64 KiB .* active$" "$TMP/stdout"
+expect_grep "^$K2 .* mpsc .* 0/8 .* stale$" "$TMP/stdout"
+# info by shmid, as ls shows it.
+id2=$(ipcs -m | awk -v k="$K2" '$1 == k { print $2 }')
+expect_exit 0 "" "$SHMRING" info --id "$id2" --json
+expect_json "$TMP/stdout" 'j["key"]' "$K2"
+expect_exit 2 "" "$SHMRING" info --id "$id2" --key "$K2"
+
+# A segment that is not a ring shows up only with --all.
+foreign=$(ipcmk -M 8192 | awk '{ print $NF }')
+expect_exit 0 "" "$SHMRING" ls --all
+expect_grep "not a ring" "$TMP/stdout"
+expect_exit 0 "" "$SHMRING" ls
+grep -q "not a ring" "$TMP/stdout" && fail "ls without --all lists a foreign segment"
+ipcrm -m "$foreign"
+
+# rm --stale removes K2 and K3 and leaves the active K1 alone.
+expect_exit 0 "" "$SHMRING" rm --stale --json
+expect_json "$TMP/stdout" 'sorted(j["removed"])' "['$K2', '$K3']"
+ring_exists "$K1" || fail "rm --stale removed an active ring"
+ring_exists "$K2" && fail "rm --stale left a stale ring"
+
+# rm of a ring in use: marked, gone when its users detach.
+expect_exit 0 "disappears when its 2 attached processes detach" "$SHMRING" rm --key "$K1"
+expect_grep "removed ring $K1" "$TMP/stdout"
+expect_exit 0 "" "$SHMRING" ls --json
+expect_json "$TMP/stdout" '[r["state"] for r in j]' "['removing']"
+kill -TERM "$producer"
+expect_job 143 "$producer" "producer after SIGTERM"
+expect_job 0 "$consumer" "consumer of a removed ring"
+expect_exit 3 "" "$SHMRING" rm --key "$K1"
+
+expect_no_leak
+echo "PASS: shm-ring"

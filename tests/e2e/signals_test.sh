@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Peers that go away mid-stream: SIGTERM/SIGINT on either side (exit
+# 143/130, nothing committed lost), a producer killed -9 (consumer exits 6
+# after draining), a consumer gone (producer exits 6), `| head -1` (exit
+# 11, unwritten records stay for the next consumer) and --follow.
+#   signals_test.sh PRODUCE CONSUME RING
+source "$(dirname "$0")/lib.sh" "$1" "$2" "$3"
+mkfifo "$TMP/fifo"
+lines() { wc -l < "$1" | tr -d ' '; }
+
+# --- Consumer SIGTERM while data flows: it finishes the batch it is writing,
+# releases it and exits 143; a second consumer gets exactly the rest.
+log "consumer SIGTERM mid-stream"
+head -c 48M /dev/urandom > "$TMP/in"
+"$CONSUME" --key "$KEY" --create --capacity 4K > "$TMP/out1" &
+c1=$!
+wait_attached "$KEY" 1
+"$PRODUCE" --key "$KEY" --wait-consumer < "$TMP/in" &
+producer=$!
+wait_for_size "$TMP/out1" $((1024 * 1024))
+kill -TERM "$c1"
+rc=0; wait "$c1" || rc=$?
+# (On a very fast machine the stream may already be over: 0 is fine too.)
+[ "$rc" -eq 143 ] || [ "$rc" -eq 0 ] || fail "consumer after SIGTERM: exit $rc, expected 143"
+log "first consumer: exit $rc after $(stat -c %s "$TMP/out1") bytes"
+"$CONSUME" --key "$KEY" --remove-on-exit > "$TMP/out2" || fail "second consumer exit $?"
+expect_job 0 "$producer" "producer across two consumers"
+cat "$TMP/out1" "$TMP/out2" | cmp - "$TMP/in" || fail "out1 + out2 differs from the input"
+expect_no_leak
+
+# --- Consumer SIGINT while blocked waiting for data: exit 130 at once.
+log "consumer SIGINT while idle"
+"$CONSUME" --key "$KEY" --create --remove-on-exit > /dev/null 2> "$TMP/err" &
+c1=$!
+wait_attached "$KEY" 1
+kill -INT "$c1"
+expect_job 130 "$c1" "idle consumer after SIGINT"
+expect_no_leak
+
+# --- Producer SIGTERM while blocked reading stdin (lines): exit 143; the
+# lines it had committed reach the consumer, which sees end of stream (0);
+# the unfinished line is dropped and said so.
+log "producer SIGTERM while reading"
+"$CONSUME" --key "$KEY" --create --remove-on-exit > "$TMP/out" &
+consumer=$!
+wait_attached "$KEY" 1
+"$PRODUCE" --key "$KEY" --framing lines < "$TMP/fifo" 2> "$TMP/perr" &
+producer=$!
+exec 3> "$TMP/fifo"
+printf 'one\ntwo\nthr' >&3
+wait_for_size "$TMP/out" 8
+kill -TERM "$producer"
+expect_job 143 "$producer" "producer after SIGTERM"
+exec 3>&-
+expect_grep "unfinished line 3 (3 bytes) was dropped" "$TMP/perr"
+expect_job 0 "$consumer" "consumer after the producer's SIGTERM"
+[ "$(cat "$TMP/out")" = "$(printf 'one\ntwo')" ] || fail "committed lines: '$(cat "$TMP/out")'"
+expect_no_leak
+
+# --- SPSC producer killed -9: the consumer drains, then exits 6.
+log "producer killed -9"
+"$CONSUME" --key "$KEY" --create --remove-on-exit > "$TMP/out" 2> "$TMP/cerr" &
+consumer=$!
+wait_attached "$KEY" 1
+"$PRODUCE" --key "$KEY" --framing lines < "$TMP/fifo" &
+producer=$!
+exec 3> "$TMP/fifo"
+seq 1 1000 >&3
+wait_for_size "$TMP/out" "$(seq 1 1000 | wc -c)"
+kill -KILL "$producer"
+wait "$producer" 2>/dev/null || true
+exec 3>&-
+expect_job 6 "$consumer" "consumer after its producer was killed"
+expect_grep "died before closing the stream" "$TMP/cerr"
+seq 1 1000 | cmp - "$TMP/out" || fail "records committed before the kill were not all written"
+expect_no_leak
+
+# --- Consumer gone: a consumer that stops after one record leaves; the
+# producer fills the ring and exits 6 instead of blocking forever.
+log "consumer gone"
+seq 1 200000 > "$TMP/nums"
+"$CONSUME" --key "$KEY" --create --capacity 4K --framing lines --count 1 > "$TMP/out" &
+consumer=$!
+wait_attached "$KEY" 1
+expect_exit 6 "is gone .* --wait-consumer" "$PRODUCE" --key "$KEY" --framing lines < "$TMP/nums"
+expect_job 0 "$consumer" "consumer --count 1"
+[ "$(cat "$TMP/out")" = 1 ] || fail "--count 1 wrote '$(cat "$TMP/out")'"
+# What the producer committed stayed in the ring: the next consumer gets
+# the lines in order from 2 on, as many as fit.
+expect_exit 0 "" "$CONSUME" --key "$KEY" --remove-on-exit
+[ "$(head -1 "$TMP/stdout")" = 2 ] || fail "next consumer starts at '$(head -1 "$TMP/stdout")'"
+awk 'NR > 1 && $1 != prev + 1 { exit 1 } { prev = $1 }' "$TMP/stdout" || fail "lines left in the ring are not in order"
+expect_no_leak
+
+# --- `| head -1`: exit 11 (broken output) without losing the rest: what
+# was not written stays in the ring and the next consumer writes it.
+log "consumer | head -1"
+"$PRODUCE" --key "$KEY" --create --capacity 64K --framing lines --wait-consumer < "$TMP/nums" &
+producer=$!
+wait_attached "$KEY" 1
+set +e +o pipefail
+"$CONSUME" --key "$KEY" 2> "$TMP/cerr" | head -1 > "$TMP/first"
+rc=${PIPESTATUS[0]}
+set -e -o pipefail
+expect_rc 11 "$rc" "shm-consume | head -1"
+expect_grep "Broken pipe" "$TMP/cerr"
+[ "$(cat "$TMP/first")" = 1 ] || fail "head -1 got '$(cat "$TMP/first")'"
+"$CONSUME" --key "$KEY" --remove-on-exit > "$TMP/rest" || fail "consumer after head -1"
+expect_job 0 "$producer" "producer across a broken consumer"
+[ "$(tail -1 "$TMP/rest")" = 200000 ] || fail "the last line never arrived"
+awk 'NR > 1 && $1 != prev + 1 { exit 1 } { prev = $1 }' "$TMP/rest" || fail "the rest is not in order"
+expect_no_leak
+
+# --- --follow: one consumer across two streams, then SIGTERM ends it.
+log "--follow across two producers"
+"$CONSUME" --key "$KEY" --create --follow --remove-on-exit > "$TMP/out" &
+consumer=$!
+wait_attached "$KEY" 1
+echo first | "$PRODUCE" --key "$KEY"
+echo second | "$PRODUCE" --key "$KEY"
+wait_for_size "$TMP/out" 13
+kill -TERM "$consumer"
+expect_job 143 "$consumer" "--follow consumer after SIGTERM"
+[ "$(cat "$TMP/out")" = "$(printf 'first\nsecond')" ] || fail "--follow got '$(cat "$TMP/out")'"
+
+expect_no_leak
+echo "PASS: signals and departed peers"
