@@ -29,18 +29,6 @@ using testing::SharedBlock;
 using testing::wait_child;
 using Clock = std::chrono::steady_clock;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-
-// Sanitizers make every byte access several times dearer: fewer records,
-// same code paths.
-std::uint64_t scaled(std::uint64_t plain) {
-  return kSanitized ? plain / 10 : plain;
-}
-
 std::uint64_t mix(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -257,19 +245,19 @@ void transfer(const Transfer& t) {
 }
 
 TEST_CASE("1,000,000 records between processes, futex waits") {
-  transfer({WaitStrategy::futex, scaled(1000000), 64 * 1024});
+  transfer({WaitStrategy::futex, 1000000, 64 * 1024});
 }
 
 TEST_CASE("1,000,000 records between processes, semaphore waits") {
-  transfer({WaitStrategy::semaphore, scaled(1000000), 64 * 1024});
+  transfer({WaitStrategy::semaphore, 1000000, 64 * 1024});
 }
 
 TEST_CASE("records between processes, spin waits, tiny ring") {
-  transfer({WaitStrategy::spin, scaled(100000), 4096});
+  transfer({WaitStrategy::spin, 100000, 4096});
 }
 
 TEST_CASE("records between processes, futex waits, tiny ring") {
-  transfer({WaitStrategy::futex, scaled(200000), 4096});
+  transfer({WaitStrategy::futex, 200000, 4096});
 }
 
 // ---- A consumer blocked on an empty ring sleeps.
@@ -406,7 +394,7 @@ TEST_CASE(
     const pid_t p = children.spawn(
         [&] { return produce(id, 1ULL << 40, f, &*ps, {}, /*defer=*/false); });
     std::mt19937 rng(static_cast<unsigned>(round * 7 + static_cast<int>(wait)));
-    const std::uint64_t kill_at = scaled(20000) + rng() % scaled(100000);
+    const std::uint64_t kill_at = 20000 + rng() % 100000;
     const auto deadline = Clock::now() + 120s;
     while (ps->committed.load() < kill_at && Clock::now() < deadline) {
       std::this_thread::sleep_for(100us);
@@ -540,7 +528,7 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
   {
     testing::ScopedRing ring({.capacity = 16 * 1024, .wait = wait});
     const int id = ring.segment().id();
-    const std::uint64_t total = scaled(200000);
+    const std::uint64_t total = 200000;
     const Format f{.min_len = 8, .max_len = 600};
     SharedBlock<Shared> ps;
     SharedBlock<Shared> cs;  // peeked/released survive each consumer
