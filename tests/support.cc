@@ -177,6 +177,45 @@ std::chrono::nanoseconds process_cpu_time(pid_t pid) {
 
 }  // namespace shmring::testing
 
+// ---- Rendezvous with children.
+
+namespace shmring::testing {
+
+Beacon::Beacon() {
+  if (::pipe(fds_) != 0) FAIL("pipe: " << std::strerror(errno));
+}
+
+Beacon::~Beacon() {
+  ::close(fds_[0]);
+  ::close(fds_[1]);
+}
+
+void Beacon::signal() {
+  const char byte = 1;
+  while (::write(fds_[1], &byte, 1) < 0 && errno == EINTR) {
+  }
+}
+
+bool Beacon::wait(std::chrono::milliseconds timeout) {
+  struct pollfd pfd = {fds_[0], POLLIN, 0};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    const int r = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(
+                                      0, static_cast<long long>(left.count()))));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    char byte;
+    const ssize_t n = ::read(fds_[0], &byte, 1);
+    if (n == 1) return true;
+    if (n < 0 && errno == EINTR) continue;
+    return false;
+  }
+}
+
+}  // namespace shmring::testing
+
 // ---- Word-at-a-time payload pattern.
 
 namespace shmring::testing {

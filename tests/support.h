@@ -125,6 +125,31 @@ class SharedBlock {
 
 }  // namespace shmring::testing
 
+// ---- Rendezvous with children (added for the MPSC lifetime/fault tests).
+
+namespace shmring::testing {
+
+// A one-way "I reached the point you wait for" channel from forked children
+// to the parent: a pipe created before fork. Lets a test kill a child at an
+// exact moment (e.g. between reserve and commit) instead of guessing with
+// sleeps.
+class Beacon {
+ public:
+  Beacon();
+  Beacon(const Beacon&) = delete;
+  Beacon& operator=(const Beacon&) = delete;
+  ~Beacon();
+  // Child side: one byte; async-signal-safe.
+  void signal();
+  // Parent side: true once a byte arrived, false after `timeout`.
+  bool wait(std::chrono::milliseconds timeout);
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+}  // namespace shmring::testing
+
 // ---- Word-at-a-time payload pattern (added for the SPSC stress tests).
 
 namespace shmring::testing {

@@ -1,0 +1,517 @@
+// Lifetimes on an MPSC ring: who may die where, and what the others see.
+// Every kill happens at a point the child announced through a Beacon, so
+// the interesting windows (between reserve and commit, between peek and
+// release) are hit every run rather than by luck.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "tests/support.h"
+
+namespace shmring {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using testing::as_bytes;
+using testing::as_string;
+using testing::Beacon;
+using testing::ChildGuard;
+using testing::ScopedRing;
+
+// The library's promise (issue 4): a dead producer's half-written record
+// stops the consumer for less than this.
+constexpr auto kReclaimBound = std::chrono::seconds(1);
+// Generous bound for things that should take milliseconds; only hit when
+// something hangs.
+constexpr auto kHang = std::chrono::seconds(30);
+
+Producer attach_producer(Segment& seg, ProducerOptions options = {}) {
+  auto p = Producer::attach(seg, options);
+  if (!p) FAIL("Producer::attach: " << p.error().message);
+  return std::move(p).value();
+}
+
+Consumer attach_consumer(Segment& seg) {
+  auto c = Consumer::attach(seg);
+  if (!c) FAIL("Consumer::attach: " << c.error().message);
+  return std::move(c).value();
+}
+
+double ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+// A record: 8-byte sequence number, then fill_payload bytes.
+constexpr std::uint32_t kPayload = 40;
+
+void write_seq(std::span<std::byte> out, std::uint32_t producer,
+               std::uint64_t seq) {
+  std::memcpy(out.data(), &seq, sizeof seq);
+  testing::fill_payload(out.subspan(sizeof seq), producer, seq);
+}
+
+// The sequence number of a well-formed record of `producer`, or -1.
+std::int64_t read_seq(const Record& r, std::uint32_t producer) {
+  if (r.size != kPayload) return -1;
+  std::uint64_t seq;
+  std::memcpy(&seq, r.data, sizeof seq);
+  if (!testing::check_payload(r.bytes().subspan(sizeof seq), producer, seq)) {
+    return -1;
+  }
+  return static_cast<std::int64_t>(seq);
+}
+
+// Child side: sleeps until killed (or gives up after a minute so a broken
+// parent cannot leave it behind for long).
+int sleep_until_killed() {
+  for (int i = 0; i < 600; ++i) ::usleep(100000);
+  return 3;
+}
+
+void kill_and_reap(ChildGuard& children, pid_t pid) {
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  const auto st = testing::wait_child(pid, kHang);
+  children.forget(pid);
+  REQUIRE(st.signal == SIGKILL);
+}
+
+void expect_clean_exit(ChildGuard& children, pid_t pid) {
+  const auto st = testing::wait_child(pid, kHang);
+  children.forget(pid);
+  INFO("child " << st.describe());
+  REQUIRE(st.exited);
+  REQUIRE(st.code == 0);
+}
+
+// A record of `seq` from producer 9 (the test's own producer).
+Status write_after(Producer& p, std::uint64_t seq) {
+  std::byte buf[kPayload];
+  write_seq(buf, 9, seq);
+  return p.write(buf, kHang);
+}
+
+TEST_CASE("lifetime: a slow but live producer is never reclaimed") {
+  ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
+  Segment& seg = ring.segment();
+  Consumer c = attach_consumer(seg);
+  Beacon reserved;
+  ChildGuard children;
+  // 3x the reclaim bound's target: the consumer checks the owner's
+  // liveness every 10 ms of the stall, i.e. ~150 times.
+  constexpr auto kSlow = milliseconds(1500);
+  const pid_t pid = children.spawn([&] {
+    auto p = Producer::attach(seg);
+    if (!p) return 1;
+    auto r = p->reserve(kPayload, kHang);
+    if (!r) return 2;
+    std::byte buf[kPayload];
+    write_seq(buf, 1, 0);
+    std::memcpy(r.bytes.data(), buf, kPayload / 2);  // half written
+    reserved.signal();
+    std::this_thread::sleep_for(kSlow);
+    std::memcpy(r.bytes.data() + kPayload / 2, buf + kPayload / 2,
+                kPayload - kPayload / 2);
+    p->commit();
+    p->close();
+    return 0;
+  });
+  REQUIRE(reserved.wait(kHang));
+  const auto start = Clock::now();
+  // Records committed behind the busy one wait for it.
+  Producer mine = attach_producer(seg);
+  REQUIRE(write_after(mine, 0) == Status::ok);
+  REQUIRE(write_after(mine, 1) == Status::ok);
+
+  auto first = c.peek(kHang);
+  const auto waited = Clock::now() - start;
+  REQUIRE(first);
+  CHECK(read_seq(first.record, 1) == 0);  // intact: both halves
+  c.release();
+  // The consumer really did wait for the producer, not skip it (the
+  // margin is this process's wake-up latency after the beacon).
+  CHECK(waited >= kSlow / 3);
+  CHECK(seg.control()->records_reclaimed.load() == 0);
+  for (std::int64_t seq = 0; seq < 2; ++seq) {
+    auto p = c.peek(kHang);
+    REQUIRE(p);
+    CHECK(read_seq(p.record, 9) == seq);
+    c.release();
+  }
+  expect_clean_exit(children, pid);
+  mine.close();
+  CHECK(c.peek(kHang).status == Status::closed);
+  CHECK(seg.control()->producers_died.load() == 0);
+}
+
+TEST_CASE("lifetime: a dead producer's busy record is reclaimed quickly") {
+  const int segments_before = testing::segment_count();
+  {
+    ScopedRing ring({.kind = Kind::mpsc, .capacity = 1 << 16});
+    Segment& seg = ring.segment();
+    Consumer c = attach_consumer(seg);
+    Beacon reserved;
+    ChildGuard children;
+    constexpr int kCommitted = 100;
+    const pid_t pid = children.spawn([&] {
+      auto p = Producer::attach(seg);
+      if (!p) return 1;
+      std::byte buf[kPayload];
+      for (int seq = 0; seq < kCommitted; ++seq) {
+        write_seq(buf, 1, seq);
+        if (p->write(buf, kHang) != Status::ok) return 2;
+      }
+      auto r = p->reserve(kPayload, kHang);
+      if (!r) return 3;
+      write_seq(buf, 1, kCommitted);
+      std::memcpy(r.bytes.data(), buf, kPayload / 2);
+      reserved.signal();
+      return sleep_until_killed();
+    });
+    REQUIRE(reserved.wait(kHang));
+    Producer mine = attach_producer(seg);
+    for (int seq = 0; seq < 3; ++seq) {
+      REQUIRE(write_after(mine, seq) == Status::ok);
+    }
+    // Everything the child committed comes first...
+    for (std::int64_t seq = 0; seq < kCommitted; ++seq) {
+      auto p = c.peek(kHang);
+      REQUIRE(p);
+      REQUIRE(read_seq(p.record, 1) == seq);
+      c.release();
+    }
+    // ...then the consumer is stuck on its busy record while it lives.
+    CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
+    CHECK(seg.control()->records_reclaimed.load() == 0);
+
+    kill_and_reap(children, pid);
+    const auto dead_at = Clock::now();
+    auto p = c.peek(kHang);
+    const auto stuck = Clock::now() - dead_at;
+    REQUIRE(p);
+    CHECK(read_seq(p.record, 9) == 0);
+    c.release();
+    INFO("stuck on the dead producer's record for " << ms(stuck) << " ms");
+    CHECK(stuck < kReclaimBound);
+    CHECK(seg.control()->records_reclaimed.load() == 1);
+    for (std::int64_t seq = 1; seq < 3; ++seq) {
+      auto q = c.peek(kHang);
+      REQUIRE(q);
+      CHECK(read_seq(q.record, 9) == seq);
+      c.release();
+    }
+    // The half-written record is never delivered, and the dead producer
+    // does not hold the stream open.
+    mine.close();
+    CHECK(c.peek(kHang).status == Status::closed);
+    CHECK(seg.control()->producers_died.load() == 1);
+    CHECK(seg.control()->producers_attached.load() == 0);
+  }
+  CHECK(testing::segment_count() == segments_before);
+}
+
+TEST_CASE("lifetime: a slot re-claimed by a new producer frees the old "
+          "owner's record") {
+  // One slot only: the new producer must reap the dead one and take its
+  // slot, so the busy record's slot index names a live process. Only the
+  // generation tells them apart.
+  ScopedRing ring(
+      {.kind = Kind::mpsc, .capacity = 4096, .max_producers = 1});
+  Segment& seg = ring.segment();
+  Consumer c = attach_consumer(seg);
+  Beacon reserved;
+  ChildGuard children;
+  const pid_t pid = children.spawn([&] {
+    auto p = Producer::attach(seg);
+    if (!p) return 1;
+    auto r = p->reserve(kPayload, kHang);
+    if (!r) return 2;
+    reserved.signal();
+    return sleep_until_killed();
+  });
+  REQUIRE(reserved.wait(kHang));
+  kill_and_reap(children, pid);
+  Producer mine = attach_producer(seg);
+  CHECK(mine.slot() == 0);
+  CHECK(seg.control()->producers[0].generation.load() == 2);
+  REQUIRE(write_after(mine, 0) == Status::ok);
+  auto p = c.peek(kHang);
+  REQUIRE(p);
+  CHECK(read_seq(p.record, 9) == 0);
+  CHECK(seg.control()->records_reclaimed.load() == 1);
+}
+
+TEST_CASE("lifetime: pid reuse cannot make a dead owner look alive") {
+  const ProcessToken me = self_token();
+  REQUIRE(me != 0);
+  CHECK(alive(me));
+  CHECK(token_of(::getpid()) == me);
+  // Same (live) pid, another start time: what a recycled pid looks like.
+  const ProcessToken impostor =
+      (me & ~0xffffffffULL) | ((me + 12345) & 0xffffffffULL);
+  CHECK(token_pid(impostor) == ::getpid());
+  CHECK_FALSE(alive(impostor));
+
+  SECTION("a producer slot naming a reused pid is dead") {
+    ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
+    Segment& seg = ring.segment();
+    Consumer c = attach_consumer(seg);
+    Beacon reserved;
+    ChildGuard children;
+    testing::SharedBlock<std::atomic<int>> child_slot;
+    const pid_t pid = children.spawn([&] {
+      auto p = Producer::attach(seg);
+      if (!p) return 1;
+      // relaxed: published to the parent by the Beacon's pipe write.
+      child_slot->store(p->slot(), std::memory_order_relaxed);
+      auto r = p->reserve(kPayload, kHang);
+      if (!r) return 2;
+      reserved.signal();
+      return sleep_until_killed();  // stays alive throughout
+    });
+    REQUIRE(reserved.wait(kHang));
+    Producer mine = attach_producer(seg);
+    REQUIRE(write_after(mine, 0) == Status::ok);
+    // The owner is alive: its record holds the consumer back.
+    CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
+    CHECK(seg.control()->records_reclaimed.load() == 0);
+
+    // Pretend the child's slot was written by an earlier process whose pid
+    // the kernel has since given to the test process.
+    const int slot = child_slot->load(std::memory_order_relaxed);
+    seg.control()->producers[slot].owner.store(impostor);
+    const auto faked_at = Clock::now();
+    auto p = c.peek(kHang);
+    const auto stuck = Clock::now() - faked_at;
+    REQUIRE(p);
+    CHECK(read_seq(p.record, 9) == 0);
+    c.release();
+    INFO("stuck on the faked owner's record for " << ms(stuck) << " ms");
+    CHECK(stuck < kReclaimBound);
+    CHECK(seg.control()->records_reclaimed.load() == 1);
+    // And the ghost registration is reaped.
+    mine.close();
+    CHECK(c.peek(kHang).status == Status::closed);
+    CHECK(seg.control()->producers[slot].owner.load() == 0);
+    CHECK(seg.control()->producers_died.load() == 1);
+    kill_and_reap(children, pid);
+  }
+
+  SECTION("a consumer slot naming a reused pid is taken over") {
+    ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
+    Segment& seg = ring.segment();
+    {
+      Consumer first = attach_consumer(seg);
+      auto second = Consumer::attach(seg);
+      REQUIRE_FALSE(second);
+      CHECK(second.error().code == Errc::role_taken);
+    }
+    seg.control()->consumer.owner.store(impostor);
+    Consumer c = attach_consumer(seg);
+    CHECK(seg.control()->consumers_died.load() == 1);
+    CHECK(seg.control()->consumer.owner.load() == me);
+  }
+}
+
+// A consumer child that releases `released` records, peeks `held` more
+// without releasing them, then announces it and waits to be killed.
+pid_t spawn_consumer_that_dies_holding(ChildGuard& children, Segment& seg,
+                                       Beacon& beacon, int released,
+                                       int held) {
+  return children.spawn([&seg, &beacon, released, held] {
+    auto c = Consumer::attach(seg);
+    if (!c) return 1;
+    for (int i = 0; i < released; ++i) {
+      auto p = c->peek(kHang);
+      if (!p || read_seq(p.record, 9) != i) return 2;
+      c->release();
+    }
+    for (int i = 0; i < held; ++i) {
+      auto p = c->peek(kHang);
+      if (!p || read_seq(p.record, 9) != released + i) return 3;
+    }
+    beacon.signal();
+    return sleep_until_killed();
+  });
+}
+
+TEST_CASE("lifetime: a producer blocked on a dead consumer gets peer_dead") {
+  ScopedRing ring({.kind = Kind::mpsc, .capacity = 1024});
+  Segment& seg = ring.segment();
+  Producer mine = attach_producer(seg);
+  for (int seq = 0; seq < 5; ++seq) {
+    REQUIRE(write_after(mine, seq) == Status::ok);
+  }
+  Beacon holding;
+  ChildGuard children;
+  const pid_t pid =
+      spawn_consumer_that_dies_holding(children, seg, holding, 3, 2);
+  REQUIRE(holding.wait(kHang));
+  CHECK(mine.consumer_alive());
+  kill_and_reap(children, pid);
+  CHECK_FALSE(mine.consumer_alive());
+
+  // Fill the ring; then a blocking reserve must not wait forever.
+  std::uint64_t seq = 5;
+  std::byte buf[kPayload];
+  for (;; ++seq) {
+    write_seq(buf, 9, seq);
+    const Status s = mine.try_write(buf);
+    if (s == Status::would_block) break;
+    REQUIRE(s == Status::ok);
+  }
+  CHECK(mine.reserve(kPayload, kHang).status == Status::peer_dead);
+  CHECK(mine.write(buf, kHang) == Status::peer_dead);
+
+  // A new consumer resumes at the last released record: the two the dead
+  // one peeked come again (at-least-once), nothing is lost.
+  Consumer c = attach_consumer(seg);
+  CHECK(seg.control()->consumers_died.load() == 1);
+  CHECK(mine.consumer_alive());
+  for (std::uint64_t want = 3; want < seq; ++want) {
+    auto p = c.peek(kHang);
+    REQUIRE(p);
+    REQUIRE(read_seq(p.record, 9) == static_cast<std::int64_t>(want));
+    c.release();
+  }
+  CHECK(c.try_peek().status == Status::would_block);
+  // And the producer goes on.
+  REQUIRE(write_after(mine, seq) == Status::ok);
+  auto p = c.peek(kHang);
+  REQUIRE(p);
+  CHECK(read_seq(p.record, 9) == static_cast<std::int64_t>(seq));
+}
+
+TEST_CASE("lifetime: wait_for_consumer waits for the next consumer") {
+  ScopedRing ring({.kind = Kind::mpsc, .capacity = 1024});
+  Segment& seg = ring.segment();
+  Producer mine =
+      attach_producer(seg, ProducerOptions{.wait_for_consumer = true});
+  for (int seq = 0; seq < 5; ++seq) {
+    REQUIRE(write_after(mine, seq) == Status::ok);
+  }
+  Beacon holding;
+  ChildGuard children;
+  const pid_t pid =
+      spawn_consumer_that_dies_holding(children, seg, holding, 3, 2);
+  REQUIRE(holding.wait(kHang));
+  kill_and_reap(children, pid);
+
+  // Far more than the ring holds: the writer must block, then go on.
+  constexpr std::uint64_t kTotal = 200;
+  std::atomic<std::uint64_t> written{5};
+  std::atomic<int> bad_status{-1};
+  std::thread writer([&] {
+    for (std::uint64_t seq = 5; seq < kTotal; ++seq) {
+      const Status s = write_after(mine, seq);
+      if (s != Status::ok) {
+        // relaxed: read after join().
+        bad_status.store(static_cast<int>(s), std::memory_order_relaxed);
+        return;
+      }
+      // relaxed: a progress counter; the main thread only compares values.
+      written.store(seq + 1, std::memory_order_relaxed);
+    }
+  });
+  // Wait until the writer stops making progress: it is blocked on the full
+  // ring, not failing (a peer_dead would end the thread).
+  std::uint64_t seen = 0;
+  for (int stable = 0; stable < 3;) {
+    std::this_thread::sleep_for(milliseconds(150));
+    const std::uint64_t now = written.load(std::memory_order_relaxed);
+    stable = now == seen ? stable + 1 : 0;
+    seen = now;
+  }
+  CHECK(seen < kTotal);
+  CHECK(bad_status.load(std::memory_order_relaxed) == -1);
+
+  Consumer c = attach_consumer(seg);
+  for (std::uint64_t want = 3; want < kTotal; ++want) {
+    auto p = c.peek(kHang);
+    REQUIRE(p);
+    REQUIRE(read_seq(p.record, 9) == static_cast<std::int64_t>(want));
+    c.release();
+  }
+  writer.join();
+  CHECK(bad_status.load(std::memory_order_relaxed) == -1);
+  CHECK(written.load() == kTotal);
+}
+
+// The lock word a producer of `slot`/`generation` writes into claim_lock.
+std::uint64_t lock_word(int slot, std::uint32_t generation) {
+  return std::uint64_t{layout::owner_tag(static_cast<std::uint32_t>(slot),
+                                         generation)} +
+         1;
+}
+
+TEST_CASE("lifetime: a claim lock held by a dead owner is broken") {
+  ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
+  Segment& seg = ring.segment();
+  auto* cb = seg.control();
+  Producer mine = attach_producer(seg);
+  Consumer c = attach_consumer(seg);
+  std::uint64_t seq = 0;
+  auto write_and_read = [&] {
+    const auto start = Clock::now();
+    REQUIRE(write_after(mine, seq) == Status::ok);
+    const auto took = Clock::now() - start;
+    auto p = c.peek(kHang);
+    REQUIRE(p);
+    CHECK(read_seq(p.record, 9) == static_cast<std::int64_t>(seq));
+    c.release();
+    ++seq;
+    CHECK(cb->claim_lock.load() == 0);
+    return took;
+  };
+
+  SECTION("holder's slot is free") {
+    cb->claim_lock.store(lock_word(40, 1));
+    // Broken only after a grace period, not at first sight.
+    CHECK(write_and_read() >= milliseconds(4));
+  }
+  SECTION("holder's slot belongs to a later generation") {
+    const std::uint32_t gen = cb->producers[mine.slot()].generation.load();
+    cb->claim_lock.store(lock_word(mine.slot(), gen - 1));
+    CHECK(write_and_read() >= milliseconds(4));
+  }
+  SECTION("holder died inside the critical section") {
+    ChildGuard children;
+    testing::SharedBlock<std::atomic<std::uint64_t>> word;
+    const pid_t pid = children.spawn([&] {
+      auto p = Producer::attach(seg);
+      if (!p) return 1;
+      const auto gen = cb->producers[p->slot()].generation.load();
+      // relaxed: read by the parent after it reaped this process.
+      word->store(lock_word(p->slot(), gen), std::memory_order_relaxed);
+      ::_exit(0);  // still registered, as if killed
+    });
+    expect_clean_exit(children, pid);
+    // What the child's claim would have left had it been killed holding the
+    // lock (the window is a few instructions long; see fault_test for
+    // kills at random moments).
+    cb->claim_lock.store(word->load(std::memory_order_relaxed));
+    CHECK(write_and_read() >= milliseconds(4));
+  }
+  SECTION("a live holder's lock is never broken") {
+    Producer other = attach_producer(seg);
+    const std::uint32_t gen = cb->producers[other.slot()].generation.load();
+    cb->claim_lock.store(lock_word(other.slot(), gen));
+    constexpr auto kHold = milliseconds(300);
+    std::thread holder([&] {
+      std::this_thread::sleep_for(kHold);
+      // release: as unlock_claim() would.
+      cb->claim_lock.store(0, std::memory_order_release);
+    });
+    const auto took = write_and_read();
+    holder.join();
+    CHECK(took >= kHold - milliseconds(20));
+  }
+}
+
+}  // namespace
+}  // namespace shmring
