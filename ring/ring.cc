@@ -379,11 +379,15 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
     // Full without taking the lock? Spinning producers then leave the lock
     // (and its line) to the one that can proceed. relaxed: a hint only;
     // the locked path below decides.
+    // Insane positions (a scribbled tail) go on to the locked path, which
+    // reports them as corrupt rather than as a ring that is forever full.
     const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
-    if (t >= cached_head_ && t + 2 * span - cached_head_ > capacity_) {
+    if (layout::positions_sane(cached_head_, t, capacity_) &&
+        t + 2 * span - cached_head_ > capacity_) {
       // seq_cst: as the reload below (space_ready Dekker re-check).
       cached_head_ = cb_->head.load(std::memory_order_seq_cst);
-      if (t >= cached_head_ && t + span - cached_head_ > capacity_) {
+      if (layout::positions_sane(cached_head_, t, capacity_) &&
+          t + span - cached_head_ > capacity_) {
         return {Status::would_block, {}};
       }
     }
@@ -399,7 +403,11 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
   const std::uint64_t off = t & mask_;
   const std::uint64_t pad = off + span > capacity_ ? capacity_ - off : 0;
   const std::uint64_t need = pad + span;
-  if (t < cached_head_ || t + need - cached_head_ > capacity_) {
+  // tail is shared: a peer may have scribbled it. Check it against the
+  // cached head before we write at it (a misaligned or wrapped tail would
+  // put the padding header past the ring's end), not only after a reload.
+  if (!layout::positions_sane(cached_head_, t, capacity_) ||
+      t + need - cached_head_ > capacity_) {
     // seq_cst: pairs with the consumer's head store in release() (acquire
     // for the data; seq_cst for the space_ready Dekker re-check).
     cached_head_ = cb_->head.load(std::memory_order_seq_cst);
@@ -655,12 +663,13 @@ Status Consumer::end_status() {
   }
   // Every producer has left; their last tail stores happen before their
   // slot was freed (seq_cst CAS), so this load sees the final tail.
-  cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
-  if (!layout::positions_sane(head_, cached_tail_, capacity_) ||
-      cached_tail_ < read_) {
+  // Validated before it is cached (see try_peek()).
+  const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
+  if (!layout::positions_sane(head_, t, capacity_) || t < read_) {
     corrupt_at_ = read_ & mask_;
     return Status::corrupt;
   }
+  cached_tail_ = t;
   if (cached_tail_ != read_) return Status::ok;  // more to read
   // relaxed: written before the slot was freed, which we saw (seq_cst).
   if (!mpsc_ && cb_->last_exit.load(std::memory_order_relaxed) ==
@@ -702,12 +711,14 @@ Peeked Consumer::try_peek() {
       // seq_cst: acquire pairs with the producers' tail store (every byte
       // before it is written); seq_cst makes this the re-check of the
       // data_ready Dekker pair when called from wait_loop.
-      cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
-      if (!layout::positions_sane(head_, cached_tail_, capacity_) ||
-          cached_tail_ < read_) {
+      // Validated before it is cached: a rejected tail must not be trusted
+      // by the next call either.
+      const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
+      if (!layout::positions_sane(head_, t, capacity_) || t < read_) {
         corrupt_at_ = read_ & mask_;
         return {Status::corrupt, {}};
       }
+      cached_tail_ = t;
       if (read_ == cached_tail_) {
         const Status s = end_status();
         if (s != Status::ok) return {s, {}};
