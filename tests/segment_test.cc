@@ -50,7 +50,8 @@ class RawSegment {
     id_ = ::shmget(key, size, IPC_CREAT | IPC_EXCL | 0600);
     if (id_ < 0) FAIL("shmget: " << std::strerror(errno));
     void* p = ::shmat(id_, nullptr, 0);
-    if (p == reinterpret_cast<void*>(-1)) {
+    if (p ==
+        reinterpret_cast<void*>(-1)) {  // NOLINT(performance-no-int-to-ptr)
       ::shmctl(id_, IPC_RMID, nullptr);
       FAIL("shmat: " << std::strerror(errno));
     }
@@ -472,7 +473,7 @@ TEST_CASE("the mode is applied to the segment") {
   {
     testing::ScopedRing ring({.capacity = 4096, .mode = 0640});
     CHECK(ring.segment().info().mode == 0640);
-    struct shmid_ds ds;
+    struct shmid_ds ds {};
     REQUIRE(::shmctl(ring.segment().id(), IPC_STAT, &ds) == 0);
     CHECK((ds.shm_perm.mode & 0777) == 0640);
   }

@@ -245,11 +245,11 @@ void transfer(const Transfer& t) {
 }
 
 TEST_CASE("1,000,000 records between processes, futex waits") {
-  transfer({WaitStrategy::futex, 1000000, 64 * 1024});
+  transfer({WaitStrategy::futex, 1000000, 64ULL * 1024});
 }
 
 TEST_CASE("1,000,000 records between processes, semaphore waits") {
-  transfer({WaitStrategy::semaphore, 1000000, 64 * 1024});
+  transfer({WaitStrategy::semaphore, 1000000, 64ULL * 1024});
 }
 
 TEST_CASE("records between processes, spin waits, tiny ring") {
@@ -273,7 +273,8 @@ double blocked_cpu_ratio(WaitStrategy wait) {
     Segment seg = attach_or_die(id);
     auto con = Consumer::attach(seg);
     if (!con) return 3;
-    timespec c0, c1;
+    timespec c0{};
+    timespec c1{};
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     const auto w0 = Clock::now();
     Peeked r = con->peek(300ms);
@@ -300,7 +301,8 @@ double blocked_cpu_ratio(WaitStrategy wait) {
   const double ratio = static_cast<double>(sh->cpu_ns.load()) / wall;
   std::printf(
       "blocked consumer, wait=%d: cpu %.3f ms over %.1f ms wall (%.1f%%)\n",
-      static_cast<int>(wait), sh->cpu_ns.load() / 1e6, wall / 1e6, 100 * ratio);
+      static_cast<int>(wait), static_cast<double>(sh->cpu_ns.load()) / 1e6,
+      wall / 1e6, 100 * ratio);
   return ratio;
 }
 
@@ -381,7 +383,7 @@ TEST_CASE(
   CAPTURE(static_cast<int>(wait), round);
   const int before = testing::segment_count();
   {
-    testing::ScopedRing ring({.capacity = 64 * 1024, .wait = wait});
+    testing::ScopedRing ring({.capacity = 64ULL * 1024, .wait = wait});
     const int id = ring.segment().id();
     SharedBlock<Shared> sh;
     SharedBlock<Shared> ps;  // the producer's counters
@@ -417,7 +419,7 @@ TEST_CASE(
     // before the kill, but not yet counted, is extra.
     CHECK(sh->peeked.load() >= committed);
     CHECK(sh->peeked.load() <= committed + 1);
-    const double after = (sh->done_ns.load() - killed) / 1e9;
+    const double after = static_cast<double>(sh->done_ns.load() - killed) / 1e9;
     std::printf(
         "producer killed after %llu records: consumer saw peer_dead "
         "%.3f s later\n",
@@ -510,7 +512,7 @@ TEST_CASE(
     REQUIRE(pst.exited);
     CHECK(pst.code == 0);
     CHECK(ps->status.load() == static_cast<int>(Status::peer_dead));
-    const double after = (ps->done_ns.load() - gone) / 1e9;
+    const double after = static_cast<double>(ps->done_ns.load() - gone) / 1e9;
     std::printf("consumer %s: producer saw peer_dead %.3f s later\n",
                 graceful ? "detached" : "killed", after);
     CHECK(after < 10.0);
@@ -526,7 +528,7 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
   CAPTURE(static_cast<int>(wait));
   const int before = testing::segment_count();
   {
-    testing::ScopedRing ring({.capacity = 16 * 1024, .wait = wait});
+    testing::ScopedRing ring({.capacity = 16ULL * 1024, .wait = wait});
     const int id = ring.segment().id();
     const std::uint64_t total = 200000;
     const Format f{.min_len = 8, .max_len = 600};

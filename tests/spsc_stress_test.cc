@@ -28,6 +28,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 std::uint64_t record_count(std::uint64_t dflt) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any thread starts
   if (const char* env = std::getenv("SHMRING_STRESS_RECORDS")) {
     const std::uint64_t n = std::strtoull(env, nullptr, 10);
     if (n > 0) return n;
@@ -243,7 +244,8 @@ void stress(const Run& run) {
         "consumer batches %llu (max %llu)\n",
         static_cast<int>(run.wait),
         static_cast<unsigned long long>(run.capacity),
-        static_cast<unsigned long long>(n), secs, n / secs / 1e6,
+        static_cast<unsigned long long>(n), secs,
+        static_cast<double>(n) / secs / 1e6,
         static_cast<unsigned long long>(pst.deferred),
         static_cast<unsigned long long>(pst.aborted),
         static_cast<unsigned long long>(pst.trimmed),

@@ -431,8 +431,7 @@ void on_sigusr1(int) { shmring::interrupt(); }
 class SignalHandler {
  public:
   SignalHandler() {
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
+    struct sigaction sa {};
     sa.sa_handler = on_sigusr1;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;  // no SA_RESTART: blocking syscalls return EINTR
@@ -441,7 +440,7 @@ class SignalHandler {
   ~SignalHandler() { ::sigaction(SIGUSR1, &old_, nullptr); }
 
  private:
-  struct sigaction old_;
+  struct sigaction old_ {};
 };
 
 TEST_CASE("SIGUSR1 whose handler calls interrupt() ends a blocked peek") {
@@ -483,8 +482,7 @@ TEST_CASE("SIGUSR1 ends a peek blocked in another process") {
     ChildGuard children;
     const pid_t child = children.spawn([&] {
       clear_interrupt();
-      struct sigaction sa;
-      std::memset(&sa, 0, sizeof sa);
+      struct sigaction sa {};
       sa.sa_handler = on_sigusr1;
       sigemptyset(&sa.sa_mask);
       sa.sa_flags = 0;
