@@ -1,0 +1,160 @@
+// Runs `shm-bench --smoke --json FILE` and checks the report: exit status
+// 0, every scenario row present (each peer x size x placement), no row
+// failed, every measured value positive and ordered where it must be
+// (p50 <= p99 <= p99.9, min <= median <= max). Timing values are never
+// compared against thresholds.
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using nlohmann::json;
+
+std::string tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");  // NOLINT(concurrency-mt-unsafe)
+  return t && *t ? t : "/tmp";
+}
+
+// Runs shm-bench with `args`; returns its exit status (-1: did not exit).
+int run_bench(const std::vector<std::string>& args) {
+  std::vector<std::string> all = {"tools/bench/shm-bench"};
+  all.insert(all.end(), args.begin(), args.end());
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    argv.reserve(all.size() + 1);
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+json load(const std::string& path) {
+  std::ifstream in(path);
+  REQUIRE(in);
+  return json::parse(in);
+}
+
+bool both_cpus_usable() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return false;
+  return CPU_ISSET(0, &set) && CPU_ISSET(1, &set);
+}
+
+std::vector<std::string> expected_ids() {
+  const std::vector<std::string> two =
+      both_cpus_usable() ? std::vector<std::string>{"pinned", "unpinned"}
+                         : std::vector<std::string>{"unpinned"};
+  std::vector<std::string> ids = {"limits/timer"};
+  for (const char* block : {"4096", "65536", "67108864"}) {
+    ids.push_back(std::string("limits/memcpy/") + block + "/" +
+                  (both_cpus_usable() ? "pinned" : "unpinned"));
+  }
+  for (const auto& pl : two) ids.push_back("limits/cacheline-pingpong/" + pl);
+  for (const auto& pl : two) ids.push_back("limits/futex-pingpong/" + pl);
+  if (both_cpus_usable()) ids.push_back("limits/futex-pingpong/same-cpu");
+  for (const char* size : {"8", "64", "512", "4096", "65536"}) {
+    for (const char* peer :
+         {"shmring", "shmring-per-record", "shmring-queue", "fixed-ring-limit",
+          "lockfree-spsc-shm", "lockfree-spsc-threads", "boost-message-queue",
+          "pipe", "unix-stream", "unix-seqpacket"}) {
+      for (const auto& pl : two) {
+        ids.push_back(std::string("throughput/") + peer + "/" + size + "/" +
+                      pl);
+      }
+    }
+  }
+  for (const char* peer : {"shmring-spin", "shmring-futex", "shmring-semaphore",
+                           "pipe", "unix-seqpacket"}) {
+    for (const auto& pl : two)
+      ids.push_back(std::string("latency/") + peer + "/" + pl);
+  }
+  for (const char* n : {"1p", "2p", "4p"}) {
+    for (const auto& pl : two)
+      ids.push_back(std::string("mpsc/shmring-mpsc/") + n + "/" + pl);
+  }
+  ids.push_back("idle/shmring-futex");
+  ids.push_back("idle/shmring-semaphore");
+  for (const char* peer : {"shm-produce+shm-consume", "cat|cat", "dd|dd"}) {
+    for (const auto& pl : two)
+      ids.push_back(std::string("tools/") + peer + "/" + pl);
+  }
+  return ids;
+}
+
+void check_metric(const std::string& id, const std::string& name,
+                  const json& m) {
+  INFO(id << " " << name);
+  const double median = m.at("median"), lo = m.at("min"), hi = m.at("max");
+  CHECK(lo <= median);
+  CHECK(median <= hi);
+  CHECK(m.at("samples").size() >= 1);
+  if (name == "cpu_percent") {
+    CHECK(lo >= 0.0);
+  } else {
+    CHECK(lo > 0.0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("shm-bench --smoke reports every scenario") {
+  const std::string out = tmpdir() + "/smoke.json";
+  REQUIRE(run_bench({"--smoke", "--json", out, "--tools-dir", "tools"}) == 0);
+  const json report = load(out);
+
+  CHECK(report.at("tool") == "shm-bench");
+  CHECK(report.at("machine").at("online_cpus").get<int>() >= 1);
+  CHECK(report.at("config").at("smoke") == true);
+
+  std::map<std::string, json> rows;
+  for (const auto& r : report.at("rows")) {
+    const std::string id = r.at("id");
+    INFO(id);
+    CHECK(rows.count(id) == 0);  // ids are unique
+    rows[id] = r;
+  }
+  for (const auto& id : expected_ids()) {
+    INFO("expected row " << id);
+    REQUIRE(rows.count(id) == 1);
+    const json& r = rows[id];
+    CHECK(r.at("ok") == true);
+    CHECK_FALSE(r.contains("skipped"));
+    const json& metrics = r.at("metrics");
+    REQUIRE(!metrics.empty());
+    for (const auto& [name, m] : metrics.items()) check_metric(id, name, m);
+    if (metrics.contains("rtt_p50_ns")) {
+      CHECK(metrics["rtt_p50_ns"]["median"].get<double>() <=
+            metrics["rtt_p99_ns"]["median"].get<double>());
+      CHECK(metrics["rtt_p99_ns"]["median"].get<double>() <=
+            metrics["rtt_p999_ns"]["median"].get<double>());
+    }
+    if (metrics.contains("bytes_per_s") && metrics.contains("records_per_s")) {
+      const double ratio = metrics["bytes_per_s"]["median"].get<double>() /
+                           metrics["records_per_s"]["median"].get<double>();
+      CHECK(ratio == Approx(r.at("size").get<double>()).epsilon(1e-6));
+    }
+  }
+}
+
+TEST_CASE("shm-bench refuses bad arguments with status 2") {
+  CHECK(run_bench({"--only", "nonsense"}) != 0);
+  CHECK(run_bench({"--sizes", "7"}) != 0);
+  CHECK(run_bench({"--ring-bytes", "5000"}) == 2);
+}

@@ -1,0 +1,48 @@
+// Scenario 4: round trips through two shmring rings with each wait
+// strategy, and through a pipe pair / AF_UNIX socketpair for context.
+#include <string>
+#include <vector>
+
+#include "tools/bench/pingpong.h"
+#include "tools/bench/scenarios.h"
+
+namespace bench {
+
+void run_latency(const Config& config, Report& report) {
+  std::vector<Cell> cells;
+  auto add = [&](const char* peer, const char* label, const char* note,
+                 auto once) {
+    for (const Placement& pl : placements(config)) {
+      Cell c;
+      c.row.group = "latency";
+      c.row.peer = peer;
+      c.row.label = label;
+      c.row.note = note;
+      c.row.size = kPingBytes;
+      c.row.placement = pl.name;
+      c.row.id = std::string("latency/") + peer + "/" + pl.name;
+      c.metric_names = latency_metrics();
+      c.metric_names.push_back("round_trips");
+      c.once = [&config, pl, once] { return once(config, pl); };
+      cells.push_back(std::move(c));
+    }
+  };
+  using shmring::WaitStrategy;
+  add("shmring-spin", "shmring, spinning (WaitStrategy::spin)",
+      "two SPSC rings; reserve/commit, peek/release; waits spin then yield",
+      run_pingpong<RingPingPong<WaitStrategy::spin>>);
+  add("shmring-futex", "shmring, default (spin, yield, futex sleep)",
+      "WaitStrategy::futex: spin 20 us, yield 50 us, then FUTEX_WAIT",
+      run_pingpong<RingPingPong<WaitStrategy::futex>>);
+  add("shmring-semaphore", "shmring, semaphore fallback",
+      "WaitStrategy::semaphore: spin, yield, then interprocess_semaphore",
+      run_pingpong<RingPingPong<WaitStrategy::semaphore>>);
+  add("pipe", "pipe pair", "write(2) 64 B, read(2) 64 B each way",
+      run_pingpong<FdPingPong<false>>);
+  add("unix-seqpacket", "AF_UNIX SOCK_SEQPACKET",
+      "one socketpair, write/read 64 B each way",
+      run_pingpong<FdPingPong<true>>);
+  run_cells(config, cells, report);
+}
+
+}  // namespace bench

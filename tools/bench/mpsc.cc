@@ -1,0 +1,131 @@
+// Scenario 5: 1, 2 and 4 producer processes into one consumer on an MPSC
+// ring, 8-byte records. Pinned: every producer on the producer CPU, the
+// consumer on the consumer CPU (so 2 and 4 producers time-share one CPU,
+// as they would on this 2-core machine anyway); unpinned: the kernel
+// places them.
+#include <string>
+#include <vector>
+
+#include "tools/bench/peers.h"
+#include "tools/bench/scenarios.h"
+
+namespace bench {
+namespace {
+
+constexpr std::size_t kRecord = 8;
+constexpr int kProducerShift = 56;  // producer index in the top byte
+
+RepOutcome mpsc_once(const Config& config, const Placement& pl, int producers) {
+  RepOutcome out;
+  try {
+    shmring::RingOptions o;
+    o.kind = shmring::Kind::mpsc;
+    o.capacity = config.ring_bytes;
+    PrivateRing ring(o);
+    std::vector<ChildSpec> specs;
+    specs.reserve(static_cast<std::size_t>(producers) + 1);
+    for (int i = 0; i < producers; ++i) {
+      specs.push_back({pl.producer_cpu, [&, i](Child& child) {
+                         shmring::Producer p = attach_producer(ring.segment());
+                         const std::uint64_t tag = std::uint64_t(i)
+                                                   << kProducerShift;
+                         produce_loop<kRecord>(child, [&](std::uint64_t seq) {
+                           auto r = p.try_reserve(kRecord);
+                           if (!r) {
+                             r = p.reserve(kRecord);
+                             check_status(r.status, "reserve");
+                           }
+                           const std::uint64_t v = tag | seq;
+                           std::memcpy(r.bytes.data(), &v, kRecord);
+                           p.commit();
+                         });
+                         p.close();
+                       }});
+    }
+    specs.push_back(
+        {pl.consumer_cpu, [&](Child& child) {
+           shmring::Consumer c = attach_consumer(ring.segment());
+           std::vector<shmring::Record> recs(config.batch);
+           std::vector<SeqCheck> checks(static_cast<std::size_t>(producers));
+           std::uint64_t total = 0, bad = 0;
+           const auto t0 = child.ready_and_wait();
+           for (;;) {
+             std::size_t n = 0;
+             shmring::Status s = c.try_peek_batch(recs, &n);
+             if (s == shmring::Status::would_block) s = c.peek_batch(recs, &n);
+             if (s == shmring::Status::closed) break;
+             check_status(s, "peek_batch");
+             for (std::size_t k = 0; k < n; ++k) {
+               std::uint64_t v;
+               std::memcpy(&v, recs[k].data, kRecord);
+               const auto who = static_cast<std::size_t>(v >> kProducerShift);
+               if (recs[k].size != kRecord || who >= checks.size()) {
+                 ++bad;
+                 continue;
+               }
+               checks[who](v & ((std::uint64_t{1} << kProducerShift) - 1));
+             }
+             total += n;
+             c.release();
+           }
+           auto& r = child.result();
+           r.ns = (Clock::now() - t0).count();
+           r.count = total;
+           r.errors = bad;
+           for (const auto& ch : checks) r.errors += ch.errors;
+           c.close();
+         }});
+    RunResult r =
+        run_children(specs, Mode::processes, seconds(config.duration));
+    if (!r.error.empty()) {
+      out.error = r.error;
+      return out;
+    }
+    const ChildResult& cons = r.children.back();
+    std::uint64_t sent = 0;
+    for (int i = 0; i < producers; ++i) sent += r.children[i].count;
+    if (cons.errors != 0) {
+      out.error = std::to_string(cons.errors) + " records out of order";
+    } else if (sent != cons.count) {
+      out.error = "sent " + std::to_string(sent) + ", received " +
+                  std::to_string(cons.count);
+    } else {
+      const double secs = static_cast<double>(cons.ns) / 1e9;
+      out.values["records_per_s"] = static_cast<double>(cons.count) / secs;
+    }
+  } catch (const std::exception& ex) {
+    out.error = ex.what();
+  }
+  return out;
+}
+
+}  // namespace
+
+void run_mpsc(const Config& config, Report& report) {
+  std::vector<Cell> cells;
+  for (int producers : {1, 2, 4}) {
+    for (const Placement& pl : placements(config)) {
+      Cell c;
+      c.row.group = "mpsc";
+      c.row.peer = "shmring-mpsc";
+      c.row.label = "shmring MPSC, " + std::to_string(producers) + " producer" +
+                    (producers > 1 ? "s" : "");
+      c.row.note =
+          "try_reserve + memcpy + commit per record (claim lock); consumer "
+          "try_peek_batch + one release per batch";
+      c.row.size = kRecord;
+      c.row.producers = producers;
+      c.row.placement = pl.name;
+      c.row.id =
+          "mpsc/shmring-mpsc/" + std::to_string(producers) + "p/" + pl.name;
+      c.metric_names = {"records_per_s"};
+      c.once = [&config, pl, producers] {
+        return mpsc_once(config, pl, producers);
+      };
+      cells.push_back(std::move(c));
+    }
+  }
+  run_cells(config, cells, report);
+}
+
+}  // namespace bench
