@@ -228,6 +228,7 @@ RingOptions ring_options(const RingFlags& f) {
   o.mode = *mode;
   if (f.wait == "semaphore") o.wait = WaitStrategy::semaphore;
   if (f.wait == "spin") o.wait = WaitStrategy::spin;
+  o.max_producers = f.max_producers;
   if (auto e = validate(o)) fail(kExitUsage, e->message);
   return o;
 }

@@ -260,12 +260,12 @@ int consume(const Options& o) {
 
 int main(int argc, char** argv) {
   using namespace shmring::tools;
+  Options o;  // outlives the App, whose options point into it
   CLI::App app{
       "Copy records from a shmring ring to stdout, like cat across processes. "
       "Exits 0 at end of stream (every producer closed, ring drained).",
       "shm-consume"};
   set_common(app);
-  Options o;
   add_create_flags(app, o.ring);
   add_lifetime_flags(app, o.ring);
   app.add_option("-f,--framing", o.framing,

@@ -181,7 +181,7 @@ void produce_lines(Producer& p, Sender& s, Counters& counters) {
     // Deferred: published at the next flush (below) or when reserve has to
     // wait, so a burst of short lines costs one publication.
     p.commit_deferred(len, type);
-    counters.add(1, len);
+    counters.add(1, type == kTypeLine ? len + 1 : len);  // stdin bytes
   };
   auto too_long = [&](std::size_t len) {
     fail(kExitTooLarge,
@@ -316,7 +316,7 @@ void produce_length(Producer& p, Sender& s, Counters& counters) {
                               " bytes, only " + std::to_string(got) + " follow");
     }
     p.commit(len, kTypeFrame);
-    counters.add(1, len);
+    counters.add(1, len + 4ULL);  // stdin bytes, prefix included
   }
 }
 
@@ -379,12 +379,12 @@ int produce(const Options& o) {
 
 int main(int argc, char** argv) {
   using namespace shmring::tools;
+  Options o;  // outlives the App, whose options point into it
   CLI::App app{
       "Copy stdin into a shmring ring, like cat across processes. Its exit is "
       "the consumer's end of stream.",
       "shm-produce"};
   set_common(app);
-  Options o;
   add_create_flags(app, o.ring);
   add_lifetime_flags(app, o.ring);
   app.add_option("-f,--framing", o.framing,

@@ -28,7 +28,6 @@ struct Options {
   bool force = false;
   bool stale = false;
   bool all = false;
-  std::uint32_t max_producers = 0;
 };
 
 std::string user_name(uid_t uid) {
@@ -155,9 +154,7 @@ Segment attach_addressed(const Options& o) {
 
 int cmd_create(const Options& o) {
   const key_t key = resolve_key(o.ring.address);
-  RingOptions ro = ring_options(o.ring);
-  ro.max_producers = o.max_producers;
-  if (auto e = validate(ro)) fail(kExitUsage, e->message);
+  const RingOptions ro = ring_options(o.ring);
   std::optional<Segment> seg;
   bool created = true;
   if (o.exist_ok) {
@@ -206,6 +203,19 @@ struct Row {
   std::string why_not;              // else: why it is not one of ours
 };
 
+// A quick read-only look at the first word, so that `ls` does not make a
+// full, validating attach (which waits up to 2 s for a zeroed header) to
+// every foreign segment. Segment::attach_id does the real checks.
+bool looks_like_ring(int shmid, std::uint64_t size) {
+  if (size < layout::kDataOffset + layout::kMinCapacity) return false;
+  void* p = ::shmat(shmid, nullptr, SHM_RDONLY);
+  if (p == reinterpret_cast<void*>(-1)) return true;  // let attach_id say why
+  std::uint64_t magic;
+  std::memcpy(&magic, p, sizeof magic);
+  ::shmdt(p);
+  return magic == layout::kMagic;
+}
+
 // Every segment this IPC namespace shows in /proc/sysvipc/shm, identified
 // by attaching to it (Segment::attach_id validates magic, version, sizes).
 std::vector<Row> scan() {
@@ -224,6 +234,11 @@ std::vector<Row> scan() {
       continue;
     }
     Row r{static_cast<key_t>(key), static_cast<int>(shmid), size, nattch, {}, {}};
+    if (!looks_like_ring(r.shmid, size)) {
+      r.why_not = "not a shmring segment (no shmring magic)";
+      rows.push_back(std::move(r));
+      continue;
+    }
     auto seg = Segment::attach_id(r.shmid);
     if (seg) {
       r.info = seg->info();
@@ -366,16 +381,16 @@ void add_id_flag(CLI::App& sub, Options& o) {
 
 int main(int argc, char** argv) {
   using namespace shmring::tools;
+  Options o;  // outlives the App, whose options point into it
   CLI::App app{"Create, inspect, list and remove shmring rings (a ring-aware "
                "ipcs/ipcrm).",
                "shm-ring"};
   set_common(app);
   app.require_subcommand(1);
-  Options o;
 
   auto* create = app.add_subcommand("create", "Create a ring (exclusive unless --exist-ok)");
   add_create_flags(*create, o.ring);
-  create->add_option("--max-producers", o.max_producers,
+  create->add_option("--max-producers", o.ring.max_producers,
                      "mpsc: producer slots, 1..64 (default 64)");
   create->add_flag("--exist-ok", o.exist_ok,
                    "Succeed if a matching ring already exists");

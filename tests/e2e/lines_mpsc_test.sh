@@ -19,13 +19,13 @@ for p in $(seq 0 $((P - 1))); do
 done
 
 "$CONSUME" --key "$KEY" --create --kind mpsc --capacity 64K --remove-on-exit \
-    --framing lines > "$TMP/out" &
+    --framing lines --stats-json="$TMP/c.json" > "$TMP/out" &
 consumer=$!
 wait_attached "$KEY" 1
 
 pids=()
 for p in $(seq 0 $((P - 1))); do
-  "$PRODUCE" --key "$KEY" --kind mpsc --framing lines < "$TMP/in.$p" &
+  "$PRODUCE" --key "$KEY" --kind mpsc --framing lines --stats-json="$TMP/p$p.json" < "$TMP/in.$p" &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid" || fail "a producer exited $?"; done
@@ -50,6 +50,15 @@ awk -v n="$N" -v np="$P" '
     exit bad > 0
   }' "$TMP/out" | head -20 >&2
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail "lines torn, lost or out of order"
+
+# Stats: each producer counted its stdin, the consumer its stdout.
+total=0
+for p in $(seq 0 $((P - 1))); do
+  size=$(stat -c %s "$TMP/in.$p")
+  total=$((total + size))
+  grep -q "\"bytes\":$size,.*\"records\":$N," "$TMP/p$p.json" || fail "producer $p stats: $(cat "$TMP/p$p.json")"
+done
+grep -q "\"bytes\":$total,.*\"records\":$((P * N))," "$TMP/c.json" || fail "consumer stats: $(cat "$TMP/c.json")"
 
 # The producers interleaved at line granularity (else this tested little).
 switches=$(awk '{ p = $1; if (p != prev) n++; prev = p } END { print n }' "$TMP/out")
