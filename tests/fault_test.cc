@@ -85,7 +85,7 @@ struct ConsumerState {
   // Written by the current consumer incarnation only.
   std::atomic<std::uint64_t> seen[kProducers];  // highest cursor delivered
   std::atomic<std::uint64_t> rel[kProducers];   // cursor at the last release
-  std::atomic<int> releasing{0};  // rel[] may be mid-update
+  std::atomic<int> releasing{0};                // rel[] may be mid-update
   std::atomic<std::uint64_t> delivered{0};
   std::atomic<std::uint64_t> replayed{0};  // takeover re-deliveries
   std::atomic<std::uint64_t> resent{0};    // producer restart re-sends
@@ -126,15 +126,14 @@ struct Head {
 static_assert(sizeof(Head) == 24);
 
 std::uint32_t body_len(std::uint32_t producer, std::uint64_t seq) {
-  return static_cast<std::uint32_t>((seq * 2654435761u + producer * 97u) %
-                                    (kMaxBody + 1));
+  return static_cast<std::uint32_t>(
+      (seq * 2654435761u + std::uint64_t{producer} * 97u) % (kMaxBody + 1));
 }
 
 std::uint32_t head_check(const Head& h) {
-  std::uint64_t x = h.seq * 0x9e3779b97f4a7c15ULL ^
-                    (std::uint64_t{h.producer} << 40 | std::uint64_t{h.inc}
-                                                           << 8) ^
-                    h.len;
+  std::uint64_t x =
+      h.seq * 0x9e3779b97f4a7c15ULL ^
+      (std::uint64_t{h.producer} << 40 | std::uint64_t{h.inc} << 8) ^ h.len;
   x ^= x >> 29;
   x *= 0xbf58476d1ce4e5b9ULL;
   return static_cast<std::uint32_t>(x >> 32);
@@ -152,11 +151,10 @@ int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
   const std::uint32_t gen =
       seg.control()->producers[p->slot()].generation.load();
   // relaxed: read by the parent after it reaped this process.
-  me.lock_word.store(
-      std::uint64_t{layout::owner_tag(static_cast<std::uint32_t>(p->slot()),
-                                      gen)} +
-          1,
-      std::memory_order_relaxed);
+  me.lock_word.store(std::uint64_t{layout::owner_tag(
+                         static_cast<std::uint32_t>(p->slot()), gen)} +
+                         1,
+                     std::memory_order_relaxed);
   // acquire: pairs with the release store of a previous incarnation (seen
   // through the parent's waitpid anyway).
   std::uint64_t seq = me.committed.load(std::memory_order_acquire);
@@ -214,8 +212,8 @@ int consumer_main(Segment& seg, Shared& sh, testing::Beacon& beacon) {
   // read by the next after the parent reaped the previous (waitpid orders).
   const bool uncertain = cs.releasing.load(std::memory_order_relaxed) != 0;
   if (uncertain) cs.uncertain.fetch_add(1, std::memory_order_relaxed);
-  std::array<std::uint64_t, kProducers> cursor;
-  std::array<bool, kProducers> first;
+  std::array<std::uint64_t, kProducers> cursor{};
+  std::array<bool, kProducers> first{};
   for (int i = 0; i < kProducers; ++i) {
     cursor[i] = cs.rel[i].load(std::memory_order_relaxed);
     first[i] = true;
@@ -236,7 +234,7 @@ int consumer_main(Segment& seg, Shared& sh, testing::Beacon& beacon) {
     }
     for (std::size_t i = 0; i < n; ++i) {
       const Record& rec = batch[i];
-      Head h;
+      Head h{};
       if (rec.size < sizeof h) {
         return child_fail(sh, 22, "consumer: short record (%u bytes)",
                           rec.size);
@@ -299,23 +297,26 @@ int consumer_main(Segment& seg, Shared& sh, testing::Beacon& beacon) {
   // End of stream: every record delivered to a dead consumer came again.
   for (int i = 0; i < kProducers; ++i) {
     if (cursor[i] != cs.seen[i].load(std::memory_order_relaxed)) {
-      return child_fail(sh, 25,
-                        "consumer: producer %d: stream ended at seq %llu but "
-                        "seq %llu was delivered before a takeover",
-                        i, static_cast<unsigned long long>(next_of(cursor[i])),
-                        static_cast<unsigned long long>(
-                            next_of(cs.seen[i].load())));
+      return child_fail(
+          sh, 25,
+          "consumer: producer %d: stream ended at seq %llu but "
+          "seq %llu was delivered before a takeover",
+          i, static_cast<unsigned long long>(next_of(cursor[i])),
+          static_cast<unsigned long long>(next_of(cs.seen[i].load())));
     }
   }
   return 0;
 }
 
+// getenv: read before any child or thread exists.
 int rounds_from_env() {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (const char* s = std::getenv("FAULT_ROUNDS")) return std::atoi(s);
   return SHMRING_FAULT_ROUNDS;
 }
 
 unsigned seed_from_env() {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (const char* s = std::getenv("FAULT_SEED")) {
     return static_cast<unsigned>(std::strtoul(s, nullptr, 0));
   }
@@ -337,14 +338,13 @@ class FaultRun {
 
   void start_producer(int id) {
     const std::uint32_t inc = ++incarnation_[id];
-    producer_pid_[id] = children_.spawn([this, id, inc] {
-      return producer_main(seg_, sh_, beacon_, id, inc);
-    });
+    producer_pid_[id] = children_.spawn(
+        [this, id, inc] { return producer_main(seg_, sh_, beacon_, id, inc); });
   }
 
   void start_consumer() {
-    consumer_pid_ = children_.spawn(
-        [this] { return consumer_main(seg_, sh_, beacon_); });
+    consumer_pid_ =
+        children_.spawn([this] { return consumer_main(seg_, sh_, beacon_); });
   }
 
   void kill_and_reap(pid_t pid) {
@@ -380,8 +380,7 @@ class FaultRun {
       if (Clock::now() - start > kHang) {
         FAIL("no progress for " << ms(Clock::now() - start)
                                 << " ms after a restart (delivered "
-                                << sh_.consumer.delivered.load() - d0
-                                << ")");
+                                << sh_.consumer.delivered.load() - d0 << ")");
       }
       ::usleep(200);
     }
@@ -424,8 +423,8 @@ class FaultRun {
       const std::uint64_t word = ps.lock_word.load(std::memory_order_relaxed);
       for (std::uint64_t expected = 0;;) {
         // acquire: like lock_claim()'s CAS.
-        if (cb->claim_lock.compare_exchange_weak(
-                expected, word, std::memory_order_acquire)) {
+        if (cb->claim_lock.compare_exchange_weak(expected, word,
+                                                 std::memory_order_acquire)) {
           break;
         }
         expected = 0;
@@ -499,8 +498,8 @@ class FaultRun {
         static_cast<unsigned long long>(cs.held_records.load()),
         static_cast<unsigned long long>(cs.resent.load()),
         seg_.control()->records_reclaimed.load(),
-        static_cast<unsigned long long>(cs.uncertain.load()),
-        ms(max_reclaim_), ms(max_progress_));
+        static_cast<unsigned long long>(cs.uncertain.load()), ms(max_reclaim_),
+        ms(max_progress_));
   }
 
   Segment& seg_;
@@ -534,8 +533,7 @@ void run_faults(WaitStrategy wait, int rounds, unsigned seed) {
     for (int round = 0; round < rounds; ++round) {
       CAPTURE(round);
       // Let everyone run a little: the kill lands wherever they are.
-      std::this_thread::sleep_for(
-          std::chrono::microseconds(rng() % 10000));
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % 10000));
       const int victim = static_cast<int>(rng() % kProducers);
       const unsigned mode = rng() % 100;
       if (mode < 35) {
@@ -570,8 +568,8 @@ void run_faults(WaitStrategy wait, int rounds, unsigned seed) {
           static_cast<std::uint64_t>(run.producer_random_));
     INFO("max reclaim " << ms(run.max_reclaim_) << " ms");
     CHECK(run.max_reclaim_ < kReclaimBound);
-    std::printf("%s waits: ", wait == WaitStrategy::futex ? "futex"
-                                                          : "semaphore");
+    std::printf("%s waits: ",
+                wait == WaitStrategy::futex ? "futex" : "semaphore");
     run.report(rounds, Clock::now() - started);
   }
   CHECK(testing::segment_count() == segments_before);

@@ -18,8 +18,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-using testing::as_bytes;
-using testing::as_string;
 using testing::Beacon;
 using testing::ChildGuard;
 using testing::ScopedRing;
@@ -215,13 +213,13 @@ TEST_CASE("lifetime: a dead producer's busy record is reclaimed quickly") {
   CHECK(testing::segment_count() == segments_before);
 }
 
-TEST_CASE("lifetime: a slot re-claimed by a new producer frees the old "
-          "owner's record") {
+TEST_CASE(
+    "lifetime: a slot re-claimed by a new producer frees the old "
+    "owner's record") {
   // One slot only: the new producer must reap the dead one and take its
   // slot, so the busy record's slot index names a live process. Only the
   // generation tells them apart.
-  ScopedRing ring(
-      {.kind = Kind::mpsc, .capacity = 4096, .max_producers = 1});
+  ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096, .max_producers = 1});
   Segment& seg = ring.segment();
   Consumer c = attach_consumer(seg);
   Beacon reserved;
@@ -321,8 +319,7 @@ TEST_CASE("lifetime: pid reuse cannot make a dead owner look alive") {
 // A consumer child that releases `released` records, peeks `held` more
 // without releasing them, then announces it and waits to be killed.
 pid_t spawn_consumer_that_dies_holding(ChildGuard& children, Segment& seg,
-                                       Beacon& beacon, int released,
-                                       int held) {
+                                       Beacon& beacon, int released, int held) {
   return children.spawn([&seg, &beacon, released, held] {
     auto c = Consumer::attach(seg);
     if (!c) return 1;
@@ -444,8 +441,8 @@ TEST_CASE("lifetime: wait_for_consumer waits for the next consumer") {
 
 // The lock word a producer of `slot`/`generation` writes into claim_lock.
 std::uint64_t lock_word(int slot, std::uint32_t generation) {
-  return std::uint64_t{layout::owner_tag(static_cast<std::uint32_t>(slot),
-                                         generation)} +
+  return std::uint64_t{
+             layout::owner_tag(static_cast<std::uint32_t>(slot), generation)} +
          1;
 }
 

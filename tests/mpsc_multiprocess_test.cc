@@ -26,8 +26,8 @@ struct Head {
 static_assert(sizeof(Head) == 16);
 
 std::uint32_t body_len(std::uint32_t producer, std::uint64_t seq) {
-  return static_cast<std::uint32_t>((seq * 2654435761u + producer * 40503u) %
-                                    57);
+  return static_cast<std::uint32_t>(
+      (seq * 2654435761u + std::uint64_t{producer} * 40503u) % 57);
 }
 
 struct Shared {
@@ -81,6 +81,7 @@ void run(WaitStrategy wait, int producers, std::uint64_t records,
     REQUIRE(c);
     testing::ChildGuard children;
     std::vector<pid_t> pids;
+    pids.reserve(producers);
     for (int i = 0; i < producers; ++i) {
       pids.push_back(children.spawn([&seg, &shared, i, producers, records] {
         return produce(seg, *shared, static_cast<std::uint32_t>(i), producers,
@@ -98,7 +99,7 @@ void run(WaitStrategy wait, int producers, std::uint64_t records,
       if (end != Status::ok) break;
       for (std::size_t i = 0; i < n && error.empty(); ++i) {
         const Record& rec = batch[i];
-        Head h;
+        Head h{};
         if (rec.size < sizeof h) {
           error = "short record";
           break;
@@ -142,9 +143,9 @@ void run(WaitStrategy wait, int producers, std::uint64_t records,
   }
   CHECK(received == records * producers);
   CHECK(testing::segment_count() == segments_before);
-  const double secs = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   std::printf("%-9s %d processes x %llu records in %.2f s (%.2f M/s)\n",
               wait == WaitStrategy::futex       ? "futex"
               : wait == WaitStrategy::semaphore ? "semaphore"

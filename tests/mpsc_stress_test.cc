@@ -53,8 +53,8 @@ std::uint64_t mix(std::uint64_t x) {
 // delivered with the wrong length is caught even if its bytes are intact.
 std::uint32_t body_len(std::uint32_t producer, std::uint64_t seq,
                        std::uint32_t max_body) {
-  return static_cast<std::uint32_t>(
-      mix((std::uint64_t{producer} << 40) ^ seq) % (max_body + 1));
+  return static_cast<std::uint32_t>(mix((std::uint64_t{producer} << 40) ^ seq) %
+                                    (max_body + 1));
 }
 
 std::uint64_t check_of(std::uint32_t producer, std::uint64_t seq,
@@ -63,11 +63,12 @@ std::uint64_t check_of(std::uint32_t producer, std::uint64_t seq,
 }
 
 std::byte body_byte(std::uint64_t check, std::uint32_t i) {
-  return static_cast<std::byte>((check >> ((i % 8) * 8)) ^ (i * 131));
+  return static_cast<std::byte>((check >> ((i % 8) * 8)) ^
+                                (std::uint64_t{i} * 131));
 }
 
-void encode(std::span<std::byte> out, std::uint32_t producer,
-            std::uint64_t seq, std::uint32_t len) {
+void encode(std::span<std::byte> out, std::uint32_t producer, std::uint64_t seq,
+            std::uint32_t len) {
   const Head h{producer, len, seq, check_of(producer, seq, len)};
   std::memcpy(out.data(), &h, sizeof h);
   for (std::uint32_t i = 0; i < len; ++i) {
@@ -76,7 +77,7 @@ void encode(std::span<std::byte> out, std::uint32_t producer,
 }
 
 struct Scenario {
-  const char* name;
+  const char* name = "";
   std::uint32_t producers = 4;
   std::uint64_t records = 0;  // per producer
   std::uint64_t capacity = 1 << 20;
@@ -139,7 +140,7 @@ bool verify(const Record& rec, const Scenario& sc, ConsumerResult& out) {
     return false;
   };
   if (rec.size < sizeof(Head)) return fail("short record");
-  Head h;
+  Head h{};
   std::memcpy(&h, rec.data, sizeof h);
   if (h.producer >= sc.producers) return fail("bad producer id");
   if (h.seq == kAbortedSeq) return fail("an aborted record was delivered");
@@ -209,15 +210,14 @@ void run(const Scenario& sc) {
   std::thread consumer([&] { consume(*c, sc, consumed); });
   std::vector<std::thread> threads;
   for (std::uint32_t i = 0; i < sc.producers; ++i) {
-    threads.emplace_back(
-        [&, i] { produce(producers[i], i, sc, results[i]); });
+    threads.emplace_back([&, i] { produce(producers[i], i, sc, results[i]); });
   }
   for (auto& t : threads) t.join();
   consumer.join();
 
-  const double secs = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   std::uint64_t aborted = 0;
   for (std::uint32_t i = 0; i < sc.producers; ++i) {
     INFO("producer " << i);
@@ -237,12 +237,12 @@ void run(const Scenario& sc) {
   CHECK(seg.control()->records_reclaimed.load() == 0);
   CHECK(seg.control()->producers_died.load() == 0);
   CHECK(seg.control()->producers_attached.load() == 0);
-  std::printf("%-28s %u x %llu records in %.2f s (%.2f M records/s), "
-              "%llu aborted\n",
-              sc.name, sc.producers,
-              static_cast<unsigned long long>(sc.records), secs,
-              static_cast<double>(sc.records * sc.producers) / secs / 1e6,
-              static_cast<unsigned long long>(aborted));
+  std::printf(
+      "%-28s %u x %llu records in %.2f s (%.2f M records/s), "
+      "%llu aborted\n",
+      sc.name, sc.producers, static_cast<unsigned long long>(sc.records), secs,
+      static_cast<double>(sc.records * sc.producers) / secs / 1e6,
+      static_cast<unsigned long long>(aborted));
 }
 
 TEST_CASE("mpsc stress: 4 producers x 2.5M records, 1 MiB ring") {

@@ -148,8 +148,8 @@ TEST_CASE("mpsc: a producer's records are in order among interleaved ones") {
   b.commit();
   a.commit();
   d.commit();
-  std::vector<std::string> got;
-  for (int i = 0; i < 6; ++i) got.push_back(next(c));
+  std::vector<std::string> got(6);
+  for (auto& s : got) s = next(c);
   CHECK(got == std::vector<std::string>{"b1", "d1", "a2", "d2", "b2",
                                         "<would_block>"});
 }
@@ -329,8 +329,7 @@ TEST_CASE("mpsc: the producer table fills up, and a closed slot is reused") {
 }
 
 TEST_CASE("mpsc: max_producers limits the table") {
-  ScopedRing ring(
-      {.kind = Kind::mpsc, .capacity = 4096, .max_producers = 3});
+  ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096, .max_producers = 3});
   Producer a = attach_producer(ring.segment());
   Producer b = attach_producer(ring.segment());
   Producer d = attach_producer(ring.segment());
@@ -342,8 +341,7 @@ TEST_CASE("mpsc: max_producers limits the table") {
 TEST_CASE("mpsc: ghost slots of dead processes are reaped on attach") {
   const int segments_before = testing::segment_count();
   {
-    ScopedRing ring(
-        {.kind = Kind::mpsc, .capacity = 4096, .max_producers = 2});
+    ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096, .max_producers = 2});
     Segment& seg = ring.segment();
     testing::ChildGuard children;
     // Two processes register and vanish without close(): their slots hold

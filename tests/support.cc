@@ -202,8 +202,8 @@ bool Beacon::wait(std::chrono::milliseconds timeout) {
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    const int r = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(
-                                      0, static_cast<long long>(left.count()))));
+    const long long left_ms = std::max<long long>(0, left.count());
+    const int r = ::poll(&pfd, 1, static_cast<int>(left_ms));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return false;
     char byte;
