@@ -382,6 +382,18 @@ TEST_CASE("lifetime: a producer blocked on a dead consumer gets peer_dead") {
   auto p = c.peek(kHang);
   REQUIRE(p);
   CHECK(read_seq(p.record, 9) == static_cast<std::int64_t>(seq));
+  c.release();
+
+  // A consumer that detached (rather than died) is gone just the same.
+  c.close();
+  CHECK_FALSE(mine.consumer_alive());
+  for (++seq;; ++seq) {
+    write_seq(buf, 9, seq);
+    const Status s = mine.try_write(buf);
+    if (s == Status::would_block) break;
+    REQUIRE(s == Status::ok);
+  }
+  CHECK(mine.reserve(kPayload, kHang).status == Status::peer_dead);
 }
 
 TEST_CASE("lifetime: wait_for_consumer waits for the next consumer") {
