@@ -2,8 +2,11 @@
 // root (which bypasses SysV permission checks), create the segment, and a
 // forked child drops to nobody (65534) to try it. Bazel's sandbox maps only
 // root into its user namespace, so this target is tagged no-sandbox (see
-// BUILD); it then shares the host's IPC namespace, so every segment here is
-// removed by a scope guard and the keys carry our pid.
+// BUILD). Each test first moves this process into a private IPC namespace
+// (unshare(CLONE_NEWIPC), root only), so the host's segments are never
+// touched; should that fail, every segment here is still removed by a
+// scope guard and the keys carry our pid.
+#include <sched.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -24,6 +27,12 @@ using hardening::kNobody;
 using hardening::report_error;
 using hardening::test_key;
 
+// Once per process: a private IPC namespace, inherited by the children.
+void private_ipc_namespace() {
+  static const bool done = ::unshare(CLONE_NEWIPC) == 0;
+  if (!done) WARN("no private IPC namespace: using the host's");
+}
+
 struct RemoveOnExit {
   Segment& s;
   ~RemoveOnExit() { (void)s.remove(); }
@@ -37,6 +46,7 @@ struct RemoveOnExit {
   }
 
 TEST_CASE("permissions: another user's 0600 segment is permission_denied") {
+  private_ipc_namespace();
   const key_t key = test_key(1);
   auto seg = Segment::create(key, {.capacity = 4096});
   REQUIRE(seg);
@@ -67,6 +77,7 @@ TEST_CASE("permissions: another user's 0600 segment is permission_denied") {
 }
 
 TEST_CASE("permissions: --mode widens on request, 0400 is refused") {
+  private_ipc_namespace();
   // The 0600 floor is enforced at create (a ring is useless read-only).
   auto bad = Segment::create_private({.capacity = 4096, .mode = 0400});
   REQUIRE_FALSE(bad);
@@ -96,6 +107,7 @@ TEST_CASE("permissions: --mode widens on request, 0400 is refused") {
 }
 
 TEST_CASE("permissions: a mode 0400 segment cannot be attached read-write") {
+  private_ipc_namespace();
   // A segment whose mode was changed to 0400 afterwards (shmctl IPC_SET),
   // owned by the very user who tries: its owner may read but not write.
   const key_t key = test_key(3);
@@ -128,6 +140,7 @@ TEST_CASE("permissions: a mode 0400 segment cannot be attached read-write") {
 }
 
 TEST_CASE("permissions: an ftok path we may not see is permission_denied") {
+  private_ipc_namespace();
   // root's 0700 directory; another user cannot stat what is inside. (The
   // library never uses privileges to look at a user's path: it stats it as
   // the caller.)
