@@ -167,7 +167,10 @@ struct Backoff {
   void reset() { misses = 0; }
 };
 
-// Keeps the compiler from dropping a computation or a copy.
+// Keeps the compiler from dropping a computation or a copy: `v` escapes
+// and all memory may be read, so a copy into `v` must be complete even if
+// the program only looks at part of it (without this, GCC turns a
+// consumer's 4 KiB pop-into-a-local into an 8-byte load).
 template <class T>
 inline void keep(const T& v) {
   asm volatile("" : : "g"(&v) : "memory");
