@@ -1,6 +1,7 @@
 #include "tools/cli.h"
 
 #include <signal.h>
+#include <string.h>
 #include <time.h>
 
 #include <atomic>
@@ -30,7 +31,8 @@ extern "C" void on_signal(int sig) {
 }
 
 std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -84,7 +86,9 @@ int exit_code(Status s) {
 }
 
 void fail(const Error& e) { throw Failure(exit_code(e.code), e.message); }
-void fail(int code, const std::string& message) { throw Failure(code, message); }
+void fail(int code, const std::string& message) {
+  throw Failure(code, message);
+}
 
 // ---------------------------------------------------------------- flags ---
 
@@ -189,8 +193,8 @@ key_t resolve_key(const AddressFlags& f) {
   if (!f.path.empty()) {
     const auto proj = parse_proj(f.proj);
     if (!proj) {
-      fail(kExitUsage, "--proj '" + f.proj +
-                           "' must be one character or a number 1..255");
+      fail(kExitUsage,
+           "--proj '" + f.proj + "' must be one character or a number 1..255");
     }
     auto k = key_from_path(f.path, *proj);
     if (!k) fail(k.error());
@@ -198,6 +202,7 @@ key_t resolve_key(const AddressFlags& f) {
   }
   std::string text = f.key;
   if (text.empty()) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): no thread runs yet.
     const char* env = std::getenv("SHMRING_KEY");
     text = env != nullptr && *env != '\0' ? env : kDefaultKeyText;
   }
@@ -223,7 +228,8 @@ RingOptions ring_options(const RingFlags& f) {
   o.capacity = *cap;
   const auto mode = parse_mode(f.mode);
   if (!mode) {
-    fail(kExitUsage, "--mode '" + f.mode + "' is not octal permission bits (e.g. 0600)");
+    fail(kExitUsage,
+         "--mode '" + f.mode + "' is not octal permission bits (e.g. 0600)");
   }
   o.mode = *mode;
   if (f.wait == "semaphore") o.wait = WaitStrategy::semaphore;
@@ -251,7 +257,8 @@ bool Deadline::passed() const {
 Timeout Deadline::left() const {
   if (forever_) return kForever;
   const auto now = std::chrono::steady_clock::now();
-  return now >= at_ ? Timeout{0} : std::chrono::duration_cast<Timeout>(at_ - now);
+  return now >= at_ ? Timeout{0}
+                    : std::chrono::duration_cast<Timeout>(at_ - now);
 }
 
 OpenedRing open_ring(const RingFlags& f) {
@@ -263,7 +270,8 @@ OpenedRing open_ring(const RingFlags& f) {
     if (seg) {
       if (f.capacity_opt != nullptr && f.capacity_opt->count() > 0 &&
           seg->capacity() != options.capacity) {
-        fail(kExitBadSegment, "ring " + hex_key(key) + " exists with capacity " +
+        fail(kExitBadSegment, "ring " + hex_key(key) +
+                                  " exists with capacity " +
                                   std::to_string(seg->capacity()) +
                                   ", but --capacity asked for " +
                                   std::to_string(options.capacity));
@@ -295,19 +303,42 @@ std::string hex_key(key_t key) {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::spsc: return "spsc";
-    case Kind::mpsc: return "mpsc";
+    case Kind::spsc:
+      return "spsc";
+    case Kind::mpsc:
+      return "mpsc";
   }
   return "unknown";
 }
 
 const char* wait_name(WaitStrategy w) {
   switch (w) {
-    case WaitStrategy::futex: return "futex";
-    case WaitStrategy::semaphore: return "semaphore";
-    case WaitStrategy::spin: return "spin";
+    case WaitStrategy::futex:
+      return "futex";
+    case WaitStrategy::semaphore:
+      return "semaphore";
+    case WaitStrategy::spin:
+      return "spin";
   }
   return "unknown";
+}
+
+std::string errno_text(int err) {
+  char buf[256];
+  // GNU strerror_r: returns a pointer to the message (maybe not buf).
+  return ::strerror_r(err, buf, sizeof buf);
+}
+
+std::string signal_text() {
+  const int s = caught_signal();
+  const char* d = s != 0 ? ::sigdescr_np(s) : nullptr;  // thread-safe
+  return std::string("interrupted by ") + (d != nullptr ? d : "a signal");
+}
+
+std::string seconds_text(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", seconds);
+  return buf;
 }
 
 std::string human_bytes(double bytes) {
@@ -366,7 +397,7 @@ int signal_exit_code() noexcept {
 
 bool nap(std::chrono::milliseconds d) {
   if (caught_signal() != 0) return false;
-  struct timespec ts;
+  struct timespec ts {};
   ts.tv_sec = static_cast<time_t>(d.count() / 1000);
   ts.tv_nsec = static_cast<long>((d.count() % 1000) * 1000000);
   ::nanosleep(&ts, nullptr);  // EINTR on a signal: the check below sees it

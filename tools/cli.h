@@ -27,19 +27,20 @@ inline constexpr const char* kDefaultKeyText = "0x5eed0001";
 // Exit codes, the same for every tool (docs/tools.md, "Exit codes").
 enum Exit : int {
   kExitOk = 0,
-  kExitInternal = 1,      // system error, limit (shmmax), bug
-  kExitUsage = 2,         // bad flag or flag value
-  kExitNotFound = 3,      // no ring under the key; ftok path missing
-  kExitPermission = 4,    // mode/owner forbids access
-  kExitBadSegment = 5,    // not shmring, version, kind, size or wait mismatch
-  kExitPeerDead = 6,      // consumer gone (producer) / producer died (consumer)
-  kExitTooLarge = 7,      // a line or frame larger than max_record_size()
-  kExitTimeout = 8,       // --timeout expired
-  kExitBusy = 9,          // exists (exclusive create), role taken, no slot
-  kExitCorrupt = 10,      // the ring holds values no correct peer writes
-  kExitBrokenOutput = 11, // stdout closed (EPIPE) or failed
-  kExitBadInput = 12,     // truncated length frame, stdin read error
-  kExitSignalBase = 128,  // + signal number: 129 SIGHUP, 130 SIGINT, 143 SIGTERM
+  kExitInternal = 1,    // system error, limit (shmmax), bug
+  kExitUsage = 2,       // bad flag or flag value
+  kExitNotFound = 3,    // no ring under the key; ftok path missing
+  kExitPermission = 4,  // mode/owner forbids access
+  kExitBadSegment = 5,  // not shmring, version, kind, size or wait mismatch
+  kExitPeerDead = 6,    // consumer gone (producer) / producer died (consumer)
+  kExitTooLarge = 7,    // a line or frame larger than max_record_size()
+  kExitTimeout = 8,     // --timeout expired
+  kExitBusy = 9,        // exists (exclusive create), role taken, no slot
+  kExitCorrupt = 10,    // the ring holds values no correct peer writes
+  kExitBrokenOutput = 11,  // stdout closed (EPIPE) or failed
+  kExitBadInput = 12,      // truncated length frame, stdin read error
+  kExitSignalBase =
+      128,  // + signal number: 129 SIGHUP, 130 SIGINT, 143 SIGTERM
 };
 
 int exit_code(Errc e);
@@ -73,10 +74,10 @@ struct RingFlags {
   bool create = false;
   std::string capacity = "1M";
   std::string mode = "0600";
-  std::string kind;   // empty: any on attach, spsc on create
-  std::string wait;   // empty: any on attach, futex on create
+  std::string kind;                 // empty: any on attach, spsc on create
+  std::string wait;                 // empty: any on attach, futex on create
   std::uint32_t max_producers = 0;  // 0: the library's default for the kind
-  double timeout = -1;  // seconds; < 0: forever
+  double timeout = -1;              // seconds; < 0: forever
   bool remove_on_exit = false;
   // Set by CLI11 when the flag was given explicitly: an existing ring must
   // then match it.
@@ -128,6 +129,13 @@ class Deadline {
 std::string hex_key(key_t key);
 const char* kind_name(Kind k);
 const char* wait_name(WaitStrategy w);
+// strerror(err) / the signal's description, thread-safe (the progress
+// thread may be running).
+std::string errno_text(int err);
+std::string signal_text();  // "interrupted by Terminated"
+
+// 0.5 -> "0.5 s", for messages.
+std::string seconds_text(double seconds);
 // 1048576 -> "1 MiB", 1536 -> "1.5 KiB".
 std::string human_bytes(double bytes);
 

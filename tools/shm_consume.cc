@@ -31,11 +31,6 @@ struct Options {
 constexpr std::size_t kBatch = 256;  // records per peek_batch/writev/release
 static_assert(2 * kBatch <= IOV_MAX);
 
-std::string signal_text() {
-  const int s = caught_signal();
-  return std::string("interrupted by ") + (s != 0 ? ::strsignal(s) : "a signal");
-}
-
 enum class WriteResult { ok, failed, interrupted };
 
 // Writes every iovec, retrying short writes, EINTR (a first terminating
@@ -50,7 +45,9 @@ WriteResult write_all(iovec* iov, std::size_t n) {
         continue;
       }
       if (errno == EAGAIN) {
-        struct pollfd pfd {STDOUT_FILENO, POLLOUT, 0};
+        struct pollfd pfd {
+          STDOUT_FILENO, POLLOUT, 0
+        };
         (void)::poll(&pfd, 1, 100);
         if (signal_count() >= 2) return WriteResult::interrupted;
         continue;
@@ -73,7 +70,7 @@ WriteResult write_all(iovec* iov, std::size_t n) {
 
 class Writer {
  public:
-  explicit Writer(Framing f) : framing_(f) {}
+  explicit Writer(Framing f) : framing_(f), iov_{}, prefix_{} {}
 
   // Writes records [0, n) in one writev (two iovecs per record at most).
   WriteResult write(const Record* recs, std::size_t n) {
@@ -103,9 +100,12 @@ class Writer {
   // Bytes a record becomes on stdout.
   std::uint64_t out_size(const Record& r) const {
     switch (mode(r.type)) {
-      case Mode::frame: return r.size + 4ULL;
-      case Mode::line: return r.size + 1ULL;
-      case Mode::raw: return r.size;
+      case Mode::frame:
+        return r.size + 4ULL;
+      case Mode::line:
+        return r.size + 1ULL;
+      case Mode::raw:
+        return r.size;
     }
     return r.size;
   }
@@ -115,10 +115,14 @@ class Writer {
 
   Mode mode(std::uint16_t type) const {
     switch (framing_) {
-      case Framing::bytes: return Mode::raw;
-      case Framing::length: return Mode::frame;
-      case Framing::lines: return type == kTypePartialLine ? Mode::raw : Mode::line;
-      case Framing::automatic: break;
+      case Framing::bytes:
+        return Mode::raw;
+      case Framing::length:
+        return Mode::frame;
+      case Framing::lines:
+        return type == kTypePartialLine ? Mode::raw : Mode::line;
+      case Framing::automatic:
+        break;
     }
     if (type == kTypeLine) return Mode::line;
     if (type == kTypeFrame) return Mode::frame;
@@ -170,28 +174,31 @@ int consume(const Options& o) {
     Writer writer(framing_from(o.framing));
     const Timeout timeout = timeout_of(o.ring);
     std::optional<Deadline> idle;  // while waiting for a new stream
-    std::uint64_t left = o.count < 0 ? UINT64_MAX : static_cast<std::uint64_t>(o.count);
+    std::uint64_t left =
+        o.count < 0 ? UINT64_MAX : static_cast<std::uint64_t>(o.count);
     std::array<Record, kBatch> recs;
 
     while (left > 0) {
       std::size_t n = 0;
-      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kBatch, left));
-      const Status st = c->peek_batch(std::span(recs.data(), want), &n, timeout);
+      const std::size_t want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(kBatch, left));
+      const Status st =
+          c->peek_batch(std::span(recs.data(), want), &n, timeout);
       if (st == Status::ok) {
         awaiting_stream = false;
         idle.reset();
         const WriteResult w = writer.write(recs.data(), n);
         if (w == WriteResult::failed) {
           const int err = errno;
-          fail(kExitBrokenOutput,
-               std::string("writing stdout: ") + std::strerror(err) + "; " +
-                   std::to_string(n) + " unwritten records stay in " + name +
-                   " for the next consumer");
+          fail(kExitBrokenOutput, "writing stdout: " + errno_text(err) + "; " +
+                                      std::to_string(n) +
+                                      " unwritten records stay in " + name +
+                                      " for the next consumer");
         }
         if (w == WriteResult::interrupted) {
           fail(signal_exit_code(), signal_text() + " twice while writing; " +
-                                       std::to_string(n) +
-                                       " records stay in " + name);
+                                       std::to_string(n) + " records stay in " +
+                                       name);
         }
         std::uint64_t bytes = 0;
         for (std::size_t i = 0; i < n; ++i) bytes += writer.out_size(recs[i]);
@@ -203,11 +210,14 @@ int consume(const Options& o) {
       }
       if (st == Status::closed || st == Status::peer_dead) {
         const bool new_stream =
-            cb->producers_seen.load(std::memory_order_seq_cst) != producers_before;
+            cb->producers_seen.load(std::memory_order_seq_cst) !=
+            producers_before;
         if (awaiting_stream && !new_stream) {
           if (!idle) idle.emplace(timeout);
           if (idle->passed()) {
-            fail(kExitTimeout, "timed out waiting for a producer on " + name);
+            fail(kExitTimeout, "timed out after " +
+                                   seconds_text(o.ring.timeout) +
+                                   " waiting for a producer on " + name);
           }
           if (!nap(std::chrono::milliseconds(20))) {
             fail(signal_exit_code(), signal_text());
@@ -232,8 +242,8 @@ int consume(const Options& o) {
       switch (st) {
         case Status::timed_out:
           end = "timeout";
-          fail(kExitTimeout, "timed out after " + std::to_string(o.ring.timeout) +
-                                 " s waiting for data on " + name);
+          fail(kExitTimeout, "timed out after " + seconds_text(o.ring.timeout) +
+                                 " waiting for data on " + name);
         case Status::interrupted:
           fail(signal_exit_code(), signal_text());
         case Status::corrupt:
@@ -241,7 +251,8 @@ int consume(const Options& o) {
                                  std::to_string(c->corrupt_offset()) +
                                  "; remove it with `shm-ring rm`");
         default:
-          fail(kExitInternal, std::string("unexpected ring status: ") + to_string(st));
+          fail(kExitInternal,
+               std::string("unexpected ring status: ") + to_string(st));
       }
     }
     end = left == 0 ? "count" : "end_of_stream";
@@ -258,7 +269,8 @@ int consume(const Options& o) {
 }  // namespace
 }  // namespace shmring::tools
 
-int main(int argc, char** argv) {
+// CLI11 throws only on a malformed App definition: a bug, let it abort.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   using namespace shmring::tools;
   Options o;  // outlives the App, whose options point into it
   CLI::App app{

@@ -24,11 +24,6 @@ struct Options {
   bool wait_consumer = false;
 };
 
-std::string signal_text() {
-  const int s = caught_signal();
-  return std::string("interrupted by ") + (s != 0 ? ::strsignal(s) : "a signal");
-}
-
 // Reserves space on behalf of the framings: the waiting policy (timeouts,
 // a consumer that has not started yet, a consumer that is gone) and the
 // translation of every non-ok Status into a Failure with its exit code.
@@ -70,8 +65,8 @@ class Sender {
         " records were committed";
     switch (s) {
       case Status::timed_out:
-        fail(kExitTimeout, "timed out after " + std::to_string(timeout_s_) +
-                               " s waiting for space in " + ring +
+        fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
+                               " waiting for space in " + ring +
                                " (is the consumer keeping up?)");
       case Status::peer_dead:
         fail(kExitPeerDead,
@@ -86,7 +81,8 @@ class Sender {
       case Status::too_large:
         fail(kExitTooLarge, "record larger than the ring accepts");
       default:
-        fail(kExitInternal, std::string("unexpected ring status: ") + to_string(s));
+        fail(kExitInternal,
+             std::string("unexpected ring status: ") + to_string(s));
     }
   }
 
@@ -102,7 +98,11 @@ class Sender {
 
   void wait_for_first_consumer(const Deadline& deadline) {
     while (no_consumer_yet() && !p_.consumer_alive()) {
-      if (deadline.passed()) give_up(Status::timed_out);
+      if (deadline.passed()) {
+        fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
+                               " waiting for a consumer on ring " +
+                               hex_key(p_.segment().key()));
+      }
       if (!nap(std::chrono::milliseconds(20))) give_up(Status::interrupted);
     }
   }
@@ -130,7 +130,9 @@ ssize_t read_some(void* buf, std::size_t n) {
 // reservation (a busy record that stalls the consumer for every producer)
 // while its input is idle.
 void wait_readable(Sender& s) {
-  struct pollfd pfd {STDIN_FILENO, POLLIN, 0};
+  struct pollfd pfd {
+    STDIN_FILENO, POLLIN, 0
+  };
   for (;;) {
     if (::poll(&pfd, 1, -1) >= 0) return;
     if (errno != EINTR) return;  // let read(2) report it
@@ -140,7 +142,7 @@ void wait_readable(Sender& s) {
 
 [[noreturn]] void read_failed(Sender& s) {
   if (errno == EINTR) s.give_up(Status::interrupted);
-  fail(kExitBadInput, std::string("reading stdin: ") + std::strerror(errno));
+  fail(kExitBadInput, "reading stdin: " + errno_text(errno));
 }
 
 // --framing bytes: each read(2) lands straight in a reservation (the one
@@ -171,7 +173,7 @@ void produce_bytes(Producer& p, Sender& s, Counters& counters,
 // buffer and copied into the ring: a second copy, the price of framing.
 void produce_lines(Producer& p, Sender& s, Counters& counters) {
   const std::size_t max = p.max_record_size();
-  std::vector<char> buf(64 * 1024);
+  std::vector<char> buf(std::size_t{64} * 1024);
   std::size_t begin = 0, end = 0;
   std::uint64_t line_no = 0;
 
@@ -186,8 +188,9 @@ void produce_lines(Producer& p, Sender& s, Counters& counters) {
   auto too_long = [&](std::size_t len) {
     fail(kExitTooLarge,
          "line " + std::to_string(line_no + 1) + " is " +
-             (len > max ? "longer than" : "at least") + " the largest record ring " +
-             hex_key(p.segment().key()) + " takes (" + std::to_string(max) +
+             (len > max ? "longer than" : "at least") +
+             " the largest record ring " + hex_key(p.segment().key()) +
+             " takes (" + std::to_string(max) +
              " bytes, half its capacity minus 8); use a bigger --capacity or "
              "--framing bytes");
   };
@@ -196,8 +199,8 @@ void produce_lines(Producer& p, Sender& s, Counters& counters) {
   for (;;) {
     while (const void* nl =
                std::memchr(buf.data() + scanned, '\n', end - scanned)) {
-      const auto at = static_cast<std::size_t>(static_cast<const char*>(nl) -
-                                               buf.data());
+      const auto at =
+          static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data());
       const std::size_t len = at - begin;
       if (len > max) too_long(len);
       emit(len, kTypeLine);
@@ -218,7 +221,7 @@ void produce_lines(Producer& p, Sender& s, Counters& counters) {
         begin = 0;
       }
       if (end == buf.size()) {  // one line fills the buffer: grow it
-        buf.resize(std::min(buf.size() * 2, max + 64 * 1024));
+        buf.resize(std::min(buf.size() * 2, max + std::size_t{64} * 1024));
       }
     }
     const ssize_t n = read_some(buf.data() + end, buf.size() - end);
@@ -232,9 +235,10 @@ void produce_lines(Producer& p, Sender& s, Counters& counters) {
       return;
     }
     if (errno == EINTR && end > begin) {
-      fail(signal_exit_code(),
-           signal_text() + "; the unfinished line " + std::to_string(line_no + 1) +
-               " (" + std::to_string(end - begin) + " bytes) was dropped");
+      fail(signal_exit_code(), signal_text() + "; the unfinished line " +
+                                   std::to_string(line_no + 1) + " (" +
+                                   std::to_string(end - begin) +
+                                   " bytes) was dropped");
     }
     read_failed(s);
   }
@@ -244,7 +248,7 @@ void produce_lines(Producer& p, Sender& s, Counters& counters) {
 // large payloads are read straight into their reservation.
 class Input {
  public:
-  explicit Input(Sender& s) : s_(s), buf_(64 * 1024) {}
+  explicit Input(Sender& s) : s_(s), buf_(std::size_t{64} * 1024) {}
 
   // Reads up to n bytes; fewer only at EOF.
   std::size_t read_full(std::byte* dst, std::size_t n) {
@@ -313,7 +317,8 @@ void produce_length(Producer& p, Sender& s, Counters& counters) {
       p.abort();
       fail(kExitBadInput, "input ends inside frame " + std::to_string(frame) +
                               ": its prefix says " + std::to_string(len) +
-                              " bytes, only " + std::to_string(got) + " follow");
+                              " bytes, only " + std::to_string(got) +
+                              " follow");
     }
     p.commit(len, kTypeFrame);
     counters.add(1, len + 4ULL);  // stdin bytes, prefix included
@@ -324,19 +329,21 @@ std::size_t chunk_size(const Options& o, const Producer& p) {
   const std::size_t max = p.max_record_size();
   if (!o.chunk.empty()) {
     const auto v = parse_size(o.chunk);
-    if (!v || *v == 0) fail(kExitUsage, "--chunk '" + o.chunk + "' is not a size > 0");
+    if (!v || *v == 0)
+      fail(kExitUsage, "--chunk '" + o.chunk + "' is not a size > 0");
     if (*v > max) {
       fail(kExitTooLarge, "--chunk " + o.chunk +
                               " is larger than the largest record this ring "
-                              "takes (" + std::to_string(max) + " bytes)");
+                              "takes (" +
+                              std::to_string(max) + " bytes)");
     }
     return static_cast<std::size_t>(*v);
   }
   // An eighth of the ring keeps several records in flight; a read(2) of more
   // than 1 MiB buys nothing.
   const std::uint64_t cap = p.segment().capacity();
-  const std::uint64_t want = std::max<std::uint64_t>(
-      4096, std::min<std::uint64_t>(cap / 8, 1 << 20));
+  const std::uint64_t want =
+      std::max<std::uint64_t>(4096, std::min<std::uint64_t>(cap / 8, 1 << 20));
   return static_cast<std::size_t>(std::min<std::uint64_t>(want, max));
 }
 
@@ -377,7 +384,8 @@ int produce(const Options& o) {
 }  // namespace
 }  // namespace shmring::tools
 
-int main(int argc, char** argv) {
+// CLI11 throws only on a malformed App definition: a bug, let it abort.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   using namespace shmring::tools;
   Options o;  // outlives the App, whose options point into it
   CLI::App app{

@@ -31,7 +31,13 @@ struct Options {
 };
 
 std::string user_name(uid_t uid) {
-  if (const struct passwd* pw = ::getpwuid(uid)) return pw->pw_name;
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buf[1024];
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 &&
+      found != nullptr) {
+    return pw.pw_name;
+  }
   return std::to_string(uid);
 }
 
@@ -55,9 +61,9 @@ bool is_stale(const SegmentInfo& i) {
 std::string state_of(const SegmentInfo& i) {
   if (i.marked_for_removal) return "removing";
   if (is_stale(i)) return "stale";
-  const bool any_live = i.consumer_alive ||
-                        std::any_of(i.producers.begin(), i.producers.end(),
-                                    [](const auto& p) { return p.alive; });
+  const bool any_live =
+      i.consumer_alive || std::any_of(i.producers.begin(), i.producers.end(),
+                                      [](const auto& p) { return p.alive; });
   return any_live ? "active" : "idle";
 }
 
@@ -83,12 +89,13 @@ json info_json(const SegmentInfo& i) {
   j["used_bytes"] = i.used_bytes;
   j["fill_percent"] = fill_of(i);
   j["creator"] = {{"pid", i.creator_pid}, {"alive", i.creator_alive}};
-  j["consumer"] = i.consumer_pid != 0
-                      ? json{{"pid", i.consumer_pid}, {"alive", i.consumer_alive}}
-                      : json(nullptr);
+  j["consumer"] = i.consumer_pid != 0 ? json{{"pid", i.consumer_pid},
+                                             {"alive", i.consumer_alive}}
+                                      : json(nullptr);
   j["producers"] = json::array();
   for (const auto& p : i.producers) {
-    j["producers"].push_back({{"slot", p.slot}, {"pid", p.pid}, {"alive", p.alive}});
+    j["producers"].push_back(
+        {{"slot", p.slot}, {"pid", p.pid}, {"alive", p.alive}});
   }
   j["producers_seen"] = i.producers_seen;
   j["producers_died"] = i.producers_died;
@@ -120,20 +127,24 @@ void print_info(const SegmentInfo& i) {
               static_cast<unsigned long long>(i.tail));
   std::printf("  wait        %s\n", wait_name(i.wait));
   std::printf("  version     %u\n", i.version);
-  std::printf("  creator     pid %d (%s)\n", i.creator_pid, alive(i.creator_alive));
+  std::printf("  creator     pid %d (%s)\n", i.creator_pid,
+              alive(i.creator_alive));
   if (i.consumer_pid != 0) {
-    std::printf("  consumer    pid %d (%s)\n", i.consumer_pid, alive(i.consumer_alive));
+    std::printf("  consumer    pid %d (%s)\n", i.consumer_pid,
+                alive(i.consumer_alive));
   } else {
     std::printf("  consumer    none\n");
   }
   if (i.producers.empty()) std::printf("  producers   none\n");
   for (const auto& p : i.producers) {
-    std::printf("  producer    pid %d (%s), slot %d\n", p.pid, alive(p.alive), p.slot);
+    std::printf("  producer    pid %d (%s), slot %d\n", p.pid, alive(p.alive),
+                p.slot);
   }
-  std::printf("  history     %u producers seen, %u died; %u consumers seen; "
-              "%u records reclaimed\n",
-              i.producers_seen, i.producers_died, i.consumers_seen,
-              i.records_reclaimed);
+  std::printf(
+      "  history     %u producers seen, %u died; %u consumers seen; "
+      "%u records reclaimed\n",
+      i.producers_seen, i.producers_died, i.consumers_seen,
+      i.records_reclaimed);
   std::printf("  owner       %s, mode %s, %llu other attachment%s%s\n",
               user_name(i.owner_uid).c_str(), octal(i.mode).c_str(),
               static_cast<unsigned long long>(others_attached(i)),
@@ -209,8 +220,9 @@ struct Row {
 bool looks_like_ring(int shmid, std::uint64_t size) {
   if (size < layout::kDataOffset + layout::kMinCapacity) return false;
   void* p = ::shmat(shmid, nullptr, SHM_RDONLY);
-  if (p == reinterpret_cast<void*>(-1)) return true;  // let attach_id say why
-  std::uint64_t magic;
+  // shmat's failure value is (void*)-1; let attach_id say why.
+  if (p == reinterpret_cast<void*>(-1)) return true;  // NOLINT(performance-no-int-to-ptr)
+  std::uint64_t magic = 0;
   std::memcpy(&magic, p, sizeof magic);
   ::shmdt(p);
   return magic == layout::kMagic;
@@ -233,7 +245,8 @@ std::vector<Row> scan() {
           lpid >> nattch)) {
       continue;
     }
-    Row r{static_cast<key_t>(key), static_cast<int>(shmid), size, nattch, {}, {}};
+    Row r{
+        static_cast<key_t>(key), static_cast<int>(shmid), size, nattch, {}, {}};
     if (!looks_like_ring(r.shmid, size)) {
       r.why_not = "not a shmring segment (no shmring magic)";
       rows.push_back(std::move(r));
@@ -270,16 +283,17 @@ int cmd_ls(const Options& o) {
     std::cout << j.dump() << std::endl;
     return kExitOk;
   }
-  std::printf("%-10s %8s %-4s %9s %5s %9s %-9s %3s %-4s %-8s %s\n", "KEY", "SHMID",
-              "KIND", "CAPACITY", "FILL", "PRODUCERS", "CONSUMER", "ATT", "MODE",
-              "OWNER", "STATE");
+  std::printf("%-10s %8s %-4s %9s %5s %9s %-9s %3s %-4s %-8s %s\n", "KEY",
+              "SHMID", "KIND", "CAPACITY", "FILL", "PRODUCERS", "CONSUMER",
+              "ATT", "MODE", "OWNER", "STATE");
   for (const Row& r : rows) {
     if (!r.info) {
       if (o.all) {
         std::printf("%-10s %8d %-4s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
                     hex_key(r.key).c_str(), r.shmid, "-",
-                    human_bytes(static_cast<double>(r.size)).c_str(), "-", "-", "-",
-                    static_cast<unsigned long long>(r.nattch), "-", "-", "not a ring");
+                    human_bytes(static_cast<double>(r.size)).c_str(), "-", "-",
+                    "-", static_cast<unsigned long long>(r.nattch), "-", "-",
+                    "not a ring");
       }
       continue;
     }
@@ -290,8 +304,9 @@ int cmd_ls(const Options& o) {
     std::snprintf(producers, sizeof producers, "%d/%u", live, i.max_producers);
     std::snprintf(fill, sizeof fill, "%.0f%%", fill_of(i));
     const std::string consumer =
-        i.consumer_pid == 0 ? "-"
-                            : std::to_string(i.consumer_pid) + (i.consumer_alive ? "" : "?");
+        i.consumer_pid == 0
+            ? "-"
+            : std::to_string(i.consumer_pid) + (i.consumer_alive ? "" : "?");
     std::printf("%-10s %8d %-4s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
                 hex_key(i.key).c_str(), i.shmid, kind_name(i.kind),
                 human_bytes(static_cast<double>(i.capacity)).c_str(), fill,
@@ -306,11 +321,12 @@ int cmd_ls(const Options& o) {
 int remove_id(int shmid, const std::string& name) {
   if (::shmctl(shmid, IPC_RMID, nullptr) != 0) {
     const int err = errno;
-    if (err == EINVAL || err == EIDRM) fail(kExitNotFound, "no segment " + name);
+    if (err == EINVAL || err == EIDRM)
+      fail(kExitNotFound, "no segment " + name);
     if (err == EPERM || err == EACCES) {
-      fail(kExitPermission, "cannot remove " + name + ": " + std::strerror(err));
+      fail(kExitPermission, "cannot remove " + name + ": " + errno_text(err));
     }
-    fail(kExitInternal, "cannot remove " + name + ": " + std::strerror(err));
+    fail(kExitInternal, "cannot remove " + name + ": " + errno_text(err));
   }
   return kExitOk;
 }
@@ -322,7 +338,9 @@ int cmd_rm(const Options& o) {
       if (!r.info || !is_stale(*r.info) || r.info->marked_for_removal) continue;
       remove_id(r.shmid, "ring " + hex_key(r.key));
       removed.push_back(hex_key(r.key));
-      if (!o.json) std::printf("removed stale ring %s (shmid %d)\n", hex_key(r.key).c_str(), r.shmid);
+      if (!o.json)
+        std::printf("removed stale ring %s (shmid %d)\n",
+                    hex_key(r.key).c_str(), r.shmid);
     }
     if (o.json) std::cout << json{{"removed", removed}}.dump() << std::endl;
     return kExitOk;
@@ -343,7 +361,7 @@ int cmd_rm(const Options& o) {
         const int err = errno;
         if (err == ENOENT) fail(kExitNotFound, "no " + name);
         fail(err == EACCES ? kExitPermission : kExitInternal,
-             "cannot open " + name + ": " + std::strerror(err));
+             "cannot open " + name + ": " + errno_text(err));
       }
     }
   } else {
@@ -355,13 +373,17 @@ int cmd_rm(const Options& o) {
   }
   remove_id(shmid, name);
   if (o.json) {
-    std::cout << json{{"removed", name}, {"shmid", shmid}, {"attachments", others}}.dump()
+    std::cout << json{{"removed", name},
+                      {"shmid", shmid},
+                      {"attachments", others}}
+                     .dump()
               << std::endl;
   } else if (others > 0) {
-    std::printf("removed %s (shmid %d); it disappears when its %llu attached "
-                "process%s detach\n",
-                name.c_str(), shmid, static_cast<unsigned long long>(others),
-                others == 1 ? "" : "es");
+    std::printf(
+        "removed %s (shmid %d); it disappears when its %llu attached "
+        "process%s detach\n",
+        name.c_str(), shmid, static_cast<unsigned long long>(others),
+        others == 1 ? "" : "es");
   } else {
     std::printf("removed %s (shmid %d)\n", name.c_str(), shmid);
   }
@@ -369,8 +391,9 @@ int cmd_rm(const Options& o) {
 }
 
 void add_id_flag(CLI::App& sub, Options& o) {
-  sub.add_option("--id", o.ring.address.id,
-                 "The segment's shmid (as ls and ipcs -m show it) instead of a key")
+  sub.add_option(
+         "--id", o.ring.address.id,
+         "The segment's shmid (as ls and ipcs -m show it) instead of a key")
       ->check(CLI::NonNegativeNumber)
       ->excludes(sub.get_option("--key"))
       ->excludes(sub.get_option("--path"));
@@ -379,16 +402,19 @@ void add_id_flag(CLI::App& sub, Options& o) {
 }  // namespace
 }  // namespace shmring::tools
 
-int main(int argc, char** argv) {
+// CLI11 throws only on a malformed App definition: a bug, let it abort.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   using namespace shmring::tools;
   Options o;  // outlives the App, whose options point into it
-  CLI::App app{"Create, inspect, list and remove shmring rings (a ring-aware "
-               "ipcs/ipcrm).",
-               "shm-ring"};
+  CLI::App app{
+      "Create, inspect, list and remove shmring rings (a ring-aware "
+      "ipcs/ipcrm).",
+      "shm-ring"};
   set_common(app);
   app.require_subcommand(1);
 
-  auto* create = app.add_subcommand("create", "Create a ring (exclusive unless --exist-ok)");
+  auto* create = app.add_subcommand(
+      "create", "Create a ring (exclusive unless --exist-ok)");
   add_create_flags(*create, o.ring);
   create->add_option("--max-producers", o.ring.max_producers,
                      "mpsc: producer slots, 1..64 (default 64)");
@@ -396,10 +422,12 @@ int main(int argc, char** argv) {
                    "Succeed if a matching ring already exists");
   create->add_flag("--json", o.json, "Print the ring as JSON");
 
-  auto* info = app.add_subcommand("info", "Show a ring: kind, capacity, fill, peers, wait, version, owner");
+  auto* info = app.add_subcommand(
+      "info", "Show a ring: kind, capacity, fill, peers, wait, version, owner");
   add_address_flags(*info, o.ring.address);
   add_id_flag(*info, o);
-  info->add_option("--kind", o.ring.kind, "Fail (exit 5) unless the ring is of this kind")
+  info->add_option("--kind", o.ring.kind,
+                   "Fail (exit 5) unless the ring is of this kind")
       ->check(CLI::IsMember({"spsc", "mpsc"}));
   info->add_flag("--json", o.json, "Print as JSON");
 

@@ -76,7 +76,8 @@ void Progress::loop() {
 
 void Progress::draw(bool final) {
   const auto now = Clock::now();
-  const std::uint64_t records = counters_.records.load(std::memory_order_relaxed);
+  const std::uint64_t records =
+      counters_.records.load(std::memory_order_relaxed);
   const std::uint64_t bytes = counters_.bytes.load(std::memory_order_relaxed);
   double rate;
   if (final) {
@@ -103,7 +104,8 @@ void Progress::draw(bool final) {
 nlohmann::json stats_json(const Counters& counters, const Segment* segment,
                           Clock::time_point start, int exit_code,
                           const std::string& end) {
-  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(Clock::now() - start).count();
   const auto records = counters.records.load(std::memory_order_relaxed);
   const auto bytes = counters.bytes.load(std::memory_order_relaxed);
   nlohmann::json j;
@@ -118,7 +120,8 @@ nlohmann::json stats_json(const Counters& counters, const Segment* segment,
   j["bytes"] = bytes;
   j["seconds"] = secs;
   j["bytes_per_second"] = secs > 0 ? static_cast<double>(bytes) / secs : 0.0;
-  j["records_per_second"] = secs > 0 ? static_cast<double>(records) / secs : 0.0;
+  j["records_per_second"] =
+      secs > 0 ? static_cast<double>(records) / secs : 0.0;
   j["end"] = end;
   j["exit_code"] = exit_code;
   return j;
@@ -132,7 +135,8 @@ void write_stats(const ReportFlags& flags, const nlohmann::json& j) {
   }
   std::ofstream out(flags.stats_json);
   out << j.dump() << "\n";
-  if (!out) print_error("cannot write --stats-json file '" + flags.stats_json + "'");
+  if (!out)
+    print_error("cannot write --stats-json file '" + flags.stats_json + "'");
 }
 
 }  // namespace shmring::tools

@@ -14,6 +14,7 @@ TMP=${TEST_TMPDIR:-$(mktemp -d)}
 # A key of our own: 0x5e + 24 bits of a checksum of the test's name.
 KEY=$(printf '0x5e%06x' $(( $(printf '%s' "${TEST_TARGET:-$0}" | cksum | cut -d' ' -f1) % 0xffffff )))
 KEYS=("$KEY")
+CLEANUP_DIRS=()  # removed by the trap
 
 segments() { ipcs -m | awk '$1 ~ /^0x/' | wc -l; }
 SEGMENTS_AT_START=$(segments)
@@ -26,6 +27,7 @@ cleanup() {
   wait 2>/dev/null || true
   local k
   for k in "${KEYS[@]}"; do ipcrm -M "$k" 2>/dev/null || true; done
+  [ "${#CLEANUP_DIRS[@]}" -eq 0 ] || rm -rf "${CLEANUP_DIRS[@]}"
   exit "$rc"
 }
 trap cleanup EXIT
