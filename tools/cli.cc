@@ -92,8 +92,21 @@ void fail(int code, const std::string& message) {
 
 // ---------------------------------------------------------------- flags ---
 
+const CLI::Validator kNonNegative(
+    [](std::string& s) -> std::string {
+      char* end = nullptr;
+      errno = 0;
+      const double v = std::strtod(s.c_str(), &end);
+      if (s.empty() || *end != '\0' || errno != 0 || !std::isfinite(v) ||
+          v < 0) {
+        return "Value " + s + " is not a number >= 0";
+      }
+      return {};
+    },
+    "NUMBER>=0");
+
 void add_address_flags(CLI::App& app, AddressFlags& f) {
-  auto* key = app.add_option(
+  auto* key = f.key_opt = app.add_option(
       "-k,--key", f.key,
       std::string("Ring key: hex 0x5eed or decimal. Default: $SHMRING_KEY, "
                   "else ") +
@@ -134,7 +147,7 @@ void add_lifetime_flags(CLI::App& app, RingFlags& f) {
   app.add_option("-t,--timeout", f.timeout,
                  "Give up (exit 8) after waiting this many seconds for data, "
                  "space or a peer. Default: wait forever")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_flag("--remove-on-exit", f.remove_on_exit,
                "Mark the ring for removal (IPC_RMID) when this tool exits; it "
                "disappears once every process has detached. Default: keep it");
@@ -201,6 +214,10 @@ key_t resolve_key(const AddressFlags& f) {
     return *k;
   }
   std::string text = f.key;
+  if (text.empty() && f.key_opt != nullptr && f.key_opt->count() > 0) {
+    // --key "$UNSET" must not quietly mean the default ring.
+    fail(kExitUsage, "--key is empty");
+  }
   if (text.empty()) {
     // NOLINTNEXTLINE(concurrency-mt-unsafe): no thread runs yet.
     const char* env = std::getenv("SHMRING_KEY");
@@ -429,8 +446,9 @@ int run_tool(CLI::App& app, int argc, char** argv,
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);  // prints help, version or the error
-    return rc == 0 ? kExitOk : kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    print_error(std::string(e.what()) + " (see --help)");
+    return kExitUsage;
   }
   try {
     return body();

@@ -63,6 +63,7 @@ struct Failure : std::runtime_error {
 // Which ring: --key, or --path/--proj (ftok), or the default.
 struct AddressFlags {
   std::string key;
+  CLI::Option* key_opt = nullptr;  // given explicitly (even as "")
   std::string path;
   std::string proj = "S";
   int id = -1;  // shm-ring only: --id SHMID
@@ -84,6 +85,10 @@ struct RingFlags {
   CLI::Option* capacity_opt = nullptr;
   CLI::Option* wait_opt = nullptr;
 };
+
+// A finite number >= 0 (CLI11's NonNegativeNumber prints DBL_MAX in its
+// message and lets "nan" through).
+extern const CLI::Validator kNonNegative;
 
 void add_address_flags(CLI::App& app, AddressFlags& f);
 // --create --capacity --mode --kind --wait (and the address flags).

@@ -286,7 +286,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                  "little-endian length][payload]")
       ->check(CLI::IsMember({"auto", "bytes", "lines", "length"}));
   app.add_option("-n,--count", o.count, "Stop after N records")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_flag("-F,--follow", o.follow,
                "At end of stream keep waiting for the next producer (like "
                "tail -f); stop with Ctrl-C");

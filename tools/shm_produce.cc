@@ -325,19 +325,28 @@ void produce_length(Producer& p, Sender& s, Counters& counters) {
   }
 }
 
-std::size_t chunk_size(const Options& o, const Producer& p) {
+// --chunk, checked before anything is attached (a bad value is a usage
+// error whatever the ring); 0 when not given.
+std::uint64_t chunk_flag(const Options& o) {
+  if (o.chunk.empty()) return 0;
+  const auto v = parse_size(o.chunk);
+  if (!v || *v == 0) {
+    fail(kExitUsage, "--chunk '" + o.chunk + "' is not a size > 0");
+  }
+  return *v;
+}
+
+std::size_t chunk_size(const Options& o, std::uint64_t chunk,
+                       const Producer& p) {
   const std::size_t max = p.max_record_size();
-  if (!o.chunk.empty()) {
-    const auto v = parse_size(o.chunk);
-    if (!v || *v == 0)
-      fail(kExitUsage, "--chunk '" + o.chunk + "' is not a size > 0");
-    if (*v > max) {
+  if (chunk != 0) {
+    if (chunk > max) {
       fail(kExitTooLarge, "--chunk " + o.chunk +
                               " is larger than the largest record this ring "
                               "takes (" +
                               std::to_string(max) + " bytes)");
     }
-    return static_cast<std::size_t>(*v);
+    return static_cast<std::size_t>(chunk);
   }
   // An eighth of the ring keeps several records in flight; a read(2) of more
   // than 1 MiB buys nothing.
@@ -354,6 +363,7 @@ int produce(const Options& o) {
   std::optional<OpenedRing> ring;
   int code = kExitOk;
   try {
+    const std::uint64_t chunk = chunk_flag(o);
     ring.emplace(open_ring(o.ring));
     RemoveOnExit remover(ring->segment, o.ring.remove_on_exit);
     ProducerOptions po;
@@ -368,7 +378,7 @@ int produce(const Options& o) {
     } else if (f == Framing::length) {
       produce_length(*p, sender, counters);
     } else {
-      produce_bytes(*p, sender, counters, chunk_size(o, *p));
+      produce_bytes(*p, sender, counters, chunk_size(o, chunk, *p));
     }
     p->close();  // the consumer's end of stream
   } catch (const Failure& f) {

@@ -221,7 +221,8 @@ bool looks_like_ring(int shmid, std::uint64_t size) {
   if (size < layout::kDataOffset + layout::kMinCapacity) return false;
   void* p = ::shmat(shmid, nullptr, SHM_RDONLY);
   // shmat's failure value is (void*)-1; let attach_id say why.
-  if (p == reinterpret_cast<void*>(-1)) return true;  // NOLINT(performance-no-int-to-ptr)
+  if (p == reinterpret_cast<void*>(-1))
+    return true;  // NOLINT(performance-no-int-to-ptr)
   std::uint64_t magic = 0;
   std::memcpy(&magic, p, sizeof magic);
   ::shmdt(p);
@@ -394,7 +395,7 @@ void add_id_flag(CLI::App& sub, Options& o) {
   sub.add_option(
          "--id", o.ring.address.id,
          "The segment's shmid (as ls and ipcs -m show it) instead of a key")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->excludes(sub.get_option("--key"))
       ->excludes(sub.get_option("--path"));
 }
@@ -437,7 +438,11 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   rm->add_flag("--force", o.force,
                "Remove the segment even if it is not a shmring ring");
   rm->add_flag("--stale", o.stale,
-               "Remove every stale ring (creator dead, nothing attached)");
+               "Remove every stale ring (creator dead, nothing attached)")
+      ->excludes(rm->get_option("--key"))
+      ->excludes(rm->get_option("--path"))
+      ->excludes(rm->get_option("--id"))
+      ->excludes(rm->get_option("--force"));
   rm->add_flag("--json", o.json, "Print what was removed as JSON");
 
   auto* ls = app.add_subcommand("ls", "List the rings in this IPC namespace");
