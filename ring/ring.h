@@ -72,7 +72,7 @@ class Producer {
 
   // Reserves room for a record of `size` bytes; the span is writable until
   // commit() or abort(). One reservation at a time.
-  [[nodiscard]] Reservation try_reserve(std::size_t size);
+  [[nodiscard]] inline Reservation try_reserve(std::size_t size);
   [[nodiscard]] Reservation reserve(std::size_t size,
                                     Timeout timeout = kForever);
 
@@ -82,7 +82,7 @@ class Producer {
   // Like commit() but the record becomes visible only at the next flush(),
   // commit(), or when a reserve finds the ring full: one publication (and
   // one wake check) for a batch. On an MPSC ring it is commit().
-  void commit_deferred(std::size_t used, std::uint16_t type = 0);
+  inline void commit_deferred(std::size_t used, std::uint16_t type = 0);
   void flush();
   // Drops the reservation; nothing is delivered.
   void abort();
@@ -106,6 +106,8 @@ class Producer {
  private:
   Producer(Segment& segment, int slot, std::uint32_t generation,
            ProcessToken token, ProducerOptions options);
+  Reservation try_reserve_slow(std::size_t size);
+  void commit_deferred_slow(std::size_t used, std::uint16_t type);
   Reservation reserve_spsc(std::size_t size);
   Reservation reserve_mpsc(std::size_t size);
   bool lock_claim();
@@ -118,6 +120,7 @@ class Producer {
   std::byte* data_;
   std::uint64_t mask_;
   std::uint64_t capacity_;
+  std::uint64_t max_payload_ = 0;
   int slot_;
   std::uint32_t owner_;  // owner tag written into MPSC busy headers
   std::uint64_t lock_word_;
@@ -152,12 +155,12 @@ class Consumer {
   // The next record after those already peeked. closed: every producer has
   // closed and the ring is drained (a new producer may start a new stream:
   // keep calling to follow). peer_dead (SPSC): drained and the producer died.
-  [[nodiscard]] Peeked try_peek();
+  [[nodiscard]] inline Peeked try_peek();
   [[nodiscard]] Peeked peek(Timeout timeout = kForever);
 
   // Up to out.size() records; `*count` says how many. ok if at least one.
-  [[nodiscard]] Status try_peek_batch(std::span<Record> out,
-                                      std::size_t* count);
+  [[nodiscard]] inline Status try_peek_batch(std::span<Record> out,
+                                             std::size_t* count);
   [[nodiscard]] Status peek_batch(std::span<Record> out, std::size_t* count,
                                   Timeout timeout = kForever);
 
@@ -181,15 +184,18 @@ class Consumer {
 
  private:
   Consumer(Segment& segment, ProcessToken token);
+  Peeked try_peek_slow();
   Status end_status();
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
   void reap_dead_producers();
+  void reap_dead_producers_now();
 
   Segment* segment_;
   layout::ControlBlock* cb_;
   std::byte* data_;
   std::uint64_t mask_;
   std::uint64_t capacity_;
+  std::uint64_t max_span_ = 0;
   bool mpsc_;
   ProcessToken token_;  // our claim on the consumer role
   detail::WaitPoint data_ready_;
@@ -202,7 +208,77 @@ class Consumer {
   detail::Clock::time_point stalled_since_{};
   detail::Clock::time_point last_reap_{};
   std::uint64_t corrupt_at_ = 0;
+  std::uint32_t empty_polls_ = 0;
   bool closed_ = false;
 };
+
+// ---- Inline fast paths. The common case of each call is a few
+// instructions on private state plus plain loads/stores into the ring; every
+// other case (wrap, full, MPSC, errors) goes to the out-of-line slow path.
+
+inline Reservation Producer::try_reserve(std::size_t size) {
+  if (!mpsc_ && !reserved_ && !closed_ && !broken_ && size <= max_payload_) {
+    const std::uint64_t span = layout::span_for(size);
+    const std::uint64_t off = tail_ & mask_;
+    if (off + span <= capacity_ && tail_ + span - cached_head_ <= capacity_) {
+      reserved_pos_ = tail_;
+      reserved_span_ = static_cast<std::uint32_t>(span);
+      reserved_size_ = size;
+      reserved_ = true;
+      return {Status::ok, {data_ + off + layout::kHeaderSize, size}};
+    }
+  }
+  return try_reserve_slow(size);
+}
+
+inline void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
+  if (!mpsc_ && reserved_ && used <= reserved_size_) {
+    const auto span = static_cast<std::uint32_t>(layout::span_for(used));
+    // relaxed: published by the tail store in publish() (seq_cst), which
+    // the consumer acquires before it reads this header.
+    std::atomic_ref<std::uint64_t>(
+        *reinterpret_cast<std::uint64_t*>(data_ + (reserved_pos_ & mask_)))
+        .store(layout::encode(span, static_cast<std::uint32_t>(used), type, 0),
+               std::memory_order_relaxed);
+    tail_ = reserved_pos_ + span;
+    reserved_ = false;
+    return;
+  }
+  commit_deferred_slow(used, type);
+}
+
+inline Peeked Consumer::try_peek() {
+  if (read_ != cached_tail_ && !closed_) {
+    const std::uint64_t off = read_ & mask_;
+    // acquire: pairs with the tail store (SPSC) or the commit store of this
+    // header (MPSC). A busy header goes to the slow path, whose seq_cst
+    // load is the Dekker re-check.
+    const std::uint64_t word =
+        std::atomic_ref<std::uint64_t>(
+            *reinterpret_cast<std::uint64_t*>(data_ + off))
+            .load(std::memory_order_acquire);
+    const layout::Header h = layout::decode(word);
+    // The same bounds as the slow path; anything unusual goes there.
+    if ((word & (layout::kBusy | layout::kPadding)) == 0 &&
+        h.span >= layout::kHeaderSize && h.span <= max_span_ &&
+        off + h.span <= capacity_ && read_ + h.span <= cached_tail_) {
+      read_ += h.span;
+      return {Status::ok,
+              {data_ + off + layout::kHeaderSize, h.length, h.type}};
+    }
+  }
+  return try_peek_slow();
+}
+
+inline Status Consumer::try_peek_batch(std::span<Record> out,
+                                       std::size_t* count) {
+  *count = 0;
+  while (*count < out.size()) {
+    Peeked p = try_peek();
+    if (!p) return *count > 0 ? Status::ok : p.status;
+    out[(*count)++] = p.record;
+  }
+  return Status::ok;
+}
 
 }  // namespace shmring

@@ -74,7 +74,10 @@ bool interrupt_requested() noexcept {
 namespace detail {
 
 Deadline Deadline::after(std::chrono::nanoseconds t) {
-  const auto now = Clock::now();
+  return from(Clock::now(), t);
+}
+
+Deadline Deadline::from(Clock::time_point now, std::chrono::nanoseconds t) {
   if (t >= std::chrono::hours(24 * 365 * 100) ||
       t > Clock::time_point::max() - now) {
     return {Clock::time_point::max(), true};

@@ -51,6 +51,7 @@ struct Deadline {
   Clock::time_point at;
   bool forever = false;
   static Deadline after(std::chrono::nanoseconds t);
+  static Deadline from(Clock::time_point now, std::chrono::nanoseconds t);
   bool passed(Clock::time_point now) const { return !forever && now >= at; }
   std::chrono::nanoseconds left(Clock::time_point now) const;
 };
