@@ -273,6 +273,17 @@ TEST_CASE("bad input: version skew names both versions") {
                       ", this is v" + std::to_string(layout::kLayoutVersion)));
 }
 
+TEST_CASE("bad input: a ring from another PID namespace is refused") {
+  // Liveness is judged by pid: peers in another PID namespace (a container)
+  // would see each other as dead and take over live roles.
+  testing::ScopedRing ring({.capacity = 4096});
+  ring.segment().control()->pid_namespace ^= 0x5a5a;
+  auto s = Segment::attach_id(ring.segment().id());
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code == Errc::permission_denied);
+  CHECK_THAT(s.error().message, Contains("another PID namespace"));
+}
+
 TEST_CASE("bad input: a creator that died mid-create is not_ready") {
   // A zeroed shmring-sized segment: what a creator leaves if it dies
   // between shmget and publishing `state`. The attacher waits 2 s, then

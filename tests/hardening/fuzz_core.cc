@@ -63,6 +63,7 @@ const std::vector<Field>& fields() {
         {"creator_pid", offsetof(ControlBlock, creator_pid), 4},
         {"creator_token", offsetof(ControlBlock, creator_token), 8},
         {"state", offsetof(ControlBlock, state), 4},
+        {"pid_namespace", offsetof(ControlBlock, pid_namespace), 8},
         {"head", offsetof(ControlBlock, head), 8},
         {"tail", offsetof(ControlBlock, tail), 8},
         {"claim_lock", offsetof(ControlBlock, claim_lock), 8},
@@ -450,7 +451,9 @@ void Runner::attach_guest() {
     const Error& e = g.error();
     const bool allowed =
         e.code == Errc::not_shmring || e.code == Errc::version_mismatch ||
-        e.code == Errc::wrong_kind || e.code == Errc::size_mismatch;
+        e.code == Errc::wrong_kind || e.code == Errc::size_mismatch ||
+        (e.code == Errc::permission_denied &&
+         e.message.find("another PID namespace") != std::string::npos);
     if (!allowed) {
       fail(std::string("attach_id: unexpected error ") + to_string(e.code) +
            ": " + e.message);

@@ -4,7 +4,8 @@
 // ring/layout.h, so no layout constant is copied here.
 //
 //   shmpoke set KEY FIELD VALUE    FIELD: magic version kind capacity
-//                                  segment_size state head tail claim_lock
+//                                  segment_size state pid_namespace head
+//                                  tail claim_lock
 //   shmpoke get KEY FIELD
 //   shmpoke chown KEY UID MODE     (shmctl IPC_SET; MODE octal)
 //
@@ -39,6 +40,7 @@ const Field kFields[] = {
     {"capacity", offsetof(ControlBlock, capacity), 8},
     {"segment_size", offsetof(ControlBlock, segment_size), 8},
     {"state", offsetof(ControlBlock, state), 4},
+    {"pid_namespace", offsetof(ControlBlock, pid_namespace), 8},
     {"head", offsetof(ControlBlock, head), 8},
     {"tail", offsetof(ControlBlock, tail), 8},
     {"claim_lock", offsetof(ControlBlock, claim_lock), 8},

@@ -104,6 +104,12 @@ expect_exit 5 "but the kernel says it has" "$PRODUCE" --key "$KEY" < /dev/null
 "$POKE" set "$KEY" state 0
 expect_exit 5 "never initialised" "$CONSUME" --key "$KEY"
 "$POKE" set "$KEY" state 1
+# A ring made in another PID namespace (a container): pids cannot be
+# compared, so it is refused (permission, 4).
+pidns=$("$POKE" get "$KEY" pid_namespace)
+"$POKE" set "$KEY" pid_namespace $((pidns ^ 0x5a5a))
+expect_exit 4 "another PID namespace" "$CONSUME" --key "$KEY"
+"$POKE" set "$KEY" pid_namespace "$pidns"
 # Put right again, the ring works: the tools changed nothing.
 echo "intact" | "$PRODUCE" --key "$KEY" --wait-consumer --timeout 10 || fail "produce on the repaired ring"
 expect_exit 0 "" "$CONSUME" --key "$KEY" --count 1
