@@ -5,6 +5,7 @@
 // SHMRING_FUZZ_ITERATIONS=N overrides the number of generated programs;
 // SHMRING_FUZZ_SEED=S the seed.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -118,6 +119,14 @@ void save_failure(const std::vector<std::uint8_t>& program, const std::string& n
   WARN("failing program saved to " << path);
 }
 
+// The leak checks below count the segments of the IPC namespace. Bazel's
+// sandbox gives the test its own; run by hand, other processes' segments
+// would come and go, so move into a private one when we may (root).
+void private_ipc_namespace() {
+  static const bool done = ::unshare(CLONE_NEWIPC) == 0;
+  (void)done;
+}
+
 unsigned long env_or(const char* name, unsigned long dflt) {
   const char* v = std::getenv(name);
   return v ? std::strtoul(v, nullptr, 0) : dflt;
@@ -126,6 +135,7 @@ unsigned long env_or(const char* name, unsigned long dflt) {
 TEST_CASE("fuzz: seeded programs against mutated segments") {
   const unsigned long iterations = env_or("SHMRING_FUZZ_ITERATIONS", 10000);
   const unsigned long seed = env_or("SHMRING_FUZZ_SEED", 0x5eed);
+  private_ipc_namespace();
   const int segments_before = testing::segment_count();
   std::mt19937_64 rng(seed);
   Watchdog dog;
@@ -177,6 +187,7 @@ TEST_CASE("fuzz: corpus replay") {
     paths.push_back(dir);
   }
   std::sort(paths.begin(), paths.end());
+  private_ipc_namespace();
   const int segments_before = testing::segment_count();
   Watchdog dog;
   int files = 0;
