@@ -12,48 +12,65 @@ KEYS+=("$K2")
 
 # ---------------------------------------------------------------- usage: 2
 # Every tool, every flag that takes a value: a bad value is exit 2 with a
-# message naming it, before anything touches the system.
+# message that starts with the tool's name and names the problem, before
+# anything touches the system.
+# usage PATTERN TOOL ARGS...
+usage() {
+  local pattern=$1 tool=$2
+  shift
+  expect_exit 2 "$pattern" "$@" < /dev/null
+  grep -q "^$(basename "$tool"): " "$TMP/err" ||
+    fail "$(basename "$tool") ${*:2}: message without the tool's name: $(cat "$TMP/err")"
+  if grep -q 17976931348623157 "$TMP/err"; then
+    fail "$(basename "$tool") ${*:2}: DBL_MAX in the message"
+  fi
+}
 for tool in "$PRODUCE" "$CONSUME"; do
-  expect_exit 2 "not expected" "$tool" --bogus < /dev/null
-  expect_exit 2 "not a 32-bit number" "$tool" --key 0x1ffffffff < /dev/null
-  expect_exit 2 "not a 32-bit number" "$tool" --key=-5 < /dev/null
-  expect_exit 2 "IPC_PRIVATE" "$tool" --key 0 < /dev/null
+  usage "not expected" "$tool" --bogus
+  usage "not a 32-bit number" "$tool" --key 0x1ffffffff
+  usage "not a 32-bit number" "$tool" --key=-5
+  usage "IPC_PRIVATE" "$tool" --key 0
   for cap in 0 1000 128 2T; do
-    expect_exit 2 "must be a power of two between 256 and 2^40" "$tool" --key "$KEY" --create --capacity "$cap" < /dev/null
+    usage "must be a power of two between 256 and 2^40" "$tool" --key "$KEY" --create --capacity "$cap"
   done
-  expect_exit 2 "capacity '-1' is not a size" "$tool" --key "$KEY" --create --capacity=-1 < /dev/null
-  expect_exit 2 "is not a size" "$tool" --key "$KEY" --create --capacity 12X < /dev/null
-  expect_exit 2 "including 0600" "$tool" --key "$KEY" --create --mode 0400 < /dev/null
-  expect_exit 2 "not octal" "$tool" --key "$KEY" --create --mode 08 < /dev/null
-  expect_exit 2 "kind: ring not in" "$tool" --key "$KEY" --kind ring < /dev/null
-  expect_exit 2 "wait: nap not in" "$tool" --key "$KEY" --wait nap < /dev/null
-  expect_exit 2 "timeout: Value -1" "$tool" --key "$KEY" --timeout=-1 < /dev/null
-  expect_exit 2 "timeout: Value abc" "$tool" --key "$KEY" --timeout abc < /dev/null
-  expect_exit 2 "framing: words not in" "$tool" --key "$KEY" --framing words < /dev/null
-  expect_exit 2 "proj requires --path" "$tool" --proj A < /dev/null
-  expect_exit 2 "proj 'AB' must be one character" "$tool" --path /etc/passwd --proj AB < /dev/null
-  expect_exit 2 "proj '256' must be one character" "$tool" --path /etc/passwd --proj 256 < /dev/null
-  expect_exit 2 "key excludes --path" "$tool" --key 1 --path /etc/passwd < /dev/null
-  expect_exit 2 "progress: maybe not in" "$tool" --key "$KEY" --progress=maybe < /dev/null
+  usage "capacity '-1' is not a size" "$tool" --key "$KEY" --create --capacity=-1
+  usage "is not a size" "$tool" --key "$KEY" --create --capacity 12X
+  usage "including 0600" "$tool" --key "$KEY" --create --mode 0400
+  usage "not octal" "$tool" --key "$KEY" --create --mode 08
+  usage "kind: ring not in" "$tool" --key "$KEY" --kind ring
+  usage "wait: nap not in" "$tool" --key "$KEY" --wait nap
+  usage "timeout: Value -1" "$tool" --key "$KEY" --timeout=-1
+  usage "timeout: Value abc" "$tool" --key "$KEY" --timeout abc
+  usage "framing: words not in" "$tool" --key "$KEY" --framing words
+  usage "proj requires --path" "$tool" --proj A
+  usage "proj 'AB' must be one character" "$tool" --path /etc/passwd --proj AB
+  usage "proj '256' must be one character" "$tool" --path /etc/passwd --proj 256
+  usage "key excludes --path" "$tool" --key 1 --path /etc/passwd
+  usage "progress: maybe not in" "$tool" --key "$KEY" --progress=maybe
 done
-expect_exit 2 "count: Value -1" "$CONSUME" --key "$KEY" --count=-1
-expect_exit 2 "count: Value abc" "$CONSUME" --key "$KEY" --count abc
-expect_exit 2 "subcommand is required" "$SHMRING"
-expect_exit 2 "" "$SHMRING" bogus
-expect_exit 2 "not expected" "$SHMRING" ls --bogus
-expect_exit 2 "capacity 1000 must be a power of two" "$SHMRING" create --key "$KEY" --capacity 1000
-expect_exit 2 "max_producers must be <= 64" "$SHMRING" create --key "$KEY" --kind mpsc --max-producers 65
-expect_exit 2 "including 0600" "$SHMRING" create --key "$KEY" --mode 0400
-expect_exit 2 "kind: x not in" "$SHMRING" create --key "$KEY" --kind x
-expect_exit 2 "id: Value abc" "$SHMRING" info --id abc
-expect_exit 2 "id: Value -5" "$SHMRING" rm --id=-5
-expect_exit 2 "not a 32-bit number" "$SHMRING" info --key zz
+usage "count: Value -1" "$CONSUME" --key "$KEY" --count=-1
+usage "count: Value abc" "$CONSUME" --key "$KEY" --count abc
+usage "subcommand is required" "$SHMRING"
+usage "" "$SHMRING" bogus
+usage "not expected" "$SHMRING" ls --bogus
+usage "capacity 1000 must be a power of two" "$SHMRING" create --key "$KEY" --capacity 1000
+usage "max_producers must be <= 64" "$SHMRING" create --key "$KEY" --kind mpsc --max-producers 65
+usage "including 0600" "$SHMRING" create --key "$KEY" --mode 0400
+usage "kind: x not in" "$SHMRING" create --key "$KEY" --kind x
+usage "id: Value abc" "$SHMRING" info --id abc
+usage "id: Value -5" "$SHMRING" rm --id=-5
+usage "not a 32-bit number" "$SHMRING" info --key zz
+# An empty key (--key "$UNSET") is not the default ring.
+usage "key is empty" "$PRODUCE" --key "" --create
+usage "is not a number >= 0" "$CONSUME" --key "$KEY" --timeout nan
+usage "chunk '0' is not a size > 0" "$PRODUCE" --key "$KEY" --chunk 0
+usage "chunk 'abc' is not a size > 0" "$PRODUCE" --key "$KEY" --chunk abc
+# --stale with an address is a conflict, not "remove every stale ring".
+expect_exit 0 "" "$SHMRING" create --key "$K2" --capacity 4K
+usage "excludes --stale" "$SHMRING" rm --stale --key "$KEY"
+ring_exists "$K2" || fail "rm --stale --key removed another ring"
+expect_exit 0 "" "$SHMRING" rm --key "$K2"
 [ "$(segments)" -eq "$SEGMENTS_AT_START" ] || fail "a usage error created a segment"
-# --chunk is checked against the ring, so it needs one.
-expect_exit 0 "" "$SHMRING" create --key "$KEY" --capacity 4K
-expect_exit 2 "chunk '0' is not a size" "$PRODUCE" --key "$KEY" --chunk 0 < /dev/null
-expect_exit 2 "chunk 'abc' is not a size" "$PRODUCE" --key "$KEY" --chunk abc < /dev/null
-expect_exit 0 "" "$SHMRING" rm --key "$KEY"
 
 # ------------------------------------------------- beyond the kernel: 1
 # A valid capacity (2^40) that no kernel here backs: exit 1, naming the
