@@ -325,9 +325,23 @@ bool Producer::lock_claim() {
       if (cb_->claim_lock.compare_exchange_weak(held, lock_word_,
                                                 std::memory_order_acquire,
                                                 std::memory_order_relaxed)) {
+        stuck_word_ = 0;
         return true;
       }
       continue;
+    }
+    if (held == stuck_word_ && held != lock_word_) {
+      // The same holder we already waited a whole slice for: do not wait
+      // another one per attempt (a blocking reserve() would overshoot its
+      // timeout by many slices). Break it if it died meanwhile.
+      if (held > 0xffffffffULL + 1 ||
+          !owner_alive(cb_, static_cast<std::uint32_t>(held - 1))) {
+        // acq_rel: we take over the lock from the dead holder.
+        cb_->claim_lock.compare_exchange_strong(held, 0,
+                                                std::memory_order_acq_rel);
+        continue;
+      }
+      return false;
     }
     if (++spins < 128) {
       detail::cpu_relax();
@@ -353,7 +367,10 @@ bool Producer::lock_claim() {
     // A live holder that keeps the lock (stopped, or a hostile peer) must
     // not hang a try_reserve(): give up after a sleep slice; reserve() then
     // waits and retries within its own timeout.
-    if (now - first_wait >= detail::kSleepSlice) return false;
+    if (now - first_wait >= detail::kSleepSlice) {
+      stuck_word_ = held;
+      return false;
+    }
     if (now - last_check >= std::chrono::milliseconds(5)) {
       last_check = now;
       // A producer killed inside the few instructions it holds the lock

@@ -124,7 +124,8 @@ class Producer {
   int slot_;
   std::uint32_t owner_;  // owner tag written into MPSC busy headers
   std::uint64_t lock_word_;
-  ProcessToken token_;  // our registration in the slot
+  std::uint64_t stuck_word_ = 0;  // a live holder we already waited out
+  ProcessToken token_;            // our registration in the slot
   bool mpsc_;
   ProducerOptions options_;
   detail::WaitPoint data_ready_;

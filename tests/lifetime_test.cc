@@ -520,6 +520,22 @@ TEST_CASE("lifetime: a claim lock held by a dead owner is broken") {
     holder.join();
     CHECK(took >= kHold - milliseconds(20));
   }
+  SECTION("a live holder that never lets go: reserve honours its timeout") {
+    Producer other = attach_producer(seg);
+    const std::uint32_t gen = cb->producers[other.slot()].generation.load();
+    cb->claim_lock.store(lock_word(other.slot(), gen));
+    auto p = Producer::attach(seg);
+    REQUIRE(p);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = p->reserve(8, milliseconds(300));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(r.status == Status::timed_out);
+    CHECK(took >= milliseconds(300));
+    // Each attempt used to wait a whole slice for the same holder, so the
+    // spin phase alone overshot by ~64 slices (3 s). Generous bound: load.
+    CHECK(took < milliseconds(1500));
+    cb->claim_lock.store(0);
+  }
 }
 
 }  // namespace
