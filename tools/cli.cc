@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -106,11 +107,12 @@ const CLI::Validator kNonNegative(
     "NUMBER>=0");
 
 void add_address_flags(CLI::App& app, AddressFlags& f) {
-  auto* key = f.key_opt = app.add_option(
+  auto* key = app.add_option(
       "-k,--key", f.key,
       std::string("Ring key: hex 0x5eed or decimal. Default: $SHMRING_KEY, "
                   "else ") +
           kDefaultKeyText);
+  f.key_opts.push_back(key);
   auto* path = app.add_option(
       "--path", f.path,
       "Derive the key with ftok(PATH, PROJ) from an existing file instead");
@@ -214,7 +216,10 @@ key_t resolve_key(const AddressFlags& f) {
     return *k;
   }
   std::string text = f.key;
-  if (text.empty() && f.key_opt != nullptr && f.key_opt->count() > 0) {
+  const bool key_given =
+      std::any_of(f.key_opts.begin(), f.key_opts.end(),
+                  [](const CLI::Option* o) { return o->count() > 0; });
+  if (text.empty() && key_given) {
     // --key "$UNSET" must not quietly mean the default ring.
     fail(kExitUsage, "--key is empty");
   }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "ring/shmring.h"
 
@@ -63,7 +64,9 @@ struct Failure : std::runtime_error {
 // Which ring: --key, or --path/--proj (ftok), or the default.
 struct AddressFlags {
   std::string key;
-  CLI::Option* key_opt = nullptr;  // given explicitly (even as "")
+  // Every --key option bound to this struct (shm-ring binds one per
+  // subcommand), to tell "given explicitly as empty" from "not given".
+  std::vector<CLI::Option*> key_opts;
   std::string path;
   std::string proj = "S";
   int id = -1;  // shm-ring only: --id SHMID

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Known deviations of the tools from docs/tools.md that remain, found while
-# writing tool_rows_test.sh. Each check FAILS today; the test is tagged
-# manual so the default suite stays green. Once a tool is fixed, move its
-# check into tool_rows_test.sh (its `usage` helper) and delete it here.
+# Deviations of the tools from docs/tools.md found while writing
+# tool_rows_test.sh, kept as regression checks once fixed: an explicitly
+# empty --key on a shm-ring subcommand must be a usage error (exit 2), not
+# the default ring.
 #   bazel test //tests/hardening:tool_deviations_test
 #   tool_deviations_test.sh PRODUCE CONSUME RING
 source tests/e2e/lib.sh "$1" "$2" "$3"
