@@ -29,17 +29,8 @@ constexpr auto kReclaimBound = std::chrono::seconds(1);
 // something hangs.
 constexpr auto kHang = std::chrono::seconds(30);
 
-Producer attach_producer(Segment& seg, ProducerOptions options = {}) {
-  auto p = Producer::attach(seg, options);
-  if (!p) FAIL("Producer::attach: " << p.error().message);
-  return std::move(p).value();
-}
-
-Consumer attach_consumer(Segment& seg) {
-  auto c = Consumer::attach(seg);
-  if (!c) FAIL("Consumer::attach: " << c.error().message);
-  return std::move(c).value();
-}
+using testing::attach_consumer;
+using testing::attach_producer;
 
 double ms(Clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();

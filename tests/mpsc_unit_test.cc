@@ -35,17 +35,8 @@ void fill(const Reservation& r, const std::string& text) {
   std::memcpy(r.bytes.data(), text.data(), text.size());
 }
 
-Producer attach_producer(Segment& seg, ProducerOptions options = {}) {
-  auto p = Producer::attach(seg, options);
-  if (!p) FAIL("Producer::attach: " << p.error().message);
-  return std::move(p).value();
-}
-
-Consumer attach_consumer(Segment& seg) {
-  auto c = Consumer::attach(seg);
-  if (!c) FAIL("Consumer::attach: " << c.error().message);
-  return std::move(c).value();
-}
+using testing::attach_consumer;
+using testing::attach_producer;
 
 const char* status_name(Status s) {
   switch (s) {

@@ -16,7 +16,8 @@ namespace shmring::testing {
 
 int segment_count() {
   struct shm_info info;
-  const int r = ::shmctl(0, SHM_INFO, reinterpret_cast<struct shmid_ds*>(&info));
+  const int r =
+      ::shmctl(0, SHM_INFO, reinterpret_cast<struct shmid_ds*>(&info));
   REQUIRE(r >= 0);
   return info.used_ids;
 }
@@ -253,6 +254,18 @@ bool check_words(std::span<const std::byte> in, std::uint64_t seq) {
     if (std::memcmp(in.data() + i, &w, in.size() - i) != 0) return false;
   }
   return true;
+}
+
+Producer attach_producer(Segment& seg, ProducerOptions options) {
+  auto p = Producer::attach(seg, options);
+  if (!p) FAIL("Producer::attach: " << p.error().message);
+  return std::move(p).value();
+}
+
+Consumer attach_consumer(Segment& seg) {
+  auto c = Consumer::attach(seg);
+  if (!c) FAIL("Consumer::attach: " << c.error().message);
+  return std::move(c).value();
 }
 
 }  // namespace shmring::testing

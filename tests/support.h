@@ -161,4 +161,8 @@ namespace shmring::testing {
 void fill_words(std::span<std::byte> out, std::uint64_t seq);
 bool check_words(std::span<const std::byte> in, std::uint64_t seq);
 
+// Attach or fail the test with the library's message.
+Producer attach_producer(Segment& seg, ProducerOptions options = {});
+Consumer attach_consumer(Segment& seg);
+
 }  // namespace shmring::testing

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "ring/wait.h"
+
 #include <nlohmann/json.hpp>
 
 namespace bench {
@@ -144,13 +146,7 @@ void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
                 std::chrono::nanoseconds timeout);
 void futex_wake(std::atomic<std::uint32_t>* word);
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+using shmring::detail::cpu_relax;  // ring/wait.h
 
 // A spin-wait step for the peers that have no blocking call (Boost.Lockfree,
 // the fixed-slot ring): pause, and yield every 1024 misses so an unpinned
