@@ -7,4 +7,5 @@
 #include "ring/ring.h"      // IWYU pragma: export
 #include "ring/segment.h"   // IWYU pragma: export
 #include "ring/status.h"    // IWYU pragma: export
+#include "ring/version.h"   // IWYU pragma: export
 #include "ring/wait.h"      // IWYU pragma: export
