@@ -11,7 +11,9 @@
 #define SHMRING_VERSION_STR_(x) #x
 #define SHMRING_VERSION_STR(x) SHMRING_VERSION_STR_(x)
 // "0.2.0"
+// clang-format off
 #define SHMRING_VERSION                          \
   SHMRING_VERSION_STR(SHMRING_VERSION_MAJOR)     \
   "." SHMRING_VERSION_STR(SHMRING_VERSION_MINOR) \
   "." SHMRING_VERSION_STR(SHMRING_VERSION_PATCH)
+// clang-format on
