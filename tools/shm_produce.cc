@@ -74,6 +74,11 @@ class Sender {
                              " committed";
     switch (s) {
       case Status::timed_out:
+        if (!p_.consumer_alive()) {
+          fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
+                                 " waiting for a consumer on " + ring +
+                                 " (the ring is full)");
+        }
         fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
                                " waiting for space in " + ring +
                                " (is the consumer keeping up?)");
