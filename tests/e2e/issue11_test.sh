@@ -53,24 +53,35 @@ PY
   exit 0
 fi
 
+# Rows run one by one in subshells, so that a run reports every failing
+# row; their keys are taken here, where the cleanup trap sees them.
 new_key K
+new_key K6
+new_key K6b
+new_key K8
+new_key K9
+new_key K10
+for m in keep remove remove-w; do new_key "K7_${m//-/_}"; done
+for r in $(seq 1 10); do new_key "KR_$r"; done
 log "key $K"
 
 # ------------------------------------------------------------- row 2
+row_2() {
 # A tool refused its role (exit 9) leaves the ring alone, --remove-on-exit
 # or not: the live pair goes on.
-"$CONSUME" --key "$K" --create > "$TMP/first.out" &
+# Bounded: before the fix the first consumer waited forever.
+timeout -k 5 60 "$CONSUME" --key "$K" --create > "$TMP/first.out" &
 first=$!
 wait_attached "$K" 1
-expect_exit 9 "already has a live consumer (pid $first)" "$CONSUME" --key "$K" --create --remove-on-exit
+expect_exit 9 "already has a live consumer (pid " "$CONSUME" --key "$K" --create --remove-on-exit
 expect_exit 0 "" "$SHMRING" info --key "$K" --json
 [ "$(json_field marked_for_removal "$TMP/stdout")" = False ] || fail "a refused consumer marked the ring for removal"
 mkfifo "$TMP/fifo"
-"$PRODUCE" --key "$K" --framing lines < "$TMP/fifo" &
+timeout -k 5 60 "$PRODUCE" --key "$K" --framing lines < "$TMP/fifo" &
 producer=$!
-exec 3> "$TMP/fifo"
+exec 3<> "$TMP/fifo"  # read-write: never blocks, even if the producer is gone
 wait_attached "$K" 2
-expect_exit 9 "already has a live producer (pid $producer)" "$PRODUCE" --key "$K" --create --remove-on-exit < /dev/null
+expect_exit 9 "already has a live producer (pid " "$PRODUCE" --key "$K" --create --remove-on-exit < /dev/null
 expect_exit 0 "" "$SHMRING" info --key "$K" --json
 [ "$(json_field marked_for_removal "$TMP/stdout")" = False ] || fail "a refused producer marked the ring for removal"
 echo "still here" >&3
@@ -82,8 +93,11 @@ expect_job 0 "$first" "the first consumer"
 echo bye | "$PRODUCE" --key "$K" || fail "producer"
 expect_exit 0 "" "$CONSUME" --key "$K" --remove-on-exit
 ring_exists "$K" && fail "--remove-on-exit of a consumer with its role kept the ring"
+  return 0
+}
 
 # ------------------------------------------------------------- row 5
+row_5() {
 # A segment that was never initialised: the advice printed works as printed.
 shmid=$(ipcmk -M 8192 -p 0600 | awk '{ print $NF }')
 zkey=$(ipcs -m | awk -v id="$shmid" '$2 == id { print $1 }')
@@ -99,34 +113,42 @@ shmid=$(ipcmk -M 8192 -p 0600 | awk '{ print $NF }')
 KEYS+=("$(ipcs -m | awk -v id="$shmid" '$2 == id { print $1 }')")
 expect_exit 5 "\`shm-ring rm --id $shmid --force\`" "$SHMRING" info --id "$shmid"
 expect_exit 0 "" "$SHMRING" rm --id "$shmid" --force
+  return 0
+}
 
 # ------------------------------------------------------------- row 6
 # --stats-json says "timeout" for every timeout, the first peer's included.
-new_key K6
+row_6() {
 head -c 8192 /dev/zero > "$TMP/8k"
-expect_exit 8 "waiting for a consumer" "$PRODUCE" --key "$K6" --create --capacity 4K --timeout 0.3 --stats-json="$TMP/p.json" < "$TMP/8k"
+expect_exit 8 "" "$PRODUCE" --key "$K6" --create --capacity 4K --timeout 0.3 --stats-json="$TMP/p.json" < "$TMP/8k"
 [ "$(json_field end "$TMP/p.json")" = timeout ] || fail "producer first-peer timeout: $(cat "$TMP/p.json")"
 [ "$(json_field exit_code "$TMP/p.json")" = 8 ] || fail "producer exit_code: $(cat "$TMP/p.json")"
+expect_grep "waiting for a consumer" "$TMP/err"
 expect_exit 0 "" "$CONSUME" --key "$K6" --remove-on-exit > /dev/null
-new_key K6
+K6=$K6b
 echo a | "$PRODUCE" --key "$K6" --create || fail "producer"
 expect_exit 0 "" "$CONSUME" --key "$K6"
 # Between streams: waiting for the next producer.
-expect_exit 8 "waiting for a producer" "$CONSUME" --key "$K6" --timeout 0.3 --stats-json="$TMP/c.json"
+expect_exit 8 "" "$CONSUME" --key "$K6" --timeout 0.3 --stats-json="$TMP/c.json"
 [ "$(json_field end "$TMP/c.json")" = timeout ] || fail "consumer first-producer timeout: $(cat "$TMP/c.json")"
+expect_grep "waiting for a producer" "$TMP/err"
 expect_exit 0 "" "$SHMRING" rm --key "$K6"
+  return 0
+}
 
 # ------------------------------------------------------------- row 7
 # Exit 6: the count of what stays is exact, and a ring marked for removal
 # is not promised to a next consumer (nor waited on under -w).
+row_7() {
 seq 1 2000 | sed 's/^/line /' > "$TMP/lines"
 for mode in keep remove remove-w; do
-  new_key K7
+  v="K7_${mode//-/_}"
+  K7=${!v}
   flags=()
   [ "$mode" = keep ] || flags=(--remove-on-exit)
   wflag=()
   [ "$mode" = remove-w ] && wflag=(--wait-consumer)
-  "$CONSUME" --key "$K7" --create --capacity 4K --count 1 "${flags[@]}" > "$TMP/one" &
+  timeout -k 5 60 "$CONSUME" --key "$K7" --create --capacity 4K --count 1 "${flags[@]}" > "$TMP/one" &
   c=$!
   wait_attached "$K7" 1
   expect_exit 6 "" "$PRODUCE" --key "$K7" --framing lines "${wflag[@]}" < "$TMP/lines"
@@ -147,17 +169,23 @@ for mode in keep remove remove-w; do
   fi
   ring_exists "$K7" && fail "$mode: ring left behind"
 done
+  return 0
+}
 
 # ------------------------------------------------------------- row 8
-expect_exit 2 "max-producers 0" "$SHMRING" create --key "$K" --kind mpsc --max-producers 0
-ring_exists "$K" && fail "--max-producers 0 created a ring"
-expect_exit 0 "" "$SHMRING" create --key "$K" --kind mpsc --max-producers 1 --json
+row_8() {
+expect_exit 2 "max-producers 0" "$SHMRING" create --key "$K8" --kind mpsc --max-producers 0
+ring_exists "$K8" && fail "--max-producers 0 created a ring"
+expect_exit 0 "" "$SHMRING" create --key "$K8" --kind mpsc --max-producers 1 --json
 [ "$(json_field max_producers "$TMP/stdout")" = 1 ] || fail "--max-producers 1: $(cat "$TMP/stdout")"
-expect_exit 0 "" "$SHMRING" rm --key "$K"
+expect_exit 0 "" "$SHMRING" rm --key "$K8"
+  return 0
+}
 
 # ------------------------------------------------------------- row 9
 # More than this machine's memory (RAM + swap), within 2^40 and shmmax:
 # exit 13, naming memory, not advising to raise a limit that is not it.
+row_9() {
 mem=$(awk '/^(MemTotal|SwapTotal):/ { s += $2 * 1024 } END { printf "%.0f", s }' /proc/meminfo)
 cap=$((1 << 30))
 while [ "$cap" -le $((2 * mem)) ] && [ "$cap" -lt $((1 << 40)) ]; do cap=$((cap * 2)); done
@@ -165,31 +193,38 @@ shmmax=$(cat /proc/sys/kernel/shmmax)
 if [ "$(cat /proc/sys/vm/overcommit_memory)" = 1 ]; then
   log "row 9: vm.overcommit_memory=1 commits any size; the shmmax case is tool_rows_test's"
 else
-  expect_exit 13 "" "$SHMRING" create --key "$K" --capacity "$cap"
+  expect_exit 13 "" "$SHMRING" create --key "$K9" --capacity "$cap"
   if python3 -c "import sys; sys.exit(not int(sys.argv[1]) >= int(sys.argv[2]) + 4096)" "$shmmax" "$cap"; then
     expect_grep "not enough memory" "$TMP/err"
     grep -q "sysctl -w kernel.shmmax" "$TMP/err" && fail "advises raising shmmax, which is not the limit: $(cat "$TMP/err")"
   else
     expect_grep "exceeds kernel.shmmax" "$TMP/err"
   fi
-  ring_exists "$K" && fail "a refused create left a segment"
+  ring_exists "$K9" && fail "a refused create left a segment"
 fi
+  return 0
+}
 
 # ------------------------------------------------------------ row 10
-"$CONSUME" --key "$K" --create > /dev/null &
+row_10() {
+"$CONSUME" --key "$K10" --create > /dev/null &
 c=$!
-wait_attached "$K" 1
-expect_exit 0 "it disappears when its 1 attached process detaches$" "$SHMRING" rm --key "$K"
+wait_attached "$K10" 1
+expect_exit 0 "it disappears when its 1 attached process detaches$" "$SHMRING" rm --key "$K10"
 kill -TERM "$c"
 expect_job 143 "$c" "consumer of the removed ring, SIGTERM"
 expect_exit 2 "SHMRING_KEY" env SHMRING_KEY=zz "$CONSUME"
 expect_exit 2 "SHMRING_KEY" env SHMRING_KEY=0 "$SHMRING" info
+  return 0
+}
 
 # -------------------------------------------------- create race (row 1)
 # --create on both sides started at once: exactly one creates, the other
 # attaches, neither fails.
+row_1() {
 for round in $(seq 1 10); do
-  new_key KR
+  v="KR_$round"
+  KR=${!v}
   "$CONSUME" --key "$KR" --create --remove-on-exit > "$TMP/race.out" 2> "$TMP/race.err" &
   c=$!
   echo "round $round" | "$PRODUCE" --key "$KR" --create 2> "$TMP/race.perr" ||
@@ -198,9 +233,20 @@ for round in $(seq 1 10); do
   [ "$(cat "$TMP/race.out")" = "round $round" ] || fail "round $round: '$(cat "$TMP/race.out")' $(cat "$TMP/race.err")"
   ring_exists "$KR" && fail "round $round: ring left behind"
 done
+  return 0
+}
 
 # Row 4 where only this test's rings are listed.
-in_private_ipc bash "$0" "$1" "$2" "$3" stale || fail "row 4 (stale)"
+row_4() { in_private_ipc bash "$0" "$PRODUCE" "$CONSUME" "$SHMRING" stale; }
 
+failed=()
+for row in 1 2 4 5 6 7 8 9 10; do
+  log "row $row"
+  # In the background: a subshell tested with || would run with set -e
+  # switched off.
+  ( "row_$row" ) &
+  wait $! || failed+=("$row")
+done
+[ "${#failed[@]}" -eq 0 ] || fail "issue 11 rows failing: ${failed[*]}"
 for k in "${KEYS[@]}"; do ring_exists "$k" && fail "ring $k left behind"; done
 echo "PASS: issue 11"

@@ -7,7 +7,7 @@ KEYS=()  # lib.sh's name-derived key is not ours: never remove it
 new_key() {
   local i k rc
   for i in $(seq 1 200); do
-    k=$(printf '0x5f%06x' $(( ($$ * 7919 + $(date +%N) / 1000 + i * 104729) % 0xffffff )))
+    k=$(printf '0x5f%06x' $(( ($$ * 7919 + 10#$(date +%N) / 1000 + i * 104729) % 0xffffff )))
     set +e
     "$SHMRING" info --key "$k" > /dev/null 2>&1
     rc=$?
