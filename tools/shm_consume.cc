@@ -173,6 +173,8 @@ int consume(const Options& o) {
     // start first), else from this consumer's attach.
     const std::uint32_t stream_base = consumers_before == 0 ? 0 : producers_before;
     auto producers_missing = [&]() -> std::uint32_t {
+      // seq_cst: like producers_before above, pairs with the increment in
+      // Producer::attach (ring.cc).
       const std::uint32_t seen =
           cb->producers_seen.load(std::memory_order_seq_cst) - stream_base;
       return seen >= o.producers ? 0 : o.producers - seen;
