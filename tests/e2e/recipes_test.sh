@@ -169,17 +169,25 @@ recipe_you_wrote() {  # FILE
   two_sides "$TMP/s" "you-wrote" "$TMP/typed"
 }
 
-# The key ftok(FILE, 'R') gives, checked free and cleaned up like ours.
+# The key ftok(FILE, 'R') gives, free and cleaned up like ours: if another
+# segment has it, FILE is moved aside and made anew (another inode).
 ftok_key() {  # FILE VAR
-  local k rc
-  k=$(python3 -c 'import os, sys; s = os.stat(sys.argv[1]); print("0x%08x" % ((ord("R") << 24) | ((s.st_dev & 0xff) << 16) | (s.st_ino & 0xffff)))' "$1")
-  set +e
-  "$SHMRING" info --key "$k" > /dev/null 2>&1
-  rc=$?
-  set -e
-  [ "$rc" -eq 3 ] || fail "ftok($1, R) = $k is taken by another segment"
-  KEYS+=("$k")
-  printf -v "$2" '%s' "$k"
+  local k rc i
+  for i in $(seq 1 20); do
+    k=$(python3 -c 'import os, sys; s = os.stat(sys.argv[1]); print("0x%08x" % ((ord("R") << 24) | ((s.st_dev & 0xff) << 16) | (s.st_ino & 0xffff)))' "$1")
+    set +e
+    "$SHMRING" info --key "$k" > /dev/null 2>&1
+    rc=$?
+    set -e
+    if [ "$rc" -eq 3 ]; then
+      KEYS+=("$k")
+      printf -v "$2" '%s' "$k"
+      return 0
+    fi
+    mv "$1" "$1.taken.$i"
+    touch "$1"
+  done
+  fail "ftok($1, R): every key tried is taken"
 }
 
 recipe_lecture_pair() {  # FILE
