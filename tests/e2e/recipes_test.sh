@@ -368,8 +368,8 @@ recipe_socat() {  # FILE
   # Listening (state 0A in /proc/net/tcp) before host A connects.
   local hex i
   hex=$(printf '%04X' "$port")
-  for i in $(seq 1 500); do
-    grep -q ":$hex 00000000:0000 0A" /proc/net/tcp && break
+  for i in $(seq 1 1500); do
+    cat /proc/net/tcp /proc/net/tcp6 2> /dev/null | grep -q ":$hex [0-9A-F]*:0000 0A" && break
     sleep 0.02
   done
   shm-consume --key "$KEY_B" --create > "$TMP/b.bin" &
