@@ -63,6 +63,7 @@ new_key K9
 new_key K10
 for m in keep remove remove-w; do new_key "K7_${m//-/_}"; done
 for r in $(seq 1 10); do new_key "KR_$r"; done
+new_key KP
 log "key $K"
 
 # ------------------------------------------------------------- row 2
@@ -233,6 +234,14 @@ for round in $(seq 1 10); do
   [ "$(cat "$TMP/race.out")" = "round $round" ] || fail "round $round: '$(cat "$TMP/race.out")' $(cat "$TMP/race.err")"
   ring_exists "$KR" && fail "round $round: ring left behind"
 done
+# --producers N: the stream is not over until N producers came (the first
+# one here is done before the consumer starts), bounded by --timeout.
+echo first | "$PRODUCE" --key "$KP" --create --kind mpsc || fail "first producer"
+expect_exit 8 "waiting for 1 more of the 2 producers (--producers)" "$CONSUME" --key "$KP" --producers 2 --timeout 0.5 --stats-json
+[ "$(cat "$TMP/stdout")" = first ] || fail "--producers: '$(cat "$TMP/stdout")'"
+expect_grep '"end":"timeout"' "$TMP/err"
+expect_exit 2 "excludes" "$CONSUME" --key "$KP" --producers 2 --follow
+expect_exit 0 "" "$SHMRING" rm --key "$KP"
   return 0
 }
 
