@@ -5,7 +5,9 @@
 #
 # Each ```sh block of those files is preceded by `<!-- recipe: NAME -->`
 # (run here by recipe_NAME, which knows what input to give and what to
-# check) or `<!-- not run: REASON -->`; a block with neither fails the test.
+# check), `<!-- not run: REASON -->`, or `<!-- consumer-builds: FILE -->`
+# (a build-system block that scripts/consumer-builds runs in CI); a block
+# with none of them fails the test.
 # What the test changes in a block before running it, and nothing else:
 # - `0x5eed` becomes a key of this test process, which is also exported as
 #   $SHMRING_KEY (so recipes without --key get their own ring too);
@@ -395,6 +397,8 @@ for doc in "${DOCS[@]}"; do
     if [ "$line" = '```sh' ]; then
       case "$prev" in
         "<!-- recipe: "*" -->" | "<!-- not run: "*" -->") ;;
+        # Build-system blocks: scripts/consumer-builds runs those in CI.
+        "<!-- consumer-builds: "*" -->") ;;
         *) fail "$(basename "$doc"): a \`\`\`sh block without a recipe or not-run marker (after: '$prev')" ;;
       esac
     fi
