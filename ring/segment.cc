@@ -122,6 +122,72 @@ Error os_error(int err, const std::string& what) {
 
 bool is_pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
+// A /proc/meminfo field in bytes ("MemTotal:  24576 kB"), 0 if absent.
+std::uint64_t meminfo_bytes(const std::string& field) {
+  std::ifstream in("/proc/meminfo");
+  std::string name, unit;
+  std::uint64_t kb = 0;
+  while (in >> name >> kb) {
+    std::getline(in, unit);
+    if (name == field + ":") return kb * 1024;
+  }
+  return 0;
+}
+
+std::string gib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB",
+                static_cast<double>(bytes) / (1ULL << 30));
+  return buf;
+}
+
+// shmget refused the size: name the limit that applies. EINVAL is
+// kernel.shmmax (our sizes are far above shmmin); ENOSPC is kernel.shmall
+// (pages of all segments) or kernel.shmmni (segment count); ENOMEM is the
+// memory the kernel will commit (RAM + swap, vm.overcommit_memory).
+Error limit_error(int err, std::uint64_t size, const std::string& name) {
+  const std::string shmmax = read_proc("/proc/sys/kernel/shmmax");
+  const std::string shmall = read_proc("/proc/sys/kernel/shmall");
+  const std::string head = "cannot create " + std::to_string(size) +
+                           "-byte segment " + name + " (" +
+                           std::generic_category().message(err) + "): ";
+  const std::string others = " (kernel.shmmax=" + shmmax +
+                             " bytes, kernel.shmall=" + shmall + " pages)";
+  if (err == EINVAL) {
+    return {Errc::limit, head + "the size exceeds kernel.shmmax=" + shmmax +
+                             " bytes; raise it with sysctl -w "
+                             "kernel.shmmax=BYTES or use a smaller capacity"};
+  }
+  if (err == ENOSPC) {
+    struct shm_info si {};
+    const int max_id = ::shmctl(0, SHM_INFO, reinterpret_cast<shmid_ds*>(&si));
+    const std::string shmmni = read_proc("/proc/sys/kernel/shmmni");
+    if (max_id >= 0 &&
+        static_cast<std::uint64_t>(si.used_ids) + 1 >
+            std::strtoull(shmmni.c_str(), nullptr, 10)) {
+      return {Errc::limit, head + "kernel.shmmni=" + shmmni +
+                               " segments exist already; remove some "
+                               "(`shm-ring ls`, `ipcs -m`) or raise it with "
+                               "sysctl -w kernel.shmmni=N"};
+    }
+    return {Errc::limit,
+            head + "all segments together would exceed kernel.shmall=" +
+                shmall + " pages (" +
+                std::to_string(max_id >= 0 ? si.shm_tot : 0) +
+                " pages in use); remove segments, raise it with sysctl -w "
+                "kernel.shmall=PAGES or use a smaller capacity"};
+  }
+  return {Errc::limit,
+          head + "not enough memory for " + gib(size) + " (MemTotal " +
+              gib(meminfo_bytes("MemTotal")) + ", MemAvailable " +
+              gib(meminfo_bytes("MemAvailable")) + ", SwapTotal " +
+              gib(meminfo_bytes("SwapTotal")) + ", vm.overcommit_memory=" +
+              read_proc("/proc/sys/vm/overcommit_memory") +
+              "); use a smaller capacity. The SysV limits are not what "
+              "refused it" +
+              others};
+}
+
 }  // namespace
 
 struct Segment::Mapping {
@@ -248,14 +314,7 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   } catch (const bip::interprocess_exception& ex) {
     const int err = ex.get_native_error();
     if (err == EINVAL || err == ENOSPC || err == ENOMEM) {
-      return Error{
-          Errc::limit,
-          "cannot create " + std::to_string(size) + "-byte segment " + name +
-              ": " + std::generic_category().message(err) +
-              " (limits: kernel.shmmax=" +
-              read_proc("/proc/sys/kernel/shmmax") +
-              " bytes, kernel.shmall=" + read_proc("/proc/sys/kernel/shmall") +
-              " pages; raise with sysctl -w kernel.shmmax=...)"};
+      return limit_error(err, size, name);
     }
     if (err == EEXIST) {
       return Error{Errc::exists,
@@ -337,10 +396,15 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
                        "program may use this key (ftok collision?)"};
     }
     if (std::chrono::steady_clock::now() > deadline) {
+      const std::string remove_hint =
+          name.rfind("shmid ", 0) == 0
+              ? "`shm-ring rm --id " + name.substr(6) + " --force`"
+              : "`shm-ring rm --key " + name + " --force`";
       return Error{Errc::not_ready,
                    "segment " + name +
                        " was never initialised (its creator died during "
-                       "create?); remove it with `shm-ring rm`"};
+                       "create?); only a forced removal takes it: " +
+                       remove_hint};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -485,6 +549,34 @@ bool Segment::removed() const {
   struct shmid_ds ds {};
   if (::shmctl(shmid_, IPC_STAT, &ds) != 0) return true;
   return (ds.shm_perm.mode & SHM_DEST) != 0;
+}
+
+std::optional<std::uint64_t> Segment::unread_records() const {
+  // acquire on both positions and on each header: pairs with the
+  // consumer's head store and the producers' tail (SPSC) or header commit
+  // (MPSC) stores, so every header before `tail` is the one its producer
+  // wrote. Nothing is written: a snapshot for messages.
+  const std::uint64_t head = control_->head.load(std::memory_order_acquire);
+  const std::uint64_t tail = control_->tail.load(std::memory_order_acquire);
+  if (!layout::positions_sane(head, tail, capacity_)) return std::nullopt;
+  std::uint64_t n = 0;
+  std::uint64_t steps = 0;
+  for (std::uint64_t pos = head; pos < tail; ++steps) {
+    if (steps >= (1u << 24)) return std::nullopt;
+    const std::uint64_t off = pos & (capacity_ - 1);
+    const std::uint64_t word =
+        std::atomic_ref<std::uint64_t>(
+            *reinterpret_cast<std::uint64_t*>(data_ + off))
+            .load(std::memory_order_acquire);
+    const layout::Header h = layout::decode(word);
+    if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
+        pos + h.span > tail) {
+      return std::nullopt;
+    }
+    if (!h.padding) ++n;
+    pos += h.span;
+  }
+  return n;
 }
 
 SegmentInfo Segment::info() const {

@@ -109,6 +109,13 @@ class Segment {
 
   SegmentInfo info() const;
 
+  // Records between the consumer's released position and the producers'
+  // tail (committed, or claimed on MPSC), counted by walking their headers;
+  // nullopt if the positions or headers are inconsistent or the walk would
+  // take more than 2^24 steps. Exact when no peer is running (e.g. after
+  // the consumer has gone), a snapshot otherwise. Read-only.
+  std::optional<std::uint64_t> unread_records() const;
+
   layout::ControlBlock* control() const { return control_; }
   std::byte* data() const { return data_; }
 

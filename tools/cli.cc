@@ -59,6 +59,7 @@ int exit_code(Errc e) {
     case Errc::not_ready:
       return kExitBadSegment;
     case Errc::limit:
+      return kExitLimit;
     case Errc::system:
       return kExitInternal;
   }
@@ -223,13 +224,20 @@ key_t resolve_key(const AddressFlags& f) {
     // --key "$UNSET" must not quietly mean the default ring.
     fail(kExitUsage, "--key is empty");
   }
+  bool from_env = false;
   if (text.empty()) {
     // NOLINTNEXTLINE(concurrency-mt-unsafe): no thread runs yet.
     const char* env = std::getenv("SHMRING_KEY");
-    text = env != nullptr && *env != '\0' ? env : kDefaultKeyText;
+    from_env = env != nullptr && *env != '\0';
+    text = from_env ? env : kDefaultKeyText;
   }
   auto k = parse_key(text);
-  if (!k) fail(kExitUsage, k.error().message);
+  if (!k) {
+    // Name where a key nobody typed on this command line came from.
+    fail(kExitUsage, from_env ? "$SHMRING_KEY (no --key or --path given): " +
+                                    k.error().message
+                              : k.error().message);
+  }
   return *k;
 }
 
@@ -441,7 +449,8 @@ void set_common(CLI::App& app) {
   app.footer(
       "Exit codes: 0 ok, 1 internal, 2 usage, 3 not found, 4 permission, "
       "5 bad segment, 6 peer died, 7 record too large, 8 timeout, 9 busy/"
-      "exists, 10 corrupt, 11 broken output, 12 bad input, 128+N signal N "
+      "exists, 10 corrupt, 11 broken output, 12 bad input, 13 resource "
+      "limit, 128+N signal N "
       "(130 SIGINT, 143 SIGTERM). See docs/tools.md.");
 }
 

@@ -28,7 +28,7 @@ inline constexpr const char* kDefaultKeyText = "0x5eed0001";
 // Exit codes, the same for every tool (docs/tools.md, "Exit codes").
 enum Exit : int {
   kExitOk = 0,
-  kExitInternal = 1,    // system error, limit (shmmax), bug
+  kExitInternal = 1,    // unexpected system error, bug
   kExitUsage = 2,       // bad flag or flag value
   kExitNotFound = 3,    // no ring under the key; ftok path missing
   kExitPermission = 4,  // mode/owner forbids access
@@ -40,6 +40,8 @@ enum Exit : int {
   kExitCorrupt = 10,    // the ring holds values no correct peer writes
   kExitBrokenOutput = 11,  // stdout closed (EPIPE) or failed
   kExitBadInput = 12,      // truncated length frame, stdin read error
+  kExitLimit = 13,  // the system cannot back the ring: memory, shmmax,
+                    // shmall, shmmni
   kExitSignalBase =
       128,  // + signal number: 129 SIGHUP, 130 SIGINT, 143 SIGTERM
 };

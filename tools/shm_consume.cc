@@ -26,6 +26,7 @@ struct Options {
   std::string framing = "auto";
   std::int64_t count = -1;
   bool follow = false;
+  std::uint32_t producers = 0;  // --producers: 0 = any
 };
 
 constexpr std::size_t kBatch = 256;  // records per peek_batch/writev/release
@@ -148,7 +149,6 @@ int consume(const Options& o) {
   std::string end = "end_of_stream";
   try {
     ring.emplace(open_ring(o.ring));
-    RemoveOnExit remover(ring->segment, o.ring.remove_on_exit);
     Segment& seg = ring->segment;
     const std::string name = "ring " + hex_key(seg.key());
     const auto* cb = seg.control();
@@ -168,8 +168,22 @@ int consume(const Options& o) {
         cb->head.load(std::memory_order_seq_cst) ==
             cb->tail.load(std::memory_order_seq_cst);
 
+    // --producers N: the stream needs N producers. They are counted from
+    // the ring's creation on a ring no consumer has read yet (producers may
+    // start first), else from this consumer's attach.
+    const std::uint32_t stream_base = consumers_before == 0 ? 0 : producers_before;
+    auto producers_missing = [&]() -> std::uint32_t {
+      // seq_cst: like producers_before above, pairs with the increment in
+      // Producer::attach (ring.cc).
+      const std::uint32_t seen =
+          cb->producers_seen.load(std::memory_order_seq_cst) - stream_base;
+      return seen >= o.producers ? 0 : o.producers - seen;
+    };
+
     auto c = Consumer::attach(seg);
     if (!c) fail(c.error());
+    // Only a consumer that got its role changes the ring on its way out.
+    RemoveOnExit remover(seg, o.ring.remove_on_exit);
     Progress progress(o.report, counters, seg);
     Writer writer(framing_from(o.framing));
     const Timeout timeout = timeout_of(o.ring);
@@ -212,12 +226,19 @@ int consume(const Options& o) {
         const bool new_stream =
             cb->producers_seen.load(std::memory_order_seq_cst) !=
             producers_before;
-        if (awaiting_stream && !new_stream) {
+        const std::uint32_t missing = producers_missing();
+        if ((awaiting_stream && !new_stream) || missing > 0) {
           if (!idle) idle.emplace(timeout);
           if (idle->passed()) {
-            fail(kExitTimeout, "timed out after " +
-                                   seconds_text(o.ring.timeout) +
-                                   " waiting for a producer on " + name);
+            end = "timeout";
+            fail(kExitTimeout,
+                 "timed out after " + seconds_text(o.ring.timeout) +
+                     " waiting for " +
+                     (missing > 0 ? std::to_string(missing) + " more of the " +
+                                        std::to_string(o.producers) +
+                                        " producers (--producers)"
+                                  : std::string("a producer")) +
+                     " on " + name);
           }
           if (!nap(std::chrono::milliseconds(20))) {
             fail(signal_exit_code(), signal_text());
@@ -290,6 +311,12 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   app.add_flag("-F,--follow", o.follow,
                "At end of stream keep waiting for the next producer (like "
                "tail -f); stop with Ctrl-C");
+  app.add_option("--producers", o.producers,
+                 "End of stream needs N producers: wait until N have "
+                 "attached (and all have closed), e.g. for N concurrent "
+                 "MPSC producers that may start late")
+      ->check(CLI::Range(1u, 1000000u))
+      ->excludes("--follow");
   add_report_flags(app, o.report);
   return run_tool(app, argc, argv, [&] { return consume(o); });
 }

@@ -48,8 +48,15 @@ class Sender {
     if (r.status != Status::would_block) give_up(r.status);
     const Deadline deadline(timeout_);
     for (;;) {
-      r = p_.reserve(n, deadline.left());
+      // In slices: a full ring whose consumer is gone and that is marked
+      // for removal can never drain (nobody can attach), even under
+      // --wait-consumer.
+      r = p_.reserve(n, std::min<Timeout>(deadline.left(), kSlice));
       if (r) return r.bytes;
+      if (r.status == Status::timed_out && !deadline.passed()) {
+        if (consumer_gone_for_good()) give_up(Status::peer_dead);
+        continue;
+      }
       if (r.status == Status::peer_dead && no_consumer_yet()) {
         wait_for_first_consumer(deadline);
         continue;
@@ -60,20 +67,44 @@ class Sender {
 
   [[noreturn]] void give_up(Status s) {
     const std::string ring = "ring " + hex_key(p_.segment().key());
-    const std::string kept =
-        std::to_string(counters_.records.load(std::memory_order_relaxed)) +
-        " records were committed";
+    const std::uint64_t committed =
+        counters_.records.load(std::memory_order_relaxed);
+    const std::string kept = std::to_string(committed) +
+                             (committed == 1 ? " record was" : " records were") +
+                             " committed";
     switch (s) {
       case Status::timed_out:
+        if (!p_.consumer_alive()) {
+          fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
+                                 " waiting for a consumer on " + ring +
+                                 " (the ring is full)");
+        }
         fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
                                " waiting for space in " + ring +
                                " (is the consumer keeping up?)");
-      case Status::peer_dead:
+      case Status::peer_dead: {
+        // The consumer is gone: the walk counts exactly what it left.
+        const std::optional<std::uint64_t> unread =
+            p_.segment().unread_records();
+        const std::string left =
+            unread ? std::to_string(*unread) +
+                         (*unread == 1 ? " unread record" : " unread records")
+                   : "the unread records";
+        if (p_.segment().removed()) {
+          fail(kExitPeerDead,
+               "the consumer of " + ring +
+                   " is gone and the ring is marked for removal, so no "
+                   "consumer can attach any more; " +
+                   left + " (of " + std::to_string(committed) +
+                   " committed) go with it when this producer detaches");
+        }
         fail(kExitPeerDead,
              "the consumer of " + ring +
-                 " is gone (exited or died) and the ring is full; " + kept +
-                 " and stay in the ring for the next consumer. Use "
+                 " is gone (exited or died) and the ring is full; " + left +
+                 " (of " + std::to_string(committed) +
+                 " committed) stay in the ring for the next consumer. Use "
                  "--wait-consumer to wait for a new one");
+      }
       case Status::interrupted:
         fail(signal_exit_code(), signal_text() + "; " + kept);
       case Status::corrupt:
@@ -96,8 +127,14 @@ class Sender {
                consumers_seen_at_start_;
   }
 
+  // No consumer, and none can come: the ring is marked for removal.
+  bool consumer_gone_for_good() const {
+    return !p_.consumer_alive() && p_.segment().removed();
+  }
+
   void wait_for_first_consumer(const Deadline& deadline) {
     while (no_consumer_yet() && !p_.consumer_alive()) {
+      if (p_.segment().removed()) give_up(Status::peer_dead);
       if (deadline.passed()) {
         fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
                                " waiting for a consumer on ring " +
@@ -106,6 +143,8 @@ class Sender {
       if (!nap(std::chrono::milliseconds(20))) give_up(Status::interrupted);
     }
   }
+
+  static constexpr Timeout kSlice = std::chrono::milliseconds(250);
 
   Producer& p_;
   layout::ControlBlock* cb_;
@@ -365,11 +404,12 @@ int produce(const Options& o) {
   try {
     const std::uint64_t chunk = chunk_flag(o);
     ring.emplace(open_ring(o.ring));
-    RemoveOnExit remover(ring->segment, o.ring.remove_on_exit);
     ProducerOptions po;
     po.wait_for_consumer = o.wait_consumer;
     auto p = Producer::attach(ring->segment, po);
     if (!p) fail(p.error());
+    // Only a producer that got its role changes the ring on its way out.
+    RemoveOnExit remover(ring->segment, o.ring.remove_on_exit);
     Sender sender(*p, o, counters);
     Progress progress(o.report, counters, ring->segment);
     const Framing f = framing_from(o.framing);
@@ -385,8 +425,11 @@ int produce(const Options& o) {
     print_error(f.what());
     code = f.code;
   }
+  const char* end = code == kExitOk        ? "end_of_input"
+                    : code == kExitTimeout ? "timeout"
+                                           : "error";
   auto j = stats_json(counters, ring ? &ring->segment : nullptr, start, code,
-                      code == kExitOk ? "end_of_input" : "error");
+                      end);
   write_stats(o.report, j);
   return code;
 }

@@ -4,8 +4,11 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -28,6 +31,7 @@ struct Options {
   bool force = false;
   bool stale = false;
   bool all = false;
+  CLI::Option* max_producers_opt = nullptr;
 };
 
 std::string user_name(uid_t uid) {
@@ -53,24 +57,71 @@ std::uint64_t others_attached(const SegmentInfo& i) {
   return i.attach_count > 0 ? i.attach_count - 1 : 0;
 }
 
-// Left behind: its creator is gone and no process has it mapped.
+// A ring nobody ever used (no producer or consumer attached, e.g. made by
+// `shm-ring create` for a session that never came) counts as left behind
+// this long after its creation (docs/tools.md, "States").
+constexpr std::int64_t kUnusedStaleSeconds = 3600;
+
+bool any_live(const SegmentInfo& i) {
+  return i.consumer_alive ||
+         std::any_of(i.producers.begin(), i.producers.end(),
+                     [](const auto& p) { return p.alive; });
+}
+
+bool ever_used(const SegmentInfo& i) {
+  return i.producers_seen > 0 || i.consumers_seen > 0;
+}
+
+// Seconds since the segment was created. shm_ctime changes only on create
+// and IPC_SET; attaching to look (ls, info) moves atime/dtime, not ctime.
+std::int64_t age_seconds(const SegmentInfo& i) {
+  struct shmid_ds ds {};
+  if (::shmctl(i.shmid, IPC_STAT, &ds) != 0) return 0;
+  return static_cast<std::int64_t>(::time(nullptr)) -
+         static_cast<std::int64_t>(ds.shm_ctime);
+}
+
+// Nobody is there and nobody will miss it: no live peer, creator gone, no
+// process attached, nothing unread, and used at least once (or unused for
+// kUnusedStaleSeconds). `rm --stale` removes exactly these.
 bool is_stale(const SegmentInfo& i) {
-  return !i.creator_alive && others_attached(i) == 0;
+  return !i.creator_alive && others_attached(i) == 0 && !any_live(i) &&
+         i.used_bytes == 0 &&
+         (ever_used(i) || age_seconds(i) >= kUnusedStaleSeconds);
+}
+
+// Holds records nobody is reading and nobody is attached to read.
+bool holds_unread(const SegmentInfo& i) {
+  return i.used_bytes > 0 && !any_live(i) && others_attached(i) == 0;
 }
 
 std::string state_of(const SegmentInfo& i) {
   if (i.marked_for_removal) return "removing";
+  if (any_live(i)) return "active";
+  if (holds_unread(i)) return "unread";
   if (is_stale(i)) return "stale";
-  const bool any_live =
-      i.consumer_alive || std::any_of(i.producers.begin(), i.producers.end(),
-                                      [](const auto& p) { return p.alive; });
-  return any_live ? "active" : "idle";
+  return "idle";
 }
 
 double fill_of(const SegmentInfo& i) {
   return i.capacity ? 100.0 * static_cast<double>(i.used_bytes) /
                           static_cast<double>(i.capacity)
                     : 0.0;
+}
+
+// "0%" only when empty, "100%" only when full; "<0.1%", "0.4%", "37%".
+std::string fill_text(const SegmentInfo& i) {
+  if (i.used_bytes == 0) return "0%";
+  if (i.used_bytes >= i.capacity) return "100%";
+  const double f = fill_of(i);
+  char buf[16];
+  if (f < 0.1) return "<0.1%";
+  if (f < 10) {
+    std::snprintf(buf, sizeof buf, "%.1f%%", std::floor(f * 10) / 10);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f%%", std::min(std::floor(f), 99.0));
+  }
+  return buf;
 }
 
 json info_json(const SegmentInfo& i) {
@@ -121,8 +172,9 @@ void print_info(const SegmentInfo& i) {
               static_cast<unsigned long long>(i.capacity),
               human_bytes(static_cast<double>(i.capacity)).c_str(),
               static_cast<unsigned long long>(layout::max_payload(i.capacity)));
-  std::printf("  fill        %llu bytes (%.1f%%), head %llu, tail %llu\n",
-              static_cast<unsigned long long>(i.used_bytes), fill_of(i),
+  std::printf("  fill        %llu bytes (%s), head %llu, tail %llu\n",
+              static_cast<unsigned long long>(i.used_bytes),
+              fill_text(i).c_str(),
               static_cast<unsigned long long>(i.head),
               static_cast<unsigned long long>(i.tail));
   std::printf("  wait        %s\n", wait_name(i.wait));
@@ -164,6 +216,12 @@ Segment attach_addressed(const Options& o) {
 }
 
 int cmd_create(const Options& o) {
+  if (o.max_producers_opt != nullptr && o.max_producers_opt->count() > 0 &&
+      o.ring.max_producers == 0) {
+    // 0 is the library's "default for the kind": never a user's request.
+    fail(kExitUsage,
+         "--max-producers 0: a ring needs 1..64 producer slots (1 for spsc)");
+  }
   const key_t key = resolve_key(o.ring.address);
   const RingOptions ro = ring_options(o.ring);
   std::optional<Segment> seg;
@@ -211,7 +269,8 @@ struct Row {
   std::uint64_t size;
   std::uint64_t nattch;
   std::optional<SegmentInfo> info;  // set for shmring rings
-  std::string why_not;              // else: why it is not one of ours
+  std::optional<std::uint64_t> unread_records;
+  std::string why_not;  // else: why it is not one of ours
 };
 
 // A quick read-only look at the first word, so that `ls` does not make a
@@ -246,8 +305,8 @@ std::vector<Row> scan() {
           lpid >> nattch)) {
       continue;
     }
-    Row r{
-        static_cast<key_t>(key), static_cast<int>(shmid), size, nattch, {}, {}};
+    Row r{static_cast<key_t>(key), static_cast<int>(shmid), size, nattch, {},
+          {}, {}};
     if (!looks_like_ring(r.shmid, size)) {
       r.why_not = "not a shmring segment (no shmring magic)";
       rows.push_back(std::move(r));
@@ -256,6 +315,7 @@ std::vector<Row> scan() {
     auto seg = Segment::attach_id(r.shmid);
     if (seg) {
       r.info = seg->info();
+      r.unread_records = seg->unread_records();
     } else {
       r.why_not = seg.error().message;
       if (seg.error().code == Errc::not_found) continue;  // vanished
@@ -301,17 +361,17 @@ int cmd_ls(const Options& o) {
     const SegmentInfo& i = *r.info;
     int live = 0;
     for (const auto& p : i.producers) live += p.alive ? 1 : 0;
-    char producers[32], fill[16];
+    char producers[32];
     std::snprintf(producers, sizeof producers, "%d/%u", live, i.max_producers);
-    std::snprintf(fill, sizeof fill, "%.0f%%", fill_of(i));
+    const std::string fill = fill_text(i);
     const std::string consumer =
         i.consumer_pid == 0
             ? "-"
             : std::to_string(i.consumer_pid) + (i.consumer_alive ? "" : "?");
     std::printf("%-10s %8d %-4s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
                 hex_key(i.key).c_str(), i.shmid, kind_name(i.kind),
-                human_bytes(static_cast<double>(i.capacity)).c_str(), fill,
-                producers, consumer.c_str(),
+                human_bytes(static_cast<double>(i.capacity)).c_str(),
+                fill.c_str(), producers, consumer.c_str(),
                 static_cast<unsigned long long>(others_attached(i)),
                 octal(i.mode).c_str(), user_name(i.owner_uid).c_str(),
                 state_of(i).c_str());
@@ -335,15 +395,46 @@ int remove_id(int shmid, const std::string& name) {
 int cmd_rm(const Options& o) {
   if (o.stale) {
     json removed = json::array();
+    json kept = json::array();
     for (const Row& r : scan()) {
-      if (!r.info || !is_stale(*r.info) || r.info->marked_for_removal) continue;
-      remove_id(r.shmid, "ring " + hex_key(r.key));
-      removed.push_back(hex_key(r.key));
-      if (!o.json)
-        std::printf("removed stale ring %s (shmid %d)\n",
-                    hex_key(r.key).c_str(), r.shmid);
+      if (!r.info || r.info->marked_for_removal) continue;
+      const SegmentInfo& i = *r.info;
+      const std::string key = hex_key(r.key);
+      if (is_stale(i)) {
+        remove_id(r.shmid, "ring " + key);
+        removed.push_back(key);
+        if (!o.json)
+          std::printf("removed stale ring %s (shmid %d)\n", key.c_str(),
+                      r.shmid);
+        continue;
+      }
+      // Left alone but looks abandoned: say why it stays.
+      if (i.creator_alive || any_live(i) || others_attached(i) != 0) continue;
+      std::string why;
+      if (i.used_bytes > 0) {
+        why = std::to_string(i.used_bytes) + " unread bytes";
+        if (r.unread_records) {
+          why += " in " + std::to_string(*r.unread_records) +
+                 (*r.unread_records == 1 ? " record" : " records");
+        }
+      } else {
+        why = "never used, created " + std::to_string(age_seconds(i)) +
+              " s ago (an unused ring is stale after " +
+              std::to_string(kUnusedStaleSeconds) + " s)";
+      }
+      kept.push_back({{"key", key},
+                      {"shmid", r.shmid},
+                      {"unread_bytes", i.used_bytes},
+                      {"why", why}});
+      if (!o.json) {
+        std::printf("kept %s (shmid %d): %s; `shm-ring rm --key %s` drops it\n",
+                    key.c_str(), r.shmid, why.c_str(), key.c_str());
+      }
     }
-    if (o.json) std::cout << json{{"removed", removed}}.dump() << std::endl;
+    if (o.json) {
+      std::cout << json{{"removed", removed}, {"kept", kept}}.dump()
+                << std::endl;
+    }
     return kExitOk;
   }
   std::string name;
@@ -382,9 +473,9 @@ int cmd_rm(const Options& o) {
   } else if (others > 0) {
     std::printf(
         "removed %s (shmid %d); it disappears when its %llu attached "
-        "process%s detach\n",
+        "%s\n",
         name.c_str(), shmid, static_cast<unsigned long long>(others),
-        others == 1 ? "" : "es");
+        others == 1 ? "process detaches" : "processes detach");
   } else {
     std::printf("removed %s (shmid %d)\n", name.c_str(), shmid);
   }
@@ -417,7 +508,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   auto* create = app.add_subcommand(
       "create", "Create a ring (exclusive unless --exist-ok)");
   add_create_flags(*create, o.ring);
-  create->add_option("--max-producers", o.ring.max_producers,
+  o.max_producers_opt = create->add_option("--max-producers", o.ring.max_producers,
                      "mpsc: producer slots, 1..64 (default 64)");
   create->add_flag("--exist-ok", o.exist_ok,
                    "Succeed if a matching ring already exists");
@@ -438,7 +529,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   rm->add_flag("--force", o.force,
                "Remove the segment even if it is not a shmring ring");
   rm->add_flag("--stale", o.stale,
-               "Remove every stale ring (creator dead, nothing attached)")
+               "Remove every stale ring: drained, no live peer, creator "
+               "dead, nothing attached, used once (or unused for 1 h); "
+               "reports rings it keeps")
       ->excludes(rm->get_option("--key"))
       ->excludes(rm->get_option("--path"))
       ->excludes(rm->get_option("--id"))

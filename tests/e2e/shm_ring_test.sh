@@ -25,7 +25,7 @@ expect_exit 0 "" "$SHMRING" create --key "$K2" --exist-ok --json
 expect_json "$TMP/stdout" 'j["created"], j["kind"], j["max_producers"], j["wait"]' "(False, 'mpsc', 8, 'semaphore')"
 
 # K1 gets a live consumer and a producer that has committed 5 records and
-# waits on its input; K2 stays idle with its creator gone: stale.
+# waits on its input; K2 stays idle: made by `shm-ring create`, never used.
 "$CONSUME" --key "$K1" --count 5 > /dev/null &
 consumer=$!
 wait_attached "$K1" 1
@@ -49,13 +49,15 @@ head -c 1000 /dev/zero | "$PRODUCE" --key "$K3"
 expect_exit 0 "" "$SHMRING" info --key "$K3" --json
 expect_json "$TMP/stdout" 'j["used_bytes"], j["producers_seen"], j["producers"]' "(1008, 1, [])"
 
-# ls: all three rings, K1 active, K2 and K3 stale (creator dead, unattached).
+# ls: all three rings, K1 active, K2 idle (never used, just made), K3
+# unread (holds data, nobody attached; issue 11: not "stale", not 0%).
 expect_exit 0 "" "$SHMRING" ls --json
-expect_json "$TMP/stdout" 'sorted((r["key"], r["state"]) for r in j)' \
-  "[('$K1', 'active'), ('$K2', 'stale'), ('$K3', 'stale')]"
+expect_json "$TMP/stdout" 'sorted((r["key"], r["state"]) for r in j if r["key"] in ("'$K1'", "'$K2'", "'$K3'"))' \
+  "[('$K1', 'active'), ('$K2', 'idle'), ('$K3', 'unread')]"
 expect_exit 0 "" "$SHMRING" ls
 expect_grep "^$K1 .* spsc .*64 KiB .* active$" "$TMP/stdout"
-expect_grep "^$K2 .* mpsc .* 0/8 .* stale$" "$TMP/stdout"
+expect_grep "^$K2 .* mpsc .* 0/8 .* idle$" "$TMP/stdout"
+expect_grep "^$K3 .* 24% .* unread$" "$TMP/stdout"
 # info by shmid, as ls shows it.
 id2=$(ipcs -m | awk -v k="$K2" '$1 == k { print $2 }')
 expect_exit 0 "" "$SHMRING" info --id "$id2" --json
@@ -70,11 +72,18 @@ expect_exit 0 "" "$SHMRING" ls
 grep -q "not a ring" "$TMP/stdout" && fail "ls without --all lists a foreign segment"
 ipcrm -m "$foreign"
 
-# rm --stale removes K2 and K3 and leaves the active K1 alone.
+# rm --stale keeps K3's unread records and the unused K2, says so, and
+# leaves the active K1 alone; once K3 is read it is stale and goes.
 expect_exit 0 "" "$SHMRING" rm --stale --json
-expect_json "$TMP/stdout" 'sorted(j["removed"])' "['$K2', '$K3']"
+expect_json "$TMP/stdout" '[k for k in j["removed"] if k in ("'$K1'", "'$K2'", "'$K3'")]' "[]"
+expect_json "$TMP/stdout" '[(k["key"], k["unread_bytes"]) for k in j["kept"] if k["key"] == "'$K3'"]' "[('$K3', 1008)]"
+expect_exit 0 "" "$CONSUME" --key "$K3"
+[ "$(wc -c < "$TMP/stdout")" -eq 1000 ] || fail "K3 lost data"
+expect_exit 0 "" "$SHMRING" rm --stale --json
+expect_json "$TMP/stdout" '"'$K3'" in j["removed"], "'$K2'" in j["removed"]' "(True, False)"
 ring_exists "$K1" || fail "rm --stale removed an active ring"
-ring_exists "$K2" && fail "rm --stale left a stale ring"
+ring_exists "$K3" && fail "rm --stale left a stale ring"
+expect_exit 0 "" "$SHMRING" rm --key "$K2"
 
 # rm of a ring in use: marked, gone when its users detach.
 expect_exit 0 "disappears when its 2 attached processes detach" "$SHMRING" rm --key "$K1"
