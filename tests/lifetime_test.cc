@@ -139,7 +139,7 @@ TEST_CASE("lifetime: a slow but live producer is never reclaimed") {
 }
 
 TEST_CASE("lifetime: a dead producer's busy record is reclaimed quickly") {
-  const int segments_before = testing::segment_count();
+  const int segments_before = testing::own_segment_count();
   {
     ScopedRing ring({.kind = Kind::mpsc, .capacity = 1 << 16});
     Segment& seg = ring.segment();
@@ -201,7 +201,7 @@ TEST_CASE("lifetime: a dead producer's busy record is reclaimed quickly") {
     CHECK(seg.control()->producers_died.load() == 1);
     CHECK(seg.control()->producers_attached.load() == 0);
   }
-  CHECK(testing::segment_count() == segments_before);
+  CHECK(testing::own_segment_count() == segments_before);
 }
 
 TEST_CASE(

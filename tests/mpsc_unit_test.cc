@@ -330,7 +330,7 @@ TEST_CASE("mpsc: max_producers limits the table") {
 }
 
 TEST_CASE("mpsc: ghost slots of dead processes are reaped on attach") {
-  const int segments_before = testing::segment_count();
+  const int segments_before = testing::own_segment_count();
   {
     ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096, .max_producers = 2});
     Segment& seg = ring.segment();
@@ -365,7 +365,7 @@ TEST_CASE("mpsc: ghost slots of dead processes are reaped on attach") {
     CHECK(next(c) == "from a ghost");
     CHECK(next(c) == "<would_block>");
   }
-  CHECK(testing::segment_count() == segments_before);
+  CHECK(testing::own_segment_count() == segments_before);
 }
 
 TEST_CASE("mpsc: end of stream only after every producer closed") {

@@ -211,7 +211,7 @@ struct Transfer {
 
 void transfer(const Transfer& t) {
   CAPTURE(static_cast<int>(t.wait), t.records, t.capacity);
-  const int before = testing::segment_count();
+  const int before = testing::own_segment_count();
   {
     testing::ScopedRing ring({.capacity = t.capacity, .wait = t.wait});
     const int id = ring.segment().id();
@@ -241,7 +241,7 @@ void transfer(const Transfer& t) {
     REQUIRE(cs.code == 0);
     CHECK(sh->peeked.load() == t.records);
   }
-  CHECK(testing::segment_count() == before);
+  CHECK(testing::own_segment_count() == before);
 }
 
 TEST_CASE("1,000,000 records between processes, futex waits") {
@@ -381,7 +381,7 @@ TEST_CASE(
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
   const int round = GENERATE(0, 1, 2);
   CAPTURE(static_cast<int>(wait), round);
-  const int before = testing::segment_count();
+  const int before = testing::own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 64ULL * 1024, .wait = wait});
     const int id = ring.segment().id();
@@ -426,7 +426,7 @@ TEST_CASE(
         static_cast<unsigned long long>(committed), after);
     CHECK(after < 10.0);  // bounded: liveness is checked every sleep slice
   }
-  CHECK(testing::segment_count() == before);
+  CHECK(testing::own_segment_count() == before);
 }
 
 // A producer child writing until it blocks on the full ring, then reporting
@@ -473,7 +473,7 @@ TEST_CASE(
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
   const bool graceful = GENERATE(false, true);
   CAPTURE(static_cast<int>(wait), graceful);
-  const int before = testing::segment_count();
+  const int before = testing::own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 4096, .wait = wait});
     const int id = ring.segment().id();
@@ -517,7 +517,7 @@ TEST_CASE(
                 graceful ? "detached" : "killed", after);
     CHECK(after < 10.0);
   }
-  CHECK(testing::segment_count() == before);
+  CHECK(testing::own_segment_count() == before);
 }
 
 TEST_CASE("consumer killed and restarted: nothing committed is lost") {
@@ -526,7 +526,7 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
   CAPTURE(static_cast<int>(wait));
-  const int before = testing::segment_count();
+  const int before = testing::own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 16ULL * 1024, .wait = wait});
     const int id = ring.segment().id();
@@ -640,7 +640,7 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
         "unreleased at a kill)\n",
         static_cast<unsigned long long>(cs->duplicates.load()));
   }
-  CHECK(testing::segment_count() == before);
+  CHECK(testing::own_segment_count() == before);
 }
 
 }  // namespace

@@ -166,7 +166,7 @@ TEST_CASE(
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
   CAPTURE(static_cast<int>(wait));
   const std::uint64_t rounds = 100000;
-  const int before = testing::segment_count();
+  const int before = testing::own_segment_count();
   {
     testing::ScopedRing ab({.capacity = 4096, .wait = wait});
     testing::ScopedRing ba({.capacity = 4096, .wait = wait});
@@ -200,7 +200,7 @@ TEST_CASE(
     }
     check_ping_pong(result, "processes", wait);
   }
-  CHECK(testing::segment_count() == before);
+  CHECK(testing::own_segment_count() == before);
 }
 
 // ---- Publishing exactly when the peer sleeps.
@@ -227,7 +227,7 @@ TEST_CASE(
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
   CAPTURE(static_cast<int>(wait));
   const int rounds = 200;
-  const int before = testing::segment_count();
+  const int before = testing::own_segment_count();
   {
     testing::ScopedRing ab({.capacity = 4096, .wait = wait});
     testing::ScopedRing ba({.capacity = 4096, .wait = wait});
@@ -305,7 +305,7 @@ TEST_CASE(
       CHECK(slow[kind] * 10 <= count[kind]);
     }
   }
-  CHECK(testing::segment_count() == before);
+  CHECK(testing::own_segment_count() == before);
 }
 
 // ---- Timeouts.
@@ -474,7 +474,7 @@ TEST_CASE("SIGUSR1 ends a peek blocked in another process") {
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
   CAPTURE(static_cast<int>(wait));
-  const int before = testing::segment_count();
+  const int before = testing::own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 256, .wait = wait});
     const int id = ring.segment().id();
@@ -517,7 +517,7 @@ TEST_CASE("SIGUSR1 ends a peek blocked in another process") {
                 static_cast<int>(wait),
                 std::chrono::duration<double, std::milli>(took).count());
   }
-  CHECK(testing::segment_count() == before);
+  CHECK(testing::own_segment_count() == before);
 }
 
 }  // namespace
