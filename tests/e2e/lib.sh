@@ -50,7 +50,6 @@ ftok_key() {
 # SHMRING_REQUIRE_PRIVILEGED=1 (.ci/run, as root) the skip is a failure.
 privileged_skip() {
   echo "PRIVILEGED TEST SKIPPED: $*" >&2
-  echo "PRIVILEGED TEST SKIPPED: $*"
   if [ "${SHMRING_REQUIRE_PRIVILEGED:-}" = 1 ]; then
     fail "privileged test skipped while SHMRING_REQUIRE_PRIVILEGED=1: $*"
   fi
@@ -148,4 +147,17 @@ expect_job() {
   wait "$2" || rc=$?
   [ "$rc" -eq "$1" ] || fail "$3: exit $rc, expected $1"
   log "ok: exit $rc: $3"
+}
+
+# expect_job_within SECONDS WANT PID WHAT: like expect_job, but fails
+# (instead of hanging) if the job is still running after SECONDS, a
+# generous liveness bound.
+expect_job_within() {
+  local i
+  for i in $(seq 1 $(( $1 * 50 ))); do
+    kill -0 "$3" 2> /dev/null || break
+    sleep 0.02
+  done
+  kill -0 "$3" 2> /dev/null && fail "$4: still running after $1 s"
+  expect_job "$2" "$3" "$4"
 }
