@@ -16,7 +16,7 @@ expect_exit 2 "octal" "$CONSUME" --key "$KEY" --create --mode 0999
 expect_exit 2 "excludes" "$CONSUME" --key "$KEY" --path /
 expect_exit 2 "requires\|needs\|Needs" "$CONSUME" --proj A
 expect_exit 2 "framing" "$PRODUCE" --framing words < /dev/null
-expect_exit 2 "" "$SHMRING"
+expect_exit 2 "A subcommand is required" "$SHMRING"
 expect_exit 0 "" "$PRODUCE" --help
 expect_grep "Exit codes" "$TMP/stdout"
 expect_exit 0 "" "$CONSUME" --version

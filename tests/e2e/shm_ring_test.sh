@@ -88,7 +88,7 @@ expect_grep "^$K2 .* mpsc .* 0/8 .* stale$" "$TMP/stdout"
 id2=$(ipcs -m | awk -v k="$K2" '$1 == k { print $2 }')
 expect_exit 0 "" "$SHMRING" info --id "$id2" --json
 expect_json "$TMP/stdout" 'j["key"]' "$K2"
-expect_exit 2 "" "$SHMRING" info --id "$id2" --key "$K2"
+expect_exit 2 "excludes --id" "$SHMRING" info --id "$id2" --key "$K2"
 
 # A segment that is not a ring shows up only with --all.
 foreign=$(ipcmk -M 8192 | awk '{ print $NF }')
@@ -123,7 +123,7 @@ expect_json "$TMP/stdout" "[(r['key'], r['state']) for r in j if r['shmid'] == $
 kill -TERM "$producer"
 expect_job 143 "$producer" "producer after SIGTERM"
 expect_job 0 "$consumer" "consumer of a removed ring"
-expect_exit 3 "" "$SHMRING" rm --key "$K1"
+expect_exit 3 "no ring with key $K1" "$SHMRING" rm --key "$K1"
 
 expect_no_leak
 echo "PASS: shm-ring"

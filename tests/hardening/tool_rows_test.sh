@@ -183,12 +183,12 @@ expect_exit 0 "" "$SHMRING" create --key "$KEY" --capacity 4K
 echo "one record" | "$PRODUCE" --key "$KEY" --wait-consumer --timeout 10 || fail "producer"
 tail=$("$POKE" get "$KEY" tail)
 "$POKE" set "$KEY" tail $((tail + 3))
-expect_exit 10 "corrupt" "$CONSUME" --key "$KEY" --timeout 5
+expect_exit 10 "ring $KEY is corrupt at offset" "$CONSUME" --key "$KEY" --timeout 5
 expect_exit 0 "" "$SHMRING" rm --key "$KEY"
 # The same for an MPSC producer writing at a scribbled tail.
 expect_exit 0 "" "$SHMRING" create --key "$KEY" --capacity 4K --kind mpsc
 "$POKE" set "$KEY" tail 4093
-expect_exit 10 "corrupt" "$PRODUCE" --key "$KEY" --wait-consumer --timeout 5 < <(echo x)
+expect_exit 10 "ring $KEY is corrupt (head/tail out of range)" "$PRODUCE" --key "$KEY" --wait-consumer --timeout 5 < <(echo x)
 expect_exit 0 "" "$SHMRING" rm --key "$KEY"
 
 # ------------------------------------- removed (IPC_RMID) while attached
