@@ -273,6 +273,10 @@ double blocked_cpu_ratio(WaitStrategy wait) {
     Segment seg = attach_or_die(id);
     auto con = Consumer::attach(seg);
     if (!con) return 3;
+    // Measure only once the producer is attached: before that the consumer
+    // waits for a first producer, which sleeps whatever the strategy.
+    // acquire: pairs with the parent's release store after attaching.
+    while (sh->ready.load(std::memory_order_acquire) == 0) ::usleep(1000);
     timespec c0{};
     timespec c1{};
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
@@ -291,6 +295,8 @@ double blocked_cpu_ratio(WaitStrategy wait) {
   // writes nothing. Attached after the fork: never inherited.
   auto p = Producer::attach(ring.segment());
   REQUIRE(p);
+  // release: the child starts measuring only after this.
+  sh->ready.store(1, std::memory_order_release);
   const auto st = wait_child(c, 60s);
   children.forget(c);
   REQUIRE(st.exited);
