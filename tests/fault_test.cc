@@ -76,7 +76,9 @@ struct ProducerState {
   // commit() returns, so a replacement starts at the first seq that may not
   // have been committed.
   std::atomic<std::uint64_t> committed{0};
-  std::atomic<int> hold{0};  // parent: stop between reserve and commit
+  // Parent: 1 stop between reserve and commit; 2 stop after commit(),
+  // before noting it in `committed` (the replacement re-sends that record).
+  std::atomic<int> hold{0};
   std::atomic<std::uint64_t> held_offset{0};  // ring offset of that header
   std::atomic<std::uint64_t> lock_word{0};    // its claim_lock value
 };
@@ -172,7 +174,9 @@ int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
     std::memcpy(r.bytes.data(), &h, sizeof h);
     auto body = r.bytes.subspan(sizeof h);
     // relaxed: the parent sets it and waits on the beacon.
-    if (me.hold.exchange(0, std::memory_order_relaxed) != 0) {
+    const int hold = me.hold.load(std::memory_order_relaxed);
+    if (hold == 1) {
+      me.hold.store(0, std::memory_order_relaxed);
       // Half a record, as if killed while writing it: if it were ever
       // delivered its payload check would fail.
       testing::fill_payload(body.first(body.size() / 2), id, seq);
@@ -190,6 +194,14 @@ int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
       continue;
     }
     p->commit();
+    if (hold == 2) {
+      // Killed after commit, before noting it: the record is in the ring
+      // and `committed` says it may not be, so the next incarnation sends
+      // seq again (the consumer counts it as re-sent).
+      me.hold.store(0, std::memory_order_relaxed);
+      beacon.signal();
+      return sleep_until_killed();
+    }
     // release: the parent's final check reads it after reaping us.
     me.committed.store(seq + 1, std::memory_order_release);
     ++seq;
@@ -309,16 +321,32 @@ int consumer_main(Segment& seg, Shared& sh, testing::Beacon& beacon) {
 }
 
 // getenv: read before any child or thread exists.
+// FAULT_ROUNDS must be a whole number >= 0: "abc" or "10x" is an error,
+// not zero rounds and a pass.
 int rounds_from_env() {
   // NOLINTNEXTLINE(concurrency-mt-unsafe)
-  if (const char* s = std::getenv("FAULT_ROUNDS")) return std::atoi(s);
+  if (const char* s = std::getenv("FAULT_ROUNDS")) {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 1000000) {
+      FAIL("FAULT_ROUNDS='" << s << "' is not a number of rounds (0..1000000)");
+    }
+    return static_cast<int>(v);
+  }
   return SHMRING_FAULT_ROUNDS;
 }
 
 unsigned seed_from_env() {
   // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (const char* s = std::getenv("FAULT_SEED")) {
-    return static_cast<unsigned>(std::strtoul(s, nullptr, 0));
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long v = std::strtoul(s, &end, 0);
+    if (*s == '\0' || *end != '\0' || errno != 0 || v > 0xffffffffUL) {
+      FAIL("FAULT_SEED='" << s << "' is not a 32-bit number");
+    }
+    return static_cast<unsigned>(v);
   }
   return 20261126;
 }
@@ -447,6 +475,16 @@ class FaultRun {
     await_progress(id);
   }
 
+  void kill_producer_after_commit(int id) {
+    sh_.producers[id].hold.store(2, std::memory_order_relaxed);
+    INFO("producer " << id << " never reached its after-commit hold point");
+    REQUIRE(beacon_.wait(kHang));
+    kill_and_reap(producer_pid_[id]);
+    start_producer(id);
+    ++producer_resend_;
+    await_progress(id);
+  }
+
   void kill_consumer_at_random() {
     kill_and_reap(consumer_pid_);
     start_consumer();
@@ -483,7 +521,8 @@ class FaultRun {
     const ConsumerState& cs = sh_.consumer;
     std::printf(
         "%d rounds in %.1f s: producers killed %d at random + %d between "
-        "reserve and commit (%d with the claim lock held), consumer killed "
+        "reserve and commit (%d with the claim lock held) + %d after a "
+        "commit, before noting it; consumer killed "
         "%d at random + %d between peek and release\n"
         "delivered %llu records: %llu re-delivered after a takeover "
         "(%llu held by killed consumers), %llu re-sent by a restarted "
@@ -492,7 +531,8 @@ class FaultRun {
         "max reclaim after a kill %.1f ms; max time to progress after a "
         "restart %.1f ms\n",
         rounds, std::chrono::duration<double>(elapsed).count(),
-        producer_random_, producer_held_, lock_faked_, consumer_random_,
+        producer_random_, producer_held_, lock_faked_, producer_resend_,
+        consumer_random_,
         consumer_held_, static_cast<unsigned long long>(cs.delivered.load()),
         static_cast<unsigned long long>(cs.replayed.load()),
         static_cast<unsigned long long>(cs.held_records.load()),
@@ -510,6 +550,7 @@ class FaultRun {
   std::uint32_t incarnation_[kProducers] = {};
   pid_t consumer_pid_ = 0;
   int producer_random_ = 0, producer_held_ = 0, lock_faked_ = 0;
+  int producer_resend_ = 0;
   int consumer_random_ = 0, consumer_held_ = 0;
   Clock::duration max_reclaim_{0}, max_progress_{0};
 };
@@ -517,7 +558,7 @@ class FaultRun {
 void run_faults(WaitStrategy wait, int rounds, unsigned seed) {
   INFO("FAULT_SEED=" << seed << " FAULT_ROUNDS=" << rounds);
   REQUIRE(rounds >= 0);
-  const int segments_before = testing::segment_count();
+  const int segments_before = testing::own_segment_count();
   const auto started = Clock::now();
   {
     testing::ScopedRing ring(
@@ -536,7 +577,10 @@ void run_faults(WaitStrategy wait, int rounds, unsigned seed) {
       std::this_thread::sleep_for(std::chrono::microseconds(rng() % 10000));
       const int victim = static_cast<int>(rng() % kProducers);
       const unsigned mode = rng() % 100;
-      if (mode < 35) {
+      if (round == 0 || mode < 10) {
+        // Round 0 always: the re-send path runs in every run.
+        run.kill_producer_after_commit(victim);
+      } else if (mode < 35) {
         run.kill_producer_at_random(victim);
       } else if (mode < 60) {
         run.kill_producer_between_reserve_and_commit(
@@ -563,16 +607,22 @@ void run_faults(WaitStrategy wait, int rounds, unsigned seed) {
     // Each producer killed between reserve and commit left one busy record.
     CHECK(seg.control()->records_reclaimed.load() >=
           static_cast<std::uint32_t>(run.producer_held_));
-    // Re-sends need a producer killed right after a commit.
+    // Each producer killed after a commit, before noting it, makes its
+    // replacement send that record again, and the consumer sees it as a
+    // re-send; beyond those only a random kill can land in that window.
+    CHECK(sh.consumer.resent.load() >=
+          static_cast<std::uint64_t>(run.producer_resend_));
     CHECK(sh.consumer.resent.load() <=
-          static_cast<std::uint64_t>(run.producer_random_));
+          static_cast<std::uint64_t>(run.producer_random_ +
+                                     run.producer_resend_));
+    if (rounds > 0) CHECK(run.producer_resend_ > 0);
     INFO("max reclaim " << ms(run.max_reclaim_) << " ms");
     CHECK(run.max_reclaim_ < kReclaimBound);
     std::printf("%s waits: ",
                 wait == WaitStrategy::futex ? "futex" : "semaphore");
     run.report(rounds, Clock::now() - started);
   }
-  CHECK(testing::segment_count() == segments_before);
+  CHECK(testing::own_segment_count() == segments_before);
 }
 
 TEST_CASE("fault injection: kill -9 producers and the consumer, restart") {

@@ -69,7 +69,7 @@ int produce(Segment& seg, Shared& shared, std::uint32_t id, int producers,
 void run(WaitStrategy wait, int producers, std::uint64_t records,
          std::uint64_t capacity) {
   INFO(producers << " producer processes x " << records << " records");
-  const int segments_before = testing::segment_count();
+  const int segments_before = testing::own_segment_count();
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t received = 0;
   {
@@ -142,7 +142,7 @@ void run(WaitStrategy wait, int producers, std::uint64_t records,
     CHECK(seg.control()->records_reclaimed.load() == 0);
   }
   CHECK(received == records * producers);
-  CHECK(testing::segment_count() == segments_before);
+  CHECK(testing::own_segment_count() == segments_before);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();

@@ -3,7 +3,9 @@
 // and typed helpers, and refusal of a corrupt ring. Wrap-around has its own
 // file (wrap_test.cc); waiting has wait_test.cc.
 #include <set>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support.h"
@@ -255,7 +257,20 @@ TEST_CASE("wait_for_consumer keeps a producer waiting for a new consumer") {
   std::string rec(100, 'r');
   while (p->try_write(as_bytes(rec)) == Status::ok) {
   }
+  // The consumer is gone and the ring full: it waits (not peer_dead) ...
   CHECK(p->write(as_bytes(rec), 30ms) == Status::timed_out);
+  // ... until a new consumer attaches and makes room: the blocked write then
+  // goes through (a generous 30 s liveness bound).
+  Status blocked = Status::timed_out;
+  std::thread writer([&] { blocked = p->write(as_bytes(rec), 30s); });
+  auto c2 = Consumer::attach(ring.segment());
+  REQUIRE(c2);
+  auto got = c2->peek(30s);
+  REQUIRE(got);
+  CHECK(got.record.size == rec.size());
+  c2->release();  // room for the blocked write
+  writer.join();
+  CHECK(blocked == Status::ok);
 }
 
 TEST_CASE("moved handles keep the role; the moved-from one is inert") {

@@ -17,16 +17,10 @@
 namespace shmring {
 namespace {
 
-using testing::segment_count;
+using testing::own_segment_count;
 
-// Keys unique to this process and test, so a run outside the sandbox (whose
-// private IPC namespace makes collisions impossible) does not collide with
-// another run either.
-key_t test_key(int n) {
-  return static_cast<key_t>(
-      0x5e000000u | ((static_cast<unsigned>(::getpid()) & 0xffffu) << 8) |
-      static_cast<unsigned>(n));
-}
+// Keys unique to this process (the suite's range, tests/support.h).
+using testing::test_key;
 
 // Removes whatever segment is under `key` when it goes out of scope: a
 // failing REQUIRE must not leak.
@@ -84,7 +78,7 @@ bool contains(const std::string& s, const std::string& part) {
 }
 
 TEST_CASE("create, attach and remove by key") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   const key_t key = test_key(1);
   KeyCleanup cleanup(key);
   {
@@ -93,7 +87,7 @@ TEST_CASE("create, attach and remove by key") {
     CHECK(made->key() == key);
     CHECK(made->capacity() == 8192);
     CHECK(made->kind() == Kind::spsc);
-    CHECK(segment_count() == before + 1);
+    CHECK(own_segment_count() == before + 1);
 
     auto again = Segment::attach(key);
     REQUIRE(again);
@@ -131,11 +125,11 @@ TEST_CASE("create, attach and remove by key") {
     // Removing twice through a handle is harmless.
     CHECK(made->remove());
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("exclusive create refuses an existing key") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   const key_t key = test_key(2);
   KeyCleanup cleanup(key);
   {
@@ -147,11 +141,11 @@ TEST_CASE("exclusive create refuses an existing key") {
     CHECK(contains(second.error().message, "already exists"));
     REQUIRE(first->remove());
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("attach to a missing key or shmid is not_found") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   auto r = Segment::attach(test_key(3));
   REQUIRE_FALSE(r);
   CHECK(r.error().code == Errc::not_found);
@@ -164,11 +158,11 @@ TEST_CASE("attach to a missing key or shmid is not_found") {
   auto rm = Segment::remove(test_key(3));
   REQUIRE_FALSE(rm);
   CHECK(rm.error().code == Errc::not_found);
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("a segment whose size disagrees with its header is size_mismatch") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   const auto header = valid_header({.capacity = 4096});
   for (const std::size_t size :
        {layout::kDataOffset + 8192, layout::kDataOffset + 2048,
@@ -190,11 +184,11 @@ TEST_CASE("a segment whose size disagrees with its header is size_mismatch") {
       CHECK(by_id.error().code == Errc::size_mismatch);
     }
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("a segment too small for any ring is not_shmring") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   {
     RawSegment raw(test_key(5), 100);
     auto r = Segment::attach(test_key(5));
@@ -202,11 +196,11 @@ TEST_CASE("a segment too small for any ring is not_shmring") {
     CHECK(r.error().code == Errc::not_shmring);
     CHECK(contains(r.error().message, "too small"));
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("a segment full of garbage is not_shmring") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   std::mt19937_64 rng(GENERATE(1, 2, 3, 4, 5));
   {
     RawSegment raw(test_key(6), layout::kDataOffset + 4096);
@@ -222,11 +216,11 @@ TEST_CASE("a segment full of garbage is not_shmring") {
     // Refused at once, not after the not-ready grace period.
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("a header with a valid magic but nonsense fields is refused") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   const auto header = valid_header({.capacity = 4096});
   const std::size_t size = layout::kDataOffset + 4096;
   auto patched = [&](auto patch) {
@@ -255,11 +249,11 @@ TEST_CASE("a header with a valid magic but nonsense fields is refused") {
   CHECK(patched([](auto* cb) { cb->state.store(7); }).code ==
         Errc::not_shmring);
   CHECK(patched([](auto* cb) { cb->magic ^= 1; }).code == Errc::not_shmring);
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("a zeroed segment (creator died mid-create) is not_ready") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   {
     RawSegment raw(test_key(8), layout::kDataOffset + 4096);
     const auto t0 = std::chrono::steady_clock::now();
@@ -271,11 +265,11 @@ TEST_CASE("a zeroed segment (creator died mid-create) is not_ready") {
     // It gives a creator at work a grace period before refusing.
     CHECK(waited >= std::chrono::milliseconds(500));
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("an attacher waits for a creator that finishes late") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   const auto header = valid_header({.capacity = 4096});
   {
     RawSegment raw(test_key(9), layout::kDataOffset + 4096);
@@ -293,11 +287,11 @@ TEST_CASE("an attacher waits for a creator that finishes late") {
     REQUIRE(r);
     CHECK(r->capacity() == 4096);
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("the wrong ring kind is wrong_kind") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   const key_t key = test_key(10);
   KeyCleanup cleanup(key);
   {
@@ -314,11 +308,11 @@ TEST_CASE("the wrong ring kind is wrong_kind") {
     CHECK(Segment::attach(key, Kind::mpsc));
     REQUIRE(made->remove());
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("another layout version is version_mismatch, naming both") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   const key_t key = test_key(11);
   KeyCleanup cleanup(key);
   {
@@ -335,11 +329,11 @@ TEST_CASE("another layout version is version_mismatch, naming both") {
                    "v" + std::to_string(layout::kLayoutVersion)));
     REQUIRE(made->remove());
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("remove refuses a segment shmring did not create unless forced") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   {
     RawSegment raw(test_key(12), 100);
     auto r = Segment::remove(test_key(12));
@@ -348,7 +342,7 @@ TEST_CASE("remove refuses a segment shmring did not create unless forced") {
     CHECK(Segment::remove(test_key(12), /*force=*/true));
     CHECK_FALSE(Segment::remove(test_key(12), true));
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("key_from_path and parse_key") {
@@ -395,17 +389,17 @@ TEST_CASE("key_from_path and parse_key") {
 }
 
 TEST_CASE("attach_or_create") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   const key_t key = test_key(13);
   KeyCleanup cleanup(key);
   {
     auto a = Segment::attach_or_create(key, {.capacity = 4096});
     REQUIRE(a);
-    CHECK(segment_count() == before + 1);
+    CHECK(own_segment_count() == before + 1);
     auto b = Segment::attach_or_create(key, {.capacity = 4096});
     REQUIRE(b);
     CHECK(b->id() == a->id());
-    CHECK(segment_count() == before + 1);
+    CHECK(own_segment_count() == before + 1);
     auto c = Segment::attach_or_create(key, {.capacity = 8192});
     REQUIRE_FALSE(c);
     CHECK(c.error().code == Errc::size_mismatch);
@@ -417,11 +411,11 @@ TEST_CASE("attach_or_create") {
     CHECK(d.error().code == Errc::wrong_kind);
     REQUIRE(a->remove());
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("invalid ring options are invalid_argument and create nothing") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   KeyCleanup cleanup(test_key(14));
   const RingOptions bad[] = {
       {.capacity = 0},
@@ -465,11 +459,11 @@ TEST_CASE("invalid ring options are invalid_argument and create nothing") {
   CHECK_FALSE(validate({.capacity = layout::kMaxCapacity}));
   CHECK_FALSE(validate({.mode = 0666}));
   CHECK_FALSE(validate({.kind = Kind::mpsc, .max_producers = 64}));
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("the mode is applied to the segment") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 4096, .mode = 0640});
     CHECK(ring.segment().info().mode == 0640);
@@ -477,13 +471,13 @@ TEST_CASE("the mode is applied to the segment") {
     REQUIRE(::shmctl(ring.segment().id(), IPC_STAT, &ds) == 0);
     CHECK((ds.shm_perm.mode & 0777) == 0640);
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 // ---- Roles.
 
 TEST_CASE("an SPSC ring admits one producer and one consumer") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 4096});
     auto p1 = Producer::attach(ring.segment());
@@ -518,11 +512,11 @@ TEST_CASE("an SPSC ring admits one producer and one consumer") {
     CHECK(info.producers.size() == 1);
     CHECK(info.consumer_pid == ::getpid());
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("a live role held by another process is refused") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 4096});
     testing::ChildGuard children;
@@ -564,11 +558,11 @@ TEST_CASE("a live role held by another process is refused") {
     const SegmentInfo info = ring.segment().info();
     CHECK(info.producers_died == 1);
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE("a killed consumer's role is taken over while it is still a zombie") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 4096});
     testing::ChildGuard children;
@@ -597,13 +591,13 @@ TEST_CASE("a killed consumer's role is taken over while it is still a zombie") {
     (void)testing::wait_child(child, std::chrono::seconds(30));
     children.forget(child);
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE(
     "a consumer that exits without closing is taken over, resuming at "
     "its last release") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 4096});
     auto p = Producer::attach(ring.segment());
@@ -641,13 +635,13 @@ TEST_CASE(
     }
     CHECK(c->try_peek().status == Status::would_block);
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 TEST_CASE(
     "a producer that exits without closing is taken over and the "
     "stream continues") {
-  const int before = segment_count();
+  const int before = own_segment_count();
   {
     testing::ScopedRing ring({.capacity = 4096});
     auto c = Consumer::attach(ring.segment());
@@ -684,7 +678,7 @@ TEST_CASE(
     p->close();
     CHECK(c->try_peek().status == Status::closed);
   }
-  CHECK(segment_count() == before);
+  CHECK(own_segment_count() == before);
 }
 
 }  // namespace

@@ -218,7 +218,7 @@ struct Run {
 void stress(const Run& run) {
   const std::uint64_t n = record_count(run.records);
   CAPTURE(static_cast<int>(run.wait), run.capacity, n);
-  const int before = testing::segment_count();
+  const int before = testing::own_segment_count();
   {
     testing::ScopedRing ring({.capacity = run.capacity, .wait = run.wait});
     auto p = Producer::attach(ring.segment());
@@ -261,7 +261,7 @@ void stress(const Run& run) {
     const SegmentInfo info = ring.segment().info();
     CHECK(info.head == info.tail);  // drained
   }
-  CHECK(testing::segment_count() == before);
+  CHECK(testing::own_segment_count() == before);
 }
 
 TEST_CASE("stress: tiny ring, futex waits") {

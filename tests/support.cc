@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -14,12 +15,56 @@
 
 namespace shmring::testing {
 
-int segment_count() {
-  struct shm_info info;
-  const int r =
-      ::shmctl(0, SHM_INFO, reinterpret_cast<struct shmid_ds*>(&info));
-  REQUIRE(r >= 0);
-  return info.used_ids;
+namespace {
+// Every child spawn() forked (in this process), for own_segment_count().
+std::vector<pid_t>& spawned_children() {
+  static std::vector<pid_t> pids;
+  return pids;
+}
+}  // namespace
+
+key_t test_key(int n) {
+  const auto pid = static_cast<std::uint32_t>(::getpid()) & 0xffffu;
+  return static_cast<key_t>(kSuiteKeyPrefix | (pid << 8) |
+                            (static_cast<std::uint32_t>(n) & 0xffu));
+}
+
+int own_segment_count() {
+  std::ifstream in("/proc/sysvipc/shm");
+  REQUIRE(in.good());
+  std::string line;
+  std::getline(in, line);  // header
+  const auto block = static_cast<std::uint32_t>(test_key(0));
+  const pid_t self = ::getpid();
+  const auto& children = spawned_children();
+  int n = 0;
+  while (std::getline(in, line)) {
+    // key shmid perms size cpid lpid nattch ...
+    std::istringstream fields(line);
+    long long key = 0, shmid = 0, size = 0;
+    std::string perms;
+    pid_t cpid = 0;
+    if (!(fields >> key >> shmid >> perms >> size >> cpid)) continue;
+    const bool ours_by_key =
+        (static_cast<std::uint32_t>(key) & 0xffffff00u) == block;
+    const bool ours_by_creator =
+        cpid == self ||
+        std::find(children.begin(), children.end(), cpid) != children.end();
+    if (ours_by_key || ours_by_creator) ++n;
+  }
+  return n;
+}
+
+bool not_permitted(int err) { return err == EPERM; }
+
+void privileged_skip(const std::string& why) {
+  std::fprintf(stderr, "PRIVILEGED TEST SKIPPED: %s\n", why.c_str());
+  std::fflush(stderr);
+  const char* req = std::getenv("SHMRING_REQUIRE_PRIVILEGED");
+  if (req != nullptr && std::string(req) == "1") {
+    FAIL("privileged test skipped while SHMRING_REQUIRE_PRIVILEGED=1: " << why);
+  }
+  WARN("PRIVILEGED TEST SKIPPED: " << why);
 }
 
 ScopedRing::ScopedRing(RingOptions options) {
@@ -92,7 +137,10 @@ pid_t spawn(const std::function<int()>& body) {
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) FAIL("fork: " << std::strerror(errno));
-  if (pid > 0) return pid;
+  if (pid > 0) {
+    spawned_children().push_back(pid);
+    return pid;
+  }
   int code = 99;
   try {
     code = body();

@@ -1,5 +1,9 @@
-// Shared helpers for the shmring tests: a ring that removes itself, and a
-// leak check on the (per-test, sandboxed) IPC namespace.
+// Shared helpers for the shmring tests: a ring that removes itself, keys of
+// this test process's own, and a leak check on the segments it made.
+//
+// The suite passes outside Bazel's sandbox too (--spawn_strategy=standalone,
+// two runs at once, a container without namespaces): a test never counts or
+// lists every segment on the machine, only the ones it made.
 #pragma once
 
 #include <sys/ipc.h>
@@ -24,8 +28,30 @@
 
 namespace shmring::testing {
 
-// Number of SysV segments in this IPC namespace (shmctl SHM_INFO).
-int segment_count();
+// The suite's keys: 0x5e000000 | (pid & 0xffff) << 8 | n, i.e. the high
+// byte 0x5e, then 16 bits of the test process's pid, then 8 bits the test
+// picks. Unique per test process while pid_max <= 65536 (Linux's default
+// is 32768); a collision beyond that is an "already exists" failure, never
+// a silent share. .ci/run's host leak check looks at exactly this range.
+inline constexpr std::uint32_t kSuiteKeyPrefix = 0x5e000000;
+inline constexpr std::uint32_t kSuiteKeyMask = 0xff000000;
+key_t test_key(int n);
+
+// SysV segments this test made and still exist (also marked for removal,
+// still attached): those created by this process or a child it spawned
+// (spawn/ChildGuard), and any under this process's test_key block. Read from
+// /proc/sysvipc/shm. Compare it before and after, never a machine-wide count.
+int own_segment_count();
+
+// Tests that need privileges (a second user, root, unshare, IPC_SET) call
+// this when the environment refused them: `why` says what was refused and
+// with which errno. Only "not permitted" may skip (EPERM, not being root, an
+// unmapped uid); any other errno is a failure. The skip is printed (stderr,
+// "PRIVILEGED TEST SKIPPED: ...") and, when SHMRING_REQUIRE_PRIVILEGED=1
+// (.ci/run, which runs as root), it fails the test instead.
+void privileged_skip(const std::string& why);
+// errno values that mean "this environment does not permit it".
+bool not_permitted(int err);
 
 // A private segment holding a ring, marked for removal in the destructor.
 class ScopedRing {

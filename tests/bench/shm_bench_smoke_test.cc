@@ -145,11 +145,8 @@ TEST_CASE("shm-bench --smoke reports every scenario") {
       CHECK(metrics["rtt_p99_ns"]["median"].get<double>() <=
             metrics["rtt_p999_ns"]["median"].get<double>());
     }
-    if (metrics.contains("bytes_per_s") && metrics.contains("records_per_s")) {
-      const double ratio = metrics["bytes_per_s"]["median"].get<double>() /
-                           metrics["records_per_s"]["median"].get<double>();
-      CHECK(ratio == Approx(r.at("size").get<double>()).epsilon(1e-6));
-    }
+    // (bytes_per_s / records_per_s == size holds by construction in
+    // throughput.cc, so it is not checked here: it could not fail.)
   }
 }
 

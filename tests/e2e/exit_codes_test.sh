@@ -16,7 +16,7 @@ expect_exit 2 "octal" "$CONSUME" --key "$KEY" --create --mode 0999
 expect_exit 2 "excludes" "$CONSUME" --key "$KEY" --path /
 expect_exit 2 "requires\|needs\|Needs" "$CONSUME" --proj A
 expect_exit 2 "framing" "$PRODUCE" --framing words < /dev/null
-expect_exit 2 "" "$SHMRING"
+expect_exit 2 "A subcommand is required" "$SHMRING"
 expect_exit 0 "" "$PRODUCE" --help
 expect_grep "Exit codes" "$TMP/stdout"
 expect_exit 0 "" "$CONSUME" --version
@@ -30,7 +30,9 @@ expect_exit 3 "no ring with key" "$PRODUCE" --key "$KEY" < /dev/null
 expect_exit 3 "no ring with key" "$SHMRING" info --key "$KEY"
 expect_exit 3 "No such file" "$CONSUME" --path "$TMP/does-not-exist" --proj A
 touch "$TMP/ftok-file"
-expect_exit 3 "no ring with key" "$CONSUME" --path "$TMP/ftok-file" --proj A
+FTOK_KEY=$(ftok_key "$TMP/ftok-file" A)
+KEYS+=("$FTOK_KEY")
+expect_exit 3 "no ring with key $FTOK_KEY" "$CONSUME" --path "$TMP/ftok-file" --proj A
 
 # --- 5: a ring of the wrong kind, capacity or wait strategy.
 expect_exit 0 "" "$SHMRING" create --key "$KEY" --kind spsc --capacity 4K
@@ -83,15 +85,16 @@ expect_exit 0 "" "$SHMRING" rm --key "$KEY"
 foreign=$(ipcmk -M 8192 -p 0600 | awk '{ print $NF }')
 fkey=$(ipcs -m | awk -v id="$foreign" '$2 == id { print $1 }')
 KEYS+=("$fkey")
-expect_exit 5 "" "$CONSUME" --key "$fkey"
-expect_exit 5 "" "$SHMRING" rm --key "$fkey"
-expect_exit 0 "" "$SHMRING" rm --key "$fkey" --force
+expect_exit 5 "segment $fkey was never initialised" "$CONSUME" --key "$fkey"
+expect_exit 5 "segment $fkey was never initialised" "$SHMRING" rm --key "$fkey"
+ring_exists "$fkey" || fail "rm without --force removed a segment that is not a ring"
+expect_exit 0 "removed segment $fkey" "$SHMRING" rm --key "$fkey" --force
 
 # --- the same addressing through ftok: both sides derive one key.
 ftok_consumer() { "$CONSUME" --path "$TMP/ftok-file" --proj A --create --remove-on-exit; }
 ftok_consumer > "$TMP/ftok.out" &
 consumer=$!
-for i in $(seq 1 500); do [ "$(segments)" -gt "$SEGMENTS_AT_START" ] && break; sleep 0.02; done
+for i in $(seq 1 500); do ring_exists "$FTOK_KEY" && break; sleep 0.02; done
 echo "via ftok" | "$PRODUCE" --path "$TMP/ftok-file" --proj A || fail "ftok producer"
 expect_job 0 "$consumer" "ftok consumer"
 [ "$(cat "$TMP/ftok.out")" = "via ftok" ] || fail "ftok round trip"

@@ -1,9 +1,10 @@
 # Helpers shared by the e2e sh_tests. Sourced with the tools' paths as
 # arguments: lib.sh PRODUCE CONSUME RING.
 #
-# Every test gets a key derived from its name (Bazel's sandbox also gives
-# each test its own IPC namespace), a trap that kills what it started and
-# removes its rings, and a leak check against the segment count at start.
+# Every test gets keys of its own (below), a trap that kills what it started
+# and removes its rings, and a leak check on the segments under its keys.
+# Nothing here relies on Bazel's sandbox: the suite passes with
+# --spawn_strategy=standalone, next to other rings and other test runs.
 set -euo pipefail
 
 PRODUCE=$(realpath "$1")
@@ -11,13 +12,48 @@ CONSUME=$(realpath "$2")
 SHMRING=$(realpath "$3")
 TMP=${TEST_TMPDIR:-$(mktemp -d)}
 
-# A key of our own: 0x5e + 24 bits of a checksum of the test's name.
-KEY=$(printf '0x5e%06x' $(( $(printf '%s' "${TEST_TARGET:-$0}" | cksum | cut -d' ' -f1) % 0xffffff )))
+# The suite's key range (tests/support.h, .ci/run's leak check): the high
+# byte 0x5e, then 16 bits of this shell's pid, then 8 bits the test picks:
+# KEY is ...00, a test's further rings KEY+1, KEY+2, ... Unique per test
+# process while pid_max <= 65536.
+KEY=$(printf '0x5e%04x00' $(( $$ & 0xffff )))
 KEYS=("$KEY")
 CLEANUP_DIRS=()  # removed by the trap
 
-segments() { ipcs -m | awk '$1 ~ /^0x/' | wc -l; }
-SEGMENTS_AT_START=$(segments)
+# Keys (0x%08x) of every segment in this IPC namespace.
+all_keys() {
+  awk 'NR > 1 { printf "0x%08x\n", ($1 < 0 ? $1 + 4294967296 : $1) }' /proc/sysvipc/shm
+}
+# Segments this test owns: under its key block KEY..KEY+255, or one of KEYS
+# (e.g. an ftok key or ipcmk's). Never a machine-wide count.
+own_segments() {
+  local block=$(( KEY >> 8 ))
+  all_keys | { n=0; while read -r k; do
+    if [ $(( k >> 8 )) -eq "$block" ]; then n=$((n + 1)); continue; fi
+    for o in "${KEYS[@]}"; do
+      if [ $((k)) -eq $((o)) ]; then n=$((n + 1)); break; fi
+    done
+  done; echo "$n"; }
+}
+SEGMENTS_AT_START=$(own_segments)
+
+# ftok_key FILE PROJ: glibc's ftok(FILE, PROJ) for a one-character PROJ.
+ftok_key() {
+  local dev ino proj
+  read -r dev ino < <(stat -L -c '%d %i' "$1")
+  proj=$(printf '%d' "'$2")
+  printf '0x%08x' $(( ((proj & 0xff) << 24) | ((dev & 0xff) << 16) | (ino & 0xffff) ))
+}
+
+# privileged_skip WHY: a part that needs privileges this environment does
+# not grant (a second user, root, unshare) is skipped, visibly; under
+# SHMRING_REQUIRE_PRIVILEGED=1 (.ci/run, as root) the skip is a failure.
+privileged_skip() {
+  echo "PRIVILEGED TEST SKIPPED: $*" >&2
+  if [ "${SHMRING_REQUIRE_PRIVILEGED:-}" = 1 ]; then
+    fail "privileged test skipped while SHMRING_REQUIRE_PRIVILEGED=1: $*"
+  fi
+}
 
 cleanup() {
   local rc=$?
@@ -62,14 +98,14 @@ ring_exists() {
   ipcs -m | awk -v k="$(printf '0x%08x' "$1")" '$1 == k { f = 1 } END { exit !f }'
 }
 
-# The test must leave the namespace as it found it (tools remove their
-# rings with --remove-on-exit; the trap is only the safety net).
+# The test must leave its keys as it found them (tools remove their rings
+# with --remove-on-exit; the trap is only the safety net).
 expect_no_leak() {
   local now
-  now=$(segments)
+  now=$(own_segments)
   if [ "$now" -ne "$SEGMENTS_AT_START" ]; then
     ipcs -m >&2
-    fail "segments: $SEGMENTS_AT_START at start, $now now (a ring was left behind)"
+    fail "segments under this test's keys: $SEGMENTS_AT_START at start, $now now (a ring was left behind)"
   fi
 }
 
@@ -111,4 +147,17 @@ expect_job() {
   wait "$2" || rc=$?
   [ "$rc" -eq "$1" ] || fail "$3: exit $rc, expected $1"
   log "ok: exit $rc: $3"
+}
+
+# expect_job_within SECONDS WANT PID WHAT: like expect_job, but fails
+# (instead of hanging) if the job is still running after SECONDS, a
+# generous liveness bound.
+expect_job_within() {
+  local i
+  for i in $(seq 1 $(( $1 * 50 ))); do
+    kill -0 "$3" 2> /dev/null || break
+    sleep 0.02
+  done
+  kill -0 "$3" 2> /dev/null && fail "$4: still running after $1 s"
+  expect_job "$2" "$3" "$4"
 }

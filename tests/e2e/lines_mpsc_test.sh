@@ -61,8 +61,12 @@ done
 grep -q "\"bytes\":$total,.*\"records\":$((P * N))," "$TMP/c.json" || fail "consumer stats: $(cat "$TMP/c.json")"
 
 # The producers interleaved at line granularity (else this tested little).
+# One producer after the other would give exactly $P switches; 10 MB each
+# through a 64 KiB ring cannot come out that way unless the producers were
+# not concurrent.
 switches=$(awk '{ p = $1; if (p != prev) n++; prev = p } END { print n }' "$TMP/out")
 log "producer switches in the output: $switches"
+[ "$switches" -gt $((2 * P)) ] || fail "only $switches producer switches: the producers did not interleave"
 
 expect_no_leak
 echo "PASS: $((P * N)) lines intact and in order per producer"

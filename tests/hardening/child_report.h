@@ -18,10 +18,8 @@ namespace shmring::hardening {
 
 inline constexpr uid_t kNobody = 65534;
 
-// A key unlikely to collide with other tests run outside the sandbox.
-inline key_t test_key(int n) {
-  return static_cast<key_t>(0x7e500000 | ((::getpid() & 0xfff) << 4) | (n & 15));
-}
+// Keys unique to this test process (the suite's range, tests/support.h).
+using testing::test_key;
 
 inline std::string tmpdir() {
   const char* d = std::getenv("TEST_TMPDIR");
@@ -43,17 +41,31 @@ inline void report_error(ChildReport& r, const Error& e) {
 }
 
 // Runs `body(report)` in a child that has become nobody (65534). Returns
-// nullopt if this process cannot switch users (not root, or a user namespace
-// without that uid, like Bazel's sandbox): callers then skip with a WARN.
+// nullopt, after testing::privileged_skip() said why, only if this process
+// may not switch users: not root, setgroups/setgid/setuid refused with
+// EPERM, or EINVAL from setgid/setuid (65534 is not mapped in this user
+// namespace, like Bazel's sandbox). Any other failure fails the test.
 template <class Body>
 std::optional<ChildReport> as_nobody(Body body) {
-  if (::geteuid() != 0) return std::nullopt;
+  if (::geteuid() != 0) {
+    testing::privileged_skip("running a child as nobody needs root (euid " +
+                             std::to_string(::geteuid()) + ")");
+    return std::nullopt;
+  }
   testing::SharedBlock<ChildReport> report;
   testing::ChildGuard guard;
   const pid_t pid = guard.spawn([&]() -> int {
-    if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 ||
-        ::setuid(kNobody) != 0) {
-      return 3;
+    const char* step = "setgroups";
+    bool ok = ::setgroups(0, nullptr) == 0;
+    if (ok) { step = "setgid(65534)"; ok = ::setgid(kNobody) == 0; }
+    if (ok) { step = "setuid(65534)"; ok = ::setuid(kNobody) == 0; }
+    if (!ok) {
+      const int err = errno;
+      std::snprintf(report->message, sizeof report->message, "%s: %s", step,
+                    std::strerror(err));
+      report->code = err;
+      const bool unmapped = err == EINVAL && std::strcmp(step, "setgroups") != 0;
+      return testing::not_permitted(err) || unmapped ? 3 : 4;
     }
     report->stage = 1;
     body(*report);
@@ -64,7 +76,12 @@ std::optional<ChildReport> as_nobody(Body body) {
   guard.forget(pid);
   INFO("child: " << st.describe());
   REQUIRE(st.exited);
-  if (st.code == 3) return std::nullopt;
+  if (st.code == 3) {
+    testing::privileged_skip(std::string("cannot become nobody: ") +
+                             report->message);
+    return std::nullopt;
+  }
+  if (st.code == 4) FAIL("becoming nobody failed: " << report->message);
   REQUIRE(st.code == 0);
   REQUIRE(report->stage == 2);
   return *report;

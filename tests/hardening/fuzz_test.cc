@@ -136,7 +136,7 @@ TEST_CASE("fuzz: seeded programs against mutated segments") {
   const unsigned long iterations = env_or("SHMRING_FUZZ_ITERATIONS", 10000);
   const unsigned long seed = env_or("SHMRING_FUZZ_SEED", 0x5eed);
   private_ipc_namespace();
-  const int segments_before = testing::segment_count();
+  const int segments_before = testing::own_segment_count();
   std::mt19937_64 rng(seed);
   Watchdog dog;
   unsigned long intact = 0, refused = 0, corrupt = 0, delivered_intact = 0;
@@ -168,7 +168,7 @@ TEST_CASE("fuzz: seeded programs against mutated segments") {
     CHECK(refused > iterations / 20);
     CHECK(corrupt > iterations / 100);
   }
-  CHECK(testing::segment_count() == segments_before);
+  CHECK(testing::own_segment_count() == segments_before);
 }
 
 TEST_CASE("fuzz: corpus replay") {
@@ -188,7 +188,7 @@ TEST_CASE("fuzz: corpus replay") {
   }
   std::sort(paths.begin(), paths.end());
   private_ipc_namespace();
-  const int segments_before = testing::segment_count();
+  const int segments_before = testing::own_segment_count();
   Watchdog dog;
   int files = 0;
   for (const auto& path : paths) {
@@ -204,7 +204,7 @@ TEST_CASE("fuzz: corpus replay") {
     ++files;
   }
   CHECK(files > 0);
-  CHECK(testing::segment_count() == segments_before);
+  CHECK(testing::own_segment_count() == segments_before);
 }
 
 }  // namespace
