@@ -386,6 +386,15 @@ std::atomic<ClaimHook> claim_hook{nullptr};
 }  // namespace detail
 
 namespace {
+// Withdraws a claim intent that did not lead to a claim (release: as the
+// intent stores in reserve_mpsc). Cheap when there is none.
+void withdraw_intent(layout::Slot& slot) {
+  // relaxed: only our own earlier store can be there.
+  if (slot.intent.load(std::memory_order_relaxed) != layout::kNoIntent) {
+    slot.intent.store(layout::kNoIntent, std::memory_order_release);
+  }
+}
+
 // Test-only fault injection between the steps of an MPSC claim.
 inline void claim_step(detail::ClaimStep step) {
   // relaxed: set by a test before the producer runs.
@@ -427,9 +436,16 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
           t = t2;
           continue;
         }
+        withdraw_intent(slot);
         return {Status::corrupt, {}};
       }
-      if (t - cached_head_ + need > capacity_) return {Status::would_block, {}};
+      if (t - cached_head_ + need > capacity_) {
+        // A live producer waiting for space must not name a position: a
+        // lost CAS's intent would hold the consumer at a dead claimer's 0
+        // word while we wait for the consumer (found by tests/model).
+        withdraw_intent(slot);
+        return {Status::would_block, {}};
+      }
     }
     claim_step(detail::ClaimStep::before_intent);
     // release: a consumer that reads a later intent of ours (acquire) also
@@ -462,6 +478,9 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
                std::memory_order_release);
   }
   claim_step(detail::ClaimStep::claimed);
+  // release: the headers above happen before it; a consumer that reads
+  // kNoIntent (acquire) and re-reads the word sees them.
+  slot.intent.store(layout::kNoIntent, std::memory_order_release);
   reserved_pos_ = pos;
   reserved_span_ = span;
   reserved_size_ = size;

@@ -3,6 +3,7 @@
 // a claim, through the test hook detail::claim_hook; modular positions;
 // handle/Segment lifetimes; reaper races; exec; the crash table.
 #include <signal.h>
+#include <sys/sem.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -397,6 +398,67 @@ TEST_CASE("claim: a dead SPSC producer's unflushed deferred records") {
   CHECK(next(c, kHang) == "a");
   CHECK(next(c, kHang) == "b");
   CHECK(c.peek(kHang).status == Status::peer_dead);
+}
+
+}  // namespace
+}  // namespace shmring
+
+namespace shmring {
+namespace {
+
+bool sem_set_exists(int semid) {
+  struct semid_ds ds {};
+  return ::semctl(semid, 0, IPC_STAT, &ds) == 0;
+}
+
+TEST_CASE("roles: the semaphore set lives and dies with its ring") {
+  int semid = -1;
+  {
+    ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
+    Segment& seg = ring.segment();
+    semid = seg.sem_id();
+    REQUIRE(semid >= 0);
+    CHECK(seg.info().sem_present);
+    CHECK(seg.info().sem_id == semid);
+    // Peers killed with -9 while holding roles leave nothing held.
+    ChildGuard children;
+    Beacon up;
+    const pid_t pid = children.spawn([&seg, &up] {
+      auto c = Consumer::attach(seg);
+      auto p = Producer::attach(seg);
+      if (!c || !p) return 1;
+      up.signal();
+      for (;;) ::pause();
+    });
+    REQUIRE(up.wait(kHang));
+    CHECK(::semctl(semid, layout::consumer_sem(), GETVAL) == 1);
+    CHECK(::semctl(semid, layout::consumer_sem(), GETPID) == pid);
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    testing::wait_child(pid, kHang);
+    children.forget(pid);
+    for (int i = 0; i < layout::kSemCount; ++i) {
+      CHECK(::semctl(semid, i, GETVAL) == 0);
+    }
+    CHECK(seg.info().producers.size() == 1);
+    CHECK_FALSE(seg.info().producers[0].alive);
+    CHECK_FALSE(seg.info().consumer_alive);
+  }
+  CHECK_FALSE(sem_set_exists(semid));  // removed with the ring
+}
+
+TEST_CASE("roles: a keyed ring's set has the ring's key and mode") {
+  const key_t key = static_cast<key_t>(0x13000000 | (::getpid() & 0xffffff));
+  auto seg = Segment::create(key, {.kind = Kind::spsc, .capacity = kCap,
+                                   .mode = 0640});
+  REQUIRE(seg);
+  struct semid_ds ds {};
+  REQUIRE(::semctl(seg->sem_id(), 0, IPC_STAT, &ds) == 0);
+  CHECK(ds.sem_perm.__key == key);
+  CHECK((ds.sem_perm.mode & 0777) == 0640);
+  CHECK(ds.sem_nsems == static_cast<unsigned long>(layout::kSemCount));
+  const int semid = seg->sem_id();
+  REQUIRE(Segment::remove(key));
+  CHECK_FALSE(sem_set_exists(semid));
 }
 
 }  // namespace
