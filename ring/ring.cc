@@ -213,26 +213,54 @@ ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me) {
   return cur;
 }
 
+// Degraded registration, only for a ring marked for removal whose set went
+// with it (Segment::remove() while the ring is still used, as tests and
+// shm-bench do with private rings): pid tokens decide, as in layout v1.
+// False if a live process holds the slot.
+bool take_slot_by_token(std::atomic<ProcessToken>& owner, ProcessToken me,
+                        ProcessToken* was) {
+  // acquire: pairs with the release CAS of the slot's last holder.
+  ProcessToken cur = owner.load(std::memory_order_acquire);
+  for (;;) {
+    if (registered(cur) && alive(cur)) return false;
+    // seq_cst: as in take_slot().
+    if (owner.compare_exchange_weak(cur, me, std::memory_order_seq_cst,
+                                    std::memory_order_acquire)) {
+      *was = cur;
+      return true;
+    }
+  }
+}
+
+// True if roles are taken by pid token (see take_slot_by_token).
+bool degraded(const Segment& seg) { return seg.sem_id() < 0 && seg.removed(); }
+
 }  // namespace
 
 Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
   ControlBlock* cb = segment.control();
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
-  if (segment.sem_id() < 0) return roles_gone(segment);
+  const bool by_token = degraded(segment);
+  if (segment.sem_id() < 0 && !by_token) return roles_gone(segment);
   for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
-    int err = 0;
-    if (!take_role(segment.sem_id(), layout::producer_sem(i), &err)) {
-      if (err != 0) {
-        if (err == EIDRM || err == EINVAL) return roles_gone(segment);
-        return Error{Errc::system,
-                     std::string("cannot take a producer role: ") +
-                         std::strerror(err)};
-      }
-      continue;  // held by a live producer
-    }
     auto& s = cb->producers[i];
-    const ProcessToken was = take_slot(s.owner, me);
+    ProcessToken was = 0;
+    if (by_token) {
+      if (!take_slot_by_token(s.owner, me, &was)) continue;
+    } else {
+      int err = 0;
+      if (!take_role(segment.sem_id(), layout::producer_sem(i), &err)) {
+        if (err != 0) {
+          if (err == EIDRM || err == EINVAL) return roles_gone(segment);
+          return Error{Errc::system,
+                       std::string("cannot take a producer role: ") +
+                           std::strerror(err)};
+        }
+        continue;  // held by a live producer
+      }
+      was = take_slot(s.owner, me);
+    }
     if (registered(was)) {
       // We reaped a dead holder ourselves. relaxed: statistics only.
       cb->producers_died.fetch_add(1, std::memory_order_relaxed);
@@ -254,7 +282,10 @@ Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
     return Producer(segment, static_cast<int>(i), gen, me, options);
   }
   if (cb->kind == Kind::spsc) {
-    const pid_t pid = role_pid(segment.sem_id(), layout::producer_sem(0));
+    const pid_t pid =
+        by_token ? token_pid(cb->producers[0].owner.load(
+                       std::memory_order_acquire))
+                 : role_pid(segment.sem_id(), layout::producer_sem(0));
     return Error{Errc::role_taken,
                  "this SPSC ring already has a live producer (pid " +
                      std::to_string(pid) +
@@ -622,6 +653,21 @@ Result<Consumer> Consumer::attach(Segment& segment) {
   ControlBlock* cb = segment.control();
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
+  if (degraded(segment)) {
+    ProcessToken was = 0;
+    if (!take_slot_by_token(cb->consumer.owner, me, &was)) {
+      return Error{Errc::role_taken,
+                   "this ring already has a live consumer (pid " +
+                       std::to_string(token_pid(cb->consumer.owner.load(
+                           std::memory_order_acquire))) +
+                       ")"};
+    }
+    // relaxed: statistics only.
+    if (registered(was)) cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
+    // seq_cst: as below.
+    cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
+    return Consumer(segment, me);
+  }
   if (segment.sem_id() < 0) return roles_gone(segment);
   int err = 0;
   if (!take_role(segment.sem_id(), layout::consumer_sem(), &err)) {

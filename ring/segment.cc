@@ -531,6 +531,7 @@ Result<Ok> Segment::remove() {
   // The set has no deferred removal: peers still attached see it vanish
   // and fall back to pid tokens for liveness (liveness.h).
   if (sem_id_ >= 0) ::semctl(sem_id_, 0, IPC_RMID);
+  sem_id_ = -1;  // roles are taken by pid token from now on (ring.cc)
   if (::shmctl(shmid_, IPC_RMID, nullptr) != 0) {
     const int err = errno;
     if (err == EINVAL || err == EIDRM) return Ok{};  // already gone
@@ -569,7 +570,7 @@ SegmentInfo Segment::info() const {
   // relaxed: a diagnostic snapshot, no data is read through these.
   i.head = cb->head.load(std::memory_order_relaxed);
   i.tail = cb->tail.load(std::memory_order_relaxed);
-  i.used_bytes = i.tail >= i.head ? i.tail - i.head : 0;
+  i.used_bytes = i.tail - i.head <= i.capacity ? i.tail - i.head : 0;
   const ProcessToken c = cb->consumer.owner.load(std::memory_order_relaxed);
   i.consumer_pid = token_pid(c);
   i.consumer_alive = c != 0 && role_alive(layout::consumer_sem(), c);

@@ -4,6 +4,7 @@
 // through a second mapping, as another process would.
 #include <chrono>
 #include <cstring>
+#include <vector>
 #include <string>
 
 #include "tests/support.h"
@@ -50,7 +51,14 @@ TEST_CASE("hostile: max_producers rewritten past the slot table") {
   // attach must not walk past the 64-entry table into the ring.
   testing::ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
   auto* cb = ring.segment().control();
-  for (auto& s : cb->producers) s.owner.store(self_token());
+  // Every role held by a live producer (roles are the kernel's semaphores:
+  // scribbled owner words would not do).
+  std::vector<Producer> holders;
+  for (std::size_t i = 0; i < layout::kMaxProducers; ++i) {
+    auto h = Producer::attach(ring.segment());
+    REQUIRE(h);
+    holders.push_back(std::move(*h));
+  }
   cb->max_producers = 1000;
   std::byte after_table[64];
   auto* table_end = reinterpret_cast<std::byte*>(cb) + sizeof(*cb);
@@ -59,7 +67,7 @@ TEST_CASE("hostile: max_producers rewritten past the slot table") {
   REQUIRE_FALSE(p);
   CHECK(p.error().code == Errc::too_many_producers);
   CHECK(std::memcmp(after_table, table_end, sizeof after_table) == 0);
-  for (auto& s : cb->producers) s.owner.store(0);
+  cb->max_producers = layout::kMaxProducers;
 }
 
 TEST_CASE("hostile: scribbled claim intents never stop a producer") {

@@ -111,7 +111,7 @@ void run_mpsc(const Config& config, Report& report) {
       c.row.label = "shmring MPSC, " + std::to_string(producers) + " producer" +
                     (producers > 1 ? "s" : "");
       c.row.note =
-          "try_reserve + memcpy + commit per record (claim lock); consumer "
+          "try_reserve + memcpy + commit per record (CAS claim); consumer "
           "try_peek_batch + one release per batch";
       c.row.size = kRecord;
       c.row.producers = producers;
