@@ -25,4 +25,17 @@ for pk in "$@"; do
     exit 1
   fi
 done
+# The model can fail: a consumer that ignores claim intents (reclaims a
+# live claimer's 0 word) must be caught.
+sed 's/    :: LIVE_INTENT(r) ->/    :: false ->/' mpsc.pml >mutant.pml
+grep -q ":: false ->" mutant.pml || { echo "FAIL: mutation did not apply"; exit 1; }
+spin -a -DP=2 -DK=1 mutant.pml >spin.out 2>&1 || { cat spin.out; exit 1; }
+gcc -O2 -DSAFETY -DCOLLAPSE -DMEMLIM=1024 -w -o pan pan.c
+./pan -m500000 >pan.out 2>&1 || true
+if grep -q "errors: 0" pan.out; then
+  cat pan.out
+  echo "FAIL: the mutant (no intent check) passed: the model checks nothing"
+  exit 1
+fi
+echo "mutant caught: $(grep -m1 -E 'assertion violated|invalid end state' pan.out)"
 echo PASS
