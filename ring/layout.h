@@ -4,6 +4,11 @@
 //
 //   offset 0      ControlBlock (identity, hot indices each on its own
 //                 128-byte line, wait words, semaphores, role table)
+//
+// Every role (the consumer, each producer slot) also owns one semaphore of
+// a SysV semaphore set created with the ring (ControlBlock::sem_id): its
+// holder keeps it at 1 with SEM_UNDO, so the kernel releases it when the
+// holder exits, however it exits. That is the liveness proof (liveness.h).
 //   data_offset   data ring: `capacity` bytes (power of two), records
 //
 // A record is an 8-byte RecordHeader followed by its payload, padded to a
@@ -24,7 +29,7 @@ enum class WaitStrategy : std::uint32_t { futex = 1, semaphore = 2, spin = 3 };
 namespace layout {
 
 inline constexpr std::uint64_t kMagic = 0x474e495252484d53ULL;  // "SHMRRING" LE
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::size_t kLine = 128;  // two 64-byte lines: defeats the
                                            // adjacent-line prefetcher pairing
 inline constexpr std::size_t kMaxProducers = 64;
@@ -38,16 +43,25 @@ inline constexpr std::size_t kSemaphoreBytes = 64;  // room for a boost
 enum class State : std::uint32_t { initializing = 0, ready = 1 };
 enum class LastExit : std::uint32_t { none = 0, closed = 1, died = 2 };
 
+// No claim in progress (Slot::intent).
+inline constexpr std::uint64_t kNoIntent = ~0ULL;
+
 // A producer or consumer registration: 0 = free, else a ProcessToken
-// (pid << 32 | low 32 bits of the process start time, see liveness.h).
-struct alignas(16) Slot {
+// (pid << 32 | low 32 bits of the process start time, see liveness.h). The
+// registration is live while the role's semaphore is held (see above).
+struct alignas(32) Slot {
   std::atomic<std::uint64_t> owner;
-  // Incremented each time the slot is claimed; MPSC busy headers and the
-  // claim lock carry its low 26 bits (owner_tag below).
+  // Incremented each time the slot is claimed; MPSC busy headers carry its
+  // low 26 bits (owner_tag below).
   std::atomic<std::uint32_t> generation;
   std::uint32_t reserved;
+  // MPSC: the tail value this producer is trying to claim from (stored
+  // before its CAS on tail), kNoIntent after attach. Names the owner of a
+  // claim whose header is still 0 (docs/design.md, section 4).
+  std::atomic<std::uint64_t> intent;
+  std::uint64_t reserved2;
 };
-static_assert(sizeof(Slot) == 16);
+static_assert(sizeof(Slot) == 32);
 
 // A sleeping side: `seq` is the futex word (bumped on every wake-up);
 // `waiters` is non-zero while someone may sleep (a flag for futex waits, a
@@ -73,37 +87,40 @@ struct ControlBlock {
   std::int32_t creator_pid;
   std::uint64_t creator_token;
   std::atomic<std::uint32_t> state;  // release: pairs with attach's acquire
-  std::uint32_t reserved0;
-  // Inode of the creator's PID namespace: liveness checks compare pids, so
-  // every attacher must see the same pids (see segment.cc).
+  // The ring's SysV semaphore set: semaphore 0 is the consumer's, 1 + i
+  // producer slot i's (kSemCount in all). Same key as the segment.
+  std::int32_t sem_id;
+  // Inode of the creator's PID namespace: informational (`shm-ring info`);
+  // liveness does not depend on pids.
   std::uint64_t pid_namespace;
   std::uint8_t pad0[kLine - 80];
 
   // ---- line 1: written by the consumer only.
-  // Position (monotonic byte count) of the first unreleased byte.
+  // Position (monotonic byte count, compared modulo 2^64) of the first
+  // unreleased byte.
   alignas(kLine) std::atomic<std::uint64_t> head;
-  std::uint8_t pad1[kLine - 8];
+  // MPSC: where the release in progress ends. The consumer stores it, then
+  // zeroes [head, release_to), then stores head = release_to; a consumer
+  // taking over a dead one finishes the zeroing (ring.cc, release()).
+  std::atomic<std::uint64_t> release_to;
+  std::uint8_t pad1[kLine - 16];
 
   // ---- line 2: written by producers only.
   // Position one past the last claimed byte. SPSC: everything before it is
-  // committed. MPSC: everything before it has a header (busy or committed).
+  // committed. MPSC: claimed by a CAS; every claim below it has a header
+  // (0 while its claimer has not written it yet, busy, or committed).
   alignas(kLine) std::atomic<std::uint64_t> tail;
   std::uint8_t pad2[kLine - 8];
 
-  // ---- line 3: MPSC claim lock: 0 or the holder's (token, slot), see
-  // ring.cc ClaimLock. Never touched by SPSC rings.
-  alignas(kLine) std::atomic<std::uint64_t> claim_lock;
+  // ---- line 3: the consumer sleeps here waiting for data.
+  alignas(kLine) WaitWord data_ready;
   std::uint8_t pad3[kLine - 8];
 
-  // ---- line 4: the consumer sleeps here waiting for data.
-  alignas(kLine) WaitWord data_ready;
+  // ---- line 4: producers sleep here waiting for space.
+  alignas(kLine) WaitWord space_ready;
   std::uint8_t pad4[kLine - 8];
 
-  // ---- line 5: producers sleep here waiting for space.
-  alignas(kLine) WaitWord space_ready;
-  std::uint8_t pad5[kLine - 8];
-
-  // ---- line 6: lifecycle (cold).
+  // ---- line 5: lifecycle (cold).
   alignas(kLine) Slot consumer;
   std::atomic<std::uint32_t> producers_attached;  // informational: a kill
                                                   // between slot CAS and
@@ -117,9 +134,9 @@ struct ControlBlock {
   std::atomic<std::uint32_t> records_reclaimed;  // dead producers' records
   std::atomic<std::uint32_t> last_exit;          // LastExit of the latest
                                                  // producer to leave
-  std::uint8_t pad6[kLine - 44];
+  std::uint8_t pad5[kLine - 60];
 
-  // ---- lines 7-8: semaphore fallback (WaitStrategy::semaphore).
+  // ---- line 6: semaphore fallback (WaitStrategy::semaphore).
   alignas(kLine) std::uint8_t data_sem[kSemaphoreBytes];
   std::uint8_t space_sem[kSemaphoreBytes];
 
@@ -139,20 +156,29 @@ static_assert(offsetof(ControlBlock, flags) == 48);
 static_assert(offsetof(ControlBlock, creator_pid) == 52);
 static_assert(offsetof(ControlBlock, creator_token) == 56);
 static_assert(offsetof(ControlBlock, state) == 64);
+static_assert(offsetof(ControlBlock, sem_id) == 68);
 static_assert(offsetof(ControlBlock, pid_namespace) == 72);
 static_assert(offsetof(ControlBlock, head) == 1 * kLine);
+static_assert(offsetof(ControlBlock, release_to) == 1 * kLine + 8);
 static_assert(offsetof(ControlBlock, tail) == 2 * kLine);
-static_assert(offsetof(ControlBlock, claim_lock) == 3 * kLine);
-static_assert(offsetof(ControlBlock, data_ready) == 4 * kLine);
-static_assert(offsetof(ControlBlock, space_ready) == 5 * kLine);
-static_assert(offsetof(ControlBlock, consumer) == 6 * kLine);
-static_assert(offsetof(ControlBlock, producers_attached) == 6 * kLine + 16);
-static_assert(offsetof(ControlBlock, last_exit) == 6 * kLine + 40);
-static_assert(offsetof(ControlBlock, data_sem) == 7 * kLine);
-static_assert(offsetof(ControlBlock, space_sem) == 7 * kLine + 64);
-static_assert(offsetof(ControlBlock, producers) == 8 * kLine);
-static_assert(sizeof(ControlBlock) == 8 * kLine + kMaxProducers * sizeof(Slot));
-static_assert(sizeof(ControlBlock) == 2048);
+static_assert(offsetof(ControlBlock, data_ready) == 3 * kLine);
+static_assert(offsetof(ControlBlock, space_ready) == 4 * kLine);
+static_assert(offsetof(ControlBlock, consumer) == 5 * kLine);
+static_assert(offsetof(ControlBlock, producers_attached) == 5 * kLine + 32);
+static_assert(offsetof(ControlBlock, last_exit) == 5 * kLine + 56);
+static_assert(offsetof(ControlBlock, data_sem) == 6 * kLine);
+static_assert(offsetof(ControlBlock, space_sem) == 6 * kLine + 64);
+static_assert(offsetof(ControlBlock, producers) == 7 * kLine);
+static_assert(offsetof(Slot, intent) == 16);
+static_assert(sizeof(ControlBlock) == 7 * kLine + kMaxProducers * sizeof(Slot));
+static_assert(sizeof(ControlBlock) == 2944);
+
+// Semaphores in a ring's set: the consumer's, then one per producer slot.
+inline constexpr int kSemCount = 1 + static_cast<int>(kMaxProducers);
+constexpr int consumer_sem() { return 0; }
+constexpr int producer_sem(std::uint32_t slot) {
+  return 1 + static_cast<int>(slot);
+}
 // The cross-process protocol relies on these being plain lock-free words.
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -250,11 +276,18 @@ static_assert(span_for(0) == 8 && span_for(1) == 16 && span_for(8) == 16);
 static_assert(kMaxProducers <= 64, "owner tag keeps 6 bits of slot index");
 
 // True if head/tail read from the segment can be those of a correct ring:
-// aligned, in order, at most a ring apart.
+// aligned, tail at most a ring ahead of head. Positions are compared modulo
+// 2^64 everywhere (a difference, never `a < b`), so a position near 2^64
+// behaves like any other.
 constexpr bool positions_sane(std::uint64_t head, std::uint64_t tail,
                               std::uint64_t capacity) {
-  return ((head | tail) & (kRecordAlign - 1)) == 0 && tail >= head &&
-         tail - head <= capacity;
+  return ((head | tail) & (kRecordAlign - 1)) == 0 && tail - head <= capacity;
+}
+
+// True if `pos` lies in [from, to) modulo 2^64.
+constexpr bool in_window(std::uint64_t from, std::uint64_t pos,
+                         std::uint64_t to) {
+  return pos - from < to - from;
 }
 
 // The largest record a ring of `capacity` bytes accepts. Half the ring

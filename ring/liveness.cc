@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/sem.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +91,48 @@ std::uint64_t pid_namespace_id() {
   struct stat st {};
   if (::stat("/proc/self/ns/pid", &st) != 0) return 0;
   return static_cast<std::uint64_t>(st.st_ino);
+}
+
+bool take_role(int semid, int num, int* err) {
+  *err = 0;
+  // Both operations apply atomically or not at all: wait-for-zero (fails
+  // at once with IPC_NOWAIT if held), then +1 with SEM_UNDO.
+  sembuf ops[2] = {};
+  ops[0].sem_num = static_cast<unsigned short>(num);
+  ops[0].sem_op = 0;
+  ops[0].sem_flg = IPC_NOWAIT;
+  ops[1].sem_num = static_cast<unsigned short>(num);
+  ops[1].sem_op = 1;
+  ops[1].sem_flg = IPC_NOWAIT | SEM_UNDO;
+  for (;;) {
+    if (::semop(semid, ops, 2) == 0) return true;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) *err = errno;
+    return false;
+  }
+}
+
+void drop_role(int semid, int num) {
+  sembuf op{};
+  op.sem_num = static_cast<unsigned short>(num);
+  op.sem_op = -1;
+  op.sem_flg = IPC_NOWAIT | SEM_UNDO;
+  // A set removed meanwhile (EIDRM/EINVAL) has nothing left to release.
+  while (::semop(semid, &op, 1) != 0 && errno == EINTR) {
+  }
+}
+
+RoleState role_state(int semid, int num) {
+  if (semid < 0) return RoleState::unknown;
+  const int v = ::semctl(semid, num, GETVAL);
+  if (v < 0) return RoleState::unknown;
+  return v > 0 ? RoleState::held : RoleState::free;
+}
+
+pid_t role_pid(int semid, int num) {
+  if (semid < 0) return 0;
+  const int p = ::semctl(semid, num, GETPID);
+  return p > 0 ? static_cast<pid_t>(p) : 0;
 }
 
 }  // namespace shmring

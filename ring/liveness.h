@@ -29,4 +29,28 @@ bool alive(ProcessToken t);
 // only mean something between processes of one PID namespace.
 std::uint64_t pid_namespace_id();
 
+// ---- Role semaphores: the liveness the kernel guarantees.
+//
+// Each role of a ring owns one semaphore of the ring's SysV set. Its holder
+// raised it to 1 with SEM_UNDO; the kernel undoes that when the holder's
+// process exits (every thread gone, exit(), a signal, kill -9), and only
+// then: a main thread that calls pthread_exit() while others run keeps it
+// held, a recycled pid cannot take it over, and pids play no part, so the
+// answer is the same in every PID namespace that shares the IPC namespace.
+// A fork()ed child inherits no SEM_UNDO state (the parent's death releases
+// the role); an exec()ed image keeps it until that process exits.
+enum class RoleState { free, held, unknown };
+
+// Atomically: if semaphore `num` is 0, make it 1 with SEM_UNDO. False if
+// it was held (EAGAIN); *err is set to errno on any other failure.
+bool take_role(int semid, int num, int* err);
+// Drops the hold (op -1 with SEM_UNDO, which also cancels the undo).
+void drop_role(int semid, int num);
+// held / free; unknown if the set is gone or unreadable (EIDRM, EINVAL,
+// EACCES): callers fall back to the pid token.
+RoleState role_state(int semid, int num);
+// The pid (in the caller's PID namespace, 0 if none there) that last
+// operated on the semaphore: the holder while it is held.
+pid_t role_pid(int semid, int num);
+
 }  // namespace shmring

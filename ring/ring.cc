@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "ring/liveness.h"
 
@@ -40,17 +42,40 @@ std::uint32_t producer_slots(const ControlBlock* cb) {
   return std::min<std::uint32_t>(cb->max_producers, layout::kMaxProducers);
 }
 
+// Owner-word values that are not a ProcessToken (a token's pid half is
+// never 0): the slot is free and its last holder closed / died.
+constexpr ProcessToken kFreeClosed = 0;
+constexpr ProcessToken kFreeDied = 1;
+bool registered(ProcessToken t) { return t > kFreeDied; }
+
+// True while the registration `t` in role semaphore `num` runs: the role
+// semaphore is held (the kernel drops it when the holder's process exits).
+// Only if the ring's set is gone (removed by hand, or the ring removed
+// while attached) do pid tokens decide instead (liveness.h).
+bool role_alive(int semid, int num, ProcessToken t) {
+  if (!registered(t)) return false;
+  switch (role_state(semid, num)) {
+    case RoleState::held:
+      return true;
+    case RoleState::free:
+      return false;
+    case RoleState::unknown:
+      break;
+  }
+  return alive(t);
+}
+
 // True while the producer named by an owner tag (slot + generation) still
 // holds its slot and runs. A freed or re-claimed slot means the owner left.
-bool owner_alive(const ControlBlock* cb, std::uint32_t tag) {
+bool owner_alive(const ControlBlock* cb, int semid, std::uint32_t tag) {
   const std::uint32_t slot = layout::tag_slot(tag);
   if (slot >= producer_slots(cb)) return false;
   const auto& s = cb->producers[slot];
   // acquire: pairs with the claim CAS / generation bump in Producer::attach.
   const ProcessToken t = s.owner.load(std::memory_order_acquire);
   const std::uint32_t g = s.generation.load(std::memory_order_acquire);
-  if (layout::owner_tag(slot, g) != tag || t == 0) return false;
-  return alive(t);
+  if (layout::owner_tag(slot, g) != tag) return false;
+  return role_alive(semid, layout::producer_sem(slot), t);
 }
 
 // True if any producer slot is held (by a live or a not yet reaped dead
@@ -59,7 +84,7 @@ bool owner_alive(const ControlBlock* cb, std::uint32_t tag) {
 // data_ready Dekker pair for a consumer sleeping until end of stream.
 bool any_producer_registered(const ControlBlock* cb) {
   for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
-    if (cb->producers[i].owner.load(std::memory_order_seq_cst) != 0) {
+    if (registered(cb->producers[i].owner.load(std::memory_order_seq_cst))) {
       return true;
     }
   }
@@ -67,26 +92,28 @@ bool any_producer_registered(const ControlBlock* cb) {
 }
 
 // Frees the slots of dead producers; returns how many. Shared by the consumer
-// (so end of stream follows a producer's death) and by attaching producers
-// (so the table never fills with ghosts).
-int reap_dead_producers(ControlBlock* cb) {
+// (so end of stream follows a producer's death) and by attaching producers.
+// Racing reapers: one CAS wins a given registration; only the winner
+// writes anything, and the slot records "died" in the same CAS that frees
+// it, so a slot freed by a clean close is never reported as a death.
+int reap_dead_producers(ControlBlock* cb, int semid) {
   int reaped = 0;
   for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
     auto& s = cb->producers[i];
     // acquire: pairs with the claim CAS in Producer::attach.
     ProcessToken t = s.owner.load(std::memory_order_acquire);
-    if (t == 0 || alive(t)) continue;
-    // Before the slot is freed: no next producer can attach (and close,
-    // writing `closed`) until it is, so `died` never overwrites a newer exit.
-    // relaxed: read by the consumer after it sees the slot free (seq_cst).
-    cb->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::died),
-                        std::memory_order_relaxed);
-    // seq_cst: only one reaper wins a given registration; pairs with
-    // any_producer_registered() in the consumer's end-of-stream check.
-    if (!s.owner.compare_exchange_strong(t, 0, std::memory_order_seq_cst)) {
+    if (!registered(t) || role_alive(semid, layout::producer_sem(i), t)) {
       continue;
     }
-    // relaxed: statistics only.
+    // seq_cst: pairs with any_producer_registered() in the consumer's
+    // end-of-stream check.
+    if (!s.owner.compare_exchange_strong(t, kFreeDied,
+                                         std::memory_order_seq_cst)) {
+      continue;
+    }
+    // relaxed: statistics only (`shm-ring info`).
+    cb->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::died),
+                        std::memory_order_relaxed);
     cb->producers_died.fetch_add(1, std::memory_order_relaxed);
     cb->producers_attached.fetch_sub(1, std::memory_order_relaxed);
     ++reaped;
@@ -161,41 +188,107 @@ R wait_loop(detail::WaitPoint& point, Timeout timeout, Attempt attempt,
 
 // ============================== Producer ==================================
 
+namespace {
+
+Error roles_gone(const Segment& seg) {
+  return Error{Errc::removed,
+               "the ring's role semaphore set (semid " +
+                   std::to_string(seg.control()->sem_id) +
+                   ") is gone (ipcrm by hand, or the ring was removed): "
+                   "shmring cannot tell live peers from dead ones without "
+                   "it; remove the ring (`shm-ring rm`) and create it again"};
+}
+
+// Takes over a slot whose role semaphore we now hold: its owner word is
+// free or names a dead registration not yet reaped. Returns what was there.
+ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me) {
+  // acquire: pairs with the release CAS of the slot's last holder.
+  ProcessToken cur = owner.load(std::memory_order_acquire);
+  // seq_cst: pairs with any_producer_registered() (a consumer that sees
+  // this registration does not report end of stream). A reaper may free a
+  // dead token meanwhile (the CAS then retries from its value).
+  while (!owner.compare_exchange_weak(cur, me, std::memory_order_seq_cst,
+                                      std::memory_order_acquire)) {
+  }
+  return cur;
+}
+
+// Degraded registration, only for a ring marked for removal whose set went
+// with it (Segment::remove() while the ring is still used, as tests and
+// shm-bench do with private rings): pid tokens decide, as in layout v1.
+// False if a live process holds the slot.
+bool take_slot_by_token(std::atomic<ProcessToken>& owner, ProcessToken me,
+                        ProcessToken* was) {
+  // acquire: pairs with the release CAS of the slot's last holder.
+  ProcessToken cur = owner.load(std::memory_order_acquire);
+  for (;;) {
+    if (registered(cur) && alive(cur)) return false;
+    // seq_cst: as in take_slot().
+    if (owner.compare_exchange_weak(cur, me, std::memory_order_seq_cst,
+                                    std::memory_order_acquire)) {
+      *was = cur;
+      return true;
+    }
+  }
+}
+
+// True if roles are taken by pid token (see take_slot_by_token).
+bool degraded(const Segment& seg) { return seg.sem_id() < 0 && seg.removed(); }
+
+}  // namespace
+
 Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
   ControlBlock* cb = segment.control();
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
-  for (int round = 0; round < 2; ++round) {
-    for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
-      auto& s = cb->producers[i];
-      ProcessToken expected = 0;
-      // acq_rel: claims the slot; pairs with the release in close() / the
-      // reaper's CAS that freed it.
-      if (!s.owner.compare_exchange_strong(expected, me,
-                                           std::memory_order_acq_rel)) {
-        continue;
+  const bool by_token = degraded(segment);
+  if (segment.sem_id() < 0 && !by_token) return roles_gone(segment);
+  for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
+    auto& s = cb->producers[i];
+    ProcessToken was = 0;
+    if (by_token) {
+      if (!take_slot_by_token(s.owner, me, &was)) continue;
+    } else {
+      int err = 0;
+      if (!take_role(segment.sem_id(), layout::producer_sem(i), &err)) {
+        if (err != 0) {
+          if (err == EIDRM || err == EINVAL) return roles_gone(segment);
+          return Error{Errc::system,
+                       std::string("cannot take a producer role: ") +
+                           std::strerror(err)};
+        }
+        continue;  // held by a live producer
       }
-      // acq_rel: the new generation tags every record and lock word of this
-      // registration; read by owner_alive().
-      const std::uint32_t gen =
-          s.generation.fetch_add(1, std::memory_order_acq_rel) + 1;
-      // seq_cst: pairs with end_status()'s loads (a consumer that sees this
-      // producer does not report end of stream).
-      // relaxed: informational count (see layout.h).
-      cb->producers_attached.fetch_add(1, std::memory_order_relaxed);
-      // seq_cst: a consumer that sees no producers ever (0) keeps waiting
-      // for one, like a FIFO reader; pairs with end_status().
-      cb->producers_seen.fetch_add(1, std::memory_order_seq_cst);
-      return Producer(segment, static_cast<int>(i), gen, me, options);
+      was = take_slot(s.owner, me);
     }
-    if (reap_dead_producers(cb) == 0) break;
+    if (registered(was)) {
+      // We reaped a dead holder ourselves. relaxed: statistics only.
+      cb->producers_died.fetch_add(1, std::memory_order_relaxed);
+      cb->producers_attached.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // release: a consumer that reads the new generation (acquire) sees no
+    // stale claim intent of the slot's previous owner (see
+    // Consumer::reclaim_unwritten_claim).
+    s.intent.store(layout::kNoIntent, std::memory_order_release);
+    // acq_rel: the new generation tags every busy header of this
+    // registration; read by owner_alive().
+    const std::uint32_t gen =
+        s.generation.fetch_add(1, std::memory_order_acq_rel) + 1;
+    // relaxed: informational count (see layout.h).
+    cb->producers_attached.fetch_add(1, std::memory_order_relaxed);
+    // seq_cst: a consumer that sees no producers ever (0) keeps waiting
+    // for one, like a FIFO reader; pairs with end_status().
+    cb->producers_seen.fetch_add(1, std::memory_order_seq_cst);
+    return Producer(segment, static_cast<int>(i), gen, me, options);
   }
   if (cb->kind == Kind::spsc) {
-    const ProcessToken t =
-        cb->producers[0].owner.load(std::memory_order_acquire);
+    const pid_t pid =
+        by_token ? token_pid(cb->producers[0].owner.load(
+                       std::memory_order_acquire))
+                 : role_pid(segment.sem_id(), layout::producer_sem(0));
     return Error{Errc::role_taken,
                  "this SPSC ring already has a live producer (pid " +
-                     std::to_string(token_pid(t)) +
+                     std::to_string(pid) +
                      "); use an MPSC ring for several producers"};
   }
   return Error{Errc::too_many_producers,
@@ -212,24 +305,30 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
       capacity_(segment.capacity()),
       slot_(slot),
       owner_(layout::owner_tag(static_cast<std::uint32_t>(slot), generation)),
-      lock_word_(std::uint64_t{owner_} + 1),
       token_(token),
       mpsc_(segment.kind() == Kind::mpsc),
       options_(options),
       data_ready_(data_point(segment)),
       space_ready_(space_point(segment)) {
-  // acquire: pairs with the previous producer's tail store / the
-  // consumer's head store; an SPSC producer continues where the last one
-  // (closed or dead) published.
-  tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
+  mapping_ = segment.mapping_ref();
+  sem_id_ = segment.sem_id();
+  // acquire: pairs with the consumer's head store (head first: it only
+  // grows towards tail, so the pair below is a consistent one for SPSC).
   cached_head_ = cb_->head.load(std::memory_order_acquire);
+  // acquire: pairs with the previous producer's tail store; an SPSC
+  // producer continues where the last one (closed or dead) published.
+  tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
   max_payload_ = layout::max_payload(capacity_);
-  // A peer-written garbage position is refused by every reserve (corrupt).
-  broken_ = !layout::positions_sane(cached_head_, tail_, capacity_);
+  // SPSC: we are the only writer of tail, so a garbage pair is a peer's
+  // scribble, refused by every reserve (corrupt). MPSC: other producers
+  // move tail and the consumer head between our two loads, so the pair
+  // proves nothing; reserve_mpsc() judges a consistent snapshot instead.
+  broken_ = !mpsc_ && !layout::positions_sane(cached_head_, tail_, capacity_);
 }
 
 Producer::Producer(Producer&& o) noexcept
     : segment_(o.segment_),
+      mapping_(o.mapping_),
       cb_(o.cb_),
       data_(o.data_),
       mask_(o.mask_),
@@ -237,7 +336,7 @@ Producer::Producer(Producer&& o) noexcept
       max_payload_(o.max_payload_),
       slot_(o.slot_),
       owner_(o.owner_),
-      lock_word_(o.lock_word_),
+      sem_id_(o.sem_id_),
       token_(o.token_),
       mpsc_(o.mpsc_),
       options_(o.options_),
@@ -264,7 +363,8 @@ std::size_t Producer::max_record_size() const {
 
 bool Producer::consumer_alive() const {
   // acquire: pairs with the consumer's claim CAS in Consumer::attach.
-  return alive(cb_->consumer.owner.load(std::memory_order_acquire));
+  return role_alive(sem_id_, layout::consumer_sem(),
+                    cb_->consumer.owner.load(std::memory_order_acquire));
 }
 
 Reservation Producer::try_reserve_slow(std::size_t size) {
@@ -312,148 +412,106 @@ Reservation Producer::reserve_spsc(std::size_t size) {
           {data_ + (reserved_pos_ & mask_) + layout::kHeaderSize, size}};
 }
 
-bool Producer::lock_claim() {
-  unsigned spins = 0;
-  auto last_check = Clock::time_point{};
-  auto first_wait = Clock::time_point{};
-  for (;;) {
-    // relaxed: test before test-and-set, keeps the line shared while held.
-    std::uint64_t held = cb_->claim_lock.load(std::memory_order_relaxed);
-    if (held == 0) {
-      // acquire: pairs with the release in unlock_claim(); the previous
-      // holder's tail store is visible.
-      if (cb_->claim_lock.compare_exchange_weak(held, lock_word_,
-                                                std::memory_order_acquire,
-                                                std::memory_order_relaxed)) {
-        stuck_word_ = 0;
-        return true;
-      }
-      continue;
-    }
-    if (held == stuck_word_ && held != lock_word_) {
-      // The same holder we already waited a whole slice for: do not wait
-      // another one per attempt (a blocking reserve() would overshoot its
-      // timeout by many slices). Break it if it died meanwhile.
-      if (held > 0xffffffffULL + 1 ||
-          !owner_alive(cb_, static_cast<std::uint32_t>(held - 1))) {
-        // acq_rel: we take over the lock from the dead holder.
-        cb_->claim_lock.compare_exchange_strong(held, 0,
-                                                std::memory_order_acq_rel);
-        continue;
-      }
-      return false;
-    }
-    if (++spins < 128) {
-      detail::cpu_relax();
-      continue;
-    }
-    // The holder is slow (preempted, stopped) or dead: stop burning the
-    // other core, stay interruptible, and look at the holder now and then.
-    ::sched_yield();
-    if (interrupt_requested()) return false;
-    const auto now = Clock::now();
-    if (last_check == Clock::time_point{}) {
-      last_check = now;
-      first_wait = now;
-    }
-    // Only this handle writes its own lock word and it holds no lock here:
-    // the word is a peer's scribble (or our own leftover). Break it.
-    if (held == lock_word_) {
-      // acq_rel: as breaking a dead holder's lock below.
-      cb_->claim_lock.compare_exchange_strong(held, 0,
-                                              std::memory_order_acq_rel);
-      continue;
-    }
-    // A live holder that keeps the lock (stopped, or a hostile peer) must
-    // not hang a try_reserve(): give up after a sleep slice; reserve() then
-    // waits and retries within its own timeout.
-    if (now - first_wait >= detail::kSleepSlice) {
-      stuck_word_ = held;
-      return false;
-    }
-    if (now - last_check >= std::chrono::milliseconds(5)) {
-      last_check = now;
-      // A producer killed inside the few instructions it holds the lock
-      // would block every producer forever: break its lock. What it did
-      // before dying is consistent (see docs/design.md, claim lock).
-      if (held > 0xffffffffULL + 1 ||
-          !owner_alive(cb_, static_cast<std::uint32_t>(held - 1))) {
-        // acq_rel: we take over the lock from the dead holder; the loop
-        // then acquires it normally.
-        cb_->claim_lock.compare_exchange_strong(held, 0,
-                                                std::memory_order_acq_rel);
-      }
-    }
+namespace detail {
+std::atomic<ClaimHook> claim_hook{nullptr};
+}  // namespace detail
+
+namespace {
+// Withdraws a claim intent that did not lead to a claim (release: as the
+// intent stores in reserve_mpsc). Cheap when there is none.
+void withdraw_intent(layout::Slot& slot) {
+  // relaxed: only our own earlier store can be there.
+  if (slot.intent.load(std::memory_order_relaxed) != layout::kNoIntent) {
+    slot.intent.store(layout::kNoIntent, std::memory_order_release);
   }
 }
 
-void Producer::unlock_claim() {
-  // release: pairs with the acquire CAS in lock_claim().
-  cb_->claim_lock.store(0, std::memory_order_release);
+// Test-only fault injection between the steps of an MPSC claim.
+inline void claim_step(detail::ClaimStep step) {
+  // relaxed: set by a test before the producer runs.
+  if (auto* hook = detail::claim_hook.load(std::memory_order_relaxed)) {
+    hook(step);
+  }
 }
+}  // namespace
 
+// The MPSC claim (docs/design.md, section 4): publish the intent, CAS tail,
+// write the headers. No lock: a producer stopped anywhere in here never
+// keeps another from claiming; its CAS either happened (the claim is its
+// own, recovered by the consumer if it dies) or did not (nothing is
+// claimed).
 Reservation Producer::reserve_mpsc(std::size_t size) {
   const auto span = static_cast<std::uint32_t>(layout::span_for(size));
-  {
-    // Full without taking the lock? Spinning producers then leave the lock
-    // (and its line) to the one that can proceed. relaxed: a hint only;
-    // the locked path below decides.
-    // Insane positions (a scribbled tail) go on to the locked path, which
-    // reports them as corrupt rather than as a ring that is forever full.
-    const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
-    if (layout::positions_sane(cached_head_, t, capacity_) &&
-        t + 2 * span - cached_head_ > capacity_) {
-      // seq_cst: as the reload below (space_ready Dekker re-check).
+  auto& slot = cb_->producers[slot_];
+  // relaxed: only an expectation for the CAS below, which rereads it.
+  std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
+  std::uint64_t off = 0;
+  std::uint64_t pad = 0;
+  for (;;) {
+    off = t & mask_;
+    pad = off + span > capacity_ ? capacity_ - off : 0;
+    const std::uint64_t need = pad + span;
+    if (!layout::positions_sane(cached_head_, t, capacity_) ||
+        t - cached_head_ + need > capacity_) {
+      // seq_cst: acquire pairs with the consumer's head store in release()
+      // (its reads and zeroing of the space happen before our writes);
+      // seq_cst for the space_ready Dekker re-check.
       cached_head_ = cb_->head.load(std::memory_order_seq_cst);
-      if (layout::positions_sane(cached_head_, t, capacity_) &&
-          t + span - cached_head_ > capacity_) {
+      if (!layout::positions_sane(cached_head_, t, capacity_)) {
+        // Our tail may predate the head we just read. Only a pair with
+        // tail unchanged around the head load is a snapshot of one
+        // moment; insane then, the segment is corrupt.
+        // seq_cst: ordered after the head load above.
+        const std::uint64_t t2 = cb_->tail.load(std::memory_order_seq_cst);
+        if (t2 != t) {
+          t = t2;
+          continue;
+        }
+        withdraw_intent(slot);
+        return {Status::corrupt, {}};
+      }
+      if (t - cached_head_ + need > capacity_) {
+        // A live producer waiting for space must not name a position: a
+        // lost CAS's intent would hold the consumer at a dead claimer's 0
+        // word while we wait for the consumer (found by tests/model).
+        withdraw_intent(slot);
         return {Status::would_block, {}};
       }
     }
-  }
-  if (!lock_claim()) {
-    return {interrupt_requested() ? Status::interrupted : Status::would_block,
-            {}};
-  }
-  // acquire: pairs with the previous holder's tail store (seq_cst). The
-  // lock's acquire orders it too, except after a dead holder's lock was
-  // broken.
-  const std::uint64_t t = cb_->tail.load(std::memory_order_acquire);
-  const std::uint64_t off = t & mask_;
-  const std::uint64_t pad = off + span > capacity_ ? capacity_ - off : 0;
-  const std::uint64_t need = pad + span;
-  // tail is shared: a peer may have scribbled it. Check it against the
-  // cached head before we write at it (a misaligned or wrapped tail would
-  // put the padding header past the ring's end), not only after a reload.
-  if (!layout::positions_sane(cached_head_, t, capacity_) ||
-      t + need - cached_head_ > capacity_) {
-    // seq_cst: pairs with the consumer's head store in release() (acquire
-    // for the data; seq_cst for the space_ready Dekker re-check).
-    cached_head_ = cb_->head.load(std::memory_order_seq_cst);
-    if (!layout::positions_sane(cached_head_, t, capacity_)) {
-      unlock_claim();
-      return {Status::corrupt, {}};
-    }
-    if (t + need - cached_head_ > capacity_) {
-      unlock_claim();
-      return {Status::would_block, {}};
+    claim_step(detail::ClaimStep::before_intent);
+    // release: a consumer that reads a later intent of ours (acquire) also
+    // sees the headers of this claim's predecessor; the CAS below (release)
+    // publishes this intent to every consumer that sees the new tail.
+    slot.intent.store(t, std::memory_order_release);
+    claim_step(detail::ClaimStep::before_cas);
+    // seq_cst: release publishes the intent to the consumer's acquire load
+    // of tail; seq_cst keeps the data_ready Dekker argument (an empty-ring
+    // re-check reads tail). Failure: another producer claimed; retry from
+    // its tail (relaxed: only an expectation).
+    if (cb_->tail.compare_exchange_weak(t, t + need, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed)) {
+      break;
     }
   }
-  if (pad != 0) {
-    // relaxed: published by the tail store below.
-    header_at(data_, off)
-        .store(layout::padding_word(static_cast<std::uint32_t>(pad)),
-               std::memory_order_relaxed);
-  }
+  claim_step(detail::ClaimStep::after_cas);
   const std::uint64_t pos = t + pad;
-  // relaxed: published by the tail store below. Busy until commit().
+  // relaxed: the consumer that finds it reads it with acquire and needs
+  // nothing else from it; ordered before the padding store (release) and
+  // before our next intent (release). Busy until commit().
   header_at(data_, pos & mask_)
       .store(layout::encode_busy(span, owner_), std::memory_order_relaxed);
-  // seq_cst: release pairs with the consumer's acquire load of tail in
-  // try_peek() (headers above are visible); seq_cst keeps the data_ready
-  // Dekker argument intact when the consumer's re-check reads tail.
-  cb_->tail.store(t + need, std::memory_order_seq_cst);
-  unlock_claim();
+  if (pad != 0) {
+    claim_step(detail::ClaimStep::after_busy_header);
+    // release: a consumer that skips this padding (acquire) finds the busy
+    // header at offset 0, not a 0 word it would take for a dead claim.
+    header_at(data_, off)
+        .store(layout::padding_word(static_cast<std::uint32_t>(pad)),
+               std::memory_order_release);
+  }
+  claim_step(detail::ClaimStep::claimed);
+  // release: the headers above happen before it; a consumer that reads
+  // kNoIntent (acquire) and re-reads the word sees them.
+  slot.intent.store(layout::kNoIntent, std::memory_order_release);
   reserved_pos_ = pos;
   reserved_span_ = span;
   reserved_size_ = size;
@@ -478,7 +536,7 @@ Status Producer::blocked_status() {
   if (cb_->consumers_seen.load(std::memory_order_acquire) == 0) {
     return Status::ok;  // no consumer yet: wait for one, like a FIFO
   }
-  if (c != 0 && alive(c)) return Status::ok;
+  if (role_alive(sem_id_, layout::consumer_sem(), c)) return Status::ok;
   return Status::peer_dead;
 }
 
@@ -576,13 +634,16 @@ void Producer::close() {
   // seq_cst: our last publish happens before this; pairs with
   // any_producer_registered() in end_status(), and is the waker half of the
   // Dekker pair for a consumer sleeping until end of stream. A CAS, not a
-  // store: if a reaper freed (and someone re-claimed) our slot, it is not
-  // ours to clear.
+  // store: if our slot was freed and re-claimed (only possible once the
+  // ring's semaphore set is gone), it is not ours to clear.
   if (cb_->producers[slot_].owner.compare_exchange_strong(
-          mine, 0, std::memory_order_seq_cst)) {
+          mine, kFreeClosed, std::memory_order_seq_cst)) {
     // relaxed: informational count.
     cb_->producers_attached.fetch_sub(1, std::memory_order_relaxed);
   }
+  // After the owner word: a reaper that sees our token still finds the
+  // role held, so a clean close is never counted as a death.
+  drop_role(sem_id_, layout::producer_sem(slot_));
   data_ready_.wake();
 }
 
@@ -592,26 +653,40 @@ Result<Consumer> Consumer::attach(Segment& segment) {
   ControlBlock* cb = segment.control();
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
-  for (;;) {
-    ProcessToken held = 0;
-    // acq_rel: claims the role; pairs with close()'s release / a previous
-    // consumer's head stores (read below).
-    if (cb->consumer.owner.compare_exchange_strong(held, me,
-                                                   std::memory_order_acq_rel)) {
-      break;
-    }
-    if (alive(held)) {
+  if (degraded(segment)) {
+    ProcessToken was = 0;
+    if (!take_slot_by_token(cb->consumer.owner, me, &was)) {
       return Error{Errc::role_taken,
                    "this ring already has a live consumer (pid " +
-                       std::to_string(token_pid(held)) + ")"};
+                       std::to_string(token_pid(cb->consumer.owner.load(
+                           std::memory_order_acquire))) +
+                       ")"};
     }
-    // The previous consumer died: take over its role and its position.
-    if (cb->consumer.owner.compare_exchange_strong(held, me,
-                                                   std::memory_order_acq_rel)) {
-      // relaxed: statistics only.
-      cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
-      break;
+    // relaxed: statistics only.
+    if (registered(was)) cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
+    // seq_cst: as below.
+    cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
+    return Consumer(segment, me);
+  }
+  if (segment.sem_id() < 0) return roles_gone(segment);
+  int err = 0;
+  if (!take_role(segment.sem_id(), layout::consumer_sem(), &err)) {
+    if (err == EIDRM || err == EINVAL) return roles_gone(segment);
+    if (err != 0) {
+      return Error{Errc::system, std::string("cannot take the consumer role: ") +
+                                     std::strerror(err)};
     }
+    return Error{Errc::role_taken,
+                 "this ring already has a live consumer (pid " +
+                     std::to_string(
+                         role_pid(segment.sem_id(), layout::consumer_sem())) +
+                     ")"};
+  }
+  // The role is ours; a token still in the slot is a dead consumer's: take
+  // over its role and its position.
+  if (registered(take_slot(cb->consumer.owner, me))) {
+    // relaxed: statistics only.
+    cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
   }
   // seq_cst: producers blocked on a full ring read it in blocked_status().
   cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
@@ -620,6 +695,7 @@ Result<Consumer> Consumer::attach(Segment& segment) {
 
 Consumer::Consumer(Segment& segment, ProcessToken token)
     : segment_(&segment),
+      mapping_(segment.mapping_ref()),
       cb_(segment.control()),
       data_(segment.data()),
       mask_(segment.capacity() - 1),
@@ -633,16 +709,31 @@ Consumer::Consumer(Segment& segment, ProcessToken token)
   // by the position checks in try_peek().
   head_ = read_ = cached_tail_ = cb_->head.load(std::memory_order_acquire);
   max_span_ = layout::max_span(capacity_);
+  sem_id_ = segment.sem_id();
+  if (!mpsc_) return;
+  // A predecessor that died inside release() left [head, release_to)
+  // partly zeroed: it had finished with those records, so finish its job.
+  // acquire: pairs with its release_to store (and tail: our bound).
+  const std::uint64_t to = cb_->release_to.load(std::memory_order_acquire);
+  const std::uint64_t t = cb_->tail.load(std::memory_order_acquire);
+  if (to != head_ && (to & (layout::kRecordAlign - 1)) == 0 &&
+      layout::positions_sane(head_, t, capacity_) && to - head_ <= t - head_) {
+    read_ = to;
+    release();
+    cached_tail_ = read_;
+  }
 }
 
 Consumer::Consumer(Consumer&& o) noexcept
     : segment_(o.segment_),
+      mapping_(o.mapping_),
       cb_(o.cb_),
       data_(o.data_),
       mask_(o.mask_),
       capacity_(o.capacity_),
       max_span_(o.max_span_),
       mpsc_(o.mpsc_),
+      sem_id_(o.sem_id_),
       token_(o.token_),
       data_ready_(o.data_ready_),
       space_ready_(o.space_ready_),
@@ -666,7 +757,7 @@ std::size_t Consumer::max_record_size() const {
 std::uint64_t Consumer::size_guess() const {
   // relaxed: a guess for progress displays.
   const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
-  return t > head_ ? t - head_ : 0;
+  return t - head_ <= capacity_ ? t - head_ : 0;
 }
 
 Status Consumer::end_status() {
@@ -686,38 +777,107 @@ Status Consumer::end_status() {
   // slot was freed (seq_cst CAS), so this load sees the final tail.
   // Validated before it is cached (see try_peek()).
   const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
-  if (!layout::positions_sane(head_, t, capacity_) || t < read_) {
+  if (!layout::positions_sane(head_, t, capacity_) ||
+      t - head_ < read_ - head_) {
     corrupt_at_ = read_ & mask_;
     return Status::corrupt;
   }
   cached_tail_ = t;
   if (cached_tail_ != read_) return Status::ok;  // more to read
-  // relaxed: written before the slot was freed, which we saw (seq_cst).
-  if (!mpsc_ && cb_->last_exit.load(std::memory_order_relaxed) ==
-                    static_cast<std::uint32_t>(layout::LastExit::died)) {
+  // The SPSC slot says how its last holder left, in the same CAS that
+  // freed it (seq_cst, read above by any_producer_registered()).
+  if (!mpsc_ && cb_->producers[0].owner.load(std::memory_order_seq_cst) ==
+                    kFreeDied) {
     return Status::peer_dead;
   }
   return Status::closed;
 }
 
-bool Consumer::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) {
+bool Consumer::stalled_long_enough(std::uint64_t pos) {
   const auto now = Clock::now();
   if (stalled_pos_ != pos) {
     stalled_pos_ = pos;
     stalled_since_ = now;
     return false;
   }
-  // Liveness costs a few syscalls: look at most every 10 ms per stall.
+  // Liveness costs a syscall per slot: look at most every 10 ms per stall.
   if (now - stalled_since_ < std::chrono::milliseconds(10)) return false;
   stalled_since_ = now;
+  return true;
+}
+
+bool Consumer::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) {
+  if (!stalled_long_enough(pos)) return false;
   const Header h = layout::decode(word);
-  if (owner_alive(cb_, h.owner)) return false;  // slow, not dead
+  if (owner_alive(cb_, sem_id_, h.owner)) return false;  // slow, not dead
   std::uint64_t expected = word;
   // acq_rel: only the dead owner could have changed the header, and it
   // cannot; the CAS just guards against a corrupt peer.
   if (header_at(data_, pos & mask_)
           .compare_exchange_strong(expected, layout::padding_word(h.span),
                                    std::memory_order_acq_rel)) {
+    // relaxed: statistics only.
+    cb_->records_reclaimed.fetch_add(1, std::memory_order_relaxed);
+  }
+  stalled_pos_ = ~0ULL;
+  return true;
+}
+
+// A 0 word at `pos` below tail: a claim whose claimer has not written its
+// header yet (the consumer zeroes all space it releases, so nothing else
+// below tail reads 0). Its claimer published `pos` as its intent before
+// the CAS that moved tail past `pos`, and changes it only after writing the
+// header. So: while a live registration's intent names `pos`, wait; else
+// the claimer died between its CAS and its header store, having written
+// nothing, and its claim is a run of 0 words up to the next claim (which
+// has a header, or an intent naming its start) or tail: turn the run into
+// one padding record. See docs/design.md, section 4, for the proof.
+bool Consumer::reclaim_unwritten_claim(std::uint64_t pos) {
+  if (!stalled_long_enough(pos)) return false;
+  // The run never crosses the end of the ring or tail.
+  std::uint64_t end = pos + (capacity_ - (pos & mask_));
+  if (cached_tail_ - pos < end - pos) end = cached_tail_;
+  const ControlBlock* cb = cb_;
+  for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
+    const auto& s = cb->producers[i];
+    // acquire (all four): pair with the release stores of the intent and
+    // the generation bump in Producer::attach, and with the intent stores
+    // in reserve_mpsc(); the tail load that revealed `pos` (seq_cst) came
+    // first, so the claimer's intent (published by its CAS) is visible.
+    const std::uint32_t g1 = s.generation.load(std::memory_order_acquire);
+    const std::uint64_t p = s.intent.load(std::memory_order_acquire);
+    const ProcessToken o = s.owner.load(std::memory_order_acquire);
+    if (p == pos) {
+      const bool live = role_alive(sem_id_, layout::producer_sem(i), o);
+      const std::uint32_t g2 = s.generation.load(std::memory_order_acquire);
+      if (live || g1 != g2) return false;  // may be the claimer: wait
+      continue;
+    }
+    // Another claim starts at p: the run stops there.
+    if (p != layout::kNoIntent && layout::in_window(pos, p, end)) end = p;
+  }
+  // seq_cst: re-read after the intents; a claimer that moved its intent on
+  // wrote this header first (release/acquire through the intent).
+  if (header_at(data_, pos & mask_).load(std::memory_order_seq_cst) != 0) {
+    stalled_pos_ = ~0ULL;
+    return true;  // written meanwhile: read it normally
+  }
+  for (std::uint64_t q = pos + layout::kHeaderSize; q != end;
+       q += layout::kHeaderSize) {
+    // acquire: a non-zero word is the next claim's header.
+    if (header_at(data_, q & mask_).load(std::memory_order_acquire) != 0) {
+      end = q;
+      break;
+    }
+  }
+  const std::uint64_t run = std::min<std::uint64_t>(end - pos, 0xfffffff8ULL);
+  std::uint64_t expected = 0;
+  // acq_rel: the dead claimer can no longer write here; the CAS guards
+  // against a corrupt peer.
+  if (header_at(data_, pos & mask_)
+          .compare_exchange_strong(
+              expected, layout::padding_word(static_cast<std::uint32_t>(run)),
+              std::memory_order_acq_rel)) {
     // relaxed: statistics only.
     cb_->records_reclaimed.fetch_add(1, std::memory_order_relaxed);
   }
@@ -735,7 +895,8 @@ Peeked Consumer::try_peek_slow() {
       // Validated before it is cached: a rejected tail must not be trusted
       // by the next call either.
       const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
-      if (!layout::positions_sane(head_, t, capacity_) || t < read_) {
+      if (!layout::positions_sane(head_, t, capacity_) ||
+          t - head_ < read_ - head_) {
         corrupt_at_ = read_ & mask_;
         return {Status::corrupt, {}};
       }
@@ -752,10 +913,15 @@ Peeked Consumer::try_peek_slow() {
     // re-check half of the data_ready Dekker pair (free on x86).
     const std::uint64_t word =
         header_at(data_, off).load(std::memory_order_seq_cst);
+    if (word == 0 && mpsc_) {
+      if (reclaim_unwritten_claim(read_)) continue;
+      return {Status::would_block, {}};
+    }
     const Header h = layout::decode(word);
-    // Every value from the segment is untrusted: bounds before use.
+    // Every value from the segment is untrusted: bounds before use
+    // (positions modulo 2^64: cached_tail_ - read_ is what is left).
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
-        read_ + h.span > cached_tail_ ||
+        h.span > cached_tail_ - read_ ||
         (!h.padding && h.span > layout::max_span(capacity_)) ||
         (h.busy && !mpsc_)) {
       corrupt_at_ = off;
@@ -790,7 +956,7 @@ void Consumer::reap_dead_producers_now() {
   const auto now = Clock::now();
   if (now - last_reap_ < detail::kSleepSlice) return;
   last_reap_ = now;
-  shmring::reap_dead_producers(cb_);
+  shmring::reap_dead_producers(cb_, sem_id_);
 }
 
 Peeked Consumer::peek(Timeout timeout) {
@@ -820,12 +986,33 @@ Status Consumer::peek_batch(std::span<Record> out, std::size_t* count,
 
 void Consumer::release() {
   if (read_ == head_) return;
+  if (mpsc_) zero_released();
   head_ = read_;
   // seq_cst: release pairs with the producers' acquire reload of head
-  // (our reads of the records happen before their overwrites); seq_cst is
-  // the waker half of the space_ready Dekker pair.
+  // (our reads of the records, and the zeroing, happen before their
+  // overwrites); seq_cst is the waker half of the space_ready Dekker pair.
   cb_->head.store(head_, std::memory_order_seq_cst);
   space_ready_.wake();
+}
+
+// MPSC: released space is zeroed so that a 0 word below tail always means
+// "claimed, header not yet written". First record how far this release
+// goes: a consumer that dies while zeroing leaves [head, release_to) to its
+// successor, which finishes the zeroing (constructor) instead of reading
+// half-zeroed records.
+void Consumer::zero_released() {
+  // relaxed + seq_cst fence: the store is ordered before the zeroing below
+  // for a successor that reads it after our death (the fence keeps the
+  // hardware from making any zero store visible first).
+  cb_->release_to.store(read_, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const std::uint64_t off = head_ & mask_;
+  const std::uint64_t n = read_ - head_;
+  const std::uint64_t first = std::min(n, capacity_ - off);
+  // Plain stores: the producers that next write these bytes acquire them
+  // through our head store below.
+  std::memset(data_ + off, 0, first);
+  if (n > first) std::memset(data_, 0, n - first);
 }
 
 Status Consumer::read(std::vector<std::byte>& out, Timeout timeout) {
@@ -845,7 +1032,8 @@ void Consumer::close() {
   // release: pairs with the next consumer's claim CAS in attach(). A CAS:
   // if our role was taken over, it is not ours to clear.
   cb_->consumer.owner.compare_exchange_strong(
-      mine, 0, std::memory_order_release, std::memory_order_relaxed);
+      mine, kFreeClosed, std::memory_order_release, std::memory_order_relaxed);
+  drop_role(sem_id_, layout::consumer_sem());
   space_ready_.wake();  // producers blocked on a full ring re-check
 }
 

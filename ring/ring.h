@@ -16,8 +16,10 @@
 // producer and one live consumer; an MPSC ring up to max_producers producers.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -31,6 +33,23 @@
 namespace shmring {
 
 using Timeout = std::chrono::nanoseconds;
+
+namespace detail {
+// Test-only fault injection: the steps of an MPSC claim (docs/design.md,
+// section 4). A test sets claim_hook (before its producer runs) to stop or
+// kill the process at one of them; null otherwise (one relaxed load and a
+// branch per step).
+enum class ClaimStep : int {
+  before_intent = 0,      // space checked, nothing published
+  before_cas = 1,         // intent published, tail not moved
+  after_cas = 2,          // claimed, no header written (the 0 word)
+  after_busy_header = 3,  // wrapping claim: busy header, no padding yet
+  claimed = 4,            // headers written, reservation returned next
+};
+inline constexpr int kClaimSteps = 5;
+using ClaimHook = void (*)(ClaimStep);
+extern std::atomic<ClaimHook> claim_hook;
+}  // namespace detail
 inline constexpr Timeout kForever = Timeout::max();
 
 // A committed record, valid until the consumer's next release().
@@ -100,6 +119,8 @@ class Producer {
 
   std::size_t max_record_size() const;
   int slot() const { return slot_; }
+  // Valid while the Segment object lives; the handle itself (and its
+  // close()) stays safe after the Segment is destroyed.
   Segment& segment() const { return *segment_; }
   bool consumer_alive() const;
 
@@ -110,12 +131,11 @@ class Producer {
   void commit_deferred_slow(std::size_t used, std::uint16_t type);
   Reservation reserve_spsc(std::size_t size);
   Reservation reserve_mpsc(std::size_t size);
-  bool lock_claim();
-  void unlock_claim();
   void publish();
   Status blocked_status();
 
   Segment* segment_;
+  std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
   layout::ControlBlock* cb_;
   std::byte* data_;
   std::uint64_t mask_;
@@ -123,9 +143,8 @@ class Producer {
   std::uint64_t max_payload_ = 0;
   int slot_;
   std::uint32_t owner_;  // owner tag written into MPSC busy headers
-  std::uint64_t lock_word_;
-  std::uint64_t stuck_word_ = 0;  // a live holder we already waited out
-  ProcessToken token_;            // our registration in the slot
+  int sem_id_ = -1;      // the ring's role semaphores (Segment::sem_id)
+  ProcessToken token_;   // our registration in the slot
   bool mpsc_;
   ProducerOptions options_;
   detail::WaitPoint data_ready_;
@@ -187,17 +206,22 @@ class Consumer {
   Consumer(Segment& segment, ProcessToken token);
   Peeked try_peek_slow();
   Status end_status();
+  bool stalled_long_enough(std::uint64_t pos);
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
+  bool reclaim_unwritten_claim(std::uint64_t pos);
+  void zero_released();
   void reap_dead_producers();
   void reap_dead_producers_now();
 
   Segment* segment_;
+  std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
   layout::ControlBlock* cb_;
   std::byte* data_;
   std::uint64_t mask_;
   std::uint64_t capacity_;
   std::uint64_t max_span_ = 0;
   bool mpsc_;
+  int sem_id_ = -1;     // the ring's role semaphores (Segment::sem_id)
   ProcessToken token_;  // our claim on the consumer role
   detail::WaitPoint data_ready_;
   detail::WaitPoint space_ready_;
@@ -262,7 +286,7 @@ inline Peeked Consumer::try_peek() {
     // The same bounds as the slow path; anything unusual goes there.
     if ((word & (layout::kBusy | layout::kPadding)) == 0 &&
         h.span >= layout::kHeaderSize && h.span <= max_span_ &&
-        off + h.span <= capacity_ && read_ + h.span <= cached_tail_) {
+        off + h.span <= capacity_ && h.span <= cached_tail_ - read_) {
       read_ += h.span;
       return {Status::ok,
               {data_ + off + layout::kHeaderSize, h.length, h.type}};

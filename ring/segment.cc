@@ -1,6 +1,7 @@
 #include "ring/segment.h"
 
 #include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -188,6 +189,51 @@ Error limit_error(int err, std::uint64_t size, const std::string& name) {
               others};
 }
 
+// The number of semaphores in set `semid`, -1 if it does not exist.
+int sem_count(int semid, key_t* key = nullptr) {
+  semid_ds ds{};
+  if (semid < 0 || ::semctl(semid, 0, IPC_STAT, &ds) != 0) return -1;
+  if (key != nullptr) *key = ds.sem_perm.__key;
+  return static_cast<int>(ds.sem_nsems);
+}
+
+// Creates the ring's role semaphore set under the segment's key (the sem
+// and shm key spaces are separate, so `ipcs -s` shows it next to the
+// segment), all zero, with the segment's mode. The caller just won the
+// exclusive create of the segment under `key`, so a set already there is a
+// leftover of a creator that died mid-create: replaced.
+Result<int> create_sem_set(key_t key, unsigned mode, const std::string& name) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const int id = ::semget(key, layout::kSemCount,
+                            IPC_CREAT | IPC_EXCL | static_cast<int>(mode));
+    if (id >= 0) return id;
+    const int err = errno;
+    if (err == EEXIST && attempt == 0) {
+      const int old = ::semget(key, 0, 0);
+      if (old >= 0 && sem_count(old) == layout::kSemCount &&
+          ::semctl(old, 0, IPC_RMID) == 0) {
+        continue;
+      }
+      return Error{Errc::exists,
+                   "a semaphore set with key " + name +
+                       " exists and is not a shmring ring's; remove it "
+                       "with `ipcrm -S " +
+                       name + "`"};
+    }
+    if (err == ENOSPC || err == EINVAL) {
+      return Error{Errc::limit,
+                   "cannot create the ring's semaphore set: " +
+                       std::generic_category().message(err) +
+                       " (limits: kernel.sem=" + read_proc("/proc/sys/kernel/sem") +
+                       " = SEMMSL SEMMNS SEMOPM SEMMNI); remove unused rings "
+                       "(`shm-ring rm --stale`, `ipcs -s`) or raise them "
+                       "with sysctl -w kernel.sem=..."};
+    }
+    return os_error(err, "cannot create the semaphore set of " + name);
+  }
+  return Error{Errc::system, "cannot create the semaphore set of " + name};
+}
+
 }  // namespace
 
 struct Segment::Mapping {
@@ -264,6 +310,14 @@ Segment::Segment(std::unique_ptr<Mapping> m, key_t key, int shmid)
   kind_ = control_->kind;
   capacity_ = control_->capacity;
   wait_ = control_->wait_strategy;
+  // The role semaphore set must be the one created with this ring: same
+  // key, shmring's size. A missing one (ipcrm by hand) leaves the Segment
+  // usable for info and removal only (sem_id() == -1).
+  key_t sem_key = 0;
+  const int id = control_->sem_id;
+  if (sem_count(id, &sem_key) == layout::kSemCount && sem_key == key_) {
+    sem_id_ = id;
+  }
 }
 
 Segment::Segment(Segment&&) noexcept = default;
@@ -335,8 +389,15 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
     return os_error(ex.get_native_error(), "cannot map segment " + name);
   }
 
+  auto sem = create_sem_set(key, o.mode, name);
+  if (!sem) {
+    bip::xsi_shared_memory::remove(shmid);
+    return sem.error();
+  }
+
   // The kernel hands out zeroed segments; fill identity, then publish.
   auto* cb = static_cast<layout::ControlBlock*>(region->get_address());
+  cb->sem_id = *sem;
   cb->magic = layout::kMagic;
   cb->version = layout::kLayoutVersion;
   cb->kind = o.kind;
@@ -413,15 +474,6 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
   auto seg = Factory::make(std::move(region), key, shmid);
   const Kind kind = seg->kind();
   const std::uint64_t capacity = seg->capacity();
-  const std::uint64_t ns = pid_namespace_id();
-  if (cb->pid_namespace != 0 && ns != 0 && cb->pid_namespace != ns &&
-      cb->magic == layout::kMagic) {
-    return Error{Errc::permission_denied,
-                 "segment " + name +
-                     " was created in another PID namespace (container?); "
-                     "shmring tells dead peers from live ones by pid, so "
-                     "every process of a ring must share one PID namespace"};
-  }
   if (cb->magic != layout::kMagic) {
     return Error{Errc::not_shmring, "segment " + name +
                                         " was not created by shmring (bad "
@@ -530,6 +582,11 @@ Result<Ok> Segment::remove(key_t key, bool force) {
   }
   const int shmid = ::shmget(key, 0, 0);
   if (shmid < 0) return os_error(errno, "no segment " + hex_key(key));
+  // The ring's semaphore set under the same key, if it is shmring's.
+  const int semid = ::semget(key, 0, 0);
+  if (semid >= 0 && sem_count(semid) == layout::kSemCount) {
+    ::semctl(semid, 0, IPC_RMID);
+  }
   if (::shmctl(shmid, IPC_RMID, nullptr) != 0) {
     return os_error(errno, "cannot remove segment " + hex_key(key));
   }
@@ -537,6 +594,10 @@ Result<Ok> Segment::remove(key_t key, bool force) {
 }
 
 Result<Ok> Segment::remove() {
+  // The set has no deferred removal: peers still attached see it vanish
+  // and fall back to pid tokens for liveness (liveness.h).
+  if (sem_id_ >= 0) ::semctl(sem_id_, 0, IPC_RMID);
+  sem_id_ = -1;  // roles are taken by pid token from now on (ring.cc)
   if (::shmctl(shmid_, IPC_RMID, nullptr) != 0) {
     const int err = errno;
     if (err == EINVAL || err == EIDRM) return Ok{};  // already gone
@@ -592,19 +653,28 @@ SegmentInfo Segment::info() const {
   i.max_producers = cb->max_producers;
   i.creator_pid = cb->creator_pid;
   i.creator_alive = alive(cb->creator_token);
+  i.sem_id = sem_id_ >= 0 ? sem_id_ : cb->sem_id;
+  i.sem_present = sem_id_ >= 0 && sem_count(sem_id_) == layout::kSemCount;
+  // Held role semaphore = alive; pid tokens only if the set is gone.
+  auto role_alive = [&](int num, ProcessToken t) {
+    const RoleState r = role_state(sem_id_, num);
+    if (r == RoleState::unknown) return alive(t);
+    return r == RoleState::held;
+  };
   // relaxed: a diagnostic snapshot, no data is read through these.
   i.head = cb->head.load(std::memory_order_relaxed);
   i.tail = cb->tail.load(std::memory_order_relaxed);
-  i.used_bytes = i.tail >= i.head ? i.tail - i.head : 0;
+  i.used_bytes = i.tail - i.head <= i.capacity ? i.tail - i.head : 0;
   const ProcessToken c = cb->consumer.owner.load(std::memory_order_relaxed);
   i.consumer_pid = token_pid(c);
-  i.consumer_alive = alive(c);
+  i.consumer_alive = c != 0 && role_alive(layout::consumer_sem(), c);
   for (std::uint32_t s = 0; s < cb->max_producers && s < layout::kMaxProducers;
        ++s) {
     const ProcessToken t =
         cb->producers[s].owner.load(std::memory_order_relaxed);
     if (t != 0)
-      i.producers.push_back({static_cast<int>(s), token_pid(t), alive(t)});
+      i.producers.push_back({static_cast<int>(s), token_pid(t),
+                             role_alive(layout::producer_sem(s), t)});
   }
   i.producers_seen = cb->producers_seen.load(std::memory_order_relaxed);
   i.producers_died = cb->producers_died.load(std::memory_order_relaxed);

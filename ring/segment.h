@@ -66,6 +66,8 @@ struct SegmentInfo {
   uid_t owner_uid = 0;
   std::uint64_t attach_count = 0;  // shm_nattch
   bool marked_for_removal = false;
+  int sem_id = -1;          // the ring's role semaphore set (ipcs -s)
+  bool sem_present = false; // false: removed by hand, liveness degraded
 };
 
 class Segment {
@@ -93,7 +95,8 @@ class Segment {
   Segment& operator=(Segment&&) noexcept;
   ~Segment();
 
-  // Marks this segment for removal (IPC_RMID). The mapping stays valid.
+  // Marks this segment for removal (IPC_RMID) and removes its semaphore
+  // set. The mapping stays valid.
   Result<Ok> remove();
   // True once the segment was marked for removal by anyone.
   bool removed() const;
@@ -106,6 +109,11 @@ class Segment {
   Kind kind() const { return kind_; }
   std::uint64_t capacity() const { return capacity_; }
   WaitStrategy wait_strategy() const { return wait_; }
+  // The role semaphore set validated at attach; -1 if it is missing (then
+  // Producer/Consumer::attach refuse with Errc::removed).
+  int sem_id() const { return sem_id_; }
+  // Keeps the mapping alive for handles that outlive this Segment object.
+  std::shared_ptr<const void> mapping_ref() const { return mapping_; }
 
   SegmentInfo info() const;
 
@@ -124,7 +132,7 @@ class Segment {
   Segment(std::unique_ptr<Mapping> m, key_t key, int shmid);
 
  private:
-  std::unique_ptr<Mapping> mapping_;
+  std::shared_ptr<Mapping> mapping_;
   layout::ControlBlock* control_ = nullptr;
   std::byte* data_ = nullptr;
   key_t key_ = 0;
@@ -132,6 +140,7 @@ class Segment {
   Kind kind_ = Kind::spsc;
   std::uint64_t capacity_ = 0;
   WaitStrategy wait_ = WaitStrategy::futex;
+  int sem_id_ = -1;
 };
 
 }  // namespace shmring

@@ -3,9 +3,11 @@
 // starts a replacement. Kill points:
 //   - a producer at a random moment (inside reserve, commit, a wait, ...);
 //   - a producer between reserve and commit, with a half-written record: the
-//     child stops there, tells the parent through a pipe, and is killed
-//     (and in half of these rounds the claim lock is left naming it, as if
-//     it had died inside the claim's critical section);
+//     child stops there, tells the parent through a pipe, and is killed;
+//   - a producer at a chosen step of its lock-free claim (test hook
+//     detail::claim_hook): before its intent, before its CAS on tail, after
+//     the CAS with no header written, between the busy header and the
+//     padding of a wrapping claim, after the headers;
 //   - the consumer at a random moment;
 //   - the consumer between peek and release.
 // At the end every committed record must have been delivered, in order per
@@ -80,7 +82,7 @@ struct ProducerState {
   // before noting it in `committed` (the replacement re-sends that record).
   std::atomic<int> hold{0};
   std::atomic<std::uint64_t> held_offset{0};  // ring offset of that header
-  std::atomic<std::uint64_t> lock_word{0};    // its claim_lock value
+  std::atomic<int> hold_step{-1};  // parent: stop at this claim step
 };
 
 struct ConsumerState {
@@ -141,22 +143,36 @@ std::uint32_t head_check(const Head& h) {
   return static_cast<std::uint32_t>(x >> 32);
 }
 
+// The child's claim hook: stop at the step the parent asked for, announce
+// it, and wait to be killed. Globals: a hook is a plain function pointer.
+ProducerState* g_hold_state = nullptr;
+testing::Beacon* g_hold_beacon = nullptr;
+
+void hold_at_claim_step(detail::ClaimStep step) {
+  // relaxed: the parent sets it and waits on the beacon.
+  if (g_hold_state->hold_step.load(std::memory_order_relaxed) !=
+      static_cast<int>(step)) {
+    return;
+  }
+  g_hold_state->hold_step.store(-1, std::memory_order_relaxed);
+  g_hold_beacon->signal();
+  sleep_until_killed();
+  ::_exit(3);
+}
+
 int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
                   std::uint32_t inc) {
   ProducerState& me = sh.producers[id];
+  g_hold_state = &me;
+  g_hold_beacon = &beacon;
+  // relaxed: this child is single-threaded.
+  detail::claim_hook.store(&hold_at_claim_step, std::memory_order_relaxed);
   // wait_for_consumer: the consumer dies and comes back all the time.
   auto p = Producer::attach(seg, ProducerOptions{.wait_for_consumer = true});
   if (!p) {
     return child_fail(sh, 10, "producer %d: attach: %s", id,
                       p.error().message.c_str());
   }
-  const std::uint32_t gen =
-      seg.control()->producers[p->slot()].generation.load();
-  // relaxed: read by the parent after it reaped this process.
-  me.lock_word.store(std::uint64_t{layout::owner_tag(
-                         static_cast<std::uint32_t>(p->slot()), gen)} +
-                         1,
-                     std::memory_order_relaxed);
   // acquire: pairs with the release store of a previous incarnation (seen
   // through the parent's waitpid anyway).
   std::uint64_t seq = me.committed.load(std::memory_order_acquire);
@@ -422,7 +438,7 @@ class FaultRun {
     await_progress(id);
   }
 
-  void kill_producer_between_reserve_and_commit(int id, bool fake_lock,
+  void kill_producer_between_reserve_and_commit(int id,
                                                 Clock::duration linger) {
     ProducerState& ps = sh_.producers[id];
     ps.hold.store(1, std::memory_order_relaxed);
@@ -444,22 +460,6 @@ class FaultRun {
     REQUIRE(header.load(std::memory_order_acquire) == busy);
     kill_and_reap(producer_pid_[id]);
     const auto dead_at = Clock::now();
-    if (fake_lock) {
-      // As if it had been killed inside the claim's critical section: the
-      // lock names a dead owner. Only while no live producer holds it.
-      auto* cb = seg_.control();
-      const std::uint64_t word = ps.lock_word.load(std::memory_order_relaxed);
-      for (std::uint64_t expected = 0;;) {
-        // acquire: like lock_claim()'s CAS.
-        if (cb->claim_lock.compare_exchange_weak(expected, word,
-                                                 std::memory_order_acquire)) {
-          break;
-        }
-        expected = 0;
-        REQUIRE(Clock::now() - dead_at < kHang);
-      }
-      ++lock_faked_;
-    }
     // The dead producer cannot change its header; only the consumer's
     // reclaim can (after which the space may be reused).
     while (header.load(std::memory_order_acquire) == busy) {
@@ -482,6 +482,20 @@ class FaultRun {
     kill_and_reap(producer_pid_[id]);
     start_producer(id);
     ++producer_resend_;
+    await_progress(id);
+  }
+
+  // Stops a producer at `step` of a claim, lets the others run for
+  // `linger`, kills it: whatever the step, the ring recovers by itself.
+  void kill_producer_at_claim_step(int id, int step, Clock::duration linger) {
+    ProducerState& ps = sh_.producers[id];
+    ps.hold_step.store(step, std::memory_order_relaxed);
+    INFO("producer " << id << " never reached claim step " << step);
+    REQUIRE(beacon_.wait(kHang));
+    std::this_thread::sleep_for(linger);
+    kill_and_reap(producer_pid_[id]);
+    start_producer(id);
+    ++claim_kills_[step];
     await_progress(id);
   }
 
@@ -521,9 +535,9 @@ class FaultRun {
     const ConsumerState& cs = sh_.consumer;
     std::printf(
         "%d rounds in %.1f s: producers killed %d at random + %d between "
-        "reserve and commit (%d with the claim lock held) + %d after a "
-        "commit, before noting it; consumer killed "
-        "%d at random + %d between peek and release\n"
+        "reserve and commit + %d after a commit, before noting it + "
+        "%d/%d/%d/%d/%d at claim steps 0-4; consumer killed %d at random + "
+        "%d between peek and release\n"
         "delivered %llu records: %llu re-delivered after a takeover "
         "(%llu held by killed consumers), %llu re-sent by a restarted "
         "producer; %u busy records reclaimed; %llu restarts during a "
@@ -531,7 +545,8 @@ class FaultRun {
         "max reclaim after a kill %.1f ms; max time to progress after a "
         "restart %.1f ms\n",
         rounds, std::chrono::duration<double>(elapsed).count(),
-        producer_random_, producer_held_, lock_faked_, producer_resend_,
+        producer_random_, producer_held_, producer_resend_, claim_kills_[0],
+        claim_kills_[1], claim_kills_[2], claim_kills_[3], claim_kills_[4],
         consumer_random_,
         consumer_held_, static_cast<unsigned long long>(cs.delivered.load()),
         static_cast<unsigned long long>(cs.replayed.load()),
@@ -549,8 +564,8 @@ class FaultRun {
   pid_t producer_pid_[kProducers] = {};
   std::uint32_t incarnation_[kProducers] = {};
   pid_t consumer_pid_ = 0;
-  int producer_random_ = 0, producer_held_ = 0, lock_faked_ = 0;
-  int producer_resend_ = 0;
+  int producer_random_ = 0, producer_held_ = 0, producer_resend_ = 0;
+  int claim_kills_[detail::kClaimSteps] = {};
   int consumer_random_ = 0, consumer_held_ = 0;
   Clock::duration max_reclaim_{0}, max_progress_{0};
 };
@@ -582,9 +597,14 @@ void run_faults(WaitStrategy wait, int rounds, unsigned seed) {
         run.kill_producer_after_commit(victim);
       } else if (mode < 35) {
         run.kill_producer_at_random(victim);
-      } else if (mode < 60) {
+      } else if (mode < 48) {
         run.kill_producer_between_reserve_and_commit(
-            victim, rng() % 2 == 0, std::chrono::milliseconds(rng() % 150));
+            victim, std::chrono::milliseconds(rng() % 150));
+      } else if (mode < 60) {
+        // Step 3 exists only in wrapping claims: rarer, and always hit.
+        const int step = static_cast<int>(rng() % detail::kClaimSteps);
+        run.kill_producer_at_claim_step(victim, step,
+                                        std::chrono::milliseconds(rng() % 50));
       } else if (mode < 80) {
         run.kill_consumer_at_random();
       } else {

@@ -9,11 +9,11 @@ namespace {
 using layout::ControlBlock;
 
 TEST_CASE("control block offsets are the documented ones") {
-  std::printf("sizeof(ControlBlock)=%zu head=%zu tail=%zu claim_lock=%zu "
+  std::printf("sizeof(ControlBlock)=%zu head=%zu tail=%zu release_to=%zu "
               "data_ready=%zu space_ready=%zu consumer=%zu producers=%zu "
               "data_offset=%llu\n",
               sizeof(ControlBlock), offsetof(ControlBlock, head),
-              offsetof(ControlBlock, tail), offsetof(ControlBlock, claim_lock),
+              offsetof(ControlBlock, tail), offsetof(ControlBlock, release_to),
               offsetof(ControlBlock, data_ready),
               offsetof(ControlBlock, space_ready),
               offsetof(ControlBlock, consumer),
@@ -22,7 +22,11 @@ TEST_CASE("control block offsets are the documented ones") {
   // Hot indices each own a 128-byte pair of lines.
   CHECK(offsetof(ControlBlock, head) % 128 == 0);
   CHECK(offsetof(ControlBlock, tail) - offsetof(ControlBlock, head) >= 128);
-  CHECK(offsetof(ControlBlock, claim_lock) - offsetof(ControlBlock, tail) >= 128);
+  // The consumer's release_to shares head's line (one writer), not tail's.
+  CHECK(offsetof(ControlBlock, release_to) / 128 ==
+        offsetof(ControlBlock, head) / 128);
+  CHECK(offsetof(ControlBlock, data_ready) - offsetof(ControlBlock, tail) >= 128);
+  CHECK(layout::kLayoutVersion == 2);
   CHECK(offsetof(ControlBlock, data_ready) % 128 == 0);
   CHECK(offsetof(ControlBlock, space_ready) % 128 == 0);
   CHECK(alignof(ControlBlock) == 128);

@@ -124,6 +124,7 @@ std::string as_string(std::span<const std::byte> b) {
 void set_positions(Segment& segment, std::uint64_t pos) {
   auto* cb = segment.control();
   cb->head.store(pos);
+  cb->release_to.store(pos);
   cb->tail.store(pos);
 }
 

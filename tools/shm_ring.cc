@@ -2,6 +2,7 @@
 // but it knows what a ring is. See docs/tools.md.
 #include <pwd.h>
 #include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 
 #include <time.h>
@@ -157,6 +158,8 @@ json info_json(const SegmentInfo& i) {
   j["owner"] = user_name(i.owner_uid);
   j["attachments"] = others_attached(i);
   j["marked_for_removal"] = i.marked_for_removal;
+  j["semid"] = i.sem_id;
+  j["semaphores_present"] = i.sem_present;
   j["state"] = state_of(i);
   j["stale"] = is_stale(i);
   return j;
@@ -179,6 +182,9 @@ void print_info(const SegmentInfo& i) {
               static_cast<unsigned long long>(i.tail));
   std::printf("  wait        %s\n", wait_name(i.wait));
   std::printf("  version     %u\n", i.version);
+  std::printf("  semaphores  semid %d (%s)\n", i.sem_id,
+              i.sem_present ? "role liveness, ipcs -s"
+                            : "MISSING: removed by hand? `shm-ring rm` it");
   std::printf("  creator     pid %d (%s)\n", i.creator_pid,
               alive(i.creator_alive));
   if (i.consumer_pid != 0) {
@@ -379,7 +385,24 @@ int cmd_ls(const Options& o) {
   return kExitOk;
 }
 
-int remove_id(int shmid, const std::string& name) {
+// A ring's role semaphore set goes with its segment: `semid` if known,
+// else the set under the segment's key if it has shmring's size.
+void remove_sem_set(int shmid, int semid) {
+  if (semid < 0) {
+    struct shmid_ds ds {};
+    if (::shmctl(shmid, IPC_STAT, &ds) != 0 || ds.shm_perm.__key == IPC_PRIVATE)
+      return;
+    semid = ::semget(ds.shm_perm.__key, 0, 0);
+    struct semid_ds sds {};
+    if (semid < 0 || ::semctl(semid, 0, IPC_STAT, &sds) != 0 ||
+        sds.sem_nsems != static_cast<unsigned long>(layout::kSemCount))
+      return;
+  }
+  ::semctl(semid, 0, IPC_RMID);
+}
+
+int remove_id(int shmid, const std::string& name, int semid = -1) {
+  remove_sem_set(shmid, semid);
   if (::shmctl(shmid, IPC_RMID, nullptr) != 0) {
     const int err = errno;
     if (err == EINVAL || err == EIDRM)
@@ -401,7 +424,7 @@ int cmd_rm(const Options& o) {
       const SegmentInfo& i = *r.info;
       const std::string key = hex_key(r.key);
       if (is_stale(i)) {
-        remove_id(r.shmid, "ring " + key);
+        remove_id(r.shmid, "ring " + key, i.sem_present ? i.sem_id : -1);
         removed.push_back(key);
         if (!o.json)
           std::printf("removed stale ring %s (shmid %d)\n", key.c_str(),
@@ -440,6 +463,7 @@ int cmd_rm(const Options& o) {
   std::string name;
   std::uint64_t others = 0;
   int shmid = -1;
+  int semid = -1;
   if (o.force) {
     // Whatever the segment is: no attach, no validation.
     if (o.ring.address.id >= 0) {
@@ -460,10 +484,11 @@ int cmd_rm(const Options& o) {
     Segment seg = attach_addressed(o);  // refuses what is not a ring
     const SegmentInfo i = seg.info();
     shmid = seg.id();
+    semid = seg.sem_id();
     others = others_attached(i);
     name = "ring " + hex_key(i.key);
   }
-  remove_id(shmid, name);
+  remove_id(shmid, name, semid);
   if (o.json) {
     std::cout << json{{"removed", name},
                       {"shmid", shmid},

@@ -62,7 +62,10 @@ cleanup() {
   for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   local k
-  for k in "${KEYS[@]}"; do ipcrm -M "$k" 2>/dev/null || true; done
+  for k in "${KEYS[@]}"; do
+    ipcrm -M "$k" 2>/dev/null || true
+    ipcrm -S "$k" 2>/dev/null || true  # the ring's role semaphore set
+  done
   [ "${#CLEANUP_DIRS[@]}" -eq 0 ] || rm -rf "${CLEANUP_DIRS[@]}"
   exit "$rc"
 }

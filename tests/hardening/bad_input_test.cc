@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -293,15 +294,35 @@ TEST_CASE("bad input: version skew names both versions") {
                       ", this is v" + std::to_string(layout::kLayoutVersion)));
 }
 
-TEST_CASE("bad input: a ring from another PID namespace is refused") {
-  // Liveness is judged by pid: peers in another PID namespace (a container)
-  // would see each other as dead and take over live roles.
+TEST_CASE("bad input: a ring from another PID namespace is attached") {
+  // Liveness is the kernel's role semaphores, not pids: peers in another
+  // PID namespace (a container sharing the IPC namespace) are fine.
   testing::ScopedRing ring({.capacity = 4096});
   ring.segment().control()->pid_namespace ^= 0x5a5a;
   auto s = Segment::attach_id(ring.segment().id());
-  REQUIRE_FALSE(s);
-  CHECK(s.error().code == Errc::permission_denied);
-  CHECK_THAT(s.error().message, Contains("another PID namespace"));
+  REQUIRE(s);
+  auto c = Consumer::attach(*s);
+  CHECK(c);
+}
+
+TEST_CASE("bad input: a ring whose semaphore set was removed by hand") {
+  testing::ScopedRing ring({.capacity = 4096});
+  const int semid = ring.segment().sem_id();
+  REQUIRE(semid >= 0);
+  REQUIRE(::semctl(semid, 0, IPC_RMID) == 0);
+  // Still attachable (for info and rm), but no role can be taken.
+  auto s = Segment::attach_id(ring.segment().id());
+  REQUIRE(s);
+  CHECK(s->sem_id() == -1);
+  CHECK_FALSE(s->info().sem_present);
+  auto c = Consumer::attach(*s);
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == Errc::removed);
+  CHECK_THAT(c.error().message, Contains("semaphore set"));
+  CHECK_THAT(c.error().message, Contains("shm-ring rm"));
+  auto p = Producer::attach(*s);
+  REQUIRE_FALSE(p);
+  CHECK(p.error().code == Errc::removed);
 }
 
 TEST_CASE("bad input: a creator that died mid-create is not_ready") {

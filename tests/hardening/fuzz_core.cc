@@ -66,7 +66,8 @@ const std::vector<Field>& fields() {
         {"pid_namespace", offsetof(ControlBlock, pid_namespace), 8},
         {"head", offsetof(ControlBlock, head), 8},
         {"tail", offsetof(ControlBlock, tail), 8},
-        {"claim_lock", offsetof(ControlBlock, claim_lock), 8},
+        {"release_to", offsetof(ControlBlock, release_to), 8},
+        {"sem_id", offsetof(ControlBlock, sem_id), 4},
         {"data_ready.seq", offsetof(ControlBlock, data_ready), 4},
         {"data_ready.waiters", offsetof(ControlBlock, data_ready) + 4, 4},
         {"space_ready.seq", offsetof(ControlBlock, space_ready), 4},
@@ -208,7 +209,6 @@ class Runner {
   std::deque<Expected> peeked_;  // peeked, not released
   std::uint64_t next_seq_ = 1;
   std::optional<std::uint64_t> open_[2];  // seq of an open reservation
-  std::uint64_t stuck_lock_ = 0;          // claim-lock word seen stuck
 };
 
 std::uint64_t Runner::value(std::uint8_t sel, std::uint64_t cur) {
@@ -535,15 +535,6 @@ bool Runner::produce(int who, std::size_t size, std::size_t used, int mode,
                      std::uint16_t type, std::uint64_t wait_us) {
   if (!prod_[who]) return false;
   Producer& p = *prod_[who];
-  // A claim lock held by a live tag (a scribble naming one of our own
-  // producers) makes every MPSC reservation wait out the library's bound
-  // (one sleep slice) and return would_block. Once that has been seen for
-  // this lock word, skip reservations until the word changes: the property
-  // is shown, and re-showing it costs 50 ms per op.
-  // relaxed: single-threaded; reads what the last op left.
-  const std::uint64_t lock =
-      host_->control()->claim_lock.load(std::memory_order_relaxed);
-  if (kind_ == Kind::mpsc && lock != 0 && lock == stuck_lock_) return false;
   // A new reservation aborts an open one.
   if (open_[who]) {
     const std::uint64_t seq = *open_[who];
@@ -555,10 +546,6 @@ bool Runner::produce(int who, std::size_t size, std::size_t used, int mode,
       ? p.reserve(size, std::chrono::microseconds(wait_us))
       : p.try_reserve(size);
   note(r.status, "reserve");
-  if (kind_ == Kind::mpsc && r.status == Status::would_block) {
-    // Nothing runs concurrently: a lock word still set now is stuck.
-    stuck_lock_ = host_->control()->claim_lock.load(std::memory_order_relaxed);
-  }
   if (size > p.max_record_size() && r.status != Status::too_large) {
     fail("oversized reserve(" + std::to_string(size) + ") gave " +
          to_string(r.status));

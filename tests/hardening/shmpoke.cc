@@ -5,7 +5,7 @@
 //
 //   shmpoke set KEY FIELD VALUE    FIELD: magic version kind capacity
 //                                  segment_size state pid_namespace head
-//                                  tail claim_lock
+//                                  tail release_to sem_id
 //   shmpoke get KEY FIELD
 //   shmpoke chown KEY UID MODE     (shmctl IPC_SET; MODE octal)
 //
@@ -43,7 +43,8 @@ const Field kFields[] = {
     {"pid_namespace", offsetof(ControlBlock, pid_namespace), 8},
     {"head", offsetof(ControlBlock, head), 8},
     {"tail", offsetof(ControlBlock, tail), 8},
-    {"claim_lock", offsetof(ControlBlock, claim_lock), 8},
+    {"release_to", offsetof(ControlBlock, release_to), 8},
+    {"sem_id", offsetof(ControlBlock, sem_id), 4},
 };
 
 int usage() {

@@ -126,16 +126,16 @@ expect_exit 5 "but the kernel says it has" "$PRODUCE" --key "$KEY" < /dev/null
 "$POKE" set "$KEY" state 0
 expect_exit 5 "never initialised" "$CONSUME" --key "$KEY"
 "$POKE" set "$KEY" state 1
-# A ring made in another PID namespace (a container): pids cannot be
-# compared, so it is refused (permission, 4).
-pidns=$("$POKE" get "$KEY" pid_namespace)
-"$POKE" set "$KEY" pid_namespace $((pidns ^ 0x5a5a))
-expect_exit 4 "another PID namespace" "$CONSUME" --key "$KEY"
-"$POKE" set "$KEY" pid_namespace "$pidns"
 # Put right again, the ring works: the tools changed nothing.
 echo "intact" | "$PRODUCE" --key "$KEY" --wait-consumer --timeout 10 || fail "produce on the repaired ring"
 expect_exit 0 "" "$CONSUME" --key "$KEY" --count 1
 [ "$(cat "$TMP/stdout")" = intact ] || fail "repaired ring: '$(cat "$TMP/stdout")'"
+# A ring whose role semaphore set was removed by hand: no role can be
+# taken (Errc::removed, exit 3); info and rm still work.
+semid=$("$POKE" get "$KEY" sem_id)
+ipcrm -s "$semid" || fail "ipcrm -s $semid"
+expect_exit 3 "semaphore set (semid $semid) is gone" "$CONSUME" --key "$KEY"
+expect_exit 0 "" "$SHMRING" info --key "$KEY"
 expect_exit 0 "" "$SHMRING" rm --key "$KEY"
 # Segments of other programs under our key.
 small=$(ipcmk -M 100 -p 0600 | awk '{ print $NF }')

@@ -3,6 +3,15 @@
 // consumer on the consumer CPU (so 2 and 4 producers time-share one CPU,
 // as they would on this 2-core machine anyway); unpinned: the kernel
 // places them.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <new>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -15,7 +24,45 @@ namespace {
 constexpr std::size_t kRecord = 8;
 constexpr int kProducerShift = 56;  // producer index in the top byte
 
-RepOutcome mpsc_once(const Config& config, const Placement& pl, int producers) {
+// Stops the calling process with SIGSTOP for 20 ms of every 40 ms, at
+// whatever it is doing (inside a claim too), from a forked helper, until
+// stop() (after which it is never left stopped: every SIGSTOP is followed
+// by a SIGCONT before the helper checks the flag again).
+class Stopper {
+ public:
+  Stopper() {
+    void* m = ::mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::runtime_error("mmap");
+    done_ = new (m) std::atomic<int>(0);
+    const pid_t target = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {
+      // acquire: pairs with stop()'s release store.
+      while (done_->load(std::memory_order_acquire) == 0) {
+        ::kill(target, SIGSTOP);
+        ::usleep(20000);
+        ::kill(target, SIGCONT);
+        ::usleep(20000);
+      }
+      ::_exit(0);
+    }
+  }
+  void stop() {
+    // release: the helper exits at its next check.
+    done_->store(1, std::memory_order_release);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+  }
+
+ private:
+  std::atomic<int>* done_ = nullptr;
+  pid_t pid_ = -1;
+};
+
+RepOutcome mpsc_once(const Config& config, const Placement& pl, int producers,
+                     bool one_stopped = false) {
   RepOutcome out;
   try {
     shmring::RingOptions o;
@@ -27,6 +74,8 @@ RepOutcome mpsc_once(const Config& config, const Placement& pl, int producers) {
     for (int i = 0; i < producers; ++i) {
       specs.push_back({pl.producer_cpu, [&, i](Child& child) {
                          shmring::Producer p = attach_producer(ring.segment());
+                         std::optional<Stopper> stopper;
+                         if (one_stopped && i == producers - 1) stopper.emplace();
                          const std::uint64_t tag = std::uint64_t(i)
                                                    << kProducerShift;
                          produce_loop<kRecord>(child, [&](std::uint64_t seq) {
@@ -39,6 +88,7 @@ RepOutcome mpsc_once(const Config& config, const Placement& pl, int producers) {
                            std::memcpy(r.bytes.data(), &v, kRecord);
                            p.commit();
                          });
+                         if (stopper) stopper->stop();
                          p.close();
                        }});
     }
@@ -92,6 +142,13 @@ RepOutcome mpsc_once(const Config& config, const Placement& pl, int producers) {
     } else {
       const double secs = static_cast<double>(cons.ns) / 1e9;
       out.values["records_per_s"] = static_cast<double>(cons.count) / secs;
+      if (one_stopped) {
+        // What the producers that are never stopped got through.
+        std::uint64_t others = 0;
+        for (int i = 0; i + 1 < producers; ++i) others += r.children[i].count;
+        out.values["others_records_per_s"] =
+            static_cast<double>(others) / secs;
+      }
     }
   } catch (const std::exception& ex) {
     out.error = ex.what();
@@ -111,7 +168,7 @@ void run_mpsc(const Config& config, Report& report) {
       c.row.label = "shmring MPSC, " + std::to_string(producers) + " producer" +
                     (producers > 1 ? "s" : "");
       c.row.note =
-          "try_reserve + memcpy + commit per record (claim lock); consumer "
+          "try_reserve + memcpy + commit per record (CAS claim); consumer "
           "try_peek_batch + one release per batch";
       c.row.size = kRecord;
       c.row.producers = producers;
@@ -124,6 +181,26 @@ void run_mpsc(const Config& config, Report& report) {
       };
       cells.push_back(std::move(c));
     }
+  }
+  // Lock-freedom, measured: one of two producers is stopped (SIGSTOP) for
+  // 20 ms of every 40 ms wherever it is, inside claims too; the other's
+  // rate is what a claim lock would take away (issue 13).
+  for (const Placement& pl : placements(config)) {
+    Cell c;
+    c.row.group = "mpsc";
+    c.row.peer = "shmring-mpsc";
+    c.row.label = "shmring MPSC with one producer stopped";
+    c.row.note =
+        "2 producers, one SIGSTOPped 20 ms of every 40 ms (also inside "
+        "claims; the consumer then waits for it in order); "
+        "others_records_per_s: the running producer's records";
+    c.row.size = kRecord;
+    c.row.producers = 2;
+    c.row.placement = pl.name;
+    c.row.id = "mpsc/shmring-mpsc/2p-one-stopped/" + pl.name;
+    c.metric_names = {"records_per_s", "others_records_per_s"};
+    c.once = [&config, pl] { return mpsc_once(config, pl, 2, true); };
+    cells.push_back(std::move(c));
   }
   run_cells(config, cells, report);
 }

@@ -1,0 +1,265 @@
+/* The MPSC claim / commit / abort / reclaim protocol and the consumer's
+ * release-and-zero (docs/design.md, sections 4 and 9), for spin -a.
+ *
+ * P producers make K claims each on a ring of C words; a record is a
+ * header word (span 1) or a header and one payload word (span 2); a claim
+ * that would straddle the end writes a padding header first. Any producer
+ * may die (kill -9) before any of its steps; the consumer may die once, at
+ * any step of a release, and is replaced (at-least-once takeover).
+ *
+ * Checked (assertions and end states):
+ *  - nothing delivered torn (a span-2 record's payload is its own);
+ *  - nothing delivered twice, unless a consumer was replaced;
+ *  - every committed record is delivered;
+ *  - no state blocks the ring forever (invalid end states), including a
+ *    consumer asleep on the futex-style handshake while its condition
+ *    holds (the sleeper can only be woken by a waker, or by the death of
+ *    the owner it waits for: the real consumer's 50 ms slice).
+ * Sequentially consistent: the weak-memory argument is in design.md.
+ */
+#ifndef P
+#define P 2
+#endif
+#ifndef K
+#define K 2
+#endif
+#define C 4
+#define NIDS (P * K + 1)
+#define NOINT 255
+
+#define BUSY(p, s) (10 + (p) * 3 + (s))
+#define ISBUSY(x) ((x) >= 10 && (x) < 50)
+#define BOWNER(x) (((x) - 10) / 3)
+#define BSPAN(x) (((x) - 10) % 3)
+#define PADW(s) (50 + (s))
+#define ISPAD(x) ((x) > 50 && (x) < 100)
+#define PSPAN(x) ((x) - 50)
+#define COMMITW(s, i) (100 + (s) * 10 + (i))
+#define ISCOMMIT(x) ((x) >= 100 && (x) < 200)
+#define CSPAN(x) (((x) - 100) / 10)
+#define CID(x) (((x) - 100) % 10)
+#define DATA(i) (200 + (i))
+
+byte w[C];             /* the ring's words */
+byte tail, head, release_to;
+byte intent[P];
+bool live[P];          /* role semaphore held */
+byte committed[NIDS];
+byte delivered[NIDS];
+bool takeover;         /* a consumer was replaced */
+byte seq;              /* data_ready futex word */
+bool waiters;
+byte gone;             /* producers closed or dead */
+byte deaths;           /* producers dead: a sleeper's 50 ms slice notices */
+
+/* a producer may die here */
+#define CRASH if :: skip :: goto dead fi
+
+#if P == 2
+#define LIVE_INTENT(r) ((live[0] && intent[0] == (r)) || (live[1] && intent[1] == (r)))
+#else
+#define LIVE_INTENT(r) ((live[0] && intent[0] == (r)) || (live[1] && intent[1] == (r)) || (live[2] && intent[2] == (r)))
+#endif
+
+inline wake() {
+  if
+  :: waiters -> waiters = 0; seq++
+  :: else -> skip
+  fi
+}
+
+proctype Producer(byte p) {
+  byte c, t, off, pad, need, s, pos, id, h;
+  c = 0;
+  do
+  :: c < K ->
+    id = p * K + c + 1;
+    if :: s = 1 :: s = 2 fi;
+retry:
+    CRASH;
+    /* step 0: space check */
+    t = tail;
+    h = head;
+    off = t % C;
+    if :: off + s > C -> pad = C - off :: else -> pad = 0 fi;
+    need = pad + s;
+    if
+    :: t + need - h > C ->
+      /* full: withdraw any intent of a lost CAS (a live producer waiting
+       * for space must not name a position), then sleep until head moves
+       * (the space_ready wait; abstracted) */
+      intent[p] = NOINT;
+      (head != h || tail != t);
+      goto retry
+    :: else -> skip
+    fi;
+    CRASH;
+    intent[p] = t;           /* step 1 */
+    CRASH;
+    if                       /* step 2: the CAS */
+    :: atomic { tail == t -> tail = t + need }
+    :: atomic { tail != t -> skip }; goto retry
+    fi;
+    pos = (t + pad) % C;
+    CRASH;
+    w[pos] = BUSY(p, s);     /* step 3 */
+    if
+    :: pad > 0 -> CRASH; w[off] = PADW(pad)
+    :: else -> skip
+    fi;
+    CRASH;
+    intent[p] = NOINT;       /* headers written: the intent is done */
+    if                       /* the payload */
+    :: s == 2 -> CRASH; w[pos + 1] = DATA(id)
+    :: else -> skip
+    fi;
+    CRASH;
+    if
+    :: atomic { w[pos] = COMMITW(s, id); committed[id] = 1 }
+    :: w[pos] = PADW(s)      /* abort */
+    fi;
+    wake();
+    c++;
+    t = 0; off = 0; pad = 0; need = 0; s = 0; pos = 0; id = 0; h = 0
+  :: else -> break
+  od;
+  atomic { live[p] = 0; gone++ };
+  wake();
+  goto finish;
+dead:
+  atomic { live[p] = 0; gone++; deaths++ };
+finish:
+  skip;
+  /* forget the locals: a finished process is one state */
+  d_step { c = 0; t = 0; off = 0; pad = 0; need = 0; s = 0; pos = 0; id = 0; h = 0 }
+}
+
+proctype Consumer() {
+  byte r, x, e, q, s, sd, z, d;
+  bool crashed = 0;
+restart:
+  /* a predecessor died mid-release: finish its zeroing */
+  if
+  :: release_to != head ->
+    z = head;
+    do
+    :: z != release_to -> w[z % C] = 0; z++
+    :: else -> break
+    od;
+    head = release_to
+  :: else -> skip
+  fi;
+  r = head;
+loop:
+  if
+  :: r == tail ->
+    if
+    :: gone == P && r == tail -> goto drained
+    :: else ->
+      /* sleep on data_ready: announce, re-check, sleep */
+      s = seq;
+      d = deaths;
+      waiters = 1;
+      if
+      :: r != tail || gone == P -> waiters = 0
+      :: else -> if :: (seq != s) :: (deaths != d) fi; waiters = 0
+      fi;
+      goto loop
+    fi
+  :: else -> skip
+  fi;
+  d_step { s = 0; d = 0; e = 0; q = 0; z = 0; sd = 0; x = w[r % C] };
+  if
+  :: x == 0 ->
+    if
+    :: LIVE_INTENT(r) ->
+      s = seq;
+      waiters = 1;
+      if
+      :: w[r % C] != 0 -> waiters = 0
+      :: else -> if :: (seq != s) :: (!LIVE_INTENT(r)) fi; waiters = 0
+      fi;
+      goto loop
+    :: else -> skip
+    fi;
+    /* no live registration names r: the claimer died before its header */
+    e = r + (C - r % C);
+    if :: tail < e -> e = tail :: else -> skip fi;
+    atomic {
+      q = 0;
+      do
+      :: q < P ->
+        if :: intent[q] != NOINT && intent[q] > r && intent[q] < e -> e = intent[q]
+           :: else -> skip fi;
+        q++
+      :: else -> break
+      od
+    };
+    q = r + 1;
+    do
+    :: q < e && w[q % C] != 0 -> e = q
+    :: q < e && w[q % C] == 0 -> q++
+    :: else -> break
+    od;
+    atomic { if :: w[r % C] == 0 -> w[r % C] = PADW(e - r) :: else -> skip fi };
+    goto loop
+  :: ISBUSY(x) ->
+    if
+    :: live[BOWNER(x)] ->
+      s = seq;
+      waiters = 1;
+      if
+      :: w[r % C] != x -> waiters = 0
+      :: else -> if :: (seq != s) :: (!live[BOWNER(x)]) fi; waiters = 0
+      fi
+    :: else ->
+      atomic { if :: w[r % C] == x -> w[r % C] = PADW(BSPAN(x)) :: else -> skip fi }
+    fi;
+    goto loop
+  :: ISPAD(x) -> sd = PSPAN(x); assert(sd > 0 && r + sd <= tail)
+  :: ISCOMMIT(x) ->
+    sd = CSPAN(x);
+    assert(r + sd <= tail);
+    if :: sd == 2 -> assert(w[(r + 1) % C] == DATA(CID(x))) :: else -> skip fi;
+    assert(delivered[CID(x)] == 0 || takeover);
+    delivered[CID(x)]++
+  :: else -> assert(false)  /* a payload word taken for a header */
+  fi;
+  r = r + sd;
+  /* release: release_to, zero, head; the consumer may die in between */
+  release_to = r;
+  z = head;
+  do
+  :: z != r ->
+    if :: !crashed -> crashed = 1; takeover = 1; goto restart :: skip fi;
+    w[z % C] = 0; z++
+  :: else -> break
+  od;
+  head = r;
+  goto loop;
+drained:
+  /* every committed record came */
+  atomic {
+    q = 1;
+    do
+    :: q < NIDS -> assert(committed[q] == 0 || delivered[q] > 0); q++
+    :: else -> break
+    od
+  }
+}
+
+init {
+  byte i;
+  atomic {
+    /* start anywhere near the end of the ring: claims wrap, with padding */
+    if :: tail = 2 :: tail = 3 fi;
+    head = tail;
+    release_to = tail;
+    i = 0;
+    do
+    :: i < P -> intent[i] = NOINT; live[i] = 1; run Producer(i); i++
+    :: else -> break
+    od;
+    run Consumer()
+  }
+}

@@ -1,0 +1,465 @@
+// The lock-free MPSC claim (docs/design.md, section 4) and the issue-13
+// bugs: a producer stopped (SIGSTOP) or killed (kill -9) at every step of
+// a claim, through the test hook detail::claim_hook; modular positions;
+// handle/Segment lifetimes; reaper races; exec; the crash table.
+#include <signal.h>
+#include <sys/sem.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "tests/support.h"
+
+namespace shmring {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using testing::as_bytes;
+using testing::as_string;
+using testing::attach_consumer;
+using testing::attach_producer;
+using testing::Beacon;
+using testing::ChildGuard;
+using testing::ScopedRing;
+
+constexpr auto kHang = std::chrono::seconds(30);
+constexpr auto kReclaimBound = std::chrono::seconds(1);
+constexpr std::uint64_t kCap = 4096;
+
+std::string next(Consumer& c, Timeout t = milliseconds(0)) {
+  auto p = t == milliseconds(0) ? c.try_peek() : c.peek(t);
+  if (!p) return std::string("<") + to_string(p.status) + ">";
+  std::string s = as_string(p.record.bytes());
+  c.release();
+  return s;
+}
+
+// Moves the (idle) ring to `offset` bytes before its end, so that a child's
+// 40-byte record (span 48) wraps: padding, then the record at offset 0.
+void move_tail_near_end(Segment& seg, std::uint64_t offset_from_end) {
+  testing::set_positions(seg, 7 * kCap + (kCap - offset_from_end));
+}
+
+// Child side of a hold: the step to stop at, how (stop or die), and the
+// beacon announcing it. Globals: a hook is a plain function pointer.
+std::atomic<int> g_step{-1};
+std::atomic<bool> g_sigstop{false};
+Beacon* g_beacon = nullptr;
+
+void hold_hook(detail::ClaimStep step) {
+  // relaxed: the child is single-threaded.
+  if (g_step.load(std::memory_order_relaxed) != static_cast<int>(step)) return;
+  g_step.store(-1, std::memory_order_relaxed);
+  if (g_sigstop.load(std::memory_order_relaxed)) {
+    ::raise(SIGSTOP);  // the parent continues us with SIGCONT
+    return;
+  }
+  g_beacon->signal();
+  for (int i = 0; i < 600; ++i) ::usleep(100000);
+  ::_exit(3);
+}
+
+// A child that claims one 40-byte record, held at `step` by hold_hook.
+pid_t spawn_held_producer(ChildGuard& children, Segment& seg, Beacon& beacon,
+                          int step, bool sigstop) {
+  return children.spawn([&seg, &beacon, step, sigstop] {
+    auto p = Producer::attach(seg);
+    if (!p) return 1;
+    g_beacon = &beacon;
+    g_sigstop.store(sigstop, std::memory_order_relaxed);
+    g_step.store(step, std::memory_order_relaxed);
+    detail::claim_hook.store(&hold_hook, std::memory_order_relaxed);
+    const std::string rec = "child record, forty bytes long, exactly!";
+    auto r = p->reserve(rec.size(), kHang);
+    if (!r) return 2;
+    std::memcpy(r.bytes.data(), rec.data(), rec.size());
+    p->commit();
+    p->close();
+    return 0;
+  });
+}
+
+bool wait_stopped(pid_t pid) {
+  int st = 0;
+  return ::waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st);
+}
+
+// A claim "holds" the consumer from this step on (its tail CAS is done).
+bool claimed_at(int step) {
+  return step >= static_cast<int>(detail::ClaimStep::after_cas);
+}
+
+TEST_CASE("claim: a producer stopped at any step never stops another") {
+  for (int step = 0; step < detail::kClaimSteps; ++step) {
+    for (bool wrap : {false, true}) {
+      if (step == static_cast<int>(detail::ClaimStep::after_busy_header) &&
+          !wrap) {
+        continue;  // only wrapping claims have that step
+      }
+      CAPTURE(step, wrap);
+      ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
+      Segment& seg = ring.segment();
+      if (wrap) move_tail_near_end(seg, 16);
+      Consumer c = attach_consumer(seg);
+      Beacon beacon;
+      ChildGuard children;
+      const pid_t pid = spawn_held_producer(children, seg, beacon, step, true);
+      REQUIRE(wait_stopped(pid));
+      // While it is stopped, another producer claims until the ring is
+      // full; each try_write answers at once (no lock to wait for).
+      Producer mine = attach_producer(seg);
+      int written = 0;
+      for (;; ++written) {
+        const std::string rec = "r" + std::to_string(written);
+        const Status s = mine.try_write(as_bytes(rec));
+        if (s == Status::would_block) break;
+        REQUIRE(s == Status::ok);
+        if (!claimed_at(step)) {
+          REQUIRE(next(c) == rec);  // nothing holds the consumer
+          if (written > 1000) break;
+        }
+      }
+      if (claimed_at(step)) {
+        // The ring filled up behind the stopped claim (in order: the
+        // consumer waits for it), minus that claim and the wrap padding.
+        CHECK(written * 16 + 64 >= static_cast<int>(kCap));
+        CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
+        CHECK(seg.control()->records_reclaimed.load() == 0);  // alive
+      } else {
+        CHECK(written > 1000);
+      }
+      REQUIRE(::kill(pid, SIGCONT) == 0);
+      if (claimed_at(step)) {
+        CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
+        for (int i = 0; i < written; ++i) {
+          REQUIRE(next(c, kHang) == "r" + std::to_string(i));
+        }
+      } else {
+        CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
+      }
+      const auto st = testing::wait_child(pid, kHang);
+      children.forget(pid);
+      REQUIRE(st.exited);
+      CHECK(st.code == 0);
+      CHECK(seg.control()->records_reclaimed.load() == 0);
+    }
+  }
+}
+
+TEST_CASE("claim: a producer killed at any step is recovered") {
+  for (int step = 0; step < detail::kClaimSteps; ++step) {
+    for (bool wrap : {false, true}) {
+      if (step == static_cast<int>(detail::ClaimStep::after_busy_header) &&
+          !wrap) {
+        continue;
+      }
+      CAPTURE(step, wrap);
+      ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
+      Segment& seg = ring.segment();
+      if (wrap) move_tail_near_end(seg, 16);
+      Consumer c = attach_consumer(seg);
+      Beacon beacon;
+      ChildGuard children;
+      const pid_t pid =
+          spawn_held_producer(children, seg, beacon, step, false);
+      REQUIRE(beacon.wait(kHang));
+      Producer mine = attach_producer(seg);
+      for (int i = 0; i < 3; ++i) {
+        REQUIRE(mine.try_write(as_bytes("after " + std::to_string(i))) ==
+                Status::ok);
+      }
+      REQUIRE(::kill(pid, SIGKILL) == 0);
+      const auto st = testing::wait_child(pid, kHang);
+      children.forget(pid);
+      REQUIRE(st.signal == SIGKILL);
+      const auto dead_at = Clock::now();
+      // The dead claim is skipped, nothing of it delivered, nothing lost.
+      CHECK(next(c, kHang) == "after 0");
+      const auto stuck = Clock::now() - dead_at;
+      CHECK(stuck < kReclaimBound);
+      CHECK(next(c, kHang) == "after 1");
+      CHECK(next(c, kHang) == "after 2");
+      mine.close();
+      CHECK(next(c, kHang) == "<closed (end of stream)>");
+      const auto reclaimed = seg.control()->records_reclaimed.load();
+      if (claimed_at(step)) {
+        CHECK(reclaimed >= 1);
+      } else {
+        CHECK(reclaimed == 0);
+      }
+      // And the space is reusable: a full lap of records goes through.
+      Producer again = attach_producer(seg);
+      for (int i = 0; i < 300; ++i) {
+        const std::string rec = "lap " + std::to_string(i);
+        REQUIRE(again.write(as_bytes(rec), kHang) == Status::ok);
+        REQUIRE(next(c, kHang) == rec);
+      }
+    }
+  }
+}
+
+// ---- Issue 13, bug 1: a producer constructed while others move tail and
+// the consumer head judged the ring corrupt for good.
+TEST_CASE("claim: a transiently insane pair at attach is not corrupt") {
+  ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
+  Segment& seg = ring.segment();
+  // What the constructor could load: a tail older than the head it read
+  // next (both moved by others in between).
+  seg.control()->tail.store(4096);
+  seg.control()->head.store(8192);
+  Producer p = attach_producer(seg);
+  // The ring is healthy again (others went on): reserve must work.
+  seg.control()->tail.store(8192);
+  CHECK(p.try_write(as_bytes("fine")) == Status::ok);
+  Consumer c = attach_consumer(seg);
+  CHECK(next(c) == "fine");
+}
+
+TEST_CASE("claim: attaching under traffic never yields corrupt") {
+  ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
+  Segment& seg = ring.segment();
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::thread consumer([&] {
+    Consumer c = attach_consumer(seg);
+    // relaxed: a flag polled in a loop.
+    while (!stop.load(std::memory_order_relaxed)) {
+      auto p = c.peek(milliseconds(10));
+      if (p) c.release();
+      if (p.status == Status::corrupt) bad.fetch_add(1);
+    }
+  });
+  std::thread writer([&] {
+    Producer p = attach_producer(seg);
+    while (!stop.load(std::memory_order_relaxed)) {
+      const Status s = p.write(as_bytes("traffic"), milliseconds(10));
+      if (s == Status::corrupt) bad.fetch_add(1);
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    Producer p = attach_producer(seg);
+    const Status s = p.write(as_bytes("x"), milliseconds(100));
+    if (s == Status::corrupt) bad.fetch_add(1);
+  }
+  stop.store(true, std::memory_order_relaxed);
+  writer.join();
+  consumer.join();
+  CHECK(bad.load() == 0);
+}
+
+// ---- Bug 2: positions are compared modulo 2^64.
+TEST_CASE("claim: positions wrap past 2^64 on both ring kinds") {
+  for (Kind kind : {Kind::spsc, Kind::mpsc}) {
+    CAPTURE(static_cast<int>(kind));
+    ScopedRing ring({.kind = kind, .capacity = 256});
+    Segment& seg = ring.segment();
+    testing::set_positions(seg, (~std::uint64_t{0} - 255) & ~std::uint64_t{7});
+    Producer p = attach_producer(seg);
+    Consumer c = attach_consumer(seg);
+    for (int i = 0; i < 200; ++i) {
+      const std::string rec = "wrap " + std::to_string(i);
+      REQUIRE(p.try_write(as_bytes(rec)) == Status::ok);
+      REQUIRE(next(c) == rec);
+    }
+    CHECK(seg.control()->tail.load() < 4096);  // really went past 2^64
+    CHECK(next(c) == "<would block>");
+  }
+}
+
+// ---- Bug 3: a handle outliving its Segment object.
+TEST_CASE("claim: handles may outlive their Segment object") {
+  for (Kind kind : {Kind::spsc, Kind::mpsc}) {
+    auto made = Segment::create_private({.kind = kind, .capacity = kCap});
+    REQUIRE(made);
+    std::optional<Segment> seg(std::move(*made));
+    Producer p = attach_producer(*seg);
+    Consumer c = attach_consumer(*seg);
+    REQUIRE(p.try_write(as_bytes("one")) == Status::ok);
+    REQUIRE(seg->remove());
+    seg.reset();  // the handles keep the mapping
+    REQUIRE(p.try_write(as_bytes("two")) == Status::ok);
+    CHECK(next(c) == "one");
+    CHECK(next(c) == "two");
+    p.close();
+    CHECK(next(c) == "<closed (end of stream)>");
+  }  // destructors after the Segment's: no crash (ASan checks the rest)
+}
+
+// ---- Bug 4: racing reapers. A loser's late "died" used to overwrite a
+// clean close; the slot now says how its holder left in the CAS that
+// freed it.
+TEST_CASE("claim: a clean SPSC close is closed even after a stale 'died'") {
+  ScopedRing ring({.kind = Kind::spsc, .capacity = kCap});
+  Segment& seg = ring.segment();
+  Consumer c = attach_consumer(seg);
+  ChildGuard children;
+  const pid_t pid = children.spawn([&seg] {
+    auto p = Producer::attach(seg);
+    if (!p) return 1;
+    ::_exit(0);  // dies registered
+  });
+  testing::wait_child(pid, kHang);
+  children.forget(pid);
+  CHECK(c.peek(kHang).status == Status::peer_dead);
+  {
+    Producer p = attach_producer(seg);
+    REQUIRE(p.try_write(as_bytes("clean")) == Status::ok);
+  }  // closed
+  // What a losing reaper wrote late in the old protocol.
+  seg.control()->last_exit.store(
+      static_cast<std::uint32_t>(layout::LastExit::died));
+  CHECK(next(c, kHang) == "clean");
+  CHECK(c.peek(kHang).status == Status::closed);
+}
+
+TEST_CASE("claim: attach ignores a scribbled owner word of a free role") {
+  // The role semaphore decides: a free role is taken whatever the slot
+  // word says (the old "role taken (pid 0)" race).
+  ScopedRing ring({.kind = Kind::spsc, .capacity = kCap});
+  Segment& seg = ring.segment();
+  seg.control()->producers[0].owner.store(self_token());
+  auto p = Producer::attach(seg);
+  REQUIRE(p);
+  auto q = Producer::attach(seg);
+  REQUIRE_FALSE(q);
+  CHECK(q.error().code == Errc::role_taken);
+  CHECK(q.error().message.find("pid " + std::to_string(::getpid())) !=
+        std::string::npos);
+}
+
+// ---- Bug 5: exec() without close keeps the role until that process
+// exits (documented in docs/design.md, Lifetimes); then it is reaped.
+TEST_CASE("claim: a producer that exec()s holds its role until it exits") {
+  ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
+  Segment& seg = ring.segment();
+  Consumer c = attach_consumer(seg);
+  ChildGuard children;
+  Beacon attached;
+  const pid_t pid = children.spawn([&seg, &attached] {
+    auto p = Producer::attach(seg);
+    if (!p) return 1;
+    if (p->try_write(as_bytes("before exec")) != Status::ok) return 2;
+    attached.signal();
+    ::execl("/bin/sleep", "sleep", "0.6", static_cast<char*>(nullptr));
+    return 3;
+  });
+  REQUIRE(attached.wait(kHang));
+  CHECK(next(c, kHang) == "before exec");
+  // The exec'ed image runs: the registration is alive, no end of stream.
+  CHECK(c.peek(milliseconds(300)).status == Status::timed_out);
+  CHECK(seg.control()->producers_died.load() == 0);
+  const auto st = testing::wait_child(pid, kHang);
+  children.forget(pid);
+  REQUIRE(st.exited);
+  // Exited without close: reaped within a slice or so.
+  CHECK(c.peek(kHang).status == Status::closed);
+  CHECK(seg.control()->producers_died.load() == 1);
+}
+
+// ---- Bug 7: the crash table. Records an SPSC producer committed with
+// commit_deferred() and had not published when it died are lost (the
+// documented behaviour); everything it flushed is delivered.
+TEST_CASE("claim: a dead SPSC producer's unflushed deferred records") {
+  ScopedRing ring({.kind = Kind::spsc, .capacity = kCap});
+  Segment& seg = ring.segment();
+  Consumer c = attach_consumer(seg);
+  ChildGuard children;
+  Beacon ready;
+  const pid_t pid = children.spawn([&seg, &ready] {
+    auto p = Producer::attach(seg);
+    if (!p) return 1;
+    for (const char* s : {"a", "b"}) {
+      auto r = p->try_reserve(1);
+      if (!r) return 2;
+      r.bytes[0] = static_cast<std::byte>(s[0]);
+      p->commit_deferred(1);
+    }
+    p->flush();
+    for (const char* s : {"c", "d"}) {
+      auto r = p->try_reserve(1);
+      if (!r) return 3;
+      r.bytes[0] = static_cast<std::byte>(s[0]);
+      p->commit_deferred(1);  // never flushed
+    }
+    ready.signal();
+    for (;;) ::pause();
+  });
+  REQUIRE(ready.wait(kHang));
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  testing::wait_child(pid, kHang);
+  children.forget(pid);
+  CHECK(next(c, kHang) == "a");
+  CHECK(next(c, kHang) == "b");
+  CHECK(c.peek(kHang).status == Status::peer_dead);
+}
+
+}  // namespace
+}  // namespace shmring
+
+namespace shmring {
+namespace {
+
+bool sem_set_exists(int semid) {
+  struct semid_ds ds {};
+  return ::semctl(semid, 0, IPC_STAT, &ds) == 0;
+}
+
+TEST_CASE("roles: the semaphore set lives and dies with its ring") {
+  int semid = -1;
+  {
+    ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
+    Segment& seg = ring.segment();
+    semid = seg.sem_id();
+    REQUIRE(semid >= 0);
+    CHECK(seg.info().sem_present);
+    CHECK(seg.info().sem_id == semid);
+    // Peers killed with -9 while holding roles leave nothing held.
+    ChildGuard children;
+    Beacon up;
+    const pid_t pid = children.spawn([&seg, &up] {
+      auto c = Consumer::attach(seg);
+      auto p = Producer::attach(seg);
+      if (!c || !p) return 1;
+      up.signal();
+      for (;;) ::pause();
+    });
+    REQUIRE(up.wait(kHang));
+    CHECK(::semctl(semid, layout::consumer_sem(), GETVAL) == 1);
+    CHECK(::semctl(semid, layout::consumer_sem(), GETPID) == pid);
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    testing::wait_child(pid, kHang);
+    children.forget(pid);
+    for (int i = 0; i < layout::kSemCount; ++i) {
+      CHECK(::semctl(semid, i, GETVAL) == 0);
+    }
+    CHECK(seg.info().producers.size() == 1);
+    CHECK_FALSE(seg.info().producers[0].alive);
+    CHECK_FALSE(seg.info().consumer_alive);
+  }
+  CHECK_FALSE(sem_set_exists(semid));  // removed with the ring
+}
+
+TEST_CASE("roles: a keyed ring's set has the ring's key and mode") {
+  const key_t key = static_cast<key_t>(0x13000000 | (::getpid() & 0xffffff));
+  auto seg = Segment::create(key, {.kind = Kind::spsc, .capacity = kCap,
+                                   .mode = 0640});
+  REQUIRE(seg);
+  struct semid_ds ds {};
+  REQUIRE(::semctl(seg->sem_id(), 0, IPC_STAT, &ds) == 0);
+  CHECK(ds.sem_perm.__key == key);
+  CHECK((ds.sem_perm.mode & 0777) == 0640);
+  CHECK(ds.sem_nsems == static_cast<unsigned long>(layout::kSemCount));
+  const int semid = seg->sem_id();
+  REQUIRE(Segment::remove(key));
+  CHECK_FALSE(sem_set_exists(semid));
+}
+
+}  // namespace
+}  // namespace shmring
