@@ -447,7 +447,7 @@ TEST_CASE("roles: the semaphore set lives and dies with its ring") {
 }
 
 TEST_CASE("roles: a keyed ring's set has the ring's key and mode") {
-  const key_t key = static_cast<key_t>(0x13000000 | (::getpid() & 0xffffff));
+  const key_t key = testing::test_key(1);  // this process's key block
   auto seg = Segment::create(key, {.kind = Kind::spsc, .capacity = kCap,
                                    .mode = 0640});
   REQUIRE(seg);
