@@ -36,6 +36,19 @@ own_segments() {
   done; echo "$n"; }
 }
 SEGMENTS_AT_START=$(own_segments)
+# Role semaphore sets (one per ring, under the ring's key) this test owns:
+# under its key block or one of KEYS, from /proc/sysvipc/sem.
+own_sem_sets() {
+  local block=$(( KEY >> 8 ))
+  awk 'NR > 1 { printf "0x%08x\n", ($1 < 0 ? $1 + 4294967296 : $1) }' /proc/sysvipc/sem |
+    { n=0; while read -r k; do
+      if [ $(( k >> 8 )) -eq "$block" ]; then n=$((n + 1)); continue; fi
+      for o in "${KEYS[@]}"; do
+        if [ $((k)) -eq $((o)) ]; then n=$((n + 1)); break; fi
+      done
+    done; echo "$n"; }
+}
+SEM_SETS_AT_START=$(own_sem_sets)
 
 # ftok_key FILE PROJ: glibc's ftok(FILE, PROJ) for a one-character PROJ.
 ftok_key() {
@@ -109,6 +122,11 @@ expect_no_leak() {
   if [ "$now" -ne "$SEGMENTS_AT_START" ]; then
     ipcs -m >&2
     fail "segments under this test's keys: $SEGMENTS_AT_START at start, $now now (a ring was left behind)"
+  fi
+  now=$(own_sem_sets)
+  if [ "$now" -ne "$SEM_SETS_AT_START" ]; then
+    ipcs -s >&2
+    fail "semaphore sets under this test's keys: $SEM_SETS_AT_START at start, $now now (a ring's role semaphore set was left behind)"
   fi
 }
 
