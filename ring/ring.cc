@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "ring/liveness.h"
+#include "ring/wait_fd.h"
 
 namespace shmring {
 
@@ -158,6 +159,10 @@ R wait_loop(detail::WaitPoint& point, Timeout timeout, Attempt attempt,
 }
 
 }  // namespace
+
+int detail::reap_dead_producers(Segment& segment) {
+  return shmring::reap_dead_producers(segment.control());
+}
 
 // ============================== Producer ==================================
 
@@ -653,7 +658,8 @@ Consumer::Consumer(Consumer&& o) noexcept
       stalled_since_(o.stalled_since_),
       last_reap_(o.last_reap_),
       corrupt_at_(o.corrupt_at_),
-      closed_(o.closed_) {
+      closed_(o.closed_),
+      wait_fd_(std::move(o.wait_fd_)) {
   o.closed_ = true;
 }
 
@@ -725,7 +731,7 @@ bool Consumer::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) {
   return true;
 }
 
-Peeked Consumer::try_peek_slow() {
+Peeked Consumer::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
   for (;;) {
     if (read_ == cached_tail_) {
@@ -840,6 +846,7 @@ void Consumer::close() {
   if (closed_) return;
   closed_ = true;
   if (self_token() != token_) return;  // inherited through fork(): not ours
+  if (wait_fd_) wait_fd_->stop();
   // Unreleased records stay in the ring for the next consumer.
   ProcessToken mine = token_;
   // release: pairs with the next consumer's claim CAS in attach(). A CAS:

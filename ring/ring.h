@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -29,6 +30,10 @@
 #include "ring/wait.h"
 
 namespace shmring {
+
+namespace detail {
+class WaitFd;  // ring/wait_fd.h
+}  // namespace detail
 
 using Timeout = std::chrono::nanoseconds;
 inline constexpr Timeout kForever = Timeout::max();
@@ -174,6 +179,15 @@ class Consumer {
 
   void close();
 
+  // A file descriptor for poll/epoll/select (ring/wait_fd.h): readable when
+  // a record is available or the stream ended; level-triggered: it stays
+  // readable until try_peek()/peek() has found nothing (would_block), so
+  // drain with try_peek() until would_block on each wake-up. It may be
+  // readable spuriously (right after this call, after an MPSC abort). Owned
+  // by the consumer: valid until it is destroyed; after close() it stays
+  // readable. Needs WaitStrategy::futex (else Errc::invalid_argument).
+  [[nodiscard]] Result<int> wait_fd();
+
   // Bytes committed or claimed but not yet released: a guess while
   // producers run.
   std::uint64_t size_guess() const;
@@ -185,7 +199,8 @@ class Consumer {
 
  private:
   Consumer(Segment& segment, ProcessToken token);
-  Peeked try_peek_slow();
+  Peeked try_peek_slow();  // wait_fd.cc: try_peek_scan() + the fd's arming
+  Peeked try_peek_scan();
   Status end_status();
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
   void reap_dead_producers();
@@ -211,6 +226,7 @@ class Consumer {
   std::uint64_t corrupt_at_ = 0;
   std::uint32_t empty_polls_ = 0;
   bool closed_ = false;
+  std::unique_ptr<detail::WaitFd> wait_fd_;  // wait_fd(), created lazily
 };
 
 // ---- Inline fast paths. The common case of each call is a few

@@ -8,3 +8,4 @@
 #include "ring/segment.h"   // IWYU pragma: export
 #include "ring/status.h"    // IWYU pragma: export
 #include "ring/wait.h"      // IWYU pragma: export
+#include "ring/wait_fd.h"   // IWYU pragma: export
