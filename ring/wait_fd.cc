@@ -23,8 +23,7 @@ Result<WaitFd*> WaitFd::create(Segment& segment) {
   }
   const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0) {
-    return Error{Errc::system,
-                 std::string("eventfd: ") + std::strerror(errno)};
+    return Error{Errc::system, std::string("eventfd: ") + std::strerror(errno)};
   }
   try {
     return new WaitFd(segment, fd);
