@@ -320,17 +320,23 @@ struct PyProducer {
     return *p;
   }
 
-  void write(py::buffer data, std::optional<double> timeout,
+  void write(const py::object& data, std::optional<double> timeout,
              std::uint16_t type) {
     InUse in_use(busy);
     Producer& prod = get();
-    const py::buffer_info info = data.request();  // C-contiguous, pinned
-    if (!PyBuffer_IsContiguous(info.view(), 'C')) {
-      raise(PyExc_ValueError, "write() needs a contiguous buffer");
+    // PyBUF_SIMPLE: contiguous bytes or a TypeError/BufferError; pinned
+    // (and kept alive) until released, also while the GIL is released.
+    Py_buffer buf;
+    if (PyObject_GetBuffer(data.ptr(), &buf, PyBUF_SIMPLE) != 0) {
+      throw py::error_already_set();
     }
+    struct Release {
+      Py_buffer* b;
+      ~Release() { PyBuffer_Release(b); }
+    } release{&buf};
     const std::span<const std::byte> bytes(
-        static_cast<const std::byte*>(info.ptr),
-        static_cast<std::size_t>(info.size * info.itemsize));
+        static_cast<const std::byte*>(buf.buf),
+        static_cast<std::size_t>(buf.len));
     if (view.open()) {  // a write replaces (aborts) an open reservation
       view.retire();
       prod.abort();
