@@ -7,5 +7,6 @@
 #include "ring/ring.h"      // IWYU pragma: export
 #include "ring/segment.h"   // IWYU pragma: export
 #include "ring/status.h"    // IWYU pragma: export
+#include "ring/version.h"   // IWYU pragma: export
 #include "ring/wait.h"      // IWYU pragma: export
 #include "ring/wait_fd.h"   // IWYU pragma: export

@@ -18,7 +18,7 @@
 
 namespace shmring::tools {
 
-inline constexpr const char* kVersion = "0.1.0";
+inline constexpr const char* kVersion = SHMRING_VERSION;  // ring/version.h
 
 // The ring every tool uses when neither --key nor --path is given (or the
 // SHMRING_KEY environment variable), so the demo needs no flags.

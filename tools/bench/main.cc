@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ring/version.h"
 #include "tools/bench/harness.h"
 #include "tools/bench/scenarios.h"
 
@@ -26,6 +27,8 @@ int run(int argc, char** argv) {
   CLI::App app{
       "shm-bench: shmring against pipes, sockets, Boost queues and "
       "the machine's limits, process to process"};
+  app.set_version_flag("--version",
+                       std::string("shm-bench (shmring) ") + SHMRING_VERSION);
   app.add_option("--json", json_path,
                  "Write every row (with all samples) as JSON");
   app.add_flag(
