@@ -78,6 +78,33 @@ TEST_CASE("wait_fd: readable while records wait, clear once drained") {
   }
 }
 
+TEST_CASE("wait_fd: MPSC, readable only once a claimed record commits") {
+  RingOptions o;
+  o.kind = Kind::mpsc;
+  ScopedRing ring(o);
+  Producer a = attach_producer(ring.segment());
+  Producer b = attach_producer(ring.segment());
+  Consumer c = attach_consumer(ring.segment());
+  auto fd = c.wait_fd();
+  REQUIRE(fd);
+  CHECK(drain(c).empty());
+  // A claims first and holds its reservation; B commits behind it.
+  auto ra = a.reserve(8);
+  REQUIRE(ra);
+  REQUIRE(b.write(as_bytes("b")) == Status::ok);
+  // B's commit wakes the helper (a spurious readiness: records come in
+  // claim order and A's busy record blocks B's). try_peek() finds nothing
+  // and re-arms the fd.
+  REQUIRE(readable(*fd, 5000));
+  CHECK(drain(c).empty());
+  CHECK_FALSE(readable(*fd, 100));
+  std::memcpy(ra.bytes.data(), "a", 1);
+  a.commit(1);
+  REQUIRE(readable(*fd, 5000));
+  CHECK(drain(c) == "ab");
+  CHECK_FALSE(readable(*fd, 100));
+}
+
 TEST_CASE("wait_fd: end of stream stays readable") {
   ScopedRing ring({});
   Producer p = attach_producer(ring.segment());
