@@ -243,6 +243,25 @@ class Surface(RingTest):
         self.assertEqual(child.returncode, 7)
         self.assertEqual(out, "KeyboardInterrupt\n")
 
+    def test_killed_producer_is_peer_dead(self):
+        ring = self.make()
+        with ring.consumer() as c:
+            child = subprocess.Popen(
+                [sys.executable, "-c",
+                 "import shmring, time\n"
+                 "p = shmring.open(%d).producer()\n"
+                 "p.write(b'before')\n"
+                 "print('ready', flush=True)\n"
+                 "time.sleep(60)\n" % ring.key],
+                stdout=subprocess.PIPE, text=True)
+            self.assertEqual(child.stdout.readline(), "ready\n")
+            self.assertEqual(c.read(timeout=10), b"before")
+            child.kill()
+            child.wait()
+            with self.assertRaises(shmring.PeerDeadError):
+                c.read(timeout=10)  # the dead producer is noticed
+            child.stdout.close()
+
     def test_numpy_frombuffer_no_copy(self):
         import numpy as np
         ring = self.make()
