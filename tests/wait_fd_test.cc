@@ -7,8 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support.h"
 
@@ -275,6 +277,73 @@ TEST_CASE("wait_fd: survives a move, readable after close, futex only") {
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::invalid_argument);
   }
+}
+
+// By hand (hidden, prints figures, asserts only that it ran):
+//   bazel run -c opt //tests:wait_fd_test -- "[.latency]"
+// Round trips main -> echo thread -> main, where the echo thread waits for
+// each record either in a blocking peek() or in epoll_wait() on wait_fd().
+// Median microseconds per round trip, both modes in one run.
+double median_round_trip_us(bool use_fd, int rounds) {
+  ScopedRing to_echo({}), to_main({});
+  Producer ping = attach_producer(to_echo.segment());
+  Consumer back = attach_consumer(to_main.segment());
+  std::thread echo([&] {
+    Consumer in = attach_consumer(to_echo.segment());
+    Producer out = attach_producer(to_main.segment());
+    const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    if (use_fd) {
+      auto fd = in.wait_fd();
+      REQUIRE(fd);
+      ::epoll_ctl(ep, EPOLL_CTL_ADD, *fd, &ev);
+    }
+    for (int i = 0; i < rounds; ++i) {
+      Peeked p;
+      if (use_fd) {
+        while (!(p = in.try_peek())) {
+          if (p.status != Status::would_block) return;
+          epoll_event got;
+          ::epoll_wait(ep, &got, 1, -1);
+        }
+      } else {
+        p = in.peek();
+        if (!p) return;
+      }
+      const std::uint64_t v = p.record.size;
+      in.release();
+      (void)out.write(as_bytes(std::string(v, 'x')));
+    }
+    ::close(ep);
+  });
+  std::vector<double> us;
+  for (int i = 0; i < rounds; ++i) {
+    std::this_thread::sleep_for(200us);  // let the echo side go to sleep
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(ping.write(as_bytes("12345678")) == Status::ok);
+    Peeked r = back.peek(10s);
+    REQUIRE(r);
+    back.release();
+    us.push_back(std::chrono::duration<double, std::micro>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count());
+  }
+  echo.join();
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
+}
+
+TEST_CASE("wait_fd: wake-up latency against a blocking peek", "[.latency]") {
+  const int rounds = 2000;
+  const double peek_us = median_round_trip_us(false, rounds);
+  const double fd_us = median_round_trip_us(true, rounds);
+  std::printf("median round trip, echo sleeping in peek(): %.1f us\n", peek_us);
+  std::printf(
+      "median round trip, echo sleeping in epoll on wait_fd(): "
+      "%.1f us (%.2fx)\n",
+      fd_us, fd_us / peek_us);
+  CHECK(fd_us > 0);
 }
 
 }  // namespace
