@@ -183,9 +183,10 @@ class Consumer {
   // a record is available or the stream ended; level-triggered: it stays
   // readable until try_peek()/peek() has found nothing (would_block), so
   // drain with try_peek() until would_block on each wake-up. It may be
-  // readable spuriously (right after this call, after an MPSC abort). Owned
-  // by the consumer: valid until it is destroyed; after close() it stays
-  // readable. Needs WaitStrategy::futex (else Errc::invalid_argument).
+  // readable spuriously (e.g. right after this call; docs/design.md,
+  // section 9), never stuck. Owned by the consumer: valid until it is
+  // destroyed; after close() it stays readable. Needs WaitStrategy::futex
+  // (else Errc::invalid_argument). One helper thread per consumer.
   [[nodiscard]] Result<int> wait_fd();
 
   // Bytes committed or claimed but not yet released: a guess while
