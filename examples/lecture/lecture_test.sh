@@ -80,7 +80,9 @@ set +e
 "$WR" a b 2>/dev/null; r2=$?
 "$RD" "$WORK/no-such-file" 2>"$WORK/err"; r3=$?
 set -e
-[ "$r1" -eq 2 ] && [ "$r2" -eq 2 ] || fail "usage exit codes $r1 $r2, expected 2"
+if [ "$r1" -ne 2 ] || [ "$r2" -ne 2 ]; then
+  fail "usage exit codes $r1 $r2, expected 2"
+fi
 [ "$r3" -eq 1 ] || fail "missing path: exit $r3, expected 1"
 grep -q . "$WORK/err" || fail "missing path: no message"
 cat "$WORK/err"

@@ -7,6 +7,7 @@ python=$(realpath "$1")
 module=$(realpath "$2")
 script=$3
 shift 3
-export PYTHONPATH="$(dirname "$module")${PYTHONPATH:+:$PYTHONPATH}"
+module_dir=$(dirname "$module")
+export PYTHONPATH="$module_dir${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
 exec "$python" "$script" "$@"
