@@ -249,6 +249,34 @@ static void test_cross_process_path(void) {
   unlink(path);
 }
 
+/* A producer on a full ring whose consumer left: PEER_DEAD, unless it
+ * asked to wait for the next consumer (then its timeout applies). */
+static void test_consumer_gone(void) {
+  const key_t key = test_key(4);
+  shmring_ring* ring = create(key, SHMRING_SPSC, 4096);
+  shmring_producer* p = NULL;
+  shmring_consumer* c = NULL;
+  char buf[100] = {0};
+  int rc;
+  if (ring == NULL) return;
+  CHECK_RC(SHMRING_OK, shmring_consumer_attach(ring, &c));
+  shmring_consumer_close(c); /* a consumer came and went */
+  CHECK_RC(SHMRING_OK, shmring_producer_attach(ring, 0, &p));
+  while ((rc = shmring_write(p, buf, sizeof buf, 0)) == SHMRING_OK) {
+  }
+  CHECK_RC(SHMRING_WOULD_BLOCK, rc);
+  CHECK_RC(SHMRING_PEER_DEAD,
+           shmring_write(p, buf, sizeof buf, SHMRING_FOREVER));
+  shmring_producer_close(p);
+  CHECK_RC(SHMRING_OK,
+           shmring_producer_attach(ring, SHMRING_WAIT_FOR_CONSUMER, &p));
+  CHECK_RC(SHMRING_TIMED_OUT, shmring_write(p, buf, sizeof buf, 100000000));
+  shmring_producer_close(p);
+  CHECK_RC(SHMRING_OK, shmring_remove(ring));
+  shmring_close(ring);
+  CHECK(gone(key));
+}
+
 static void test_names(void) {
   int a, b;
   static const int codes[] = {SHMRING_OK,
@@ -290,6 +318,7 @@ int main(void) {
   test_open_errors();
   test_round_trip();
   test_cross_process_path();
+  test_consumer_gone();
   test_names();
   if (failures != 0) {
     fprintf(stderr, "%d check(s) failed\n", failures);
