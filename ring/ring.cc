@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ring/liveness.h"
+#include "ring/wait_fd.h"
 
 namespace shmring {
 
@@ -185,6 +186,10 @@ R wait_loop(detail::WaitPoint& point, Timeout timeout, Attempt attempt,
 }
 
 }  // namespace
+
+int detail::reap_dead_producers(Segment& segment) {
+  return shmring::reap_dead_producers(segment.control(), segment.sem_id());
+}
 
 // ============================== Producer ==================================
 
@@ -744,7 +749,8 @@ Consumer::Consumer(Consumer&& o) noexcept
       stalled_since_(o.stalled_since_),
       last_reap_(o.last_reap_),
       corrupt_at_(o.corrupt_at_),
-      closed_(o.closed_) {
+      closed_(o.closed_),
+      wait_fd_(std::move(o.wait_fd_)) {
   o.closed_ = true;
 }
 
@@ -885,7 +891,7 @@ bool Consumer::reclaim_unwritten_claim(std::uint64_t pos) {
   return true;
 }
 
-Peeked Consumer::try_peek_slow() {
+Peeked Consumer::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
   for (;;) {
     if (read_ == cached_tail_) {
@@ -1027,6 +1033,7 @@ void Consumer::close() {
   if (closed_) return;
   closed_ = true;
   if (self_token() != token_) return;  // inherited through fork(): not ours
+  if (wait_fd_) wait_fd_->stop();
   // Unreleased records stay in the ring for the next consumer.
   ProcessToken mine = token_;
   // release: pairs with the next consumer's claim CAS in attach(). A CAS:

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <memory>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -31,6 +32,10 @@
 #include "ring/wait.h"
 
 namespace shmring {
+
+namespace detail {
+class WaitFd;  // ring/wait_fd.h
+}  // namespace detail
 
 using Timeout = std::chrono::nanoseconds;
 
@@ -193,6 +198,16 @@ class Consumer {
 
   void close();
 
+  // A file descriptor for poll/epoll/select (ring/wait_fd.h): readable when
+  // a record is available or the stream ended; level-triggered: it stays
+  // readable until try_peek()/peek() has found nothing (would_block), so
+  // drain with try_peek() until would_block on each wake-up. It may be
+  // readable spuriously (e.g. right after this call; docs/design.md,
+  // section 10), never stuck. Owned by the consumer: valid until it is
+  // destroyed; after close() it stays readable. Needs WaitStrategy::futex
+  // (else Errc::invalid_argument). One helper thread per consumer.
+  [[nodiscard]] Result<int> wait_fd();
+
   // Bytes committed or claimed but not yet released: a guess while
   // producers run.
   std::uint64_t size_guess() const;
@@ -204,7 +219,8 @@ class Consumer {
 
  private:
   Consumer(Segment& segment, ProcessToken token);
-  Peeked try_peek_slow();
+  Peeked try_peek_slow();  // wait_fd.cc: try_peek_scan() + the fd's arming
+  Peeked try_peek_scan();
   Status end_status();
   bool stalled_long_enough(std::uint64_t pos);
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
@@ -235,6 +251,7 @@ class Consumer {
   std::uint64_t corrupt_at_ = 0;
   std::uint32_t empty_polls_ = 0;
   bool closed_ = false;
+  std::unique_ptr<detail::WaitFd> wait_fd_;  // wait_fd(), created lazily
 };
 
 // ---- Inline fast paths. The common case of each call is a few

@@ -9,3 +9,4 @@
 #include "ring/status.h"    // IWYU pragma: export
 #include "ring/version.h"   // IWYU pragma: export
 #include "ring/wait.h"      // IWYU pragma: export
+#include "ring/wait_fd.h"   // IWYU pragma: export

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# docs_examples_test.sh PYTHON MODULE.so PATH=BINARY...: runs check_docs.py
+# from the runfiles root, where the docs and examples sit at their paths.
+set -euo pipefail
+python=$(realpath "$1")
+module_dir=$(dirname "$(realpath "$2")")
+shift 2
+bins=()
+for a in "$@"; do bins+=("${a%%=*}=$(realpath "${a#*=}")"); done
+exec "$python" examples/check_docs.py "$python" "$module_dir" "${bins[@]}" \
+  -- docs/c.md docs/lecture.md docs/python.md

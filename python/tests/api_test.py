@@ -1,0 +1,290 @@
+"""The shmring Python module: surface, errors, zero-copy views, the GIL,
+Ctrl-C, select() on fileno(). Plain unittest; keys unique to this process,
+every ring removed (checked in tearDown)."""
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import shmring
+
+_next = [0]
+
+
+def unique_key():
+    _next[0] += 1
+    return 0x5D000000 | ((os.getpid() & 0xFFFF) << 8) | _next[0]
+
+
+class RingTest(unittest.TestCase):
+    def setUp(self):
+        self.keys = []
+
+    def make(self, **kw):
+        key = unique_key()
+        self.keys.append(key)
+        return shmring.open(key, create="exclusive", **kw)
+
+    def tearDown(self):
+        for key in self.keys:
+            try:
+                shmring.remove(key)
+            except shmring.NotFoundError:
+                pass
+            with self.assertRaises(shmring.NotFoundError):
+                shmring.open(key)  # nothing left behind
+
+
+class Surface(RingTest):
+    def test_open_errors_map_to_classes(self):
+        key = unique_key()
+        with self.assertRaises(shmring.NotFoundError) as cm:
+            shmring.open(key)
+        self.assertIsInstance(cm.exception, shmring.Error)
+        self.assertIsInstance(cm.exception, FileNotFoundError)
+        self.assertEqual(cm.exception.code, "not_found")
+        self.assertIn(hex(key)[2:], str(cm.exception))
+        with self.assertRaises(shmring.InvalidArgumentError):
+            shmring.open(key, create=True, capacity=1000)
+        with self.assertRaises(ValueError):
+            shmring.open(key, create=True, kind="fifo")
+        ring = self.make(capacity=4096)
+        with self.assertRaises(shmring.ExistsError):
+            shmring.open(ring.key, create="exclusive")
+        with self.assertRaises(shmring.WrongKindError):
+            shmring.open(ring.key, kind="mpsc")
+        with self.assertRaises(shmring.SizeMismatchError):
+            shmring.open(ring.key, create=True, capacity=8192)
+        self.assertEqual(ring.capacity, 4096)
+        self.assertEqual(ring.kind, "spsc")
+        self.assertIn("spsc", repr(ring))
+        with ring.producer():
+            with self.assertRaises(shmring.RoleTakenError):
+                ring.producer()
+        with ring.consumer():
+            with self.assertRaises(shmring.RoleTakenError):
+                ring.consumer()
+
+    def test_open_by_path(self):
+        with tempfile.NamedTemporaryFile() as f:
+            ring = shmring.open(f.name, create=True, proj="R")
+            self.keys.append(ring.key)
+            again = shmring.open(f.name, proj=ord("R"))
+            self.assertEqual(again.key, ring.key)
+            with self.assertRaises(shmring.NotFoundError):
+                shmring.open(f.name, proj="Q")  # another key: no ring
+        with self.assertRaises(shmring.NotFoundError):
+            shmring.open("/nonexistent/shmring/path")
+
+    def test_write_read_iterate_end_of_stream(self):
+        ring = self.make(capacity=4096)
+        c = ring.consumer()
+        with ring.producer() as p:
+            p.write(b"one")
+            p.write(bytearray(b"two"))
+            p.write(memoryview(b"xthreex")[1:-1])
+            p.write(b"")
+            with self.assertRaises(shmring.TooLargeError):
+                p.write(bytes(5000))
+        self.assertEqual(c.read(), b"one")
+        views = [bytes(v) for v in c]
+        self.assertEqual(views, [b"two", b"three", b""])
+        self.assertIsNone(c.read())  # end of stream
+        c.close()
+        with self.assertRaises(shmring.ClosedError):
+            c.read()
+
+    def test_reserve_commit_views_are_released(self):
+        ring = self.make(capacity=4096)
+        with ring.producer() as p, ring.consumer() as c:
+            mv = p.reserve(16)
+            self.assertFalse(mv.readonly)
+            self.assertEqual(len(mv), 16)
+            mv[:5] = b"hello"
+            p.commit(5, type=9)
+            with self.assertRaises(ValueError):
+                mv[0]  # released at commit: ring memory is gone from Python
+            mv = p.reserve(8)
+            p.abort()
+            with self.assertRaises(ValueError):
+                mv[0]
+            with self.assertRaises(RuntimeError):
+                p.commit()
+            rec = next(c)
+            self.assertTrue(rec.readonly)
+            self.assertEqual(bytes(rec), b"hello")
+            with self.assertRaises(TypeError):
+                rec[0] = 1
+            p.write(b"next")
+            nxt = next(c)
+            with self.assertRaises(ValueError):
+                rec[0]  # valid only until the next record
+            self.assertEqual(bytes(nxt), b"next")
+
+    def test_exports_block_the_next_record(self):
+        ring = self.make(capacity=4096)
+        with ring.producer() as p, ring.consumer() as c:
+            p.write(b"abcd")
+            p.write(b"efgh")
+            rec = next(c)
+            held = rec[1:]  # a slice shares the record's buffer
+            with self.assertRaises(BufferError):
+                next(c)
+            self.assertEqual(bytes(held), b"bcd")  # still the record
+            held.release()
+            self.assertEqual(bytes(next(c)), b"efgh")
+            with self.assertRaises(ValueError):
+                rec[0]
+            # Reservations too: no commit while a slice of it lives.
+            mv = p.reserve(4)
+            part = mv[:2]
+            part[:] = b"ok"
+            with self.assertRaises(BufferError):
+                p.commit()
+            del part
+            p.commit(2)
+            self.assertEqual(c.read(), b"ok")
+
+    def test_timeouts_and_would_block(self):
+        ring = self.make(capacity=4096)
+        with ring.producer() as p, ring.consumer() as c:
+            with self.assertRaises(shmring.WouldBlockError):
+                c.read(timeout=0)
+            with self.assertRaises(ValueError):
+                c.read(timeout=-1)
+            t0 = time.monotonic()
+            with self.assertRaises(TimeoutError):
+                c.read(timeout=0.2)
+            self.assertGreaterEqual(time.monotonic() - t0, 0.19)
+            n = 0
+            while True:
+                try:
+                    p.write(bytes(100), timeout=0)
+                    n += 1
+                except shmring.WouldBlockError:
+                    break
+            self.assertGreater(n, 5)
+            with self.assertRaises(shmring.TimedOutError):
+                p.write(bytes(100), timeout=0.05)
+
+    def test_mpsc_many_producers(self):
+        ring = self.make(kind="mpsc", capacity=1 << 16)
+        producers = [ring.producer() for _ in range(4)]
+        for i, p in enumerate(producers):
+            p.write(b"p%d" % i)
+        for p in producers:
+            p.close()
+        with ring.consumer() as c:
+            self.assertEqual(sorted(bytes(v) for v in c),
+                             [b"p0", b"p1", b"p2", b"p3"])
+
+    def test_blocking_read_releases_the_gil(self):
+        ring = self.make()
+        got = []
+        with ring.producer() as p, ring.consumer() as c:
+            t = threading.Thread(target=lambda: got.append(c.read(timeout=10)))
+            t.start()
+            # This thread keeps running Python while the reader blocks.
+            spins = 0
+            deadline = time.monotonic() + 0.3
+            while time.monotonic() < deadline:
+                spins += 1
+            self.assertGreater(spins, 1000)
+            with self.assertRaises(RuntimeError):
+                c.read(timeout=0)  # in use by the reader thread
+            p.write(b"wake")
+            t.join(10)
+            self.assertFalse(t.is_alive())
+        self.assertEqual(got, [b"wake"])
+
+    def test_select_on_fileno(self):
+        ring = self.make()
+        with ring.producer() as p, ring.consumer() as c:
+            fd = c.fileno()
+            self.assertEqual(fd, c.fileno())
+            with self.assertRaises(shmring.WouldBlockError):
+                c.read(timeout=0)  # drained: arms the fd
+            self.assertEqual(select.select([c], [], [], 0.1)[0], [])
+            p.write(b"x")
+            self.assertEqual(select.select([c], [], [], 10)[0], [c])
+            self.assertEqual(c.read(timeout=0), b"x")
+            with self.assertRaises(shmring.WouldBlockError):
+                c.read(timeout=0)
+            self.assertEqual(select.select([fd], [], [], 0.1)[0], [])
+
+    def test_fileno_needs_futex(self):
+        ring = self.make(wait="semaphore")
+        with ring.consumer() as c:
+            with self.assertRaises(shmring.InvalidArgumentError):
+                c.fileno()
+
+    def test_ctrl_c_interrupts_a_blocking_read(self):
+        ring = self.make()
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import shmring, sys\n"
+             "c = shmring.open(%d).consumer()\n"
+             "print('ready', flush=True)\n"
+             "try:\n"
+             "    c.read()\n"
+             "except KeyboardInterrupt:\n"
+             "    print('KeyboardInterrupt', flush=True)\n"
+             "    sys.exit(7)\n" % ring.key],
+            stdout=subprocess.PIPE, text=True)
+        self.assertEqual(child.stdout.readline(), "ready\n")
+        time.sleep(0.2)
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=10)
+        self.assertEqual(child.returncode, 7)
+        self.assertEqual(out, "KeyboardInterrupt\n")
+
+    def test_killed_producer_is_peer_dead(self):
+        ring = self.make()
+        with ring.consumer() as c:
+            child = subprocess.Popen(
+                [sys.executable, "-c",
+                 "import shmring, time\n"
+                 "p = shmring.open(%d).producer()\n"
+                 "p.write(b'before')\n"
+                 "print('ready', flush=True)\n"
+                 "time.sleep(60)\n" % ring.key],
+                stdout=subprocess.PIPE, text=True)
+            self.assertEqual(child.stdout.readline(), "ready\n")
+            self.assertEqual(c.read(timeout=10), b"before")
+            child.kill()
+            child.wait()
+            with self.assertRaises(shmring.PeerDeadError):
+                c.read(timeout=10)  # the dead producer is noticed
+            child.stdout.close()
+
+    def test_numpy_frombuffer_no_copy(self):
+        import numpy as np
+        ring = self.make()
+        with ring.producer() as p, ring.consumer() as c:
+            mv = p.reserve(8 * 100)
+            out = np.frombuffer(mv, dtype=np.float64)  # writes into the ring
+            out[:] = np.arange(100, dtype=np.float64)
+            del out
+            p.commit()
+            rec = next(c)
+            arr = np.frombuffer(rec, dtype=np.float64)
+            self.assertFalse(arr.flags.owndata)
+            self.assertFalse(arr.flags.writeable)
+            # The array's data pointer is the record in the ring: no copy.
+            addr = arr.__array_interface__["data"][0]
+            rec_addr = np.frombuffer(rec, dtype=np.uint8).__array_interface__[
+                "data"][0]
+            self.assertEqual(addr, rec_addr)
+            self.assertEqual(arr.sum(), sum(range(100)))
+            del arr
+            p.close()
+            self.assertEqual(list(c), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs a Python test script against the built module:
+#   run.sh PYTHON MODULE.so SCRIPT [ARGS...]
+# PYTHON is the interpreter the module was built for (@python3//:python3).
+set -euo pipefail
+python=$(realpath "$1")
+module=$(realpath "$2")
+script=$3
+shift 3
+module_dir=$(dirname "$module")
+export PYTHONPATH="$module_dir${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1
+exec "$python" "$script" "$@"

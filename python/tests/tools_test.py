@@ -1,0 +1,101 @@
+"""The Python module next to the tools: a Python producer read by
+shm-consume byte-exact, and shm-produce --framing lines read by a Python
+consumer that waits in select(). Usage: tools_test.py SHM_PRODUCE SHM_CONSUME
+"""
+import hashlib
+import os
+import random
+import select
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import shmring
+
+PRODUCE, CONSUME = (os.path.realpath(p) for p in sys.argv[1:3])
+del sys.argv[1:3]
+
+
+def unique_key(n):
+    return 0x5D800000 | ((os.getpid() & 0xFFFF) << 4) | n
+
+
+class Tools(unittest.TestCase):
+    def test_python_producer_to_shm_consume(self):
+        key = unique_key(1)
+        ring = shmring.open(key, create="exclusive", capacity=1 << 16)
+        try:
+            out = tempfile.TemporaryFile()  # a pipe would fill up first
+            self.addCleanup(out.close)
+            consume = subprocess.Popen(
+                [CONSUME, "--key", hex(key), "--framing", "bytes"],
+                stdout=out)
+            rng = random.Random(15)
+            want = hashlib.sha256()
+            total = 0
+            with ring.producer() as p:
+                while total < 8 << 20:
+                    chunk = rng.randbytes(rng.randrange(0, 3000))
+                    if rng.random() < 0.5:
+                        p.write(chunk)
+                    else:  # zero-copy path
+                        mv = p.reserve(len(chunk) + 10)
+                        mv[:len(chunk)] = chunk
+                        p.commit(len(chunk))
+                    want.update(chunk)
+                    total += len(chunk)
+            self.assertEqual(consume.wait(timeout=60), 0)
+            out.seek(0)
+            got = hashlib.sha256()
+            n = 0
+            while True:
+                block = out.read(1 << 16)
+                if not block:
+                    break
+                got.update(block)
+                n += len(block)
+            self.assertEqual(n, total)
+            self.assertEqual(got.hexdigest(), want.hexdigest())
+        finally:
+            ring.remove()
+
+    def test_shm_produce_lines_to_python_select(self):
+        key = unique_key(2)
+        ring = shmring.open(key, create="exclusive")
+        try:
+            with ring.consumer() as c:
+                produce = subprocess.Popen(
+                    [PRODUCE, "--key", hex(key), "--framing", "lines"],
+                    stdin=subprocess.PIPE)
+                lines = [b"line %d %s" % (i, b"x" * i) for i in range(50)]
+                got = []
+                wakeups = 0
+                for i, line in enumerate(lines):
+                    produce.stdin.write(line + b"\n")
+                    produce.stdin.flush()
+                    if i % 10 == 9:  # a burst, then wait for it
+                        while len(got) < i + 1:
+                            ready, _, _ = select.select([c], [], [], 10)
+                            self.assertEqual(ready, [c], "select timed out")
+                            wakeups += 1
+                            while True:
+                                try:
+                                    rec = c.read(timeout=0)
+                                except shmring.WouldBlockError:
+                                    break
+                                self.assertIsNotNone(rec)
+                                got.append(rec)
+                produce.stdin.close()
+                self.assertEqual(produce.wait(timeout=30), 0)
+                ready, _, _ = select.select([c], [], [], 10)
+                self.assertEqual(ready, [c])  # end of stream is readable
+                self.assertIsNone(c.read(timeout=0))
+                self.assertEqual(got, lines)
+                self.assertGreaterEqual(wakeups, 5)
+        finally:
+            ring.remove()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,164 @@
+#include "ring/wait_fd.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <string>
+#include <system_error>
+
+#include "ring/ring.h"
+#include "ring/segment.h"
+
+namespace shmring {
+namespace detail {
+
+Result<WaitFd*> WaitFd::create(Segment& segment) {
+  if (segment.wait_strategy() != WaitStrategy::futex) {
+    return Error{Errc::invalid_argument,
+                 "wait_fd() needs a ring created with the futex wait "
+                 "strategy (this one uses semaphore or spin)"};
+  }
+  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) {
+    return Error{Errc::system, std::string("eventfd: ") + std::strerror(errno)};
+  }
+  try {
+    return new WaitFd(segment, fd);
+  } catch (const std::system_error& e) {  // thread creation
+    ::close(fd);
+    return Error{Errc::system, std::string("wait_fd thread: ") + e.what()};
+  }
+}
+
+WaitFd::WaitFd(Segment& segment, int fd)
+    : segment_(&segment),
+      fd_(fd),
+      point_(&segment.control()->data_ready, segment.control()->data_sem,
+             segment.wait_strategy()),
+      owner_pid_(::getpid()) {
+  // Starts readable: the consumer's first try_peek() arms the helper. (One
+  // possibly spurious wake-up instead of peeking without consuming.)
+  const std::uint64_t one = 1;
+  (void)!::write(fd_, &one, sizeof one);
+  thread_ = std::thread([this] { run(); });
+}
+
+WaitFd::~WaitFd() {
+  if (::getpid() != owner_pid_) {
+    // A copy inherited through fork(): the helper thread lives only in the
+    // parent. Never join (or destroy) a thread this process does not have.
+    (void)new std::thread(std::move(thread_));
+  } else {
+    stop();
+  }
+  ::close(fd_);
+}
+
+void WaitFd::arm(std::uint32_t seq) {
+  {
+    // Under mu_, like fire(): the fd is never readable while the state says
+    // armed, so a drained consumer cannot leave it readable for good.
+    std::lock_guard<std::mutex> lk(mu_);
+    std::uint64_t drained = 0;
+    // Non-blocking: EAGAIN when it was already clear.
+    (void)!::read(fd_, &drained, sizeof drained);
+    armed_seq_ = seq;
+    // relaxed: the mutex orders it for the helper; needs_arm() may read a
+    // stale kFired and only re-arm once more.
+    state_.store(kArmed, std::memory_order_relaxed);
+  }
+  cv_.notify_one();
+}
+
+void WaitFd::stop() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    // seq_cst: the Dekker pair with the helper's announce() then stop_
+    // load: either it sees the flag, or wake() below sees its waiter flag
+    // and bumps seq, ending its futex_wait.
+    stop_.store(true, std::memory_order_seq_cst);
+  }
+  cv_.notify_all();
+  // Bumps seq only if someone announced: a spurious wake-up for any other
+  // sleeper on this word, which every sleeper tolerates (it re-checks).
+  point_.wake();
+  thread_.join();
+  const std::uint64_t one = 1;  // try_peek() answers closed from now on
+  (void)!::write(fd_, &one, sizeof one);
+}
+
+void WaitFd::fire() {
+  std::lock_guard<std::mutex> lk(mu_);
+  // release: pairs with the acquire in needs_arm(). Before the eventfd
+  // write: whoever sees the fd readable finds kFired and re-arms after its
+  // next would_block (a consumer that drained while we woke up gets one
+  // spurious readiness, never a stuck one).
+  state_.store(kFired, std::memory_order_release);
+  const std::uint64_t one = 1;
+  (void)!::write(fd_, &one, sizeof one);
+}
+
+void WaitFd::run() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [&] {
+      // relaxed: both written under mu_, which we hold.
+      return stop_.load(std::memory_order_relaxed) ||
+             state_.load(std::memory_order_relaxed) == kArmed;
+    });
+    if (stop_.load(std::memory_order_relaxed)) return;
+    const std::uint32_t armed = armed_seq_;
+    lk.unlock();
+    auto last_reap = Clock::now();
+    for (;;) {
+      // Keeps the waiter flag set while we sleep on the consumer's behalf.
+      const std::uint32_t seq = point_.announce();
+      // seq_cst: the other half of stop()'s Dekker pair.
+      if (stop_.load(std::memory_order_seq_cst)) return;
+      if (seq != armed) break;  // something changed since the re-check
+      point_.sleep(armed, kSleepSlice);
+      // A producer killed with SIGKILL never wakes anyone: free its slot,
+      // so the consumer's next try_peek() reports end of stream.
+      const auto now = Clock::now();
+      if (now - last_reap >= kSleepSlice) {
+        last_reap = now;
+        if (reap_dead_producers(*segment_) > 0) break;
+      }
+    }
+    fire();
+    lk.lock();
+  }
+}
+
+}  // namespace detail
+
+Result<int> Consumer::wait_fd() {
+  if (closed_) {
+    return Error{Errc::invalid_argument, "wait_fd(): the consumer is closed"};
+  }
+  if (!wait_fd_) {
+    auto w = detail::WaitFd::create(*segment_);
+    if (!w) return w.error();
+    wait_fd_.reset(*w);
+  }
+  return wait_fd_->fd();
+}
+
+Peeked Consumer::try_peek_slow() {
+  Peeked p = try_peek_scan();
+  if (p.status != Status::would_block || !wait_fd_ || !wait_fd_->needs_arm()) {
+    return p;
+  }
+  // Nothing to read and the fd may be readable: clear it and let the helper
+  // watch. announce() first, then the re-check (see wait_fd.h).
+  const std::uint32_t seq = wait_fd_->announce();
+  p = try_peek_scan();
+  if (p.status == Status::would_block) wait_fd_->arm(seq);
+  return p;
+}
+
+}  // namespace shmring

@@ -1,0 +1,95 @@
+// A file descriptor for event loops: Consumer::wait_fd() (see ring.h).
+//
+// The fd is an eventfd. A helper thread, started on the first wait_fd()
+// call, sleeps on the ring's data futex (WaitPoint) and makes the eventfd
+// readable when a producer publishes, aborts, closes, or dies. The consumer
+// clears it itself: when its try_peek() finds nothing (would_block), it
+// reads the eventfd empty and hands the helper a fresh futex snapshot. So
+// the fd is level-triggered: it stays readable from the moment there is
+// something to do until the consumer has read what is there, and at end of
+// stream it stays readable (try_peek() keeps returning closed).
+//
+// Handshake (the Dekker pair of wait.h, with the consumer as the sleeper
+// that announces and the helper as the one who sleeps on its behalf):
+//
+//   consumer, try_peek() found nothing:
+//     s = announce() ; re-check the ring ; if still empty: clear fd, arm(s)
+//   helper, armed with s:
+//     loop { announce() ; if seq != s: fire ; futex_wait(seq, s) }
+//   producer: publish (seq_cst) ; wake(): waiters != 0 -> ++seq, futex_wake
+//
+// A publish after the consumer's re-check comes after its announce, so the
+// producer sees the waiter flag (or a waker before it already bumped seq):
+// seq moves past s and the helper fires. Costs: nothing while idle but one
+// futex wait per 50 ms slice (a reaper of dead producers); per batch the
+// consumer makes two syscalls (eventfd read, helper wake-up) and the
+// producer one futex wake. Only rings with WaitStrategy::futex support it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "ring/status.h"
+#include "ring/wait.h"
+
+namespace shmring {
+
+class Segment;
+
+namespace detail {
+
+class WaitFd {
+ public:
+  // The eventfd and the helper thread; Errc::invalid_argument unless the
+  // ring waits with futexes, Errc::system if eventfd/thread creation fails.
+  static Result<WaitFd*> create(Segment& segment);
+  ~WaitFd();
+  WaitFd(const WaitFd&) = delete;
+  WaitFd& operator=(const WaitFd&) = delete;
+
+  int fd() const { return fd_; }
+
+  // Consumer thread, after try_peek() found nothing: true if the helper is
+  // not watching yet (the fd may be readable), i.e. arm() is due.
+  bool needs_arm() const {
+    // acquire: pairs with the helper's release store of kFired.
+    return state_.load(std::memory_order_acquire) != kArmed;
+  }
+  // The announce that must precede the consumer's re-check.
+  std::uint32_t announce() { return point_.announce(); }
+  // Consumer thread: the re-check after announce() found nothing too.
+  void arm(std::uint32_t seq);
+  // Consumer thread: the consumer closed. Stops the helper; the fd stays
+  // readable (try_peek() returns closed from now on).
+  void stop();
+
+ private:
+  WaitFd(Segment& segment, int fd);
+  void run();
+  void fire();
+
+  static constexpr std::uint32_t kFired = 0;  // fd readable, helper idle
+  static constexpr std::uint32_t kArmed = 1;  // fd clear, helper watching
+
+  Segment* segment_;
+  int fd_;
+  WaitPoint point_;  // the helper's own view of the data wait word
+  std::atomic<std::uint32_t> state_{kFired};
+  std::atomic<bool> stop_{false};
+  std::uint32_t armed_seq_ = 0;  // guarded by mu_
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
+  pid_t owner_pid_;  // fork(): the thread exists only in this process
+};
+
+// Frees the producer slots of dead producers; returns how many (ring.cc).
+int reap_dead_producers(Segment& segment);
+
+}  // namespace detail
+}  // namespace shmring
