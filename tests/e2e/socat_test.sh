@@ -67,5 +67,5 @@ for framing in bytes length; do
   "$SHMRING" rm --key "$KEY" >/dev/null
   "$SHMRING" rm --key "$KEY_B" >/dev/null
 done
-[ "$(segments)" -eq "$SEGMENTS_AT_START" ] || fail "segments left behind"
+expect_no_leak
 echo PASS
