@@ -24,7 +24,7 @@ enum class WaitStrategy : std::uint32_t { futex = 1, semaphore = 2, spin = 3 };
 namespace layout {
 
 inline constexpr std::uint64_t kMagic = 0x474e495252484d53ULL;  // "SHMRRING" LE
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::size_t kLine = 128;  // two 64-byte lines: defeats the
                                            // adjacent-line prefetcher pairing
 inline constexpr std::size_t kMaxProducers = 64;
@@ -36,6 +36,25 @@ inline constexpr std::size_t kSemaphoreBytes = 64;  // room for a boost
                                                     // interprocess_semaphore
 
 enum class State : std::uint32_t { initializing = 0, ready = 1 };
+
+// How wakers of this ring order their publication against a sleeper's
+// announcement (docs/design.md, "Waiting without lost wake-ups"). Sticky:
+// it only ever grows.
+//   membarrier: every attacher registered MEMBARRIER_CMD_REGISTER_GLOBAL_
+//     EXPEDITED; wakers may use the light path (release store, relaxed
+//     load) because sleepers pay membarrier(GLOBAL_EXPEDITED).
+//   fallback_requested: an attacher without membarrier set it before it did
+//     anything else; every waker that sees it uses the seq_cst path, but a
+//     light publication that read `membarrier` just before may still be in
+//     flight, so that attacher's sleeps stay short until
+//   fallback: a membarrier process issued membarrier(GLOBAL_EXPEDITED) after
+//     seeing fallback_requested: every earlier light publication is ordered
+//     before anything that reads this value.
+enum class WakeMode : std::uint32_t {
+  membarrier = 0,
+  fallback_requested = 1,
+  fallback = 2
+};
 enum class LastExit : std::uint32_t { none = 0, closed = 1, died = 2 };
 
 // A producer or consumer registration: 0 = free, else a ProcessToken
@@ -125,6 +144,14 @@ struct ControlBlock {
 
   // ---- producer registrations.
   alignas(kLine) Slot producers[kMaxProducers];
+
+  // ==== layout v2, issue 12 (wake-up handshake): line 16. Read by every
+  // waker on every publication (relaxed), written at most twice in the
+  // ring's life, so it sits on a line of its own that stays shared.
+  alignas(kLine) std::atomic<std::uint32_t> wake_mode;  // WakeMode
+  std::uint32_t reserved_v2;
+  std::uint8_t pad_v2[kLine - 8];
+  // ==== end of issue 12's v2 fields.
 };
 
 static_assert(offsetof(ControlBlock, magic) == 0);
@@ -151,8 +178,12 @@ static_assert(offsetof(ControlBlock, last_exit) == 6 * kLine + 40);
 static_assert(offsetof(ControlBlock, data_sem) == 7 * kLine);
 static_assert(offsetof(ControlBlock, space_sem) == 7 * kLine + 64);
 static_assert(offsetof(ControlBlock, producers) == 8 * kLine);
-static_assert(sizeof(ControlBlock) == 8 * kLine + kMaxProducers * sizeof(Slot));
-static_assert(sizeof(ControlBlock) == 2048);
+static_assert(offsetof(ControlBlock, wake_mode) == 16 * kLine);
+static_assert(offsetof(ControlBlock, wake_mode) ==
+              8 * kLine + kMaxProducers * sizeof(Slot));
+static_assert(offsetof(ControlBlock, reserved_v2) == 16 * kLine + 4);
+static_assert(sizeof(ControlBlock) == 17 * kLine);
+static_assert(sizeof(ControlBlock) == 2176);
 // The cross-process protocol relies on these being plain lock-free words.
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);

@@ -27,11 +27,11 @@ std::atomic_ref<std::uint64_t> header_at(std::byte* data, std::uint64_t off) {
 // the (writable by any peer) header.
 detail::WaitPoint data_point(const Segment& seg) {
   return {&seg.control()->data_ready, seg.control()->data_sem,
-          seg.wait_strategy()};
+          seg.wait_strategy(), &seg.control()->wake_mode};
 }
 detail::WaitPoint space_point(const Segment& seg) {
   return {&seg.control()->space_ready, seg.control()->space_sem,
-          seg.wait_strategy()};
+          seg.wait_strategy(), &seg.control()->wake_mode};
 }
 
 // max_producers bounds loops over the slot table; a peer may have rewritten
@@ -103,13 +103,23 @@ R wait_loop(detail::WaitPoint& point, Timeout timeout, Attempt attempt,
             Check check) {
   R r = attempt();
   if (r.status != Status::would_block) return r;
-  const auto start = Clock::now();  // one clock read before spinning
-  const auto deadline = detail::Deadline::from(start, timeout);
   auto give_up = [](Status s) {
     R out;
     out.status = s;
     return out;
   };
+  // A bounded spin before the first clock read: data that arrives within it
+  // costs no clock read and no syscall. A zero timeout skips it (a poll).
+  if (timeout > Timeout::zero()) {
+    for (unsigned i = 0; i < detail::kSpinNoClock; ++i) {
+      detail::cpu_relax();
+      r = attempt();
+      if (r.status != Status::would_block) return r;
+    }
+  }
+  // The timeout counts from here: the bounded spin above is not charged.
+  const auto start = Clock::now();
+  const auto deadline = detail::Deadline::from(start, timeout);
 
   for (unsigned i = 1;; ++i) {
     detail::cpu_relax();
@@ -511,24 +521,6 @@ void Producer::commit_deferred_slow(std::size_t used, std::uint16_t type) {
   data_ready_.wake();
 }
 
-void Producer::commit(std::size_t used, std::uint16_t type) {
-  commit_deferred(used, type);
-  if (!mpsc_) publish();
-}
-
-void Producer::flush() {
-  if (!mpsc_) publish();
-}
-
-void Producer::publish() {
-  if (tail_ == published_) return;
-  published_ = tail_;
-  // seq_cst: release pairs with the consumer's acquire load of tail in
-  // try_peek() (record bytes and headers are visible); seq_cst is the waker
-  // half of the data_ready Dekker pair.
-  cb_->tail.store(tail_, std::memory_order_seq_cst);
-  data_ready_.wake();
-}
 
 void Producer::abort() {
   if (!reserved_) return;
@@ -818,15 +810,6 @@ Status Consumer::peek_batch(std::span<Record> out, std::size_t* count,
   return Status::ok;
 }
 
-void Consumer::release() {
-  if (read_ == head_) return;
-  head_ = read_;
-  // seq_cst: release pairs with the producers' acquire reload of head
-  // (our reads of the records happen before their overwrites); seq_cst is
-  // the waker half of the space_ready Dekker pair.
-  cb_->head.store(head_, std::memory_order_seq_cst);
-  space_ready_.wake();
-}
 
 Status Consumer::read(std::vector<std::byte>& out, Timeout timeout) {
   Peeked p = peek(timeout);

@@ -77,13 +77,15 @@ class Producer {
                                     Timeout timeout = kForever);
 
   // Publishes the reservation, trimmed to `used` (<= reserved) bytes.
-  void commit(std::size_t used, std::uint16_t type = 0);
+  inline void commit(std::size_t used, std::uint16_t type = 0);
   void commit() { commit(reserved_size_); }
   // Like commit() but the record becomes visible only at the next flush(),
   // commit(), or when a reserve finds the ring full: one publication (and
   // one wake check) for a batch. On an MPSC ring it is commit().
   inline void commit_deferred(std::size_t used, std::uint16_t type = 0);
-  void flush();
+  void flush() {
+    if (!mpsc_) publish();
+  }
   // Drops the reservation; nothing is delivered.
   void abort();
 
@@ -112,7 +114,7 @@ class Producer {
   Reservation reserve_mpsc(std::size_t size);
   bool lock_claim();
   void unlock_claim();
-  void publish();
+  inline void publish();
   Status blocked_status();
 
   Segment* segment_;
@@ -166,7 +168,7 @@ class Consumer {
                                   Timeout timeout = kForever);
 
   // Returns every peeked record's space to producers. Invalidates them.
-  void release();
+  inline void release();
 
   // Copying helper: peek + copy + release.
   [[nodiscard]] Status read(std::vector<std::byte>& out,
@@ -235,7 +237,7 @@ inline Reservation Producer::try_reserve(std::size_t size) {
 inline void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
   if (!mpsc_ && reserved_ && used <= reserved_size_) {
     const auto span = static_cast<std::uint32_t>(layout::span_for(used));
-    // relaxed: published by the tail store in publish() (seq_cst), which
+    // relaxed: published by the tail store in publish() (release), which
     // the consumer acquires before it reads this header.
     std::atomic_ref<std::uint64_t>(
         *reinterpret_cast<std::uint64_t*>(data_ + (reserved_pos_ & mask_)))
@@ -246,6 +248,29 @@ inline void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
     return;
   }
   commit_deferred_slow(used, type);
+}
+
+inline void Producer::publish() {
+  if (tail_ == published_) return;
+  published_ = tail_;
+  // Release store of tail (pairs with the consumer's acquire load in
+  // try_peek(): record bytes and headers are visible) and the wake check;
+  // the handshake's ordering is WaitPoint::publish's (wait.h).
+  data_ready_.publish(cb_->tail, tail_);
+}
+
+inline void Producer::commit(std::size_t used, std::uint16_t type) {
+  commit_deferred(used, type);
+  if (!mpsc_) publish();
+}
+
+inline void Consumer::release() {
+  if (read_ == head_) return;
+  head_ = read_;
+  // Release store of head (pairs with the producers' acquire reload of
+  // head: our reads of the records happen before their overwrites) and
+  // the space_ready wake check (WaitPoint::publish, wait.h).
+  space_ready_.publish(cb_->head, head_);
 }
 
 inline Peeked Consumer::try_peek() {

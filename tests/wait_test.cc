@@ -31,7 +31,31 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::ChildGuard;
 using testing::SharedBlock;
+using testing::Handshake;
 using testing::wait_child;
+
+layout::WakeMode mode_of(Segment& s) {
+  return static_cast<layout::WakeMode>(s.control()->wake_mode.load());
+}
+
+// The parent's view of a ring for handshake `hs`: parent_fallback
+// re-attaches without membarrier, which raises the ring to
+// fallback_requested while the child (with membarrier) may be running.
+struct ParentSide {
+  std::optional<testing::MembarrierScope> scope;
+  std::optional<Segment> again_ab, again_ba;
+  Segment* ab;
+  Segment* ba;
+  ParentSide(Handshake hs, testing::ScopedRing& a, testing::ScopedRing& b)
+      : ab(&a.segment()), ba(&b.segment()) {
+    if (hs != Handshake::parent_fallback) return;
+    scope.emplace(false);
+    again_ab.emplace(a.attach_again());
+    again_ba.emplace(b.attach_again());
+    ab = &*again_ab;
+    ba = &*again_ba;
+  }
+};
 
 // Clears the process-wide interrupt flag when a test ends, pass or fail.
 struct InterruptReset {
@@ -115,11 +139,12 @@ std::string ping_pong_side(Producer& out, Consumer& in, std::uint64_t rounds,
 }
 
 void check_ping_pong(const PingPongResult& r, const char* what,
-                     WaitStrategy wait) {
+                     WaitStrategy wait, Handshake hs) {
   std::printf(
-      "ping-pong %s wait=%d: %llu round trips in %.2f s "
+      "ping-pong %s wait=%d handshake=%s: %llu round trips in %.2f s "
       "(%.1f us each), %llu over %lld ms\n",
-      what, static_cast<int>(wait), static_cast<unsigned long long>(r.rounds),
+      what, static_cast<int>(wait), testing::to_string(hs),
+      static_cast<unsigned long long>(r.rounds),
       r.seconds, r.seconds / static_cast<double>(r.rounds) * 1e6,
       static_cast<unsigned long long>(r.stalls),
       static_cast<long long>(kStall.count()));
@@ -137,7 +162,9 @@ TEST_CASE("ping-pong between threads: 20,000 round trips, no lost wake-up") {
   // cross-process run is the stronger test (shared futex).
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
-  CAPTURE(static_cast<int>(wait));
+  const Handshake hs = GENERATE(Handshake::membarrier, Handshake::fallback);
+  CAPTURE(static_cast<int>(wait), testing::to_string(hs));
+  testing::MembarrierScope mb(hs == Handshake::membarrier);
   const std::uint64_t rounds = 20000;
   testing::ScopedRing ab({.capacity = 4096, .wait = wait});
   testing::ScopedRing ba({.capacity = 4096, .wait = wait});
@@ -153,7 +180,9 @@ TEST_CASE("ping-pong between threads: 20,000 round trips, no lost wake-up") {
   responder.join();
   clear_interrupt();
   if (result.error.empty()) result.error = other_error;
-  check_ping_pong(result, "threads", wait);
+  check_ping_pong(result, "threads", wait, hs);
+  CHECK(mode_of(ab.segment()) == testing::settled_mode(hs));
+  CHECK(mode_of(ba.segment()) == testing::settled_mode(hs));
 }
 
 TEST_CASE(
@@ -164,16 +193,23 @@ TEST_CASE(
   // every round that sleeps would stall a whole slice.
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
-  CAPTURE(static_cast<int>(wait));
+  const Handshake hs =
+      GENERATE(Handshake::membarrier, Handshake::fallback,
+               Handshake::child_fallback, Handshake::parent_fallback);
+  CAPTURE(static_cast<int>(wait), testing::to_string(hs));
   const std::uint64_t rounds = 100000;
   const int before = testing::segment_count();
   {
+    testing::MembarrierScope mb(hs != Handshake::fallback);
     testing::ScopedRing ab({.capacity = 4096, .wait = wait});
     testing::ScopedRing ba({.capacity = 4096, .wait = wait});
     const int ab_id = ab.segment().id();
     const int ba_id = ba.segment().id();
     ChildGuard children;
     const pid_t child = children.spawn([&] {
+      if (testing::child_lacks_membarrier(hs)) {
+        detail::set_membarrier_for_testing(false);
+      }
       auto sa = Segment::attach_id(ab_id);
       auto sb = Segment::attach_id(ba_id);
       if (!sa || !sb) return 2;
@@ -187,8 +223,9 @@ TEST_CASE(
       }
       return 0;
     });
-    auto out = Producer::attach(ab.segment());
-    auto in = Consumer::attach(ba.segment());
+    ParentSide mine(hs, ab, ba);
+    auto out = Producer::attach(*mine.ab);
+    auto in = Consumer::attach(*mine.ba);
     REQUIRE(out);
     REQUIRE(in);
     PingPongResult result;
@@ -198,7 +235,9 @@ TEST_CASE(
     if (result.error.empty() && !(st.exited && st.code == 0)) {
       result.error = "responder " + st.describe();
     }
-    check_ping_pong(result, "processes", wait);
+    check_ping_pong(result, "processes", wait, hs);
+    CHECK(mode_of(ab.segment()) == testing::settled_mode(hs));
+    CHECK(mode_of(ba.segment()) == testing::settled_mode(hs));
   }
   CHECK(testing::segment_count() == before);
 }
@@ -225,16 +264,23 @@ TEST_CASE(
   // Either way the peer must wake promptly; a lost wake-up costs ~50 ms.
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
-  CAPTURE(static_cast<int>(wait));
+  const Handshake hs =
+      GENERATE(Handshake::membarrier, Handshake::fallback,
+               Handshake::child_fallback, Handshake::parent_fallback);
+  CAPTURE(static_cast<int>(wait), testing::to_string(hs));
   const int rounds = 200;
   const int before = testing::segment_count();
   {
+    testing::MembarrierScope mb(hs != Handshake::fallback);
     testing::ScopedRing ab({.capacity = 4096, .wait = wait});
     testing::ScopedRing ba({.capacity = 4096, .wait = wait});
     const int ab_id = ab.segment().id();
     const int ba_id = ba.segment().id();
     ChildGuard children;
     const pid_t child = children.spawn([&] {
+      if (testing::child_lacks_membarrier(hs)) {
+        detail::set_membarrier_for_testing(false);
+      }
       auto sa = Segment::attach_id(ab_id);
       auto sb = Segment::attach_id(ba_id);
       if (!sa || !sb) return 2;
@@ -249,8 +295,9 @@ TEST_CASE(
       }
       return 0;
     });
-    auto out = Producer::attach(ab.segment());
-    auto in = Consumer::attach(ba.segment());
+    ParentSide mine(hs, ab, ba);
+    auto out = Producer::attach(*mine.ab);
+    auto in = Consumer::attach(*mine.ba);
     REQUIRE(out);
     REQUIRE(in);
     auto& waiters = ab.segment().control()->data_ready.waiters;
@@ -295,15 +342,17 @@ TEST_CASE(
     for (int kind = 0; kind < 2; ++kind) {
       std::sort(lat[kind].begin(), lat[kind].end());
       std::printf(
-          "wake-up, wait=%d, %s: %d rounds, median %.3f ms, max "
-          "%.3f ms, %d over %lld ms\n",
-          static_cast<int>(wait),
+          "wake-up, wait=%d, handshake=%s, %s: %d rounds, median %.3f ms, "
+          "max %.3f ms, %d over %lld ms\n",
+          static_cast<int>(wait), testing::to_string(hs),
           kind == 0 ? "publish at announce" : "publish while asleep",
           count[kind], lat[kind][lat[kind].size() / 2], lat[kind].back(),
           slow[kind], static_cast<long long>((kStall / 2).count()));
       // A lost wake-up in this path would make (nearly) every round slow.
       CHECK(slow[kind] * 10 <= count[kind]);
     }
+    CHECK(mode_of(ab.segment()) == testing::settled_mode(hs));
+    CHECK(mode_of(ba.segment()) == testing::settled_mode(hs));
   }
   CHECK(testing::segment_count() == before);
 }
