@@ -77,6 +77,15 @@ struct WaitWord {
 };
 static_assert(sizeof(WaitWord) == 8);
 
+// The handshake state (see WakeMode and docs/design.md).
+struct WakeControl {
+  std::atomic<std::uint32_t> mode;  // WakeMode
+  // Non-zero once a process that may publish with the light path (it has
+  // membarrier) created a handle on this ring. Sticky.
+  std::atomic<std::uint32_t> light_joined;
+};
+static_assert(sizeof(WakeControl) == 8);
+
 struct ControlBlock {
   // ---- line 0: identity. Written by the creator before `state` is
   // published with a release store; immutable afterwards.
@@ -146,11 +155,10 @@ struct ControlBlock {
   alignas(kLine) Slot producers[kMaxProducers];
 
   // ==== layout v2, issue 12 (wake-up handshake): line 16. Read by every
-  // waker on every publication (relaxed), written at most twice in the
+  // waker on every publication (relaxed), written a few times in the
   // ring's life, so it sits on a line of its own that stays shared.
-  alignas(kLine) std::atomic<std::uint32_t> wake_mode;  // WakeMode
-  std::uint32_t reserved_v2;
-  std::uint8_t pad_v2[kLine - 8];
+  alignas(kLine) WakeControl wake;
+  std::uint8_t pad_v2[kLine - sizeof(WakeControl)];
   // ==== end of issue 12's v2 fields.
 };
 
@@ -178,10 +186,10 @@ static_assert(offsetof(ControlBlock, last_exit) == 6 * kLine + 40);
 static_assert(offsetof(ControlBlock, data_sem) == 7 * kLine);
 static_assert(offsetof(ControlBlock, space_sem) == 7 * kLine + 64);
 static_assert(offsetof(ControlBlock, producers) == 8 * kLine);
-static_assert(offsetof(ControlBlock, wake_mode) == 16 * kLine);
-static_assert(offsetof(ControlBlock, wake_mode) ==
+static_assert(offsetof(ControlBlock, wake) == 16 * kLine);
+static_assert(offsetof(ControlBlock, wake) ==
               8 * kLine + kMaxProducers * sizeof(Slot));
-static_assert(offsetof(ControlBlock, reserved_v2) == 16 * kLine + 4);
+static_assert(offsetof(ControlBlock, wake.light_joined) == 16 * kLine + 4);
 static_assert(sizeof(ControlBlock) == 17 * kLine);
 static_assert(sizeof(ControlBlock) == 2176);
 // The cross-process protocol relies on these being plain lock-free words.

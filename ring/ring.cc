@@ -25,13 +25,15 @@ std::atomic_ref<std::uint64_t> header_at(std::byte* data, std::uint64_t off) {
 
 // The wait strategy comes from the Segment's validated snapshot, not from
 // the (writable by any peer) header.
+// A handle's data point joins the ring's wake-up handshake (wait.h) before
+// the handle publishes or sleeps.
 detail::WaitPoint data_point(const Segment& seg) {
   return {&seg.control()->data_ready, seg.control()->data_sem,
-          seg.wait_strategy(), &seg.control()->wake_mode};
+          seg.wait_strategy(), &seg.control()->wake, true};
 }
 detail::WaitPoint space_point(const Segment& seg) {
   return {&seg.control()->space_ready, seg.control()->space_sem,
-          seg.wait_strategy(), &seg.control()->wake_mode};
+          seg.wait_strategy(), &seg.control()->wake, false};
 }
 
 // max_producers bounds loops over the slot table; a peer may have rewritten

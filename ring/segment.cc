@@ -20,7 +20,6 @@
 #include <thread>
 
 #include "ring/liveness.h"
-#include "ring/wait.h"
 
 namespace bip = boost::interprocess;
 
@@ -291,13 +290,12 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   cb->creator_pid = ::getpid();
   cb->creator_token = self_token();
   cb->pid_namespace = pid_namespace_id();
-  // No peer can have published before `ready`: a creator without membarrier
-  // starts the ring in the settled seq_cst mode (see WakeMode).
-  cb->wake_mode.store(
-      static_cast<std::uint32_t>(detail::process_has_membarrier()
-                                     ? layout::WakeMode::membarrier
-                                     : layout::WakeMode::fallback),
-      std::memory_order_relaxed);  // relaxed: published by `state` below
+  // Handles join the wake-up handshake when they are created (wait.h); a
+  // fresh ring is in membarrier mode with no light process joined.
+  // relaxed: published by the release store of `state` below.
+  cb->wake.mode.store(static_cast<std::uint32_t>(layout::WakeMode::membarrier),
+                      std::memory_order_relaxed);
+  cb->wake.light_joined.store(0, std::memory_order_relaxed);
   new (cb->data_sem) bip::interprocess_semaphore(0);
   new (cb->space_sem) bip::interprocess_semaphore(0);
   // release: pairs with the acquire in attach_validate(); every field above
@@ -407,9 +405,6 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
     return Error{Errc::not_shmring,
                  "segment " + name + " has an invalid header"};
   }
-  // Before this process does anything with the ring: a process without
-  // membarrier switches every waker to the seq_cst handshake (wait.h).
-  detail::join_wake_protocol(cb);
   return seg;
 }
 

@@ -151,23 +151,42 @@ void acknowledge_fallback(std::atomic<std::uint32_t>* mode) {
   (void)acknowledge_fallback_once(mode);
 }
 
-void join_wake_protocol(layout::ControlBlock* cb) {
-  auto& mode = cb->wake_mode;
-  if (!process_has_membarrier()) {
-    std::uint32_t expected =
-        static_cast<std::uint32_t>(layout::WakeMode::membarrier);
-    // seq_cst: before this process publishes, announces or reads anything
-    // in the ring; wakers that read it take the seq_cst path.
-    mode.compare_exchange_strong(
-        expected,
-        static_cast<std::uint32_t>(layout::WakeMode::fallback_requested),
-        std::memory_order_seq_cst);
+void join_wake_protocol(layout::WakeControl* wake, bool light) {
+  constexpr auto kMembarrier =
+      static_cast<std::uint32_t>(layout::WakeMode::membarrier);
+  constexpr auto kRequested =
+      static_cast<std::uint32_t>(layout::WakeMode::fallback_requested);
+  constexpr auto kFallback =
+      static_cast<std::uint32_t>(layout::WakeMode::fallback);
+  if (light) {
+    // seq_cst: the Dekker pair with a fallback joiner below (its request
+    // store, then its light_joined load): either it sees us, or we see its
+    // request here and, by coherence, every later publication of ours does.
+    wake->light_joined.store(1, std::memory_order_seq_cst);
+    if (wake->mode.load(std::memory_order_seq_cst) == kRequested) {
+      acknowledge_fallback(&wake->mode);
+    }
     return;
   }
-  // acquire: pairs with the request above.
-  if (mode.load(std::memory_order_acquire) ==
-      static_cast<std::uint32_t>(layout::WakeMode::fallback_requested)) {
-    acknowledge_fallback(&mode);
+  // A process that does not publish lightly (no membarrier, or a TSan
+  // build) but has membarrier can complete a request itself.
+  std::uint32_t expected = kMembarrier;
+  // seq_cst: before this handle publishes, announces or reads anything in
+  // the ring; light wakers that read it take the fenced path.
+  wake->mode.compare_exchange_strong(expected, kRequested,
+                                     std::memory_order_seq_cst);
+  if (wake->mode.load(std::memory_order_seq_cst) != kRequested) return;
+  if (process_has_membarrier()) {
+    acknowledge_fallback(&wake->mode);
+    return;
+  }
+  // seq_cst: pairs with the light joiner's store above. No light process
+  // ever joined: none can have published lightly, and any that joins
+  // later sees the request first. Settle at once.
+  if (wake->light_joined.load(std::memory_order_seq_cst) == 0) {
+    expected = kRequested;
+    wake->mode.compare_exchange_strong(expected, kFallback,
+                                       std::memory_order_seq_cst);
   }
 }
 
@@ -228,6 +247,21 @@ std::uint32_t WaitPoint::announce() {
   // membarrier process acknowledges (or none exists to publish lightly).
   unacked_ = true;
   return seq;
+}
+
+void WaitPoint::publish_switched() {
+  // The ring left membarrier mode after our release store of the index:
+  // complete a pending request (we have membarrier), then order the store
+  // before the waiters load with a fence, the symmetric pair.
+  // relaxed: re-read; the acknowledgement itself orders what matters.
+  if (mode_->load(std::memory_order_relaxed) ==
+      static_cast<std::uint32_t>(layout::WakeMode::fallback_requested)) {
+    acknowledge_fallback(mode_);
+  }
+  // seq_cst fence: our index store is ordered before the seq_cst load of
+  // waiters in wake(); pairs with announce()'s seq_cst store and re-check.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  wake();
 }
 
 void WaitPoint::publish_strong(std::atomic<std::uint64_t>& index,

@@ -10,7 +10,8 @@
 //   sleeper: s = seq ; waiters = 1 ; membarrier(GLOBAL_EXPEDITED) ;
 //            re-check the ring ; futex_wait(&seq, s)
 //   waker:   index.store(release) ; compiler barrier ;
-//            if (waiters.load(relaxed) != 0) wake_slow()
+//            if (wake_mode.load(relaxed) != membarrier) fence + seq_cst load
+//            else if (waiters.load(relaxed) != 0) wake_slow()
 // membarrier makes every running thread of every registered process execute
 // a full barrier, so the waker's store and load act as if a fence separated
 // them exactly when a sleeper needs it.
@@ -59,10 +60,12 @@ bool process_has_membarrier();
 void set_membarrier_for_testing(bool enabled);
 // membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED); false if it failed.
 bool membarrier_global();
-// Segment create/attach: a process without membarrier raises the ring to
-// fallback_requested before it does anything else with it; one with
-// membarrier completes a pending request (membarrier, then fallback).
-void join_wake_protocol(layout::ControlBlock* cb);
+// Every Producer/Consumer handle joins before it publishes or sleeps: a
+// process that may publish lightly (`light`) says so (light_joined) and
+// completes a pending request; one that may not raises the ring to
+// fallback_requested, and settles it at once (fallback) if no light
+// process ever joined.
+void join_wake_protocol(layout::WakeControl* wake, bool light);
 // Completes a fallback request (see WakeMode); cold, costs a syscall.
 void acknowledge_fallback(std::atomic<std::uint32_t>* mode);
 
@@ -107,13 +110,16 @@ struct Deadline {
 // semaphore fallback next to it, and the ring's WakeMode.
 class WaitPoint {
  public:
+  // `join`: this handle's first WaitPoint joins the ring's handshake.
   WaitPoint(layout::WaitWord* word, void* semaphore, WaitStrategy strategy,
-            std::atomic<std::uint32_t>* mode)
+            layout::WakeControl* wake, bool join)
       : word_(word),
         sem_(semaphore),
-        mode_(mode),
+        mode_(&wake->mode),
         strategy_(strategy),
-        light_(kLightWakeBuild && process_has_membarrier()) {}
+        light_(kLightWakeBuild && process_has_membarrier()) {
+    if (join) join_wake_protocol(wake, light_);
+  }
 
   WaitStrategy strategy() const { return strategy_; }
 
@@ -126,18 +132,24 @@ class WaitPoint {
 
   // Waker side: stores `value` into `index` (head or tail: release, so it
   // publishes everything written before) and wakes a sleeper if one
-  // announced. Asymmetric mode: the store, a compiler barrier and a relaxed
-  // load; no locked instruction, no fence, no syscall unless someone
-  // announced. Otherwise the seq_cst pair (publish_strong).
+  // announced. Asymmetric mode: the store, a compiler barrier and two
+  // relaxed loads (wake_mode, waiters); no locked instruction, no fence, no
+  // syscall unless someone announced. Otherwise the seq_cst pair
+  // (publish_strong), or a fence once the ring left membarrier mode.
   void publish(std::atomic<std::uint64_t>& index, std::uint64_t value) {
-    // relaxed: WakeMode only grows; a stale `membarrier` is covered by the
-    // acknowledgement protocol (acknowledge_fallback, docs/design.md).
-    if (light_ && mode_->load(std::memory_order_relaxed) == 0) {
+    if (light_) {
       // release: pairs with the peer's acquire (seq_cst) load of `index`.
       index.store(value, std::memory_order_release);
-      // The compiler must not hoist the flag load above the store; the CPU
-      // may, and a sleeper's membarrier(GLOBAL_EXPEDITED) undoes that.
+      // The compiler must not hoist the loads below above the store; the
+      // CPU may, and a sleeper's membarrier(GLOBAL_EXPEDITED) undoes that.
       std::atomic_signal_fence(std::memory_order_seq_cst);
+      // relaxed, and after the store on purpose: a waker that reads
+      // `membarrier` here published before any acknowledgement's
+      // membarrier could pass it (docs/design.md, the switch proof).
+      if (mode_->load(std::memory_order_relaxed) != 0) {
+        publish_switched();
+        return;
+      }
       // relaxed: the waker half of the asymmetric pair; pairs with
       // announce()'s store followed by membarrier.
       if (word_->waiters.load(std::memory_order_relaxed) != 0) wake_slow();
@@ -155,6 +167,7 @@ class WaitPoint {
 
  private:
   void publish_strong(std::atomic<std::uint64_t>& index, std::uint64_t value);
+  void publish_switched();
   void wake_slow();
   layout::WaitWord* word_;
   void* sem_;

@@ -35,25 +35,41 @@ using testing::Handshake;
 using testing::wait_child;
 
 layout::WakeMode mode_of(Segment& s) {
-  return static_cast<layout::WakeMode>(s.control()->wake_mode.load());
+  return static_cast<layout::WakeMode>(s.control()->wake.mode.load());
 }
 
-// The parent's view of a ring for handshake `hs`: parent_fallback
-// re-attaches without membarrier, which raises the ring to
-// fallback_requested while the child (with membarrier) may be running.
-struct ParentSide {
+// The parent's ends of the two rings (producer on ab, consumer on ba) for
+// handshake `hs`. child_fallback: the parent (with membarrier) attaches
+// before it forks, so the child's request must be acknowledged by a
+// membarrier process. parent_fallback: the parent attaches after the child
+// joined with membarrier, re-attaching without it, which raises the rings
+// to fallback_requested while the child runs.
+struct ParentEnds {
   std::optional<testing::MembarrierScope> scope;
   std::optional<Segment> again_ab, again_ba;
-  Segment* ab;
-  Segment* ba;
-  ParentSide(Handshake hs, testing::ScopedRing& a, testing::ScopedRing& b)
-      : ab(&a.segment()), ba(&b.segment()) {
-    if (hs != Handshake::parent_fallback) return;
-    scope.emplace(false);
-    again_ab.emplace(a.attach_again());
-    again_ba.emplace(b.attach_again());
-    ab = &*again_ab;
-    ba = &*again_ba;
+  std::optional<Producer> out;
+  std::optional<Consumer> in;
+  void attach(Handshake hs, testing::ScopedRing& ab, testing::ScopedRing& ba) {
+    Segment* a = &ab.segment();
+    Segment* b = &ba.segment();
+    if (hs == Handshake::parent_fallback) {
+      // The child's handles joined first (light_joined), so no self-ack.
+      const auto deadline = Clock::now() + 10s;
+      while ((a->control()->wake.light_joined.load() == 0 ||
+              b->control()->wake.light_joined.load() == 0) &&
+             Clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);
+      }
+      scope.emplace(false);
+      again_ab.emplace(ab.attach_again());
+      again_ba.emplace(ba.attach_again());
+      a = &*again_ab;
+      b = &*again_ba;
+    }
+    auto p = Producer::attach(*a);
+    if (p) out.emplace(std::move(p).value());
+    auto c = Consumer::attach(*b);
+    if (c) in.emplace(std::move(c).value());
   }
 };
 
@@ -205,6 +221,8 @@ TEST_CASE(
     testing::ScopedRing ba({.capacity = 4096, .wait = wait});
     const int ab_id = ab.segment().id();
     const int ba_id = ba.segment().id();
+    ParentEnds mine;
+    if (hs != Handshake::parent_fallback) mine.attach(hs, ab, ba);
     ChildGuard children;
     const pid_t child = children.spawn([&] {
       if (testing::child_lacks_membarrier(hs)) {
@@ -223,11 +241,11 @@ TEST_CASE(
       }
       return 0;
     });
-    ParentSide mine(hs, ab, ba);
-    auto out = Producer::attach(*mine.ab);
-    auto in = Consumer::attach(*mine.ba);
-    REQUIRE(out);
-    REQUIRE(in);
+    if (hs == Handshake::parent_fallback) mine.attach(hs, ab, ba);
+    REQUIRE(mine.out);
+    REQUIRE(mine.in);
+    auto& out = mine.out;
+    auto& in = mine.in;
     PingPongResult result;
     result.error = ping_pong_side(*out, *in, rounds, true, &result);
     const auto st = wait_child(child, result.error.empty() ? 60s : 1s);
@@ -276,6 +294,8 @@ TEST_CASE(
     testing::ScopedRing ba({.capacity = 4096, .wait = wait});
     const int ab_id = ab.segment().id();
     const int ba_id = ba.segment().id();
+    ParentEnds mine;
+    if (hs != Handshake::parent_fallback) mine.attach(hs, ab, ba);
     ChildGuard children;
     const pid_t child = children.spawn([&] {
       if (testing::child_lacks_membarrier(hs)) {
@@ -295,11 +315,11 @@ TEST_CASE(
       }
       return 0;
     });
-    ParentSide mine(hs, ab, ba);
-    auto out = Producer::attach(*mine.ab);
-    auto in = Consumer::attach(*mine.ba);
-    REQUIRE(out);
-    REQUIRE(in);
+    if (hs == Handshake::parent_fallback) mine.attach(hs, ab, ba);
+    REQUIRE(mine.out);
+    REQUIRE(mine.in);
+    auto& out = mine.out;
+    auto& in = mine.in;
     auto& waiters = ab.segment().control()->data_ready.waiters;
     int slow[2] = {0, 0};
     int count[2] = {0, 0};
