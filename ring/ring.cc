@@ -279,19 +279,68 @@ bool Producer::consumer_alive() const {
   return alive(cb_->consumer.owner.load(std::memory_order_acquire));
 }
 
-Reservation Producer::try_reserve_slow(std::size_t size) {
-  if (closed_) return {Status::closed, {}};
-  if (size > max_record_size()) return {Status::too_large, {}};
-  if (broken_) return {Status::corrupt, {}};
-  if (reserved_) abort();  // one reservation at a time
-  return mpsc_ ? reserve_mpsc(size) : reserve_spsc(size);
+namespace {
+
+// Bytes of padding record needed before a header at ring offset `off` so
+// that the payload after it starts at a multiple of `align`.
+constexpr std::uint64_t align_gap(std::uint64_t off, std::uint64_t align) {
+  return (0 - (off + layout::kHeaderSize)) & (align - 1);
+}
+static_assert(align_gap(0, 64) == 56 && align_gap(56, 64) == 0);
+static_assert(align_gap(64, 8) == 0 && align_gap(8, 16) == 0);
+
+bool alignment_ok(std::size_t align) {
+  return align != 0 && (align & (align - 1)) == 0 &&
+         align <= Producer::kMaxAlign;
 }
 
-Reservation Producer::reserve_spsc(std::size_t size) {
+}  // namespace
+
+Reservation Producer::try_reserve(std::size_t size, std::size_t align) {
+  if (align <= layout::kRecordAlign && alignment_ok(align)) {
+    return try_reserve(size);
+  }
+  return try_reserve_slow(size, align);
+}
+
+Reservation Producer::reserve(std::size_t size, std::size_t align,
+                              Timeout timeout) {
+  if (closed_) return {Status::closed, {}};
+  if (!alignment_ok(align) ||
+      size + std::max<std::size_t>(align, 8) - 8 > max_record_size() ||
+      (mpsc_ && align > layout::kRecordAlign)) {
+    return {Status::too_large, {}};
+  }
+  return wait_loop<Reservation>(
+      space_ready_, timeout, [&] { return try_reserve(size, align); },
+      [&] { return blocked_status(); });
+}
+
+Reservation Producer::try_reserve_slow(std::size_t size, std::size_t align) {
+  if (closed_) return {Status::closed, {}};
+  if (!alignment_ok(align)) return {Status::too_large, {}};
+  align = std::max<std::size_t>(align, layout::kRecordAlign);
+  if (size + align - layout::kRecordAlign > max_record_size() ||
+      (mpsc_ && align > layout::kRecordAlign)) {
+    return {Status::too_large, {}};
+  }
+  if (broken_) return {Status::corrupt, {}};
+  if (reserved_) abort();  // one reservation at a time
+  return mpsc_ ? reserve_mpsc(size) : reserve_spsc(size, align);
+}
+
+Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
   const auto span = static_cast<std::uint32_t>(layout::span_for(size));
   const std::uint64_t off = tail_ & mask_;
-  const std::uint64_t pad = off + span > capacity_ ? capacity_ - off : 0;
-  const std::uint64_t need = pad + span;
+  // An aligned record may need a padding record (`gap`) before it; one
+  // that would straddle the end pads to the end and starts at offset 0.
+  std::uint64_t gap = align_gap(off, align);
+  std::uint64_t pad = 0;
+  if (off + gap + span > capacity_) {
+    pad = capacity_ - off;
+    gap = align_gap(0, align);
+  }
+  const std::uint64_t need = pad + gap + span;
   if (tail_ + need - cached_head_ > capacity_) {
     // seq_cst (acquire suffices for data): pairs with the consumer's head
     // store in release(), so its reads of the space happen before our
@@ -315,6 +364,13 @@ Reservation Producer::reserve_spsc(std::size_t size) {
         .store(layout::padding_word(static_cast<std::uint32_t>(pad)),
                std::memory_order_relaxed);
     tail_ += pad;
+  }
+  if (gap != 0) {
+    // relaxed: published by the tail store in publish().
+    header_at(data_, tail_ & mask_)
+        .store(layout::padding_word(static_cast<std::uint32_t>(gap)),
+               std::memory_order_relaxed);
+    tail_ += gap;
   }
   reserved_pos_ = tail_;
   reserved_span_ = span;

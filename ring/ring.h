@@ -75,6 +75,17 @@ class Producer {
   [[nodiscard]] inline Reservation try_reserve(std::size_t size);
   [[nodiscard]] Reservation reserve(std::size_t size,
                                     Timeout timeout = kForever);
+  // The same with the payload's address a multiple of `align` (a power of
+  // two up to kMaxAlign; the ring's data starts page-aligned, so the
+  // alignment is real in every process). The producer puts a padding
+  // record of up to align - 8 bytes before the record when needed, so the
+  // record must fit max_record_size() with that slack: size + align - 8.
+  // too_large if it cannot, or if `align` is not a power of two <= 64.
+  // SPSC rings only for align > 8 (MPSC: too_large).
+  static constexpr std::size_t kMaxAlign = 64;
+  [[nodiscard]] Reservation try_reserve(std::size_t size, std::size_t align);
+  [[nodiscard]] Reservation reserve(std::size_t size, std::size_t align,
+                                    Timeout timeout = kForever);
 
   // Publishes the reservation, trimmed to `used` (<= reserved) bytes.
   inline void commit(std::size_t used, std::uint16_t type = 0);
@@ -108,9 +119,9 @@ class Producer {
  private:
   Producer(Segment& segment, int slot, std::uint32_t generation,
            ProcessToken token, ProducerOptions options);
-  Reservation try_reserve_slow(std::size_t size);
+  Reservation try_reserve_slow(std::size_t size, std::size_t align = 8);
   void commit_deferred_slow(std::size_t used, std::uint16_t type);
-  Reservation reserve_spsc(std::size_t size);
+  Reservation reserve_spsc(std::size_t size, std::size_t align);
   Reservation reserve_mpsc(std::size_t size);
   bool lock_claim();
   void unlock_claim();

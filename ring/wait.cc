@@ -158,28 +158,27 @@ void join_wake_protocol(layout::WakeControl* wake, bool light) {
       static_cast<std::uint32_t>(layout::WakeMode::fallback_requested);
   constexpr auto kFallback =
       static_cast<std::uint32_t>(layout::WakeMode::fallback);
-  if (light) {
-    // seq_cst: the Dekker pair with a fallback joiner below (its request
-    // store, then its light_joined load): either it sees us, or we see its
-    // request here and, by coherence, every later publication of ours does.
-    wake->light_joined.store(1, std::memory_order_seq_cst);
+  if (process_has_membarrier()) {
+    // Our sleepers issue membarrier and our wakers are light or seq_cst:
+    // correct against every peer, nothing to request.
+    if (light) {
+      // seq_cst: the Dekker pair with a fallback joiner below (its request
+      // store, then its light_joined load): either it sees us, or we see
+      // its request here and, by coherence, every later publication of
+      // ours does.
+      wake->light_joined.store(1, std::memory_order_seq_cst);
+    }
     if (wake->mode.load(std::memory_order_seq_cst) == kRequested) {
       acknowledge_fallback(&wake->mode);
     }
     return;
   }
-  // A process that does not publish lightly (no membarrier, or a TSan
-  // build) but has membarrier can complete a request itself.
   std::uint32_t expected = kMembarrier;
   // seq_cst: before this handle publishes, announces or reads anything in
   // the ring; light wakers that read it take the fenced path.
   wake->mode.compare_exchange_strong(expected, kRequested,
                                      std::memory_order_seq_cst);
   if (wake->mode.load(std::memory_order_seq_cst) != kRequested) return;
-  if (process_has_membarrier()) {
-    acknowledge_fallback(&wake->mode);
-    return;
-  }
   // seq_cst: pairs with the light joiner's store above. No light process
   // ever joined: none can have published lightly, and any that joins
   // later sees the request first. Settle at once.

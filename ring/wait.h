@@ -61,9 +61,9 @@ void set_membarrier_for_testing(bool enabled);
 // membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED); false if it failed.
 bool membarrier_global();
 // Every Producer/Consumer handle joins before it publishes or sleeps: a
-// process that may publish lightly (`light`) says so (light_joined) and
-// completes a pending request; one that may not raises the ring to
-// fallback_requested, and settles it at once (fallback) if no light
+// process with membarrier says whether it may publish lightly (`light`:
+// light_joined) and completes a pending request; one without raises the
+// ring to fallback_requested, and settles it at once (fallback) if no light
 // process ever joined.
 void join_wake_protocol(layout::WakeControl* wake, bool light);
 // Completes a fallback request (see WakeMode); cold, costs a syscall.

@@ -53,13 +53,20 @@ struct ParentEnds {
     Segment* a = &ab.segment();
     Segment* b = &ba.segment();
     if (hs == Handshake::parent_fallback) {
-      // The child's handles joined first (light_joined), so no self-ack.
+      // The child's handles joined first (light_joined; a TSan build has
+      // no light wakers, then its role slots say so), so no self-ack.
+      auto joined = [](Segment* s, bool consumer) {
+        auto* cb = s->control();
+        if (detail::kLightWakeBuild) return cb->wake.light_joined.load() != 0;
+        return (consumer ? cb->consumer.owner.load()
+                         : cb->producers[0].owner.load()) != 0;
+      };
       const auto deadline = Clock::now() + 10s;
-      while ((a->control()->wake.light_joined.load() == 0 ||
-              b->control()->wake.light_joined.load() == 0) &&
+      while (!(joined(a, true) && joined(b, false)) &&
              Clock::now() < deadline) {
         std::this_thread::sleep_for(1ms);
       }
+      std::this_thread::sleep_for(5ms);  // past the handles' constructors
       scope.emplace(false);
       again_ab.emplace(ab.attach_again());
       again_ba.emplace(ba.attach_again());
