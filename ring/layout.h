@@ -37,6 +37,9 @@ inline constexpr std::size_t kSemaphoreBytes = 64;  // room for a boost
 
 enum class State : std::uint32_t { initializing = 0, ready = 1 };
 
+// ControlBlock::flags (informational; written by the creator).
+inline constexpr std::uint32_t kFlagHugePages = 1;  // SHM_HUGETLB segment
+
 // How wakers of this ring order their publication against a sleeper's
 // announcement (docs/design.md, "Waiting without lost wake-ups"). Sticky:
 // it only ever grows.

@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -685,6 +687,83 @@ TEST_CASE(
     CHECK(c->try_peek().status == Status::closed);
   }
   CHECK(segment_count() == before);
+}
+
+}  // namespace
+}  // namespace shmring
+
+// ---- Huge pages (issue 12).
+
+namespace shmring {
+namespace {
+
+std::string read_file_text(const char* path) {
+  std::ifstream in(path);
+  std::string s;
+  in >> s;
+  return s;
+}
+
+bool write_file_text(const char* path, const std::string& text) {
+  std::ofstream out(path);
+  out << text << "\n";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+TEST_CASE("a huge-page ring works, or the error names nr_hugepages") {
+  const char* kNr = "/proc/sys/vm/nr_hugepages";
+  RingOptions o{.capacity = 1 << 16, .hugepages = true};
+  auto made = Segment::create_private(o);
+  // As root (CI) reserve two huge pages for the test, then restore.
+  std::string saved;
+  if (!made && made.error().code == Errc::limit && ::geteuid() == 0) {
+    saved = read_file_text(kNr);
+    const long n = std::strtol(saved.c_str(), nullptr, 10);
+    if (!saved.empty() && write_file_text(kNr, std::to_string(n + 2))) {
+      made = Segment::create_private(o);
+    } else {
+      saved.clear();
+    }
+  }
+  struct Restore {
+    const char* path;
+    std::string value;
+    ~Restore() {
+      if (!value.empty()) write_file_text(path, value);
+    }
+  } restore{kNr, saved};
+  if (!made) {
+    CHECK(made.error().code == Errc::limit);
+    CHECK_THAT(made.error().message,
+               Catch::Contains("/proc/sys/vm/nr_hugepages"));
+    WARN("skipped: " << made.error().message);
+    return;
+  }
+  Segment seg = std::move(made).value();
+  struct Remove {
+    Segment& s;
+    ~Remove() { (void)s.remove(); }
+  } remove{seg};
+  const SegmentInfo info = seg.info();
+  CHECK(info.hugepages);
+  CHECK(info.segment_size % (2u << 20) == 0);  // whole huge pages (x86-64)
+  auto again = Segment::attach_id(seg.id());
+  REQUIRE(again);
+  auto p = Producer::attach(seg);
+  auto c = Consumer::attach(*again);
+  REQUIRE(p);
+  REQUIRE(c);
+  for (std::uint64_t i = 0; i < 10000; ++i) {
+    REQUIRE(p->write(std::as_bytes(std::span<const std::uint64_t, 1>(&i, 1)),
+                     std::chrono::seconds(1)) == Status::ok);
+    Peeked got = c->peek(std::chrono::seconds(1));
+    REQUIRE(got);
+    std::uint64_t v = 0;
+    std::memcpy(&v, got.record.data, 8);
+    REQUIRE(v == i);
+    c->release();
+  }
 }
 
 }  // namespace
