@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tools/bench/peers.h"
+#include "tools/bench/peers2.h"
 #include "tools/bench/scenarios.h"
 
 namespace bench {
@@ -93,6 +94,14 @@ void add_cells(const Config& config, std::vector<Cell>& cells) {
   add({"lockfree-spsc-threads", "Boost.Lockfree spsc_queue (threads)",
        "the same queue between two threads of one process"},
       Mode::threads, run_once<LockfreePeer<S>, S>);
+  add({"readerwriterqueue-threads", "moodycamel ReaderWriterQueue (threads)",
+       "ReaderWriterQueue<T> of 1 MiB / S elements between two threads; "
+       "try_enqueue / try_dequeue one element (never allocates)"},
+      Mode::threads, run_once<RwqPeer<S>, S>);
+  add({"zmq-push-pull", "ZeroMQ ipc:// PUSH/PULL",
+       "zmq_send / zmq_recv of one S-byte message each, default high-water "
+       "marks"},
+      Mode::processes, run_once<ZmqPushPullPeer<S>, S>);
   add({"boost-message-queue", "Boost.Interprocess message_queue",
        "send/receive one message each, queue of ring_bytes / S messages"},
       Mode::processes, run_once<MessageQueuePeer<S>, S>);
