@@ -75,13 +75,16 @@ class RwqPeer {
 // fork: a ZeroMQ context must not cross fork()).
 class ZmqSocket {
  public:
-  ZmqSocket(int type, const std::string& endpoint, bool bind) {
+  // `linger`: a sender keeps its queued messages until delivered on close
+  // (the end-of-stream message must arrive); a receiver drops them.
+  ZmqSocket(int type, const std::string& endpoint, bool bind,
+            bool linger = false) {
     ctx_ = zmq_ctx_new();
     if (ctx_ == nullptr) throw std::runtime_error("zmq_ctx_new failed");
     sock_ = zmq_socket(ctx_, type);
     if (sock_ == nullptr) throw std::runtime_error(error("zmq_socket"));
-    const int zero = 0;
-    zmq_setsockopt(sock_, ZMQ_LINGER, &zero, sizeof zero);
+    const int ms = linger ? -1 : 0;
+    zmq_setsockopt(sock_, ZMQ_LINGER, &ms, sizeof ms);
     const int rc = bind ? zmq_bind(sock_, endpoint.c_str())
                         : zmq_connect(sock_, endpoint.c_str());
     if (rc != 0) throw std::runtime_error(error(bind ? "zmq_bind" : "zmq_connect"));
@@ -128,7 +131,7 @@ class ZmqPushPullPeer {
  public:
   explicit ZmqPushPullPeer(const Config&) : endpoint_(zmq_endpoint("zmq")) {}
   void produce(Child& child) {
-    ZmqSocket s(ZMQ_PUSH, endpoint_, false);
+    ZmqSocket s(ZMQ_PUSH, endpoint_, false, true);
     alignas(64) Msg<S> src = source_record<S>();
     produce_loop<S>(child, [&](std::uint64_t seq) {
       set_seq(src, seq);
@@ -162,7 +165,7 @@ class ZmqPingPong {
  public:
   explicit ZmqPingPong(const Config&) : endpoint_(zmq_endpoint("zmq-pair")) {}
   ~ZmqPingPong() { ::unlink(endpoint_.substr(6).c_str()); }
-  void ping_setup() { s_.emplace(ZMQ_PAIR, endpoint_, false); }
+  void ping_setup() { s_.emplace(ZMQ_PAIR, endpoint_, false, true); }
   void round_trip() {
     std::byte buf[kPingBytes] = {};
     s_->send(buf, kPingBytes);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tools/bench/peers.h"
+#include "tools/bench/iceoryx.h"
 #include "tools/bench/peers2.h"
 #include "tools/bench/scenarios.h"
 
@@ -102,6 +103,18 @@ void add_cells(const Config& config, std::vector<Cell>& cells) {
        "zmq_send / zmq_recv of one S-byte message each, default high-water "
        "marks"},
       Mode::processes, run_once<ZmqPushPullPeer<S>, S>);
+  {
+    const std::size_t before = cells.size();
+    add({"iceoryx", "iceoryx 2.0.3 publish/subscribe",
+         "own iox-roudi per repetition; Publisher<T> loan + memcpy + "
+         "publish (WAIT_FOR_CONSUMER), Subscriber take + memcpy "
+         "(BLOCK_PRODUCER, queue 256), polled"},
+        Mode::processes, [](const Config& c, const Placement& pl, Mode) {
+          return iceoryx_throughput_once(c, pl, S);
+        });
+    const std::string why = iceoryx_unavailable();
+    for (std::size_t i = before; i < cells.size(); ++i) cells[i].row.skipped = why;
+  }
   add({"boost-message-queue", "Boost.Interprocess message_queue",
        "send/receive one message each, queue of ring_bytes / S messages"},
       Mode::processes, run_once<MessageQueuePeer<S>, S>);
