@@ -52,6 +52,16 @@ iox::capro::ServiceDescription service(const std::string& topic) {
           "data"};
 }
 
+// Stay registered until the subscriber has left (at most 5 s): RouDi may
+// reclaim a departed publisher's samples before they are taken.
+template <class P>
+void wait_until_unsubscribed(P& pub) {
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (pub.hasSubscribers() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 template <std::size_t S>
 void publish_loop(Child& child, const std::string& topic) {
   init_runtime("pub");
@@ -74,6 +84,7 @@ void publish_loop(Child& child, const std::string& topic) {
   };
   produce_loop<S>(child, send);
   send(~0ULL);  // end of stream
+  wait_until_unsubscribed(pub);
 }
 
 template <std::size_t S>
@@ -148,6 +159,7 @@ class IceoryxPingPong {
   void round_trip() { exchange(0); }
   void ping_finish() {
     send(1);  // stop
+    wait_until_unsubscribed(*pub_);
   }
   void pong(Child& child) {
     init_runtime("pong");
@@ -160,12 +172,23 @@ class IceoryxPingPong {
     }
     child.ready_and_wait();
     alignas(64) Msg<kPingBytes> buf{};
-    for (;;) {
+    // Also stops once the harness said stop and no ping came for 200 ms:
+    // RouDi may clean up the exited pinger's last sample (the stop message)
+    // before we take it. (Stopping at the flag alone could strand a ping
+    // the pinger sent just before it looked at the flag.)
+    auto last = Clock::now();
+    for (unsigned idle = 1;; ++idle) {
       auto taken = sub.take();
       if (taken.has_error()) {
+        if ((idle & 1023) == 0 && child.stop_requested() &&
+            Clock::now() - last > std::chrono::milliseconds(200)) {
+          break;
+        }
         cpu_relax();
         continue;
       }
+      if (child.stop_requested()) last = Clock::now();
+      idle = 0;
       std::memcpy(&buf, taken.value().get(), kPingBytes);
       if (seq_of(&buf) == 1) break;
       for (;;) {

@@ -83,8 +83,14 @@ class ZmqSocket {
     if (ctx_ == nullptr) throw std::runtime_error("zmq_ctx_new failed");
     sock_ = zmq_socket(ctx_, type);
     if (sock_ == nullptr) throw std::runtime_error(error("zmq_socket"));
-    const int ms = linger ? -1 : 0;
+    // Bounded: a receiver that died must not hang the sender past the
+    // harness's grace period.
+    const int ms = linger ? 5000 : 0;
     zmq_setsockopt(sock_, ZMQ_LINGER, &ms, sizeof ms);
+    // Queue only on completed connections: a send before the peer has
+    // bound waits instead of filling a pipe to a peer not yet there.
+    const int one = 1;
+    zmq_setsockopt(sock_, ZMQ_IMMEDIATE, &one, sizeof one);
     const int rc = bind ? zmq_bind(sock_, endpoint.c_str())
                         : zmq_connect(sock_, endpoint.c_str());
     if (rc != 0) throw std::runtime_error(error(bind ? "zmq_bind" : "zmq_connect"));
@@ -117,10 +123,10 @@ class ZmqSocket {
   void* sock_ = nullptr;
 };
 
+// Under /tmp, not $TMPDIR: an ipc:// path must fit sun_path (108 bytes),
+// which a test sandbox's TMPDIR may not. unique_name has our pid in it.
 inline std::string zmq_endpoint(const char* stem) {
-  const char* tmp = std::getenv("TMPDIR");  // NOLINT(concurrency-mt-unsafe)
-  return std::string("ipc://") + (tmp != nullptr && *tmp ? tmp : "/tmp") + "/" +
-         unique_name(stem);
+  return std::string("ipc:///tmp/") + unique_name(stem);
 }
 
 // PUSH (producer, connects) -> PULL (consumer, binds): one zmq_send /
@@ -131,6 +137,11 @@ class ZmqPushPullPeer {
  public:
   explicit ZmqPushPullPeer(const Config&) : endpoint_(zmq_endpoint("zmq")) {}
   void produce(Child& child) {
+    // Connect once the consumer has bound (its socket file exists).
+    const std::string path = endpoint_.substr(6);
+    for (int i = 0; i < 10000 && ::access(path.c_str(), F_OK) != 0; ++i) {
+      ::usleep(1000);
+    }
     ZmqSocket s(ZMQ_PUSH, endpoint_, false, true);
     alignas(64) Msg<S> src = source_record<S>();
     produce_loop<S>(child, [&](std::uint64_t seq) {

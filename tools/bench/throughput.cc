@@ -99,10 +99,22 @@ void add_cells(const Config& config, std::vector<Cell>& cells) {
        "ReaderWriterQueue<T> of 1 MiB / S elements between two threads; "
        "try_enqueue / try_dequeue one element (never allocates)"},
       Mode::threads, run_once<RwqPeer<S>, S>);
-  add({"zmq-push-pull", "ZeroMQ ipc:// PUSH/PULL",
-       "zmq_send / zmq_recv of one S-byte message each, default high-water "
-       "marks"},
-      Mode::processes, run_once<ZmqPushPullPeer<S>, S>);
+  // ZeroMQ PUSH/PULL (ZmqPushPullPeer in peers2.h) is not registered: in
+  // about half the runs the first PUSH/PULL repetition of a process never
+  // delivers its end-of-stream message and the consumer hangs in zmq_recv
+  // (seen with --smoke; cause not found yet). Its rows say so instead.
+  {
+    const std::size_t before = cells.size();
+    add({"zmq-push-pull", "ZeroMQ ipc:// PUSH/PULL",
+         "zmq_send / zmq_recv of one S-byte message each, default high-water "
+         "marks"},
+        Mode::processes, run_once<ZmqPushPullPeer<S>, S>);
+    for (std::size_t i = before; i < cells.size(); ++i) {
+      cells[i].row.skipped =
+          "not run: the PUSH/PULL peer hangs intermittently at end of stream "
+          "(issue 12, open)";
+    }
+  }
   {
     const std::size_t before = cells.size();
     add({"iceoryx", "iceoryx 2.0.3 publish/subscribe",
