@@ -254,10 +254,13 @@ bool roudi_running() {
   return found;
 }
 
-// What iox-roudi 2.0.3 leaves behind when it stops: its socket, the
-// management segment and the user's payload segment (named after the user).
+// What iox-roudi 2.0.3 leaves behind when it stops: its socket and lock
+// files, the management segment and the user's payload segment (named after
+// the user). Only called while no RouDi runs.
 void remove_roudi_leftovers() {
   ::unlink(kRoudiSocket);
+  ::unlink("/tmp/roudi.lock");
+  ::unlink("/tmp/iox-unique-roudi.lock");
   ::unlink("/dev/shm/iceoryx_mgmt");
   char buf[1024];
   struct passwd pw {};
