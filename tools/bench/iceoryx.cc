@@ -23,9 +23,10 @@ constexpr const char* kRoudi = "/usr/bin/iox-roudi";
 constexpr const char* kRoudiSocket = "/tmp/roudi";  // iceoryx 2.0 default
 
 void init_runtime(const char* role) {
-  // Its debug lines would flood shm-bench's output.
+  // Its debug lines, and a warning for every loan that finds the memory
+  // pool empty (a full subscriber queue: we retry), would flood the output.
   iox::log::LogManager::GetLogManager().SetDefaultLogLevel(
-      iox::log::LogLevel::kWarn);
+      iox::log::LogLevel::kError);
   const std::string name = unique_name(std::string("shm-bench-") + role);
   iox::runtime::PoshRuntime::initRuntime(
       iox::RuntimeName_t(iox::cxx::TruncateToCapacity, name.c_str()));
