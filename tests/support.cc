@@ -77,6 +77,35 @@ ScopedRing::~ScopedRing() {
   if (segment_) (void)segment_->remove();
 }
 
+const char* to_string(Handshake h) {
+  switch (h) {
+    case Handshake::membarrier:
+      return "membarrier";
+    case Handshake::fallback:
+      return "fallback";
+    case Handshake::child_fallback:
+      return "child without membarrier";
+    case Handshake::parent_fallback:
+      return "parent without membarrier";
+  }
+  return "?";
+}
+
+bool child_lacks_membarrier(Handshake h) {
+  return h == Handshake::fallback || h == Handshake::child_fallback;
+}
+
+bool parent_lacks_membarrier(Handshake h) {
+  return h == Handshake::fallback || h == Handshake::parent_fallback;
+}
+
+layout::WakeMode settled_mode(Handshake h) {
+  // A machine without membarrier runs every ring in fallback mode.
+  return h == Handshake::membarrier && detail::process_has_membarrier()
+             ? layout::WakeMode::membarrier
+             : layout::WakeMode::fallback;
+}
+
 Segment ScopedRing::attach_again() const {
   auto s = Segment::attach_id(segment_->id());
   if (!s) FAIL("attach_id: " << s.error().message);

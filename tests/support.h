@@ -75,6 +75,36 @@ bool check_payload(std::span<const std::byte> in, std::uint32_t producer,
 std::span<const std::byte> as_bytes(const std::string& s);
 std::string as_string(std::span<const std::byte> b);
 
+// The wake-up handshakes a test runs in (wait.h, docs/design.md):
+//   membarrier:      every process registered membarrier (light wakers)
+//   fallback:        every process without membarrier (seq_cst pairs)
+//   child_fallback:  the ring is created in membarrier mode, then a child
+//                    without membarrier joins (fallback_requested, then the
+//                    parent acknowledges)
+//   parent_fallback: the same with the roles swapped: the parent re-attaches
+//                    without membarrier, the child acknowledges
+enum class Handshake { membarrier, fallback, child_fallback, parent_fallback };
+const char* to_string(Handshake h);
+bool child_lacks_membarrier(Handshake h);
+bool parent_lacks_membarrier(Handshake h);
+// The WakeMode a ring must have reached after a run in handshake `h`.
+layout::WakeMode settled_mode(Handshake h);
+
+// Sets this process's membarrier use for the scope and restores it after.
+class MembarrierScope {
+ public:
+  explicit MembarrierScope(bool enabled)
+      : saved_(detail::process_has_membarrier()) {
+    detail::set_membarrier_for_testing(enabled);
+  }
+  ~MembarrierScope() { detail::set_membarrier_for_testing(saved_); }
+  MembarrierScope(const MembarrierScope&) = delete;
+  MembarrierScope& operator=(const MembarrierScope&) = delete;
+
+ private:
+  bool saved_;
+};
+
 // Forces the ring's positions to `pos` (no producer or consumer attached),
 // as a freshly created ring that has carried `pos` bytes.
 void set_positions(Segment& segment, std::uint64_t pos);

@@ -47,10 +47,11 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(0.01, 60.0));
   app.add_option(
          "--only", config.only,
-         "Groups to run: limits, throughput, latency, mpsc, idle, tools")
+         "Groups to run: limits, throughput, latency, mpsc, idle, tools, "
+         "rigtorp")
       ->delimiter(',')
-      ->check(CLI::IsMember(
-          {"limits", "throughput", "latency", "mpsc", "idle", "tools"}));
+      ->check(CLI::IsMember({"limits", "throughput", "latency", "mpsc", "idle",
+                             "tools", "rigtorp"}));
   app.add_option("--sizes", config.sizes,
                  "Record sizes for the throughput group")
       ->delimiter(',')
@@ -101,6 +102,7 @@ int run(int argc, char** argv) {
       {"limits", bench::run_limits},   {"throughput", bench::run_throughput},
       {"latency", bench::run_latency}, {"mpsc", bench::run_mpsc},
       {"idle", bench::run_idle},       {"tools", bench::run_tools},
+      {"rigtorp", bench::run_rigtorp},
   };
   for (const Group& g : groups) {
     if (!config.wants(g.name)) continue;
