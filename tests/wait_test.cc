@@ -235,23 +235,28 @@ TEST_CASE("ping-pong between threads: 20,000 round trips, no lost wake-up") {
 }
 
 TEST_CASE(
-    "ping-pong between processes: 100,000 round trips, no lost "
-    "wake-up") {
+    "ping-pong between processes: 100,000 round trips (SPSC), 20,000 "
+    "(MPSC), no lost wake-up") {
   // Across processes the futex must be a shared one (no
   // FUTEX_PRIVATE_FLAG): a private futex would never wake the peer, and
-  // every round that sleeps would stall a whole slice.
+  // every round that sleeps would stall a whole slice. MPSC rings publish
+  // a commit through the header word instead of tail (design.md section
+  // 5, "MPSC"), and release through the zeroing path.
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
   const Handshake hs =
       GENERATE(Handshake::membarrier, Handshake::fallback,
                Handshake::child_fallback, Handshake::parent_fallback);
-  CAPTURE(static_cast<int>(wait), testing::to_string(hs));
-  const std::uint64_t rounds = 100000 / kRoundsDivisor;
+  const Kind kind = GENERATE(Kind::spsc, Kind::mpsc);
+  CAPTURE(static_cast<int>(wait), testing::to_string(hs),
+          static_cast<int>(kind));
+  const std::uint64_t rounds =
+      (kind == Kind::spsc ? 100000 : 20000) / kRoundsDivisor;
   const int before = testing::own_segment_count();
   {
     testing::MembarrierScope mb(hs != Handshake::fallback);
-    testing::ScopedRing ab({.capacity = 4096, .wait = wait});
-    testing::ScopedRing ba({.capacity = 4096, .wait = wait});
+    testing::ScopedRing ab({.kind = kind, .capacity = 4096, .wait = wait});
+    testing::ScopedRing ba({.kind = kind, .capacity = 4096, .wait = wait});
     const int ab_id = ab.segment().id();
     const int ba_id = ba.segment().id();
     ParentEnds mine;
@@ -286,7 +291,9 @@ TEST_CASE(
     if (result.error.empty() && !(st.exited && st.code == 0)) {
       result.error = "responder " + st.describe();
     }
-    check_ping_pong(result, "processes", wait, hs);
+    check_ping_pong(result,
+                    kind == Kind::spsc ? "processes spsc" : "processes mpsc",
+                    wait, hs);
     CHECK(mode_of(ab.segment()) == testing::settled_mode(hs));
     CHECK(mode_of(ba.segment()) == testing::settled_mode(hs));
   }
@@ -318,13 +325,17 @@ TEST_CASE(
   const Handshake hs =
       GENERATE(Handshake::membarrier, Handshake::fallback,
                Handshake::child_fallback, Handshake::parent_fallback);
-  CAPTURE(static_cast<int>(wait), testing::to_string(hs));
+  const Kind ring_kind = GENERATE(Kind::spsc, Kind::mpsc);
+  CAPTURE(static_cast<int>(wait), testing::to_string(hs),
+          static_cast<int>(ring_kind));
   const int rounds = 200;
   const int before = testing::own_segment_count();
   {
     testing::MembarrierScope mb(hs != Handshake::fallback);
-    testing::ScopedRing ab({.capacity = 4096, .wait = wait});
-    testing::ScopedRing ba({.capacity = 4096, .wait = wait});
+    testing::ScopedRing ab(
+        {.kind = ring_kind, .capacity = 4096, .wait = wait});
+    testing::ScopedRing ba(
+        {.kind = ring_kind, .capacity = 4096, .wait = wait});
     const int ab_id = ab.segment().id();
     const int ba_id = ba.segment().id();
     ParentEnds mine;
@@ -393,9 +404,10 @@ TEST_CASE(
     for (int kind = 0; kind < 2; ++kind) {
       std::sort(lat[kind].begin(), lat[kind].end());
       std::printf(
-          "wake-up, wait=%d, handshake=%s, %s: %d rounds, median %.3f ms, "
-          "max %.3f ms\n",
-          static_cast<int>(wait), testing::to_string(hs),
+          "wake-up, %s, wait=%d, handshake=%s, %s: %d rounds, median "
+          "%.3f ms, max %.3f ms\n",
+          ring_kind == Kind::spsc ? "spsc" : "mpsc", static_cast<int>(wait),
+          testing::to_string(hs),
           kind == 0 ? "publish at announce" : "publish while asleep",
           count[kind], lat[kind][lat[kind].size() / 2], lat[kind].back());
       // A lost wake-up in this path would make (nearly) every round take a
