@@ -707,15 +707,6 @@ bool write_file_text(const char* path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
-// Prints an environment skip: the machine lacks something the test needs
-// that no privilege would give (here: huge pages). Visible in the test log
-// (stderr) and as a Catch2 warning.
-void environment_skip(const std::string& why) {
-  std::fprintf(stderr, "ENVIRONMENT TEST SKIPPED: %s\n", why.c_str());
-  std::fflush(stderr);
-  WARN("ENVIRONMENT TEST SKIPPED: " << why);
-}
-
 TEST_CASE("a huge-page ring works, or the error names nr_hugepages") {
   const char* kNr = "/proc/sys/vm/nr_hugepages";
   const int before = own_segment_count();
@@ -758,7 +749,7 @@ TEST_CASE("a huge-page ring works, or the error names nr_hugepages") {
     CHECK(made.error().code == Errc::limit);
     CHECK_THAT(made.error().message,
                Catch::Contains("/proc/sys/vm/nr_hugepages"));
-    environment_skip("no free huge pages (" + std::string(kNr) + "=" +
+    testing::environment_skip("no free huge pages (" + std::string(kNr) + "=" +
                      read_file_text(kNr) +
                      (::geteuid() == 0 ? ", reserving 2 more failed"
                                        : "; as root the test reserves 2") +

@@ -67,6 +67,12 @@ void privileged_skip(const std::string& why) {
   WARN("PRIVILEGED TEST SKIPPED: " << why);
 }
 
+void environment_skip(const std::string& why) {
+  std::fprintf(stderr, "ENVIRONMENT TEST SKIPPED: %s\n", why.c_str());
+  std::fflush(stderr);
+  WARN("ENVIRONMENT TEST SKIPPED: " << why);
+}
+
 ScopedRing::ScopedRing(RingOptions options) {
   auto s = Segment::create_private(options);
   if (!s) FAIL("create_private: " << s.error().message);

@@ -52,6 +52,12 @@ int own_segment_count();
 void privileged_skip(const std::string& why);
 // errno values that mean "this environment does not permit it".
 bool not_permitted(int err);
+// Tests that need something this machine or build lacks and no privilege
+// would give (no huge pages reserved, a kernel without membarrier, a TSan
+// build) call this: printed on stderr as "ENVIRONMENT TEST SKIPPED: why"
+// and as a Catch2 warning, so a skip is never silent. Not for EPERM: that
+// is privileged_skip().
+void environment_skip(const std::string& why);
 
 // A private segment holding a ring, marked for removal in the destructor.
 class ScopedRing {
