@@ -521,9 +521,10 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
     const std::uint64_t need = pad + span;
     if (!layout::positions_sane(cached_head_, t, capacity_) ||
         t - cached_head_ + need > capacity_) {
-      // seq_cst: acquire pairs with the consumer's head store in release()
-      // (its reads and zeroing of the space happen before our writes);
-      // seq_cst for the space_ready Dekker re-check.
+      // seq_cst: acquire pairs with the consumer's head store in
+      // release_mpsc() (release, WaitPoint::publish: its reads and zeroing
+      // of the space happen before our writes); seq_cst for the
+      // space_ready re-check of the handshake (wait.h).
       cached_head_ = cb_->head.load(std::memory_order_seq_cst);
       if (!layout::positions_sane(cached_head_, t, capacity_)) {
         // Our tail may predate the head we just read. Only a pair with
