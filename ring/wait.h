@@ -3,7 +3,7 @@
 // Guarantee: a waker that changes the ring and then calls wake() (or
 // publishes through publish()) never leaves a sleeper asleep that could have
 // seen the change; a sleeper that has seen no change sleeps without burning
-// CPU. Two handshakes, chosen per ring by ControlBlock::wake_mode (see
+// CPU. Two handshakes, chosen per ring by ControlBlock::wake.mode (see
 // layout.h and docs/design.md, "Waiting without lost wake-ups"):
 //
 // Asymmetric (every attacher registered membarrier): the waker pays nothing
