@@ -3,13 +3,14 @@
 // copy a layout constant. Bump kLayoutVersion on any change.
 //
 //   offset 0      ControlBlock (identity, hot indices each on its own
-//                 128-byte line, wait words, semaphores, role table)
+//                 128-byte line, wait words, semaphores, role table,
+//                 then the wake-up handshake line at 2944; 3072 bytes)
+//   data_offset   data ring: `capacity` bytes (power of two), records
 //
 // Every role (the consumer, each producer slot) also owns one semaphore of
 // a SysV semaphore set created with the ring (ControlBlock::sem_id): its
 // holder keeps it at 1 with SEM_UNDO, so the kernel releases it when the
 // holder exits, however it exits. That is the liveness proof (liveness.h).
-//   data_offset   data ring: `capacity` bytes (power of two), records
 //
 // A record is an 8-byte RecordHeader followed by its payload, padded to a
 // multiple of 8 bytes (its "span"). Records never straddle the end of the
@@ -41,6 +42,28 @@ inline constexpr std::size_t kSemaphoreBytes = 64;  // room for a boost
                                                     // interprocess_semaphore
 
 enum class State : std::uint32_t { initializing = 0, ready = 1 };
+
+// ControlBlock::flags (informational; written by the creator).
+inline constexpr std::uint32_t kFlagHugePages = 1;  // SHM_HUGETLB segment
+
+// How wakers of this ring order their publication against a sleeper's
+// announcement (docs/design.md, "Waiting without lost wake-ups"). Sticky:
+// it only ever grows.
+//   membarrier: every attacher registered MEMBARRIER_CMD_REGISTER_GLOBAL_
+//     EXPEDITED; wakers may use the light path (release store, relaxed
+//     load) because sleepers pay membarrier(GLOBAL_EXPEDITED).
+//   fallback_requested: an attacher without membarrier set it before it did
+//     anything else; every waker that sees it uses the seq_cst path, but a
+//     light publication that read `membarrier` just before may still be in
+//     flight, so that attacher's sleeps stay short until
+//   fallback: a membarrier process issued membarrier(GLOBAL_EXPEDITED) after
+//     seeing fallback_requested: every earlier light publication is ordered
+//     before anything that reads this value.
+enum class WakeMode : std::uint32_t {
+  membarrier = 0,
+  fallback_requested = 1,
+  fallback = 2
+};
 enum class LastExit : std::uint32_t { none = 0, closed = 1, died = 2 };
 
 // No claim in progress (Slot::intent).
@@ -71,6 +94,15 @@ struct WaitWord {
   std::atomic<std::uint32_t> waiters;
 };
 static_assert(sizeof(WaitWord) == 8);
+
+// The handshake state (see WakeMode and docs/design.md).
+struct WakeControl {
+  std::atomic<std::uint32_t> mode;  // WakeMode
+  // Non-zero once a process that may publish with the light path (it has
+  // membarrier) created a handle on this ring. Sticky.
+  std::atomic<std::uint32_t> light_joined;
+};
+static_assert(sizeof(WakeControl) == 8);
 
 struct ControlBlock {
   // ---- line 0: identity. Written by the creator before `state` is
@@ -142,6 +174,14 @@ struct ControlBlock {
 
   // ---- producer registrations.
   alignas(kLine) Slot producers[kMaxProducers];
+
+  // ==== layout v2, issue 12 (wake-up handshake): line 23 (offset 2944,
+  // right after the producer slots). Read by every waker on every
+  // publication (relaxed), written a few times in the ring's life, so it
+  // sits on a line of its own that stays shared.
+  alignas(kLine) WakeControl wake;
+  std::uint8_t pad_v2[kLine - sizeof(WakeControl)];
+  // ==== end of issue 12's v2 fields.
 };
 
 static_assert(offsetof(ControlBlock, magic) == 0);
@@ -170,8 +210,13 @@ static_assert(offsetof(ControlBlock, data_sem) == 6 * kLine);
 static_assert(offsetof(ControlBlock, space_sem) == 6 * kLine + 64);
 static_assert(offsetof(ControlBlock, producers) == 7 * kLine);
 static_assert(offsetof(Slot, intent) == 16);
-static_assert(sizeof(ControlBlock) == 7 * kLine + kMaxProducers * sizeof(Slot));
-static_assert(sizeof(ControlBlock) == 2944);
+static_assert(offsetof(ControlBlock, wake) == 23 * kLine);
+static_assert(offsetof(ControlBlock, wake) ==
+              7 * kLine + kMaxProducers * sizeof(Slot));
+static_assert(offsetof(ControlBlock, wake.mode) == 23 * kLine);
+static_assert(offsetof(ControlBlock, wake.light_joined) == 23 * kLine + 4);
+static_assert(sizeof(ControlBlock) == 24 * kLine);
+static_assert(sizeof(ControlBlock) == 3072);
 
 // Semaphores in a ring's set: the consumer's, then one per producer slot.
 inline constexpr int kSemCount = 1 + static_cast<int>(kMaxProducers);

@@ -17,11 +17,25 @@ class QueueWriter {
 
  public:
   explicit QueueWriter(Producer& producer) : p_(&producer) {}
+  // Inline: the common case is try_reserve's fast path, a sizeof(T) copy
+  // and commit's release store of tail (a cached head, no RMW, no fence).
   [[nodiscard]] Status try_push(const T& v) {
-    return p_->try_write(std::as_bytes(std::span<const T, 1>(&v, 1)));
+    Reservation r = p_->try_reserve(sizeof(T));
+    if (!r) return r.status;
+    std::memcpy(r.bytes.data(), &v, sizeof(T));
+    p_->commit(sizeof(T));
+    return Status::ok;
   }
   [[nodiscard]] Status push(const T& v, Timeout timeout = kForever) {
-    return p_->write(std::as_bytes(std::span<const T, 1>(&v, 1)), timeout);
+    Reservation r = p_->try_reserve(sizeof(T));
+    if (!r) {
+      if (r.status != Status::would_block) return r.status;
+      r = p_->reserve(sizeof(T), timeout);
+      if (!r) return r.status;
+    }
+    std::memcpy(r.bytes.data(), &v, sizeof(T));
+    p_->commit(sizeof(T));
+    return Status::ok;
   }
 
  private:
@@ -38,7 +52,9 @@ class QueueReader {
   // ok with *out filled, or why not. A record of the wrong size is corrupt.
   [[nodiscard]] Status try_pop(T* out) { return finish(c_->try_peek(), out); }
   [[nodiscard]] Status pop(T* out, Timeout timeout = kForever) {
-    return finish(c_->peek(timeout), out);
+    Peeked p = c_->try_peek();
+    if (p.status == Status::would_block) p = c_->peek(timeout);
+    return finish(p, out);
   }
 
  private:

@@ -28,13 +28,15 @@ std::atomic_ref<std::uint64_t> header_at(std::byte* data, std::uint64_t off) {
 
 // The wait strategy comes from the Segment's validated snapshot, not from
 // the (writable by any peer) header.
+// A handle's data point joins the ring's wake-up handshake (wait.h) before
+// the handle publishes or sleeps.
 detail::WaitPoint data_point(const Segment& seg) {
   return {&seg.control()->data_ready, seg.control()->data_sem,
-          seg.wait_strategy()};
+          seg.wait_strategy(), &seg.control()->wake, true};
 }
 detail::WaitPoint space_point(const Segment& seg) {
   return {&seg.control()->space_ready, seg.control()->space_sem,
-          seg.wait_strategy()};
+          seg.wait_strategy(), &seg.control()->wake, false};
 }
 
 // max_producers bounds loops over the slot table; a peer may have rewritten
@@ -131,13 +133,23 @@ R wait_loop(detail::WaitPoint& point, Timeout timeout, Attempt attempt,
             Check check) {
   R r = attempt();
   if (r.status != Status::would_block) return r;
-  const auto start = Clock::now();  // one clock read before spinning
-  const auto deadline = detail::Deadline::from(start, timeout);
   auto give_up = [](Status s) {
     R out;
     out.status = s;
     return out;
   };
+  // A bounded spin before the first clock read: data that arrives within it
+  // costs no clock read and no syscall. A zero timeout skips it (a poll).
+  if (timeout > Timeout::zero()) {
+    for (unsigned i = 0; i < detail::kSpinNoClock; ++i) {
+      detail::cpu_relax();
+      r = attempt();
+      if (r.status != Status::would_block) return r;
+    }
+  }
+  // The timeout counts from here: the bounded spin above is not charged.
+  const auto start = Clock::now();
+  const auto deadline = detail::Deadline::from(start, timeout);
 
   for (unsigned i = 1;; ++i) {
     detail::cpu_relax();
@@ -372,19 +384,68 @@ bool Producer::consumer_alive() const {
                     cb_->consumer.owner.load(std::memory_order_acquire));
 }
 
-Reservation Producer::try_reserve_slow(std::size_t size) {
-  if (closed_) return {Status::closed, {}};
-  if (size > max_record_size()) return {Status::too_large, {}};
-  if (broken_) return {Status::corrupt, {}};
-  if (reserved_) abort();  // one reservation at a time
-  return mpsc_ ? reserve_mpsc(size) : reserve_spsc(size);
+namespace {
+
+// Bytes of padding record needed before a header at ring offset `off` so
+// that the payload after it starts at a multiple of `align`.
+constexpr std::uint64_t align_gap(std::uint64_t off, std::uint64_t align) {
+  return (0 - (off + layout::kHeaderSize)) & (align - 1);
+}
+static_assert(align_gap(0, 64) == 56 && align_gap(56, 64) == 0);
+static_assert(align_gap(64, 8) == 0 && align_gap(8, 16) == 0);
+
+bool alignment_ok(std::size_t align) {
+  return align != 0 && (align & (align - 1)) == 0 &&
+         align <= Producer::kMaxAlign;
 }
 
-Reservation Producer::reserve_spsc(std::size_t size) {
+}  // namespace
+
+Reservation Producer::try_reserve(std::size_t size, std::size_t align) {
+  if (align <= layout::kRecordAlign && alignment_ok(align)) {
+    return try_reserve(size);
+  }
+  return try_reserve_slow(size, align);
+}
+
+Reservation Producer::reserve(std::size_t size, std::size_t align,
+                              Timeout timeout) {
+  if (closed_) return {Status::closed, {}};
+  if (!alignment_ok(align) ||
+      size + std::max<std::size_t>(align, 8) - 8 > max_record_size() ||
+      (mpsc_ && align > layout::kRecordAlign)) {
+    return {Status::too_large, {}};
+  }
+  return wait_loop<Reservation>(
+      space_ready_, timeout, [&] { return try_reserve(size, align); },
+      [&] { return blocked_status(); });
+}
+
+Reservation Producer::try_reserve_slow(std::size_t size, std::size_t align) {
+  if (closed_) return {Status::closed, {}};
+  if (!alignment_ok(align)) return {Status::too_large, {}};
+  align = std::max<std::size_t>(align, layout::kRecordAlign);
+  if (size + align - layout::kRecordAlign > max_record_size() ||
+      (mpsc_ && align > layout::kRecordAlign)) {
+    return {Status::too_large, {}};
+  }
+  if (broken_) return {Status::corrupt, {}};
+  if (reserved_) abort();  // one reservation at a time
+  return mpsc_ ? reserve_mpsc(size) : reserve_spsc(size, align);
+}
+
+Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
   const auto span = static_cast<std::uint32_t>(layout::span_for(size));
   const std::uint64_t off = tail_ & mask_;
-  const std::uint64_t pad = off + span > capacity_ ? capacity_ - off : 0;
-  const std::uint64_t need = pad + span;
+  // An aligned record may need a padding record (`gap`) before it; one
+  // that would straddle the end pads to the end and starts at offset 0.
+  std::uint64_t gap = align_gap(off, align);
+  std::uint64_t pad = 0;
+  if (off + gap + span > capacity_) {
+    pad = capacity_ - off;
+    gap = align_gap(0, align);
+  }
+  const std::uint64_t need = pad + gap + span;
   if (tail_ + need - cached_head_ > capacity_) {
     // seq_cst (acquire suffices for data): pairs with the consumer's head
     // store in release(), so its reads of the space happen before our
@@ -408,6 +469,13 @@ Reservation Producer::reserve_spsc(std::size_t size) {
         .store(layout::padding_word(static_cast<std::uint32_t>(pad)),
                std::memory_order_relaxed);
     tail_ += pad;
+  }
+  if (gap != 0) {
+    // relaxed: published by the tail store in publish().
+    header_at(data_, tail_ & mask_)
+        .store(layout::padding_word(static_cast<std::uint32_t>(gap)),
+               std::memory_order_relaxed);
+    tail_ += gap;
   }
   reserved_pos_ = tail_;
   reserved_span_ = span;
@@ -458,9 +526,10 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
     const std::uint64_t need = pad + span;
     if (!layout::positions_sane(cached_head_, t, capacity_) ||
         t - cached_head_ + need > capacity_) {
-      // seq_cst: acquire pairs with the consumer's head store in release()
-      // (its reads and zeroing of the space happen before our writes);
-      // seq_cst for the space_ready Dekker re-check.
+      // seq_cst: acquire pairs with the consumer's head store in
+      // release_mpsc() (release, WaitPoint::publish: its reads and zeroing
+      // of the space happen before our writes); seq_cst for the
+      // space_ready re-check of the handshake (wait.h).
       cached_head_ = cb_->head.load(std::memory_order_seq_cst);
       if (!layout::positions_sane(cached_head_, t, capacity_)) {
         // Our tail may predate the head we just read. Only a pair with
@@ -567,31 +636,14 @@ void Producer::commit_deferred_slow(std::size_t used, std::uint16_t type) {
         .store(layout::padding_word(reserved_span_ - span),
                std::memory_order_relaxed);
   }
-  // seq_cst: release pairs with the consumer's acquire load of this header
-  // in try_peek(); seq_cst is the waker half of the data_ready Dekker pair.
-  header_at(data_, reserved_pos_ & mask_)
-      .store(word, std::memory_order_seq_cst);
-  data_ready_.wake();
+  // The commit store of this header (release: pairs with the consumer's
+  // acquire / seq_cst loads of it in try_peek(), so the payload and the
+  // padding above are visible) and the data_ready wake check: the
+  // handshake is WaitPoint::publish's, with the header in the place of
+  // SPSC's tail (wait.h, docs/design.md section 5).
+  data_ready_.publish(header_at(data_, reserved_pos_ & mask_), word);
 }
 
-void Producer::commit(std::size_t used, std::uint16_t type) {
-  commit_deferred(used, type);
-  if (!mpsc_) publish();
-}
-
-void Producer::flush() {
-  if (!mpsc_) publish();
-}
-
-void Producer::publish() {
-  if (tail_ == published_) return;
-  published_ = tail_;
-  // seq_cst: release pairs with the consumer's acquire load of tail in
-  // try_peek() (record bytes and headers are visible); seq_cst is the waker
-  // half of the data_ready Dekker pair.
-  cb_->tail.store(tail_, std::memory_order_seq_cst);
-  data_ready_.wake();
-}
 
 void Producer::abort() {
   if (!reserved_) return;
@@ -600,10 +652,11 @@ void Producer::abort() {
     tail_ = reserved_pos_;  // nothing was published
     return;
   }
-  // seq_cst: as in commit(); the consumer may be waiting on this record.
-  header_at(data_, reserved_pos_ & mask_)
-      .store(layout::padding_word(reserved_span_), std::memory_order_seq_cst);
-  data_ready_.wake();
+  // As in commit(): the consumer may be waiting on this record, so the
+  // padding header is published through the handshake (release store +
+  // wake check, WaitPoint::publish).
+  data_ready_.publish(header_at(data_, reserved_pos_ & mask_),
+                      layout::padding_word(reserved_span_));
 }
 
 Status Producer::try_write(std::span<const std::byte> bytes,
@@ -913,10 +966,11 @@ Peeked Consumer::try_peek_scan() {
       }
     }
     const std::uint64_t off = read_ & mask_;
-    // acquire: pairs with the producer's seq_cst (release) store of this
-    // header in commit() (MPSC); in SPSC the tail load already ordered it.
+    // acquire: pairs with the producer's commit store of this header
+    // (release, or seq_cst in fallback mode: WaitPoint::publish) in
+    // commit()/abort() (MPSC); in SPSC the tail load already ordered it.
     // seq_cst: when the consumer sleeps on a busy record this load is the
-    // re-check half of the data_ready Dekker pair (free on x86).
+    // re-check half of the data_ready handshake (free on x86).
     const std::uint64_t word =
         header_at(data_, off).load(std::memory_order_seq_cst);
     if (word == 0 && mpsc_) {
@@ -990,15 +1044,16 @@ Status Consumer::peek_batch(std::span<Record> out, std::size_t* count,
   return Status::ok;
 }
 
-void Consumer::release() {
-  if (read_ == head_) return;
-  if (mpsc_) zero_released();
+// MPSC release (the SPSC one is inline in ring.h): zero, then publish.
+void Consumer::release_mpsc() {
+  zero_released();
   head_ = read_;
-  // seq_cst: release pairs with the producers' acquire reload of head
-  // (our reads of the records, and the zeroing, happen before their
-  // overwrites); seq_cst is the waker half of the space_ready Dekker pair.
-  cb_->head.store(head_, std::memory_order_seq_cst);
-  space_ready_.wake();
+  // Release store of head after the zeroing (pairs with the producers'
+  // acquire (seq_cst) reload of head in reserve_mpsc(): our reads of the
+  // records and the zero stores happen before their claims and overwrites)
+  // and the space_ready wake check; the handshake is WaitPoint::publish's
+  // (wait.h, docs/design.md section 5).
+  space_ready_.publish(cb_->head, head_);
 }
 
 // MPSC: released space is zeroed so that a 0 word below tail always means
@@ -1015,8 +1070,8 @@ void Consumer::zero_released() {
   const std::uint64_t off = head_ & mask_;
   const std::uint64_t n = read_ - head_;
   const std::uint64_t first = std::min(n, capacity_ - off);
-  // Plain stores: the producers that next write these bytes acquire them
-  // through our head store below.
+  // Plain stores: the producers that next claim these bytes acquire them
+  // through the head store in release_mpsc(), which follows.
   std::memset(data_ + off, 0, first);
   if (n > first) std::memset(data_, 0, n - first);
 }
@@ -1041,7 +1096,10 @@ void Consumer::close() {
   cb_->consumer.owner.compare_exchange_strong(
       mine, kFreeClosed, std::memory_order_release, std::memory_order_relaxed);
   drop_role(sem_id_, layout::consumer_sem());
-  space_ready_.wake();  // producers blocked on a full ring re-check
+  // Producers blocked on a full ring notice a departed consumer in their
+  // between-sleeps check (blocked_status()), within one slice; this wakes
+  // them early. No Dekker pair is needed: nothing they re-check changed.
+  space_ready_.wake();
 }
 
 }  // namespace shmring

@@ -99,15 +99,28 @@ class Producer {
   [[nodiscard]] inline Reservation try_reserve(std::size_t size);
   [[nodiscard]] Reservation reserve(std::size_t size,
                                     Timeout timeout = kForever);
+  // The same with the payload's address a multiple of `align` (a power of
+  // two up to kMaxAlign; the ring's data starts page-aligned, so the
+  // alignment is real in every process). The producer puts a padding
+  // record of up to align - 8 bytes before the record when needed, so the
+  // record must fit max_record_size() with that slack: size + align - 8.
+  // too_large if it cannot, or if `align` is not a power of two <= 64.
+  // SPSC rings only for align > 8 (MPSC: too_large).
+  static constexpr std::size_t kMaxAlign = 64;
+  [[nodiscard]] Reservation try_reserve(std::size_t size, std::size_t align);
+  [[nodiscard]] Reservation reserve(std::size_t size, std::size_t align,
+                                    Timeout timeout = kForever);
 
   // Publishes the reservation, trimmed to `used` (<= reserved) bytes.
-  void commit(std::size_t used, std::uint16_t type = 0);
+  inline void commit(std::size_t used, std::uint16_t type = 0);
   void commit() { commit(reserved_size_); }
   // Like commit() but the record becomes visible only at the next flush(),
   // commit(), or when a reserve finds the ring full: one publication (and
   // one wake check) for a batch. On an MPSC ring it is commit().
   inline void commit_deferred(std::size_t used, std::uint16_t type = 0);
-  void flush();
+  void flush() {
+    if (!mpsc_) publish();
+  }
   // Drops the reservation; nothing is delivered.
   void abort();
 
@@ -132,11 +145,11 @@ class Producer {
  private:
   Producer(Segment& segment, int slot, std::uint32_t generation,
            ProcessToken token, ProducerOptions options);
-  Reservation try_reserve_slow(std::size_t size);
+  Reservation try_reserve_slow(std::size_t size, std::size_t align = 8);
   void commit_deferred_slow(std::size_t used, std::uint16_t type);
-  Reservation reserve_spsc(std::size_t size);
+  Reservation reserve_spsc(std::size_t size, std::size_t align);
   Reservation reserve_mpsc(std::size_t size);
-  void publish();
+  inline void publish();
   Status blocked_status();
 
   Segment* segment_;
@@ -190,7 +203,7 @@ class Consumer {
                                   Timeout timeout = kForever);
 
   // Returns every peeked record's space to producers. Invalidates them.
-  void release();
+  inline void release();
 
   // Copying helper: peek + copy + release.
   [[nodiscard]] Status read(std::vector<std::byte>& out,
@@ -225,6 +238,7 @@ class Consumer {
   bool stalled_long_enough(std::uint64_t pos);
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
   bool reclaim_unwritten_claim(std::uint64_t pos);
+  void release_mpsc();
   void zero_released();
   void reap_dead_producers();
   void reap_dead_producers_now();
@@ -276,7 +290,7 @@ inline Reservation Producer::try_reserve(std::size_t size) {
 inline void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
   if (!mpsc_ && reserved_ && used <= reserved_size_) {
     const auto span = static_cast<std::uint32_t>(layout::span_for(used));
-    // relaxed: published by the tail store in publish() (seq_cst), which
+    // relaxed: published by the tail store in publish() (release), which
     // the consumer acquires before it reads this header.
     std::atomic_ref<std::uint64_t>(
         *reinterpret_cast<std::uint64_t*>(data_ + (reserved_pos_ & mask_)))
@@ -289,12 +303,41 @@ inline void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
   commit_deferred_slow(used, type);
 }
 
+inline void Producer::publish() {
+  if (tail_ == published_) return;
+  published_ = tail_;
+  // Release store of tail (pairs with the consumer's acquire (seq_cst)
+  // load in try_peek_slow(): record bytes and headers are visible) and the
+  // wake check;
+  // the handshake's ordering is WaitPoint::publish's (wait.h).
+  data_ready_.publish(cb_->tail, tail_);
+}
+
+inline void Producer::commit(std::size_t used, std::uint16_t type) {
+  commit_deferred(used, type);
+  if (!mpsc_) publish();
+}
+
+inline void Consumer::release() {
+  if (read_ == head_) return;
+  if (mpsc_) {
+    release_mpsc();  // zeroes the released space first (ring.cc)
+    return;
+  }
+  head_ = read_;
+  // Release store of head (pairs with the producer's acquire (seq_cst)
+  // reload of head in reserve_spsc(): our reads of the records happen
+  // before its overwrites) and the space_ready wake check
+  // (WaitPoint::publish, wait.h).
+  space_ready_.publish(cb_->head, head_);
+}
+
 inline Peeked Consumer::try_peek() {
   if (read_ != cached_tail_ && !closed_) {
     const std::uint64_t off = read_ & mask_;
     // acquire: pairs with the tail store (SPSC) or the commit store of this
-    // header (MPSC). A busy header goes to the slow path, whose seq_cst
-    // load is the Dekker re-check.
+    // header (MPSC), both WaitPoint::publish. A busy header goes to the
+    // slow path, whose seq_cst load is the handshake's re-check.
     const std::uint64_t word =
         std::atomic_ref<std::uint64_t>(
             *reinterpret_cast<std::uint64_t*>(data_ + off))

@@ -104,6 +104,30 @@ std::string read_proc(const char* path) {
   return s.empty() ? "?" : s;
 }
 
+// A field of /proc/meminfo ("Hugepagesize:  2048 kB"), in its units; -1 if
+// absent.
+long long meminfo_field(const std::string& field) {
+  std::ifstream in("/proc/meminfo");
+  std::string name;
+  long long value = -1;
+  std::string unit;
+  while (in >> name >> value) {
+    std::getline(in, unit);
+    if (name == field + ":") return value;
+  }
+  return -1;
+}
+
+// Bytes per huge page (0: none), and how many are free, for messages.
+std::uint64_t huge_page_bytes() {
+  const long long kb = meminfo_field("Hugepagesize");
+  return kb > 0 ? static_cast<std::uint64_t>(kb) << 10 : 0;
+}
+std::string huge_pages_free() {
+  const long long n = meminfo_field("HugePages_Free");
+  return n >= 0 ? std::to_string(n) : "?";
+}
+
 Error os_error(int err, const std::string& what) {
   const std::string msg = what + ": " + std::generic_category().message(err);
   switch (err) {
@@ -355,29 +379,75 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
     o.max_producers = o.kind == Kind::spsc ? 1 : layout::kMaxProducers;
   }
   if (auto e = validate(o)) return *e;
-  const std::uint64_t size = layout::kDataOffset + o.capacity;
+  std::uint64_t size = layout::kDataOffset + o.capacity;
   const std::string name = priv ? std::string("private segment") : hex_key(key);
 
   int shmid = -1;
-  // Boost's xsi_shared_memory has no IPC_PRIVATE flavour with IPC_EXCL
-  // semantics we need here; both paths end in shmget.
-  try {
-    bip::xsi_shared_memory shm(bip::create_only, bip::xsi_key(key), size,
-                               bip::permissions(static_cast<int>(o.mode)));
-    shmid = shm.get_shmid();
-  } catch (const bip::interprocess_exception& ex) {
-    const int err = ex.get_native_error();
-    if (err == EINVAL || err == ENOSPC || err == ENOMEM) {
-      return limit_error(err, size, name);
+  if (o.hugepages) {
+    // Boost has no SHM_HUGETLB: raw shmget. The kernel wants a whole
+    // number of huge pages.
+    const std::uint64_t huge = huge_page_bytes();
+    if (huge == 0) {
+      return Error{Errc::limit,
+                   "cannot create huge-page segment " + name +
+                       ": this kernel has no huge pages (no Hugepagesize in "
+                       "/proc/meminfo)"};
     }
-    if (err == EEXIST) {
-      return Error{Errc::exists,
-                   "a segment with key " + name +
-                       " already exists (attach to it, or remove it with "
-                       "`shm-ring rm --key " +
-                       name + "`)"};
+    size = (size + huge - 1) / huge * huge;
+    shmid = ::shmget(key, size,
+                     IPC_CREAT | IPC_EXCL | SHM_HUGETLB |
+                         static_cast<int>(o.mode & 0777));
+    if (shmid < 0) {
+      const int err = errno;
+      if (err == EEXIST) {
+        return Error{Errc::exists,
+                     "a segment with key " + name +
+                         " already exists (attach to it, or remove it with "
+                         "`shm-ring rm --key " +
+                         name + "`)"};
+      }
+      if (err == ENOMEM || err == ENOSPC || err == EINVAL) {
+        return Error{
+            Errc::limit,
+            "cannot create " + std::to_string(size) +
+                "-byte huge-page segment " + name + ": " +
+                std::generic_category().message(err) +
+                " (/proc/sys/vm/nr_hugepages=" +
+                read_proc("/proc/sys/vm/nr_hugepages") +
+                " huge pages of " + std::to_string(huge >> 10) +
+                " KiB reserved, " + huge_pages_free() +
+                " free; reserve more with sysctl -w vm.nr_hugepages=N)"};
+      }
+      if (err == EPERM) {
+        return Error{Errc::permission_denied,
+                     "cannot create huge-page segment " + name +
+                         ": not permitted (SHM_HUGETLB needs CAP_IPC_LOCK or "
+                         "membership of the group in "
+                         "/proc/sys/vm/hugetlb_shm_group)"};
+      }
+      return os_error(err, "cannot create huge-page segment " + name);
     }
-    return os_error(err, "cannot create segment " + name);
+  } else {
+    // Boost's xsi_shared_memory has no IPC_PRIVATE flavour with IPC_EXCL
+    // semantics we need here; both paths end in shmget.
+    try {
+      bip::xsi_shared_memory shm(bip::create_only, bip::xsi_key(key), size,
+                                 bip::permissions(static_cast<int>(o.mode)));
+      shmid = shm.get_shmid();
+    } catch (const bip::interprocess_exception& ex) {
+      const int err = ex.get_native_error();
+      if (err == EINVAL || err == ENOSPC || err == ENOMEM) {
+        return limit_error(err, size, name);
+      }
+      if (err == EEXIST) {
+        return Error{Errc::exists,
+                     "a segment with key " + name +
+                         " already exists (attach to it, or remove it with "
+                         "`shm-ring rm --key " +
+                         name + "`)"};
+      }
+      return os_error(err, "cannot create segment " + name);
+    }
   }
 
   std::unique_ptr<bip::mapped_region> region;
@@ -406,10 +476,16 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   cb->data_offset = layout::kDataOffset;
   cb->max_producers = o.max_producers;
   cb->wait_strategy = o.wait;
-  cb->flags = 0;
+  cb->flags = o.hugepages ? layout::kFlagHugePages : 0;
   cb->creator_pid = ::getpid();
   cb->creator_token = self_token();
   cb->pid_namespace = pid_namespace_id();
+  // Handles join the wake-up handshake when they are created (wait.h); a
+  // fresh ring is in membarrier mode with no light process joined.
+  // relaxed: published by the release store of `state` below.
+  cb->wake.mode.store(static_cast<std::uint32_t>(layout::WakeMode::membarrier),
+                      std::memory_order_relaxed);
+  cb->wake.light_joined.store(0, std::memory_order_relaxed);
   new (cb->data_sem) bip::interprocess_semaphore(0);
   new (cb->space_sem) bip::interprocess_semaphore(0);
   // release: pairs with the acquire in attach_validate(); every field above
@@ -651,6 +727,10 @@ SegmentInfo Segment::info() const {
   i.segment_size = cb->segment_size;
   i.wait = cb->wait_strategy;
   i.max_producers = cb->max_producers;
+  i.hugepages = (cb->flags & layout::kFlagHugePages) != 0;
+  // relaxed: a diagnostic snapshot.
+  i.wake_mode =
+      static_cast<layout::WakeMode>(cb->wake.mode.load(std::memory_order_relaxed));
   i.creator_pid = cb->creator_pid;
   i.creator_alive = alive(cb->creator_token);
   i.sem_id = sem_id_ >= 0 ? sem_id_ : cb->sem_id;

@@ -29,6 +29,10 @@ struct RingOptions {
   WaitStrategy wait = WaitStrategy::futex;
   unsigned mode = 0600;             // permission bits of the segment
   std::uint32_t max_producers = 0;  // 0: 1 for spsc, kMaxProducers for mpsc
+  // Back the segment with huge pages (shmget SHM_HUGETLB); the segment is
+  // rounded up to a whole number of them. Errc::limit, naming
+  // /proc/sys/vm/nr_hugepages, when the machine has none free.
+  bool hugepages = false;
 };
 
 // Validates options without touching the system: capacity power of two in
@@ -45,6 +49,8 @@ struct SegmentInfo {
   std::uint64_t segment_size = 0;
   WaitStrategy wait = WaitStrategy::futex;
   std::uint32_t max_producers = 0;
+  bool hugepages = false;  // created with SHM_HUGETLB
+  layout::WakeMode wake_mode = layout::WakeMode::membarrier;  // handshake
   pid_t creator_pid = 0;
   bool creator_alive = false;
   std::uint64_t head = 0;

@@ -1,6 +1,8 @@
 #include "ring/wait.h"
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <boost/interprocess/sync/interprocess_semaphore.hpp>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -58,6 +61,40 @@ bool plain_sleep(std::chrono::nanoseconds slice) {
   return ::nanosleep(&ts, nullptr) == 0 || errno != EINTR;
 }
 
+// This process's membarrier state: -1 not yet known, 0 none, 1 registered.
+// relaxed: a per-process cache of an idempotent syscall's answer; racing
+// first callers both register, which is harmless.
+std::atomic<int> g_membarrier{-1};
+
+long membarrier_call(int cmd) {
+  return ::syscall(SYS_membarrier, cmd, 0U, 0);
+}
+
+int probe_membarrier(bool honour_env = true) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read-only use of the environment
+  const char* env = std::getenv("SHMRING_NO_MEMBARRIER");
+  if (honour_env && env != nullptr && env[0] != '\0' &&
+      std::strcmp(env, "0") != 0) {
+    return 0;
+  }
+  const long cmds = membarrier_call(MEMBARRIER_CMD_QUERY);
+  if (cmds < 0 || (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0 ||
+      (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0) {
+    return 0;
+  }
+  return membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0 ? 1
+                                                                          : 0;
+}
+
+// A forked child is a new mm: register it again (idempotent if the kernel
+// kept the parent's registration). Async-signal-safe: one syscall.
+void membarrier_atfork_child() {
+  if (g_membarrier.load(std::memory_order_relaxed) == 1 &&
+      membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0) {
+    g_membarrier.store(0, std::memory_order_relaxed);
+  }
+}
+
 }  // namespace
 
 void interrupt() noexcept {
@@ -72,6 +109,85 @@ bool interrupt_requested() noexcept {
 }
 
 namespace detail {
+
+bool process_has_membarrier() {
+  int v = g_membarrier.load(std::memory_order_relaxed);
+  if (v >= 0) return v == 1;
+  static const bool atfork_installed =
+      ::pthread_atfork(nullptr, nullptr, membarrier_atfork_child) == 0;
+  (void)atfork_installed;
+  int expected = -1;
+  g_membarrier.compare_exchange_strong(expected, probe_membarrier(),
+                                       std::memory_order_relaxed);
+  return g_membarrier.load(std::memory_order_relaxed) == 1;
+}
+
+void set_membarrier_for_testing(bool enabled) {
+  (void)process_has_membarrier();  // installs the fork handler
+  g_membarrier.store(enabled ? probe_membarrier(false) : 0,
+                     std::memory_order_relaxed);
+}
+
+bool membarrier_global() {
+  return membarrier_call(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
+}
+
+static bool acknowledge_fallback_once(std::atomic<std::uint32_t>* mode) {
+  // Every light publication issued before this point (its wake_mode load
+  // read `membarrier`) is ordered before the CAS below; every one after it
+  // reads fallback_requested or fallback (design.md, proof of the switch).
+  if (!membarrier_global()) return false;
+  std::uint32_t expected =
+      static_cast<std::uint32_t>(layout::WakeMode::fallback_requested);
+  // release: a sleeper that acquires `fallback` sees every store ordered
+  // before the membarrier above. Pairs with announce()'s acquire load.
+  mode->compare_exchange_strong(
+      expected, static_cast<std::uint32_t>(layout::WakeMode::fallback),
+      std::memory_order_acq_rel, std::memory_order_acquire);
+  return true;
+}
+
+void acknowledge_fallback(std::atomic<std::uint32_t>* mode) {
+  (void)acknowledge_fallback_once(mode);
+}
+
+void join_wake_protocol(layout::WakeControl* wake, bool light) {
+  constexpr auto kMembarrier =
+      static_cast<std::uint32_t>(layout::WakeMode::membarrier);
+  constexpr auto kRequested =
+      static_cast<std::uint32_t>(layout::WakeMode::fallback_requested);
+  constexpr auto kFallback =
+      static_cast<std::uint32_t>(layout::WakeMode::fallback);
+  if (process_has_membarrier()) {
+    // Our sleepers issue membarrier and our wakers are light or seq_cst:
+    // correct against every peer, nothing to request.
+    if (light) {
+      // seq_cst: the Dekker pair with a fallback joiner below (its request
+      // store, then its light_joined load): either it sees us, or we see
+      // its request here and, by coherence, every later publication of
+      // ours does.
+      wake->light_joined.store(1, std::memory_order_seq_cst);
+    }
+    if (wake->mode.load(std::memory_order_seq_cst) == kRequested) {
+      acknowledge_fallback(&wake->mode);
+    }
+    return;
+  }
+  std::uint32_t expected = kMembarrier;
+  // seq_cst: before this handle publishes, announces or reads anything in
+  // the ring; light wakers that read it take the fenced path.
+  wake->mode.compare_exchange_strong(expected, kRequested,
+                                     std::memory_order_seq_cst);
+  if (wake->mode.load(std::memory_order_seq_cst) != kRequested) return;
+  // seq_cst: pairs with the light joiner's store above. No light process
+  // ever joined: none can have published lightly, and any that joins
+  // later sees the request first. Settle at once.
+  if (wake->light_joined.load(std::memory_order_seq_cst) == 0) {
+    expected = kRequested;
+    wake->mode.compare_exchange_strong(expected, kFallback,
+                                       std::memory_order_seq_cst);
+  }
+}
 
 Deadline Deadline::after(std::chrono::nanoseconds t) {
   return from(Clock::now(), t);
@@ -94,17 +210,67 @@ std::uint32_t WaitPoint::announce() {
   // acquire: a seq snapshot taken before the re-check; a wake after it bumps
   // seq, so futex_wait(seq) cannot miss it. Pairs with wake_slow()'s bump.
   const std::uint32_t seq = word_->seq.load(std::memory_order_acquire);
+  unacked_ = false;
   if (strategy_ == WaitStrategy::spin) return seq;  // never sleeps: no flag
   if (strategy_ == WaitStrategy::semaphore) {
-    // seq_cst: the sleeper half of the Dekker pair; pairs with the waiters
-    // load in wake(). Counted: each registration gets one post.
+    // seq_cst: the sleeper half of the symmetric pair; pairs with the
+    // waiters load in wake(). Counted: each registration gets one post.
     word_->waiters.fetch_add(1, std::memory_order_seq_cst);
   } else {
     // seq_cst: as above. A flag, not a count: the waker clears it and wakes
     // every sleeper, so a sleeper never has to take it back.
     word_->waiters.store(1, std::memory_order_seq_cst);
   }
+  // acquire: pairs with the release CAS to `fallback` in
+  // acknowledge_fallback(): every light publication ordered before it is
+  // visible to our re-check.
+  const std::uint32_t mode = mode_->load(std::memory_order_acquire);
+  constexpr auto kFallback =
+      static_cast<std::uint32_t>(layout::WakeMode::fallback);
+  constexpr auto kRequested =
+      static_cast<std::uint32_t>(layout::WakeMode::fallback_requested);
+  if (mode == kFallback) return seq;  // every waker is seq_cst: Dekker pair
+  if (process_has_membarrier()) {
+    // The heavy half of the asymmetric pair: a full barrier in every
+    // running thread of every registered process, so a light waker either
+    // published before it (the re-check sees it) or loads `waiters` after
+    // it (sees our store). A pending fallback request is completed by the
+    // same syscall.
+    const bool ok = mode == kRequested ? acknowledge_fallback_once(mode_)
+                                       : membarrier_global();
+    unacked_ = !ok;
+    return seq;
+  }
+  // No membarrier here and light wakers may still be in flight: our
+  // seq_cst store cannot order them, so sleep in short slices until a
+  // membarrier process acknowledges (or none exists to publish lightly).
+  unacked_ = true;
   return seq;
+}
+
+void WaitPoint::publish_switched() {
+  // The ring left membarrier mode after our release store of the index:
+  // complete a pending request (we have membarrier), then order the store
+  // before the waiters load with a fence, the symmetric pair.
+  // relaxed: re-read; the acknowledgement itself orders what matters.
+  if (mode_->load(std::memory_order_relaxed) ==
+      static_cast<std::uint32_t>(layout::WakeMode::fallback_requested)) {
+    acknowledge_fallback(mode_);
+  }
+  // seq_cst fence: our index store is ordered before the seq_cst load of
+  // waiters in wake(); pairs with announce()'s seq_cst store and re-check.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  wake();
+}
+
+void WaitPoint::before_strong_publish() {
+  // relaxed: a pending request is completed at most once per ring; the
+  // acknowledgement itself orders what matters.
+  if (process_has_membarrier() &&
+      mode_->load(std::memory_order_relaxed) ==
+          static_cast<std::uint32_t>(layout::WakeMode::fallback_requested)) {
+    acknowledge_fallback(mode_);
+  }
 }
 
 void WaitPoint::retire() {
@@ -135,7 +301,9 @@ void WaitPoint::retire() {
 }
 
 bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
-  const auto slice = std::min<std::chrono::nanoseconds>(max, kSleepSlice);
+  const auto slice = std::min<std::chrono::nanoseconds>(
+      max, unacked_ ? std::chrono::nanoseconds(kUnackedSlice)
+                    : std::chrono::nanoseconds(kSleepSlice));
   if (slice <= std::chrono::nanoseconds(0)) return true;
   if (strategy_ == WaitStrategy::semaphore) {
     // A scribbled semaphore: poll at the slice instead (callers re-check).

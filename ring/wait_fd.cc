@@ -36,8 +36,10 @@ Result<WaitFd*> WaitFd::create(Segment& segment) {
 WaitFd::WaitFd(Segment& segment, int fd)
     : segment_(&segment),
       fd_(fd),
+      // join = false: the consumer's own data WaitPoint joined the ring's
+      // wake-up handshake for this process already.
       point_(&segment.control()->data_ready, segment.control()->data_sem,
-             segment.wait_strategy()),
+             segment.wait_strategy(), &segment.control()->wake, false),
       owner_pid_(::getpid()) {
   // Starts readable: the consumer's first try_peek() arms the helper. (One
   // possibly spurious wake-up instead of peeking without consuming.)

@@ -26,6 +26,9 @@ PEERS = [
     ("fixed-ring-limit", "fixed-slot shm ring (the \"limit\")"),
     ("lockfree-spsc-shm", "Boost.Lockfree spsc_queue, processes (shm)"),
     ("lockfree-spsc-threads", "Boost.Lockfree spsc_queue, threads"),
+    ("readerwriterqueue-threads", "moodycamel ReaderWriterQueue, threads"),
+    ("zmq-push-pull", "ZeroMQ ipc:// PUSH/PULL"),
+    ("iceoryx", "iceoryx 2.0.3 publish/subscribe"),
     ("boost-message-queue", "Boost.Interprocess message_queue"),
     ("pipe", "pipe, one write per record"),
     ("unix-stream", "AF_UNIX SOCK_STREAM"),
@@ -38,6 +41,8 @@ LATENCY = [
     ("limits/futex-pingpong", "raw futex ping-pong (bare hand-off)"),
     ("latency/shmring-futex", "shmring, default (spin, yield, futex)"),
     ("latency/shmring-semaphore", "shmring, semaphore fallback"),
+    ("latency/zmq-pair", "ZeroMQ ipc:// PAIR"),
+    ("latency/iceoryx", "iceoryx 2.0.3 publish/subscribe"),
     ("latency/pipe", "pipe pair"),
     ("latency/unix-seqpacket", "AF_UNIX SOCK_SEQPACKET"),
 ]
@@ -93,7 +98,7 @@ class Results:
 def fmt(metric, v):
     if v is None:
         return "-"
-    if metric == "records_per_s":
+    if metric in ("records_per_s", "ops_per_s"):
         if v >= 1e6:
             return "%.1f M/s" % (v / 1e6) if v < 1e8 else "%.0f M/s" % (v / 1e6)
         return "%.0f k/s" % (v / 1e3)
@@ -206,6 +211,37 @@ def targets(res):
     add_ratio("Tools: shm-produce | shm-consume / cat | cat, GB/s",
               "tools/shm-produce+shm-consume/" + p, "tools/cat|cat/" + p,
               "bytes_per_s", ">= 3x")
+    # ---- issue 12: the hot path against the queues users would pick.
+    add_ratio("(12) Queue<T> 8 B / Boost.Lockfree, processes",
+              s8 % "shmring-queue", s8 % "lockfree-spsc-shm", "records_per_s", ">= 1.5x")
+    add_ratio("(12) Queue<T> 8 B / fixed-slot u64 ring (limit)",
+              s8 % "shmring-queue", s8 % "fixed-ring-limit", "records_per_s", ">= 0.8x")
+    add_ratio("(12) commit()/release() per record 8 B / Boost.Lockfree, processes",
+              s8 % "shmring-per-record", s8 % "lockfree-spsc-shm", "records_per_s",
+              ">= 1.0x")
+    add_ratio("(12) batched 8 B / Boost.Lockfree, processes",
+              s8 % "shmring", s8 % "lockfree-spsc-shm", "records_per_s", ">= 2.0x")
+    rt = "rigtorp/%s/threads-pinned"
+    add_ratio("(12) rigtorp method, Queue<int> ops/s / Boost.Lockfree, threads",
+              rt % "shmring-queue", rt % "lockfree-spsc", "ops_per_s", ">= 2.5x")
+    add_ratio("(12) rigtorp method, Queue<int> ops/s / ReaderWriterQueue, threads",
+              rt % "shmring-queue", rt % "readerwriterqueue", "ops_per_s", ">= 2.0x")
+    add_ratio("(12) rigtorp method, Queue<int> RTT / ReaderWriterQueue RTT, threads",
+              rt % "shmring-queue", rt % "readerwriterqueue", "rtt_mean_ns", "<= 0.7x",
+              higher=False)
+    add_ratio("(12) Default (spin-then-sleep) RTT p50 / spinning RTT p50",
+              "latency/shmring-futex/" + p, "latency/shmring-spin/" + p,
+              "rtt_p50_ns", "<= 1.1x", higher=False)
+    add_ratio("(12) 64 B ping-pong RTT p50: shmring (default) / iceoryx",
+              "latency/shmring-futex/" + p, "latency/iceoryx/" + p,
+              "rtt_p50_ns", "<= 0.05x", higher=False)
+    add_ratio("(12) 64 B ping-pong RTT p50: shmring (default) / ZeroMQ ipc PAIR",
+              "latency/shmring-futex/" + p, "latency/zmq-pair/" + p,
+              "rtt_p50_ns", "<= 0.02x", higher=False)
+    add_ratio("(12) 8 B msgs/s: shmring (batched) / iceoryx",
+              s8 % "shmring", s8 % "iceoryx", "records_per_s", ">= 20x")
+    add_ratio("(12) 8 B msgs/s: shmring (batched) / ZeroMQ ipc PUSH/PULL",
+              s8 % "shmring", s8 % "zmq-push-pull", "records_per_s", ">= 20x")
     for peer in ("shmring-futex", "shmring-semaphore"):
         s = res.stat("idle/" + peer, "cpu_percent")
         text = "Idle consumer CPU, %s (%% of one core)" % peer.replace("shmring-", "")
@@ -482,7 +518,7 @@ def render(d, docs):
         % d.get("config", {}).get("reps", "?"))
     md.append("## Machine and command\n\n")
     md.append(machine_section(d))
-    md.append("\n## Targets (issue 6)\n\n")
+    md.append("\n## Targets (issues 6 and 12)\n\n")
     md.append("Ratios are medians of this run; the range pairs the extreme "
               "repetitions (worst = min/max, best = max/min). Rows marked "
               "*(context)* are not targets: they show the same ratio for another "
@@ -605,6 +641,24 @@ def render(d, docs):
               % d.get("config", {}).get("idle_seconds", 2))
     rows = [[p, cell(res, "idle/shmring-" + p, "cpu_percent")] for p in ("futex", "semaphore")]
     md.append(table(["Wait strategy", "CPU, % of one core"], rows))
+
+    md.append("\n## 8. rigtorp/SPSCQueue's method (threads)\n\n")
+    md.append("Two threads of one process pinned to CPUs %s and %s; the producer "
+              "pushes the ints 0 .. N-1 (N = 10 M), spinning while the queue is full, "
+              "the consumer pops and checks them in order; ops/s = N / time from the "
+              "first push to the last pop. Then a ping-pong through two queues: mean "
+              "round trip over 1 M round trips. Every queue has a 1 MiB storage "
+              "budget (shmring: a 1 MiB ring of 16-byte records). This is the method "
+              "of src/SPSCQueueBenchmark.cpp in rigtorp/SPSCQueue.\n\n"
+              % (d["config"].get("producer_cpu"), d["config"].get("consumer_cpu")))
+    rows = []
+    for peer, label in (("shmring-queue", "shmring QueueWriter/QueueReader<int>"),
+                        ("lockfree-spsc", "Boost.Lockfree spsc_queue<int>"),
+                        ("readerwriterqueue", "moodycamel ReaderWriterQueue<int>")):
+        rid = "rigtorp/%s/threads-pinned" % peer
+        rows.append([label, cell(res, rid, "ops_per_s"), cell(res, rid, "rtt_mean_ns")])
+    md.append(table(["Queue", "ops/s", "RTT (mean)"], rows))
+
 
     failed = [r for r in d["rows"] if not r.get("ok")]
     if failed:

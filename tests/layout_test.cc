@@ -11,13 +11,14 @@ using layout::ControlBlock;
 TEST_CASE("control block offsets are the documented ones") {
   std::printf("sizeof(ControlBlock)=%zu head=%zu tail=%zu release_to=%zu "
               "data_ready=%zu space_ready=%zu consumer=%zu producers=%zu "
-              "data_offset=%llu\n",
+              "wake=%zu data_offset=%llu\n",
               sizeof(ControlBlock), offsetof(ControlBlock, head),
               offsetof(ControlBlock, tail), offsetof(ControlBlock, release_to),
               offsetof(ControlBlock, data_ready),
               offsetof(ControlBlock, space_ready),
               offsetof(ControlBlock, consumer),
               offsetof(ControlBlock, producers),
+              offsetof(ControlBlock, wake),
               static_cast<unsigned long long>(layout::kDataOffset));
   // Hot indices each own a 128-byte pair of lines.
   CHECK(offsetof(ControlBlock, head) % 128 == 0);
@@ -30,6 +31,14 @@ TEST_CASE("control block offsets are the documented ones") {
   CHECK(offsetof(ControlBlock, data_ready) % 128 == 0);
   CHECK(offsetof(ControlBlock, space_ready) % 128 == 0);
   CHECK(alignof(ControlBlock) == 128);
+  // Issue 12's handshake line follows issue 13's producer slots, on a line
+  // of its own (read by every waker, written a few times per ring).
+  CHECK(offsetof(ControlBlock, wake) % 128 == 0);
+  CHECK(offsetof(ControlBlock, wake) ==
+        offsetof(ControlBlock, producers) +
+            layout::kMaxProducers * sizeof(layout::Slot));
+  CHECK(sizeof(ControlBlock) - offsetof(ControlBlock, wake) == 128);
+  CHECK(sizeof(ControlBlock) <= layout::kDataOffset);
   CHECK(layout::kDataOffset % 4096 == 0);
 }
 

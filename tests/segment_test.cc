@@ -8,7 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -677,6 +681,107 @@ TEST_CASE(
     CHECK(c->try_peek().status == Status::would_block);
     p->close();
     CHECK(c->try_peek().status == Status::closed);
+  }
+  CHECK(own_segment_count() == before);
+}
+
+}  // namespace
+}  // namespace shmring
+
+// ---- Huge pages (issue 12).
+
+namespace shmring {
+namespace {
+
+std::string read_file_text(const char* path) {
+  std::ifstream in(path);
+  std::string s;
+  in >> s;
+  return s;
+}
+
+bool write_file_text(const char* path, const std::string& text) {
+  std::ofstream out(path);
+  out << text << "\n";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+TEST_CASE("a huge-page ring works, or the error names nr_hugepages") {
+  const char* kNr = "/proc/sys/vm/nr_hugepages";
+  const int before = own_segment_count();
+  RingOptions o{.capacity = 1 << 16, .hugepages = true};
+  auto made = Segment::create_private(o);
+  if (!made && made.error().code == Errc::permission_denied) {
+    // SHM_HUGETLB needs CAP_IPC_LOCK (or vm.hugetlb_shm_group).
+    testing::privileged_skip("huge-page segment refused (EPERM): " +
+                             made.error().message);
+    return;
+  }
+  // As root (CI) reserve two huge pages for the test, then restore.
+  std::string saved;
+  if (!made && made.error().code == Errc::limit && ::geteuid() == 0) {
+    saved = read_file_text(kNr);
+    const long n = std::strtol(saved.c_str(), nullptr, 10);
+    errno = 0;
+    if (!saved.empty() && write_file_text(kNr, std::to_string(n + 2))) {
+      made = Segment::create_private(o);
+    } else {
+      const int err = errno;
+      saved.clear();
+      if (testing::not_permitted(err)) {
+        testing::privileged_skip(std::string("root cannot write ") + kNr +
+                                 " (EPERM) to reserve huge pages");
+        return;
+      }
+    }
+  }
+  struct Restore {
+    const char* path;
+    std::string value;
+    ~Restore() {
+      if (!value.empty()) write_file_text(path, value);
+    }
+  } restore{kNr, saved};
+  if (!made) {
+    // No huge pages on this machine (none reserved, and we are not root or
+    // the kernel could not reserve them): the error must say how to fix it.
+    CHECK(made.error().code == Errc::limit);
+    CHECK_THAT(made.error().message,
+               Catch::Contains("/proc/sys/vm/nr_hugepages"));
+    testing::environment_skip("no free huge pages (" + std::string(kNr) + "=" +
+                     read_file_text(kNr) +
+                     (::geteuid() == 0 ? ", reserving 2 more failed"
+                                       : "; as root the test reserves 2") +
+                     "): " + made.error().message);
+    CHECK(own_segment_count() == before);
+    return;
+  }
+  {
+    Segment seg = std::move(made).value();
+    struct Remove {
+      Segment& s;
+      ~Remove() { (void)s.remove(); }
+    } remove{seg};
+    const SegmentInfo info = seg.info();
+    CHECK(info.hugepages);
+    CHECK(info.segment_size % (2u << 20) == 0);  // whole huge pages (x86-64)
+    auto again = Segment::attach_id(seg.id());
+    REQUIRE(again);
+    auto p = Producer::attach(seg);
+    auto c = Consumer::attach(*again);
+    REQUIRE(p);
+    REQUIRE(c);
+    for (std::uint64_t i = 0; i < 10000; ++i) {
+      REQUIRE(p->write(std::as_bytes(std::span<const std::uint64_t, 1>(&i, 1)),
+                       std::chrono::seconds(1)) == Status::ok);
+      Peeked got = c->peek(std::chrono::seconds(1));
+      REQUIRE(got);
+      std::uint64_t v = 0;
+      std::memcpy(&v, got.record.data, 8);
+      REQUIRE(v == i);
+      c->release();
+    }
   }
   CHECK(own_segment_count() == before);
 }

@@ -67,6 +67,12 @@ void privileged_skip(const std::string& why) {
   WARN("PRIVILEGED TEST SKIPPED: " << why);
 }
 
+void environment_skip(const std::string& why) {
+  std::fprintf(stderr, "ENVIRONMENT TEST SKIPPED: %s\n", why.c_str());
+  std::fflush(stderr);
+  WARN("ENVIRONMENT TEST SKIPPED: " << why);
+}
+
 ScopedRing::ScopedRing(RingOptions options) {
   auto s = Segment::create_private(options);
   if (!s) FAIL("create_private: " << s.error().message);
@@ -75,6 +81,35 @@ ScopedRing::ScopedRing(RingOptions options) {
 
 ScopedRing::~ScopedRing() {
   if (segment_) (void)segment_->remove();
+}
+
+const char* to_string(Handshake h) {
+  switch (h) {
+    case Handshake::membarrier:
+      return "membarrier";
+    case Handshake::fallback:
+      return "fallback";
+    case Handshake::child_fallback:
+      return "child without membarrier";
+    case Handshake::parent_fallback:
+      return "parent without membarrier";
+  }
+  return "?";
+}
+
+bool child_lacks_membarrier(Handshake h) {
+  return h == Handshake::fallback || h == Handshake::child_fallback;
+}
+
+bool parent_lacks_membarrier(Handshake h) {
+  return h == Handshake::fallback || h == Handshake::parent_fallback;
+}
+
+layout::WakeMode settled_mode(Handshake h) {
+  // A machine without membarrier runs every ring in fallback mode.
+  return h == Handshake::membarrier && detail::process_has_membarrier()
+             ? layout::WakeMode::membarrier
+             : layout::WakeMode::fallback;
 }
 
 Segment ScopedRing::attach_again() const {

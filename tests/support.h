@@ -52,6 +52,12 @@ int own_segment_count();
 void privileged_skip(const std::string& why);
 // errno values that mean "this environment does not permit it".
 bool not_permitted(int err);
+// Tests that need something this machine or build lacks and no privilege
+// would give (no huge pages reserved, a kernel without membarrier, a TSan
+// build) call this: printed on stderr as "ENVIRONMENT TEST SKIPPED: why"
+// and as a Catch2 warning, so a skip is never silent. Not for EPERM: that
+// is privileged_skip().
+void environment_skip(const std::string& why);
 
 // A private segment holding a ring, marked for removal in the destructor.
 class ScopedRing {
@@ -74,6 +80,36 @@ bool check_payload(std::span<const std::byte> in, std::uint32_t producer,
 
 std::span<const std::byte> as_bytes(const std::string& s);
 std::string as_string(std::span<const std::byte> b);
+
+// The wake-up handshakes a test runs in (wait.h, docs/design.md):
+//   membarrier:      every process registered membarrier (light wakers)
+//   fallback:        every process without membarrier (seq_cst pairs)
+//   child_fallback:  the ring is created in membarrier mode, then a child
+//                    without membarrier joins (fallback_requested, then the
+//                    parent acknowledges)
+//   parent_fallback: the same with the roles swapped: the parent re-attaches
+//                    without membarrier, the child acknowledges
+enum class Handshake { membarrier, fallback, child_fallback, parent_fallback };
+const char* to_string(Handshake h);
+bool child_lacks_membarrier(Handshake h);
+bool parent_lacks_membarrier(Handshake h);
+// The WakeMode a ring must have reached after a run in handshake `h`.
+layout::WakeMode settled_mode(Handshake h);
+
+// Sets this process's membarrier use for the scope and restores it after.
+class MembarrierScope {
+ public:
+  explicit MembarrierScope(bool enabled)
+      : saved_(detail::process_has_membarrier()) {
+    detail::set_membarrier_for_testing(enabled);
+  }
+  ~MembarrierScope() { detail::set_membarrier_for_testing(saved_); }
+  MembarrierScope(const MembarrierScope&) = delete;
+  MembarrierScope& operator=(const MembarrierScope&) = delete;
+
+ private:
+  bool saved_;
+};
 
 // Forces the ring's positions to `pos` (no producer or consumer attached),
 // as a freshly created ring that has carried `pos` bytes.

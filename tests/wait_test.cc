@@ -35,7 +35,54 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::ChildGuard;
 using testing::SharedBlock;
+using testing::Handshake;
 using testing::wait_child;
+
+layout::WakeMode mode_of(Segment& s) {
+  return static_cast<layout::WakeMode>(s.control()->wake.mode.load());
+}
+
+// The parent's ends of the two rings (producer on ab, consumer on ba) for
+// handshake `hs`. child_fallback: the parent (with membarrier) attaches
+// before it forks, so the child's request must be acknowledged by a
+// membarrier process. parent_fallback: the parent attaches after the child
+// joined with membarrier, re-attaching without it, which raises the rings
+// to fallback_requested while the child runs.
+struct ParentEnds {
+  std::optional<testing::MembarrierScope> scope;
+  std::optional<Segment> again_ab, again_ba;
+  std::optional<Producer> out;
+  std::optional<Consumer> in;
+  void attach(Handshake hs, testing::ScopedRing& ab, testing::ScopedRing& ba) {
+    Segment* a = &ab.segment();
+    Segment* b = &ba.segment();
+    if (hs == Handshake::parent_fallback) {
+      // The child's handles joined first (light_joined; a TSan build has
+      // no light wakers, then its role slots say so), so no self-ack.
+      auto joined = [](Segment* s, bool consumer) {
+        auto* cb = s->control();
+        if (detail::kLightWakeBuild) return cb->wake.light_joined.load() != 0;
+        return (consumer ? cb->consumer.owner.load()
+                         : cb->producers[0].owner.load()) != 0;
+      };
+      const auto deadline = Clock::now() + 10s;
+      while (!(joined(a, true) && joined(b, false)) &&
+             Clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);
+      }
+      std::this_thread::sleep_for(5ms);  // past the handles' constructors
+      scope.emplace(false);
+      again_ab.emplace(ab.attach_again());
+      again_ba.emplace(ba.attach_again());
+      a = &*again_ab;
+      b = &*again_ba;
+    }
+    auto p = Producer::attach(*a);
+    if (p) out.emplace(std::move(p).value());
+    auto c = Consumer::attach(*b);
+    if (c) in.emplace(std::move(c).value());
+  }
+};
 
 // Clears the process-wide interrupt flag when a test ends, pass or fail.
 struct InterruptReset {
@@ -71,6 +118,14 @@ std::uint64_t value_of(const Record& r) {
 }
 
 // ---- Ping-pong.
+
+// Every handshake mix runs (wait.h), so under TSan (~5x slower here) the
+// round counts are divided to stay inside the test's time budget.
+#if defined(SHMRING_TSAN)
+constexpr std::uint64_t kRoundsDivisor = 4;
+#else
+constexpr std::uint64_t kRoundsDivisor = 1;
+#endif
 
 // A lost wake-up costs a whole sleep slice (kSleepSlice, 50 ms): the waiter
 // notices only when its slice ends. The checks below look at the median of
@@ -133,12 +188,13 @@ std::string ping_pong_side(Producer& out, Consumer& in, std::uint64_t rounds,
 }
 
 void check_ping_pong(const PingPongResult& r, const char* what,
-                     WaitStrategy wait) {
+                     WaitStrategy wait, Handshake hs) {
   const double median = median_ms(r.sleeping_ms);
   std::printf(
-      "ping-pong %s wait=%d: %llu round trips in %.2f s "
+      "ping-pong %s wait=%d handshake=%s: %llu round trips in %.2f s "
       "(%.1f us each); median %.3f ms over %zu rounds where the peer slept\n",
-      what, static_cast<int>(wait), static_cast<unsigned long long>(r.rounds),
+      what, static_cast<int>(wait), testing::to_string(hs),
+      static_cast<unsigned long long>(r.rounds),
       r.seconds, r.seconds / static_cast<double>(r.rounds) * 1e6, median,
       r.sleeping_ms.size());
   INFO(r.error);
@@ -155,8 +211,10 @@ TEST_CASE("ping-pong between threads: 20,000 round trips, no lost wake-up") {
   // cross-process run is the stronger test (shared futex).
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
-  CAPTURE(static_cast<int>(wait));
-  const std::uint64_t rounds = 20000;
+  const Handshake hs = GENERATE(Handshake::membarrier, Handshake::fallback);
+  CAPTURE(static_cast<int>(wait), testing::to_string(hs));
+  testing::MembarrierScope mb(hs == Handshake::membarrier);
+  const std::uint64_t rounds = 20000 / kRoundsDivisor;
   testing::ScopedRing ab({.capacity = 4096, .wait = wait});
   testing::ScopedRing ba({.capacity = 4096, .wait = wait});
   Pair a = ends(ab.segment());
@@ -171,27 +229,43 @@ TEST_CASE("ping-pong between threads: 20,000 round trips, no lost wake-up") {
   responder.join();
   clear_interrupt();
   if (result.error.empty()) result.error = other_error;
-  check_ping_pong(result, "threads", wait);
+  check_ping_pong(result, "threads", wait, hs);
+  CHECK(mode_of(ab.segment()) == testing::settled_mode(hs));
+  CHECK(mode_of(ba.segment()) == testing::settled_mode(hs));
 }
 
 TEST_CASE(
-    "ping-pong between processes: 100,000 round trips, no lost "
-    "wake-up") {
+    "ping-pong between processes: 100,000 round trips (SPSC), 20,000 "
+    "(MPSC), no lost wake-up") {
   // Across processes the futex must be a shared one (no
   // FUTEX_PRIVATE_FLAG): a private futex would never wake the peer, and
-  // every round that sleeps would stall a whole slice.
+  // every round that sleeps would stall a whole slice. MPSC rings publish
+  // a commit through the header word instead of tail (design.md section
+  // 5, "MPSC"), and release through the zeroing path.
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
-  CAPTURE(static_cast<int>(wait));
-  const std::uint64_t rounds = 100000;
+  const Handshake hs =
+      GENERATE(Handshake::membarrier, Handshake::fallback,
+               Handshake::child_fallback, Handshake::parent_fallback);
+  const Kind kind = GENERATE(Kind::spsc, Kind::mpsc);
+  CAPTURE(static_cast<int>(wait), testing::to_string(hs),
+          static_cast<int>(kind));
+  const std::uint64_t rounds =
+      (kind == Kind::spsc ? 100000 : 20000) / kRoundsDivisor;
   const int before = testing::own_segment_count();
   {
-    testing::ScopedRing ab({.capacity = 4096, .wait = wait});
-    testing::ScopedRing ba({.capacity = 4096, .wait = wait});
+    testing::MembarrierScope mb(hs != Handshake::fallback);
+    testing::ScopedRing ab({.kind = kind, .capacity = 4096, .wait = wait});
+    testing::ScopedRing ba({.kind = kind, .capacity = 4096, .wait = wait});
     const int ab_id = ab.segment().id();
     const int ba_id = ba.segment().id();
+    ParentEnds mine;
+    if (hs != Handshake::parent_fallback) mine.attach(hs, ab, ba);
     ChildGuard children;
     const pid_t child = children.spawn([&] {
+      if (testing::child_lacks_membarrier(hs)) {
+        detail::set_membarrier_for_testing(false);
+      }
       auto sa = Segment::attach_id(ab_id);
       auto sb = Segment::attach_id(ba_id);
       if (!sa || !sb) return 2;
@@ -205,10 +279,11 @@ TEST_CASE(
       }
       return 0;
     });
-    auto out = Producer::attach(ab.segment());
-    auto in = Consumer::attach(ba.segment());
-    REQUIRE(out);
-    REQUIRE(in);
+    if (hs == Handshake::parent_fallback) mine.attach(hs, ab, ba);
+    REQUIRE(mine.out);
+    REQUIRE(mine.in);
+    auto& out = mine.out;
+    auto& in = mine.in;
     PingPongResult result;
     result.error = ping_pong_side(*out, *in, rounds, true, &result);
     const auto st = wait_child(child, result.error.empty() ? 60s : 1s);
@@ -216,7 +291,11 @@ TEST_CASE(
     if (result.error.empty() && !(st.exited && st.code == 0)) {
       result.error = "responder " + st.describe();
     }
-    check_ping_pong(result, "processes", wait);
+    check_ping_pong(result,
+                    kind == Kind::spsc ? "processes spsc" : "processes mpsc",
+                    wait, hs);
+    CHECK(mode_of(ab.segment()) == testing::settled_mode(hs));
+    CHECK(mode_of(ba.segment()) == testing::settled_mode(hs));
   }
   CHECK(testing::own_segment_count() == before);
 }
@@ -243,16 +322,29 @@ TEST_CASE(
   // Either way the peer must wake promptly; a lost wake-up costs ~50 ms.
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
-  CAPTURE(static_cast<int>(wait));
+  const Handshake hs =
+      GENERATE(Handshake::membarrier, Handshake::fallback,
+               Handshake::child_fallback, Handshake::parent_fallback);
+  const Kind ring_kind = GENERATE(Kind::spsc, Kind::mpsc);
+  CAPTURE(static_cast<int>(wait), testing::to_string(hs),
+          static_cast<int>(ring_kind));
   const int rounds = 200;
   const int before = testing::own_segment_count();
   {
-    testing::ScopedRing ab({.capacity = 4096, .wait = wait});
-    testing::ScopedRing ba({.capacity = 4096, .wait = wait});
+    testing::MembarrierScope mb(hs != Handshake::fallback);
+    testing::ScopedRing ab(
+        {.kind = ring_kind, .capacity = 4096, .wait = wait});
+    testing::ScopedRing ba(
+        {.kind = ring_kind, .capacity = 4096, .wait = wait});
     const int ab_id = ab.segment().id();
     const int ba_id = ba.segment().id();
+    ParentEnds mine;
+    if (hs != Handshake::parent_fallback) mine.attach(hs, ab, ba);
     ChildGuard children;
     const pid_t child = children.spawn([&] {
+      if (testing::child_lacks_membarrier(hs)) {
+        detail::set_membarrier_for_testing(false);
+      }
       auto sa = Segment::attach_id(ab_id);
       auto sb = Segment::attach_id(ba_id);
       if (!sa || !sb) return 2;
@@ -267,10 +359,11 @@ TEST_CASE(
       }
       return 0;
     });
-    auto out = Producer::attach(ab.segment());
-    auto in = Consumer::attach(ba.segment());
-    REQUIRE(out);
-    REQUIRE(in);
+    if (hs == Handshake::parent_fallback) mine.attach(hs, ab, ba);
+    REQUIRE(mine.out);
+    REQUIRE(mine.in);
+    auto& out = mine.out;
+    auto& in = mine.in;
     auto& waiters = ab.segment().control()->data_ready.waiters;
     int count[2] = {0, 0};
     std::vector<double> lat[2];
@@ -302,7 +395,6 @@ TEST_CASE(
       ++count[kind];
       lat[kind].push_back(
           std::chrono::duration<double, std::milli>(took).count());
-
     }
     const auto st = wait_child(child, 30s);
     children.forget(child);
@@ -312,15 +404,18 @@ TEST_CASE(
     for (int kind = 0; kind < 2; ++kind) {
       std::sort(lat[kind].begin(), lat[kind].end());
       std::printf(
-          "wake-up, wait=%d, %s: %d rounds, median %.3f ms, max "
-          "%.3f ms\n",
-          static_cast<int>(wait),
+          "wake-up, %s, wait=%d, handshake=%s, %s: %d rounds, median "
+          "%.3f ms, max %.3f ms\n",
+          ring_kind == Kind::spsc ? "spsc" : "mpsc", static_cast<int>(wait),
+          testing::to_string(hs),
           kind == 0 ? "publish at announce" : "publish while asleep",
           count[kind], lat[kind][lat[kind].size() / 2], lat[kind].back());
       // A lost wake-up in this path would make (nearly) every round take a
       // slice: the median would be ~50 ms.
       CHECK(lat[kind][lat[kind].size() / 2] < kLostWakeup.count());
     }
+    CHECK(mode_of(ab.segment()) == testing::settled_mode(hs));
+    CHECK(mode_of(ba.segment()) == testing::settled_mode(hs));
   }
   CHECK(testing::own_segment_count() == before);
 }

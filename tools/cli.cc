@@ -144,6 +144,10 @@ void add_create_flags(CLI::App& app, RingFlags& f) {
                               "(default), semaphore or spin; an existing ring "
                               "must match when given")
                    ->check(CLI::IsMember({"futex", "semaphore", "spin"}));
+  app.add_flag("--hugepages", f.hugepages,
+               "When creating: back the ring with huge pages (SHM_HUGETLB); "
+               "needs free huge pages (/proc/sys/vm/nr_hugepages), else "
+               "exit 13");
 }
 
 void add_lifetime_flags(CLI::App& app, RingFlags& f) {
@@ -265,6 +269,7 @@ RingOptions ring_options(const RingFlags& f) {
   if (f.wait == "semaphore") o.wait = WaitStrategy::semaphore;
   if (f.wait == "spin") o.wait = WaitStrategy::spin;
   o.max_producers = f.max_producers;
+  o.hugepages = f.hugepages;
   if (auto e = validate(o)) fail(kExitUsage, e->message);
   return o;
 }

@@ -83,6 +83,7 @@ struct RingFlags {
   std::string kind;                 // empty: any on attach, spsc on create
   std::string wait;                 // empty: any on attach, futex on create
   std::uint32_t max_producers = 0;  // 0: the library's default for the kind
+  bool hugepages = false;           // create with SHM_HUGETLB
   double timeout = -1;              // seconds; < 0: forever
   bool remove_on_exit = false;
   // Set by CLI11 when the flag was given explicitly: an existing ring must

@@ -125,6 +125,18 @@ std::string fill_text(const SegmentInfo& i) {
   return buf;
 }
 
+const char* handshake_name(layout::WakeMode m) {
+  switch (m) {
+    case layout::WakeMode::membarrier:
+      return "membarrier";
+    case layout::WakeMode::fallback_requested:
+      return "fallback-requested";
+    case layout::WakeMode::fallback:
+      return "fallback";
+  }
+  return "unknown";
+}
+
 json info_json(const SegmentInfo& i) {
   json j;
   j["key"] = hex_key(i.key);
@@ -135,6 +147,8 @@ json info_json(const SegmentInfo& i) {
   j["max_record"] = layout::max_payload(i.capacity);
   j["segment_size"] = i.segment_size;
   j["wait"] = wait_name(i.wait);
+  j["hugepages"] = i.hugepages;
+  j["handshake"] = handshake_name(i.wake_mode);
   j["max_producers"] = i.max_producers;
   j["head"] = i.head;
   j["tail"] = i.tail;
@@ -180,7 +194,9 @@ void print_info(const SegmentInfo& i) {
               fill_text(i).c_str(),
               static_cast<unsigned long long>(i.head),
               static_cast<unsigned long long>(i.tail));
-  std::printf("  wait        %s\n", wait_name(i.wait));
+  std::printf("  wait        %s (wake-up handshake: %s)\n", wait_name(i.wait),
+              handshake_name(i.wake_mode));
+  std::printf("  pages       %s\n", i.hugepages ? "huge (SHM_HUGETLB)" : "normal");
   std::printf("  version     %u\n", i.version);
   std::printf("  semaphores  semid %d (%s)\n", i.sem_id,
               i.sem_present ? "role liveness, ipcs -s"

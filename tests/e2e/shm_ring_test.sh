@@ -75,6 +75,7 @@ expect_json "$TMP/stdout" '[(p["pid"], p["alive"]) for p in j["producers"]]' "[(
 expect_json "$TMP/stdout" 'j["attachments"], j["state"], j["stale"], j["version"]' "(2, 'active', False, 2)"
 expect_json "$TMP/stdout" 'j["semaphores_present"], j["semid"] >= 0' "(True, True)"
 expect_json "$TMP/stdout" 'j["creator"]["alive"], j["owner"], j["mode"]' "(False, '$(id -un)', '0640')"
+expect_json "$TMP/stdout" 'j["hugepages"], j["handshake"] in ("membarrier", "fallback")' "(False, True)"
 expect_exit 0 "" "$SHMRING" info --key "$K1"
 expect_grep "kind        spsc" "$TMP/stdout"
 expect_grep "consumer    pid $consumer (alive)" "$TMP/stdout"
@@ -137,6 +138,25 @@ kill -TERM "$producer"
 expect_job 143 "$producer" "producer after SIGTERM"
 expect_job 0 "$consumer" "consumer of a removed ring"
 expect_exit 3 "no ring with key $K1" "$SHMRING" rm --key "$K1"
+
+# The wake-up handshake: a producer without membarrier (SHMRING_NO_MEMBARRIER=1)
+# joining a ring whose consumer has it leaves the ring in fallback mode
+# (docs/design.md, "Switching a ring to fallback").
+expect_exit 0 "" "$SHMRING" create --key "$K3" --capacity 4K
+"$CONSUME" --key "$K3" --count 5 > "$TMP/k3.out" &
+consumer=$!
+wait_attached "$K3" 1
+seq 1 5 | SHMRING_NO_MEMBARRIER=1 "$PRODUCE" --key "$K3" --framing lines
+expect_job 0 "$consumer" "consumer of the fallback producer"
+[ "$(cat "$TMP/k3.out")" = "$(seq 1 5)" ] || fail "fallback ring lost lines"
+expect_exit 0 "" "$SHMRING" info --key "$K3" --json
+expect_json "$TMP/stdout" 'j["handshake"]' "fallback"
+expect_exit 0 "" "$SHMRING" rm --key "$K3"
+
+# Huge pages: on a machine without free ones the error names the knob.
+if [ "$(cat /proc/sys/vm/nr_hugepages)" = 0 ]; then
+  expect_exit 13 "/proc/sys/vm/nr_hugepages" "$SHMRING" create --key "$K3" --hugepages
+fi
 
 expect_no_leak
 echo "PASS: shm-ring"

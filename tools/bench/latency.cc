@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/bench/iceoryx.h"
+#include "tools/bench/peers2.h"
 #include "tools/bench/pingpong.h"
 #include "tools/bench/scenarios.h"
 
@@ -37,6 +39,18 @@ void run_latency(const Config& config, Report& report) {
   add("shmring-semaphore", "shmring, semaphore fallback",
       "WaitStrategy::semaphore: spin, yield, then interprocess_semaphore",
       run_pingpong<RingPingPong<WaitStrategy::semaphore>>);
+  add("zmq-pair", "ZeroMQ ipc:// PAIR",
+      "one PAIR socket each side, zmq_send / zmq_recv 64 B each way",
+      run_pingpong<ZmqPingPong>);
+  {
+    const std::size_t before = cells.size();
+    add("iceoryx", "iceoryx 2.0.3 publish/subscribe",
+        "own iox-roudi per repetition; two topics, loan + memcpy + publish, "
+        "take polled",
+        iceoryx_latency_once);
+    const std::string why = iceoryx_unavailable();
+    for (std::size_t i = before; i < cells.size(); ++i) cells[i].row.skipped = why;
+  }
   add("pipe", "pipe pair", "write(2) 64 B, read(2) 64 B each way",
       run_pingpong<FdPingPong<false>>);
   add("unix-seqpacket", "AF_UNIX SOCK_SEQPACKET",

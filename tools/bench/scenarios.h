@@ -21,5 +21,8 @@ void run_mpsc(const Config& config, Report& report);
 void run_tools(const Config& config, Report& report);
 // 7. CPU used by a consumer blocked on an empty ring.
 void run_idle(const Config& config, Report& report);
+// 8. rigtorp/SPSCQueue's benchmark method (threads): shmring Queue<int>,
+//    Boost.Lockfree, moodycamel ReaderWriterQueue.
+void run_rigtorp(const Config& config, Report& report);
 
 }  // namespace bench

@@ -1,0 +1,192 @@
+// Scenario 8 (issue 12): rigtorp/SPSCQueue's own benchmark method, for
+// shmring's Queue<int>, Boost.Lockfree spsc_queue<int> and moodycamel
+// ReaderWriterQueue<int>. Two threads of one process, pinned to the
+// producer and consumer CPUs; every queue gets the same 1 MiB storage
+// budget (shmring: a 1 MiB ring, 16 bytes per int record).
+//
+//   throughput: the producer pushes 0 .. N-1 (N = 10 M), spinning while
+//               full; the consumer pops them in order, checking each.
+//               ops/s = N / time from the first push to the last pop.
+//   RTT:        two queues; the pinger pushes i into q1 and spins until it
+//               pops the answer from q2; the ponger answers each. Mean
+//               round trip = total time / round trips.
+// This is what src/SPSCQueueBenchmark.cpp in rigtorp/SPSCQueue does; only
+// the queues and the counts (RTT: 1 M round trips, not 10 M) differ.
+#include <readerwriterqueue/readerwriterqueue.h>
+
+#include <boost/lockfree/spsc_queue.hpp>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ring/queue.h"
+#include "ring/shmring.h"
+#include "tools/bench/harness.h"
+#include "tools/bench/scenarios.h"
+
+namespace bench {
+namespace {
+
+constexpr std::size_t kBudget = 1 << 20;
+
+// ---- The three queues behind one push/pop shape (spinning, like rigtorp).
+
+class ShmringQueue {
+ public:
+  ShmringQueue() {
+    shmring::RingOptions o;
+    o.capacity = kBudget;
+    auto seg = shmring::Segment::create_private(o);
+    if (!seg) throw std::runtime_error(seg.error().message);
+    seg_.emplace(std::move(seg).value());
+    (void)seg_->remove();  // gone once we detach
+    auto p = shmring::Producer::attach(*seg_);
+    auto c = shmring::Consumer::attach(*seg_);
+    if (!p || !c) throw std::runtime_error("cannot attach the ring's ends");
+    p_.emplace(std::move(p).value());
+    c_.emplace(std::move(c).value());
+    w_.emplace(*p_);
+    r_.emplace(*c_);
+  }
+  void push(int v) {
+    while (w_->try_push(v) != shmring::Status::ok) cpu_relax();
+  }
+  int pop() {
+    int v;
+    while (r_->try_pop(&v) != shmring::Status::ok) cpu_relax();
+    return v;
+  }
+
+ private:
+  std::optional<shmring::Segment> seg_;
+  std::optional<shmring::Producer> p_;
+  std::optional<shmring::Consumer> c_;
+  std::optional<shmring::QueueWriter<int>> w_;
+  std::optional<shmring::QueueReader<int>> r_;
+};
+
+class LockfreeQueue {
+ public:
+  LockfreeQueue() : q_(kBudget / sizeof(int)) {}
+  void push(int v) {
+    while (!q_.push(v)) cpu_relax();
+  }
+  int pop() {
+    int v;
+    while (!q_.pop(v)) cpu_relax();
+    return v;
+  }
+
+ private:
+  boost::lockfree::spsc_queue<int> q_;  // runtime capacity, heap storage
+};
+
+class RwqQueue {
+ public:
+  RwqQueue() : q_(kBudget / sizeof(int)) {}
+  void push(int v) {
+    while (!q_.try_enqueue(v)) cpu_relax();
+  }
+  int pop() {
+    int v;
+    while (!q_.try_dequeue(v)) cpu_relax();
+    return v;
+  }
+
+ private:
+  moodycamel::ReaderWriterQueue<int> q_;
+};
+
+template <class Q>
+RepOutcome run_once(const Config& config, const Placement& pl) {
+  RepOutcome out;
+  const int n = config.smoke ? 100000 : 10000000;
+  const int rtt_n = config.smoke ? 10000 : 1000000;
+  try {
+    {
+      auto q = std::make_unique<Q>();
+      bool bad = false;
+      std::thread consumer([&] {
+        pin_to(pl.consumer_cpu);
+        for (int i = 0; i < n; ++i) {
+          if (q->pop() != i) bad = true;
+        }
+      });
+      pin_to(pl.producer_cpu);
+      const auto t0 = Clock::now();
+      for (int i = 0; i < n; ++i) q->push(i);
+      consumer.join();
+      const auto t1 = Clock::now();
+      if (bad) {
+        out.error = "values out of order";
+        pin_to(-1);
+        return out;
+      }
+      out.values["ops_per_s"] =
+          n / std::chrono::duration<double>(t1 - t0).count();
+    }
+    {
+      auto q1 = std::make_unique<Q>();
+      auto q2 = std::make_unique<Q>();
+      std::thread ponger([&] {
+        pin_to(pl.consumer_cpu);
+        for (int i = 0; i < rtt_n; ++i) q2->push(q1->pop());
+      });
+      pin_to(pl.producer_cpu);
+      const auto t0 = Clock::now();
+      bool bad = false;
+      for (int i = 0; i < rtt_n; ++i) {
+        q1->push(i);
+        if (q2->pop() != i) bad = true;
+      }
+      const auto t1 = Clock::now();
+      ponger.join();
+      if (bad) out.error = "round trip answered the wrong value";
+      out.values["rtt_mean_ns"] =
+          std::chrono::duration<double, std::nano>(t1 - t0).count() / rtt_n;
+    }
+  } catch (const std::exception& ex) {
+    out.error = ex.what();
+  }
+  pin_to(-1);
+  return out;
+}
+
+}  // namespace
+
+void run_rigtorp(const Config& config, Report& report) {
+  std::vector<Cell> cells;
+  auto add = [&](const char* peer, const char* label, const char* note,
+                 auto once) {
+    // The method pins both threads: the headline placement only.
+    for (const Placement& pl : {placements(config).front()}) {
+      Cell c;
+      c.row.group = "rigtorp";
+      c.row.peer = peer;
+      c.row.label = label;
+      c.row.note = note;
+      c.row.size = sizeof(int);
+      c.row.placement = "threads-" + pl.name;
+      c.row.id = std::string("rigtorp/") + peer + "/" + c.row.placement;
+      c.metric_names = {"ops_per_s", "rtt_mean_ns"};
+      c.once = [&config, pl, once] { return once(config, pl); };
+      cells.push_back(std::move(c));
+    }
+  };
+  add("shmring-queue", "shmring QueueWriter/QueueReader<int>",
+      "a 1 MiB private SPSC ring, try_push / try_pop spinning",
+      run_once<ShmringQueue>);
+  add("lockfree-spsc", "Boost.Lockfree spsc_queue<int>",
+      "runtime capacity 262144 ints (1 MiB), push / pop spinning",
+      run_once<LockfreeQueue>);
+  add("readerwriterqueue", "moodycamel ReaderWriterQueue<int>",
+      "initial capacity 262144 ints (1 MiB), try_enqueue / try_dequeue "
+      "spinning (never allocates)",
+      run_once<RwqQueue>);
+  run_cells(config, cells, report);
+}
+
+}  // namespace bench
