@@ -17,7 +17,7 @@
 // sends again), and every other duplicate is an error.
 //
 // Rounds: SHMRING_FAULT_ROUNDS (compile time, 100 by default; the manual
-// //tests:fault_test_long target uses 1000), overridden by the FAULT_ROUNDS
+// //tests:fault_long_test target uses 1000), overridden by the FAULT_ROUNDS
 // environment variable; the seed by FAULT_SEED. The same again with
 // semaphore waits, a quarter of the rounds.
 #include <signal.h>
