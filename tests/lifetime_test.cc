@@ -7,7 +7,6 @@
 // for was made by this thread (the consumer's reclaim or reap inside
 // peek(), a producer's reap inside attach) before the read, or by a child
 // this thread reaped since, or never.
-#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
