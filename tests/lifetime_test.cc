@@ -97,6 +97,21 @@ pid_t spawn_producer_dying_in_reserve(
                         });
 }
 
+// The owner of the busy record ahead of the consumer just died: the next
+// record (`seq` of producer 9) must come within kReclaimBound, and the
+// busy record is counted as reclaimed.
+void expect_reclaimed_in_time(Consumer& c, Segment& seg, std::int64_t seq) {
+  const auto dead_at = Clock::now();
+  auto p = c.peek(kHang);
+  const auto stuck = Clock::now() - dead_at;
+  REQUIRE(p);
+  CHECK(read_seq(p.record, 9) == seq);
+  c.release();
+  INFO("stuck on the dead owner's record for " << ms(stuck) << " ms");
+  CHECK(stuck < kReclaimBound);
+  CHECK(seg.info().records_reclaimed == 1);
+}
+
 TEST_CASE("lifetime: a slow but live producer is never reclaimed") {
   ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
   Segment& seg = ring.segment();
@@ -135,7 +150,7 @@ TEST_CASE("lifetime: a slow but live producer is never reclaimed") {
   // The consumer really did wait for the producer, not skip it (the
   // margin is this process's wake-up latency after the beacon).
   CHECK(waited >= kSlow / 3);
-  CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) == 0);
+  CHECK(seg.info().records_reclaimed == 0);
   for (std::int64_t seq = 0; seq < 2; ++seq) {
     auto p = c.peek(kHang);
     REQUIRE(p);
@@ -145,7 +160,7 @@ TEST_CASE("lifetime: a slow but live producer is never reclaimed") {
   expect_clean_exit(children, pid);
   mine.close();
   CHECK(c.peek(kHang).status == Status::closed);
-  CHECK(seg.control()->producers_died.load(std::memory_order_relaxed) == 0);
+  CHECK(seg.info().producers_died == 0);
 }
 
 TEST_CASE("lifetime: a dead producer's busy record is reclaimed quickly") {
@@ -173,20 +188,10 @@ TEST_CASE("lifetime: a dead producer's busy record is reclaimed quickly") {
     }
     // ...then the consumer is stuck on its busy record while it lives.
     CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
-    CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) ==
-          0);
+    CHECK(seg.info().records_reclaimed == 0);
 
     children.kill_and_reap(pid);
-    const auto dead_at = Clock::now();
-    auto p = c.peek(kHang);
-    const auto stuck = Clock::now() - dead_at;
-    REQUIRE(p);
-    CHECK(read_seq(p.record, 9) == 0);
-    c.release();
-    INFO("stuck on the dead producer's record for " << ms(stuck) << " ms");
-    CHECK(stuck < kReclaimBound);
-    CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) ==
-          1);
+    expect_reclaimed_in_time(c, seg, 0);
     for (std::int64_t seq = 1; seq < 3; ++seq) {
       auto q = c.peek(kHang);
       REQUIRE(q);
@@ -197,7 +202,7 @@ TEST_CASE("lifetime: a dead producer's busy record is reclaimed quickly") {
     // does not hold the stream open.
     mine.close();
     CHECK(c.peek(kHang).status == Status::closed);
-    CHECK(seg.control()->producers_died.load(std::memory_order_relaxed) == 1);
+    CHECK(seg.info().producers_died == 1);
     CHECK(seg.control()->producers_attached.load(std::memory_order_relaxed) ==
           0);
   }
@@ -226,7 +231,7 @@ TEST_CASE(
   auto p = c.peek(kHang);
   REQUIRE(p);
   CHECK(read_seq(p.record, 9) == 0);
-  CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) == 1);
+  CHECK(seg.info().records_reclaimed == 1);
 }
 
 TEST_CASE("lifetime: pid reuse cannot make a dead owner look alive") {
@@ -250,28 +255,18 @@ TEST_CASE("lifetime: pid reuse cannot make a dead owner look alive") {
     REQUIRE(write_after(mine, 0) == Status::ok);
     // The owner is alive: its record holds the consumer back.
     CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
-    CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) ==
-          0);
+    CHECK(seg.info().records_reclaimed == 0);
 
     children.kill_and_reap(pid);
     const int slot = child_slot->load(std::memory_order_relaxed);
     seg.control()->producers[slot].owner.store(me, std::memory_order_relaxed);
-    const auto dead_at = Clock::now();
-    auto p = c.peek(kHang);
-    const auto stuck = Clock::now() - dead_at;
-    REQUIRE(p);
-    CHECK(read_seq(p.record, 9) == 0);
-    c.release();
-    INFO("stuck on the dead owner's record for " << ms(stuck) << " ms");
-    CHECK(stuck < kReclaimBound);
-    CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) ==
-          1);
+    expect_reclaimed_in_time(c, seg, 0);
     // And the ghost registration is reaped.
     mine.close();
     CHECK(c.peek(kHang).status == Status::closed);
     CHECK(seg.control()->producers[slot].owner.load(
               std::memory_order_relaxed) <= 1);
-    CHECK(seg.control()->producers_died.load(std::memory_order_relaxed) == 1);
+    CHECK(seg.info().producers_died == 1);
   }
 
   SECTION("a dead consumer's slot naming a live pid is taken over") {
@@ -332,8 +327,8 @@ TEST_CASE("lifetime: a producer whose main thread exited is alive") {
     c.release();
   }
   CHECK(c.peek(kHang).status == Status::closed);
-  CHECK(seg.control()->producers_died.load(std::memory_order_relaxed) == 0);
-  CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) == 0);
+  CHECK(seg.info().producers_died == 0);
+  CHECK(seg.info().records_reclaimed == 0);
   expect_clean_exit(children, pid);
 }
 

@@ -135,8 +135,7 @@ TEST_CASE("claim: a producer stopped at any step never stops another") {
         // consumer waits for it), minus that claim and the wrap padding.
         CHECK(written * 16 + 64 >= static_cast<int>(kCap));
         CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
-        CHECK(seg.control()->records_reclaimed.load(
-                  std::memory_order_relaxed) == 0);  // alive
+        CHECK(seg.info().records_reclaimed == 0);  // alive
       } else {
         CHECK(written > 1000);
       }
@@ -152,8 +151,7 @@ TEST_CASE("claim: a producer stopped at any step never stops another") {
       const auto st = children.wait(pid);
       REQUIRE(st.exited);
       CHECK(st.code == 0);
-      CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) ==
-            0);
+      CHECK(seg.info().records_reclaimed == 0);
     }
   }
 }
@@ -189,8 +187,7 @@ TEST_CASE("claim: a producer killed at any step is recovered") {
       CHECK(next(c, kHang) == "after 2");
       mine.close();
       CHECK(next(c, kHang) == "<closed (end of stream)>");
-      const auto reclaimed =
-          seg.control()->records_reclaimed.load(std::memory_order_relaxed);
+      const auto reclaimed = seg.info().records_reclaimed;
       if (claimed_at(step)) {
         CHECK(reclaimed >= 1);
       } else {
@@ -357,12 +354,12 @@ TEST_CASE("claim: a producer that exec()s holds its role until it exits") {
   CHECK(next(c, kHang) == "before exec");
   // The exec'ed image runs: the registration is alive, no end of stream.
   CHECK(c.peek(milliseconds(300)).status == Status::timed_out);
-  CHECK(seg.control()->producers_died.load(std::memory_order_relaxed) == 0);
+  CHECK(seg.info().producers_died == 0);
   const auto st = children.wait(pid);
   REQUIRE(st.exited);
   // Exited without close: reaped within a slice or so.
   CHECK(c.peek(kHang).status == Status::closed);
-  CHECK(seg.control()->producers_died.load(std::memory_order_relaxed) == 1);
+  CHECK(seg.info().producers_died == 1);
 }
 
 // ---- Bug 7: the crash table. Records an SPSC producer committed with
