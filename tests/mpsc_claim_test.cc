@@ -100,63 +100,13 @@ bool claimed_at(int step) {
   return step >= static_cast<int>(detail::ClaimStep::after_cas);
 }
 
-TEST_CASE("claim: a producer stopped at any step never stops another") {
-  for (int step = 0; step < detail::kClaimSteps; ++step) {
-    for (bool wrap : {false, true}) {
-      if (step == static_cast<int>(detail::ClaimStep::after_busy_header) &&
-          !wrap) {
-        continue;  // only wrapping claims have that step
-      }
-      CAPTURE(step, wrap);
-      ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
-      Segment& seg = ring.segment();
-      if (wrap) move_tail_near_end(seg, 16);
-      Consumer c = attach_consumer(seg);
-      Beacon beacon;
-      ChildGuard children;
-      const pid_t pid = spawn_held_producer(children, seg, beacon, step, true);
-      REQUIRE(wait_stopped(pid));
-      // While it is stopped, another producer claims until the ring is
-      // full; each try_write answers at once (no lock to wait for).
-      Producer mine = attach_producer(seg);
-      int written = 0;
-      for (;; ++written) {
-        const std::string rec = "r" + std::to_string(written);
-        const Status s = mine.try_write(as_bytes(rec));
-        if (s == Status::would_block) break;
-        REQUIRE(s == Status::ok);
-        if (!claimed_at(step)) {
-          REQUIRE(next(c) == rec);  // nothing holds the consumer
-          if (written > 1000) break;
-        }
-      }
-      if (claimed_at(step)) {
-        // The ring filled up behind the stopped claim (in order: the
-        // consumer waits for it), minus that claim and the wrap padding.
-        CHECK(written * 16 + 64 >= static_cast<int>(kCap));
-        CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
-        CHECK(seg.info().records_reclaimed == 0);  // alive
-      } else {
-        CHECK(written > 1000);
-      }
-      REQUIRE(::kill(pid, SIGCONT) == 0);
-      if (claimed_at(step)) {
-        CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
-        for (int i = 0; i < written; ++i) {
-          REQUIRE(next(c, kHang) == "r" + std::to_string(i));
-        }
-      } else {
-        CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
-      }
-      const auto st = children.wait(pid);
-      REQUIRE(st.exited);
-      CHECK(st.code == 0);
-      CHECK(seg.info().records_reclaimed == 0);
-    }
-  }
-}
-
-TEST_CASE("claim: a producer killed at any step is recovered") {
+// Runs check(step, seg, c, children, pid) for every step a claim can be
+// held at, wrapping or not (only a wrapping claim has after_busy_header),
+// each on a new MPSC ring with this thread's consumer `c` and a producer
+// child `pid` held at that step: stopped by SIGSTOP if `sigstop`, else
+// waiting at its beacon to be killed.
+template <class Check>
+void for_each_held_claim(bool sigstop, Check check) {
   for (int step = 0; step < detail::kClaimSteps; ++step) {
     for (bool wrap : {false, true}) {
       if (step == static_cast<int>(detail::ClaimStep::after_busy_header) &&
@@ -170,38 +120,88 @@ TEST_CASE("claim: a producer killed at any step is recovered") {
       Consumer c = attach_consumer(seg);
       Beacon beacon;
       ChildGuard children;
-      const pid_t pid = spawn_held_producer(children, seg, beacon, step, false);
-      REQUIRE(beacon.wait(kHang));
-      Producer mine = attach_producer(seg);
-      for (int i = 0; i < 3; ++i) {
-        REQUIRE(mine.try_write(as_bytes("after " + std::to_string(i))) ==
-                Status::ok);
-      }
-      children.kill_and_reap(pid);
-      const auto dead_at = Clock::now();
-      // The dead claim is skipped, nothing of it delivered, nothing lost.
-      CHECK(next(c, kHang) == "after 0");
-      const auto stuck = Clock::now() - dead_at;
-      CHECK(stuck < kReclaimBound);
-      CHECK(next(c, kHang) == "after 1");
-      CHECK(next(c, kHang) == "after 2");
-      mine.close();
-      CHECK(next(c, kHang) == "<closed (end of stream)>");
-      const auto reclaimed = seg.info().records_reclaimed;
-      if (claimed_at(step)) {
-        CHECK(reclaimed >= 1);
-      } else {
-        CHECK(reclaimed == 0);
-      }
-      // And the space is reusable: a full lap of records goes through.
-      Producer again = attach_producer(seg);
-      for (int i = 0; i < 300; ++i) {
-        const std::string rec = "lap " + std::to_string(i);
-        REQUIRE(again.write(as_bytes(rec), kHang) == Status::ok);
-        REQUIRE(next(c, kHang) == rec);
-      }
+      const pid_t pid =
+          spawn_held_producer(children, seg, beacon, step, sigstop);
+      REQUIRE((sigstop ? wait_stopped(pid) : beacon.wait(kHang)));
+      check(step, seg, c, children, pid);
     }
   }
+}
+
+TEST_CASE("claim: a producer stopped at any step never stops another") {
+  for_each_held_claim(true, [](int step, Segment& seg, Consumer& c,
+                               ChildGuard& children, pid_t pid) {
+    // While it is stopped, another producer claims until the ring is
+    // full; each try_write answers at once (no lock to wait for).
+    Producer mine = attach_producer(seg);
+    int written = 0;
+    for (;; ++written) {
+      const std::string rec = "r" + std::to_string(written);
+      const Status s = mine.try_write(as_bytes(rec));
+      if (s == Status::would_block) break;
+      REQUIRE(s == Status::ok);
+      if (!claimed_at(step)) {
+        REQUIRE(next(c) == rec);  // nothing holds the consumer
+        if (written > 1000) break;
+      }
+    }
+    if (claimed_at(step)) {
+      // The ring filled up behind the stopped claim (in order: the
+      // consumer waits for it), minus that claim and the wrap padding.
+      CHECK(written * 16 + 64 >= static_cast<int>(kCap));
+      CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
+      CHECK(seg.info().records_reclaimed == 0);  // alive
+    } else {
+      CHECK(written > 1000);
+    }
+    REQUIRE(::kill(pid, SIGCONT) == 0);
+    if (claimed_at(step)) {
+      CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
+      for (int i = 0; i < written; ++i) {
+        REQUIRE(next(c, kHang) == "r" + std::to_string(i));
+      }
+    } else {
+      CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
+    }
+    const auto st = children.wait(pid);
+    REQUIRE(st.exited);
+    CHECK(st.code == 0);
+    CHECK(seg.info().records_reclaimed == 0);
+  });
+}
+
+TEST_CASE("claim: a producer killed at any step is recovered") {
+  for_each_held_claim(false, [](int step, Segment& seg, Consumer& c,
+                                ChildGuard& children, pid_t pid) {
+    Producer mine = attach_producer(seg);
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(mine.try_write(as_bytes("after " + std::to_string(i))) ==
+              Status::ok);
+    }
+    children.kill_and_reap(pid);
+    const auto dead_at = Clock::now();
+    // The dead claim is skipped, nothing of it delivered, nothing lost.
+    CHECK(next(c, kHang) == "after 0");
+    const auto stuck = Clock::now() - dead_at;
+    CHECK(stuck < kReclaimBound);
+    CHECK(next(c, kHang) == "after 1");
+    CHECK(next(c, kHang) == "after 2");
+    mine.close();
+    CHECK(next(c, kHang) == "<closed (end of stream)>");
+    const auto reclaimed = seg.info().records_reclaimed;
+    if (claimed_at(step)) {
+      CHECK(reclaimed >= 1);
+    } else {
+      CHECK(reclaimed == 0);
+    }
+    // And the space is reusable: a full lap of records goes through.
+    Producer again = attach_producer(seg);
+    for (int i = 0; i < 300; ++i) {
+      const std::string rec = "lap " + std::to_string(i);
+      REQUIRE(again.write(as_bytes(rec), kHang) == Status::ok);
+      REQUIRE(next(c, kHang) == rec);
+    }
+  });
 }
 
 // ---- Issue 13, bug 1: a producer constructed while others move tail and
