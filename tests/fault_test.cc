@@ -45,15 +45,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using testing::kHang;
+using testing::kReclaimBound;
+using testing::park_until_killed;
 
 constexpr int kProducers = 4;
 constexpr std::uint64_t kCapacity = 1 << 14;  // small: producers often wait
 constexpr std::uint32_t kMaxBody = 100;
-// The library's promise (issue 4): a dead producer's record holds the
-// consumer up for less than this.
-constexpr auto kReclaimBound = std::chrono::seconds(1);
-// Anything that should take milliseconds; hitting it means a hang.
-constexpr auto kHang = std::chrono::seconds(30);
 // Records the consumer must deliver after each restart before the next
 // round: the ring demonstrably runs again.
 constexpr std::uint64_t kProgress = 200;
@@ -114,11 +112,6 @@ int child_fail(Shared& sh, int code, const char* fmt, auto... args) {
   return code;
 }
 
-int sleep_until_killed() {
-  for (int i = 0; i < 600; ++i) ::usleep(100000);
-  return 3;
-}
-
 // ---- Records: head, then fill_payload(body, producer, seq).
 struct Head {
   std::uint32_t producer;
@@ -156,8 +149,7 @@ void hold_at_claim_step(detail::ClaimStep step) {
   }
   g_hold_state->hold_step.store(-1, std::memory_order_relaxed);
   g_hold_beacon->signal();
-  sleep_until_killed();
-  ::_exit(3);
+  ::_exit(park_until_killed());
 }
 
 int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
@@ -202,7 +194,7 @@ int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
               layout::kHeaderSize,
           std::memory_order_relaxed);
       beacon.signal();  // the pipe write publishes held_offset
-      return sleep_until_killed();
+      return park_until_killed();
     }
     testing::fill_payload(body, id, seq);
     if (rng() % 64 == 0) {  // aborted records are never delivered
@@ -216,7 +208,7 @@ int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
       // seq again (the consumer counts it as re-sent).
       me.hold.store(0, std::memory_order_relaxed);
       beacon.signal();
-      return sleep_until_killed();
+      return park_until_killed();
     }
     // release: the parent's final check reads it after reaping us.
     me.committed.store(seq + 1, std::memory_order_release);
@@ -313,7 +305,7 @@ int consumer_main(Segment& seg, Shared& sh, testing::Beacon& beacon) {
     if (cs.hold.exchange(0, std::memory_order_relaxed) != 0) {
       cs.held_records.fetch_add(n, std::memory_order_relaxed);
       beacon.signal();  // die holding n peeked, unreleased records
-      return sleep_until_killed();
+      return park_until_killed();
     }
     cs.releasing.store(1, std::memory_order_relaxed);
     c->release();
@@ -393,8 +385,7 @@ class FaultRun {
 
   void kill_and_reap(pid_t pid) {
     REQUIRE(::kill(pid, SIGKILL) == 0);
-    const auto st = testing::wait_child(pid, kHang);
-    children_.forget(pid);
+    const auto st = children_.wait(pid, kHang);
     INFO("child " << pid << " " << st.describe() << "; " << sh_.error);
     // A child that exited by itself before the kill landed failed.
     REQUIRE(st.signal == SIGKILL);
@@ -524,8 +515,7 @@ class FaultRun {
   }
 
   void expect_exit(pid_t pid) {
-    const auto st = testing::wait_child(pid, kHang);
-    children_.forget(pid);
+    const auto st = children_.wait(pid, kHang);
     INFO("child " << pid << " " << st.describe() << "; " << sh_.error);
     REQUIRE(st.exited);
     REQUIRE(st.code == 0);

@@ -130,8 +130,7 @@ void run(WaitStrategy wait, int producers, std::uint64_t records,
     for (int i = 0; i < producers; ++i) {
       INFO("producer " << i);
       CHECK(next[i] == records);
-      const auto st = testing::wait_child(pids[i], kHang);
-      children.forget(pids[i]);
+      const auto st = children.wait(pids[i], kHang);
       INFO("child " << st.describe());
       CHECK(st.exited);
       CHECK(st.code == 0);

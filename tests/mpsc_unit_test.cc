@@ -355,8 +355,7 @@ TEST_CASE("mpsc: ghost slots of dead processes are reaped on attach") {
         if (p->try_write(as_bytes("from a ghost")) != Status::ok) return 2;
         ::_exit(0);  // no destructor: the slot stays registered
       });
-      const auto st = testing::wait_child(pid, std::chrono::seconds(30));
-      children.forget(pid);
+      const auto st = children.wait(pid, std::chrono::seconds(30));
       REQUIRE(st.exited);
       REQUIRE(st.code == 0);
     }
@@ -426,8 +425,7 @@ TEST_CASE("mpsc: end of stream when the last producer died") {
     if (p->try_write(as_bytes("dead")) != Status::ok) return 2;
     ::_exit(0);
   });
-  const auto st = testing::wait_child(pid, std::chrono::seconds(30));
-  children.forget(pid);
+  const auto st = children.wait(pid, std::chrono::seconds(30));
   REQUIRE(st.exited);
   REQUIRE(st.code == 0);
   a.close();

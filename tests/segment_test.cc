@@ -552,8 +552,7 @@ TEST_CASE("a live role held by another process is refused") {
     CHECK(contains(c.error().message, std::to_string(child)));
     // Killed -9: both roles can be taken over.
     ::kill(child, SIGKILL);
-    const auto st = testing::wait_child(child, std::chrono::seconds(30));
-    children.forget(child);
+    const auto st = children.wait(child, std::chrono::seconds(30));
     CHECK(st.signal == SIGKILL);
     auto p2 = Producer::attach(ring.segment());
     REQUIRE(p2);
@@ -592,8 +591,7 @@ TEST_CASE("a killed consumer's role is taken over while it is still a zombie") {
                      WEXITED | WNOWAIT) == 0);
     auto c = Consumer::attach(ring.segment());
     REQUIRE(c);
-    (void)testing::wait_child(child, std::chrono::seconds(30));
-    children.forget(child);
+    (void)children.wait(child, std::chrono::seconds(30));
   }
   CHECK(own_segment_count() == before);
 }
@@ -623,8 +621,7 @@ TEST_CASE(
       }
       ::_exit(0);  // no destructors: the role is left held
     });
-    const auto st = testing::wait_child(child, std::chrono::seconds(30));
-    children.forget(child);
+    const auto st = children.wait(child, std::chrono::seconds(30));
     REQUIRE(st.exited);
     REQUIRE(st.code == 0);
     auto c = Consumer::attach(ring.segment());
@@ -663,8 +660,7 @@ TEST_CASE(
       if (!r) return 5;
       ::_exit(0);
     });
-    const auto st = testing::wait_child(child, std::chrono::seconds(30));
-    children.forget(child);
+    const auto st = children.wait(child, std::chrono::seconds(30));
     REQUIRE(st.exited);
     REQUIRE(st.code == 0);
     auto p = Producer::attach(ring.segment());

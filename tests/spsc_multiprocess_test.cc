@@ -27,7 +27,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildGuard;
 using testing::SharedBlock;
-using testing::wait_child;
 using Clock = std::chrono::steady_clock;
 
 std::uint64_t mix(std::uint64_t x) {
@@ -225,10 +224,8 @@ void transfer(const Transfer& t) {
         [&] { return consume(id, f, &*sh, Status::closed, t.records); });
     const pid_t p =
         children.spawn([&] { return produce(id, t.records, f, &*sh); });
-    const auto ps = wait_child(p, 240s);
-    children.forget(p);
-    const auto cs = wait_child(c, 60s);
-    children.forget(c);
+    const auto ps = children.wait(p, 240s);
+    const auto cs = children.wait(c, 60s);
     const double secs =
         std::chrono::duration<double>(Clock::now() - t0).count();
     std::printf("transfer: wait=%d %llu records through %llu bytes in %.2f s\n",
@@ -307,8 +304,7 @@ double blocked_cpu_ratio(WaitStrategy wait, long* sleeps = nullptr) {
   REQUIRE(p);
   // release: the child starts measuring only after this.
   sh->ready.store(1, std::memory_order_release);
-  const auto st = wait_child(c, 60s);
-  children.forget(c);
+  const auto st = children.wait(c, 60s);
   REQUIRE(st.exited);
   REQUIRE(st.code == 0);
   REQUIRE(sh->status.load() == static_cast<int>(Status::timed_out));
@@ -389,8 +385,7 @@ TEST_CASE(
   CHECK(ratio < 0.2);
   // It was really blocked in peek: a record wakes it and it exits 0.
   REQUIRE(p->try_write(testing::as_bytes("wake up")) == Status::ok);
-  const auto st = wait_child(c, 30s);
-  children.forget(c);
+  const auto st = children.wait(c, 30s);
   INFO(st.describe());
   CHECK(st.exited);
   CHECK(st.code == 0);
@@ -428,12 +423,10 @@ TEST_CASE(
     REQUIRE(ps->committed.load() >= kill_at);
     ::kill(p, SIGKILL);
     const auto killed = now_ns();
-    const auto pst = wait_child(p, 30s);  // reaped: it runs no more
-    children.forget(p);
+    const auto pst = children.wait(p, 30s);  // reaped: it runs no more
     REQUIRE(pst.signal == SIGKILL);
     const std::uint64_t committed = ps->committed.load();
-    const auto cst = wait_child(c, 60s);
-    children.forget(c);
+    const auto cst = children.wait(c, 60s);
     INFO("consumer " << cst.describe() << ", verified " << sh->peeked.load()
                      << " of " << committed << " committed");
     REQUIRE(cst.exited);
@@ -523,15 +516,13 @@ TEST_CASE(
     if (graceful) {
       gone = now_ns();
       cs->ready.store(2);
-      const auto st = wait_child(c, 30s);
-      children.forget(c);
+      const auto st = children.wait(c, 30s);
       REQUIRE(st.exited);
     } else {
       ::kill(c, SIGKILL);
       gone = now_ns();
     }
-    const auto pst = wait_child(p, 30s);
-    children.forget(p);
+    const auto pst = children.wait(p, 30s);
     INFO("producer " << pst.describe() << ", status " << ps->status.load());
     REQUIRE(pst.exited);
     CHECK(pst.code == 0);
@@ -642,17 +633,14 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
         std::this_thread::sleep_for(100us);
       }
       ::kill(c, SIGKILL);
-      const auto st = wait_child(c, 30s);
-      children.forget(c);
+      const auto st = children.wait(c, 30s);
       INFO("incarnation " << k << ": " << st.describe());
       // Killed while reading (or, if it failed a check, exited non-zero).
       REQUIRE(st.signal == SIGKILL);
     }
     const pid_t last = children.spawn([&] { return consumer(true); });
-    const auto lst = wait_child(last, 240s);
-    children.forget(last);
-    const auto pst = wait_child(p, 60s);
-    children.forget(p);
+    const auto lst = children.wait(last, 240s);
+    const auto pst = children.wait(p, 60s);
     INFO("last consumer " << lst.describe() << ", producer " << pst.describe());
     REQUIRE(lst.exited);
     CHECK(lst.code == 0);

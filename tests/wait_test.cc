@@ -36,7 +36,6 @@ using Clock = std::chrono::steady_clock;
 using testing::ChildGuard;
 using testing::SharedBlock;
 using testing::Handshake;
-using testing::wait_child;
 
 layout::WakeMode mode_of(Segment& s) {
   return static_cast<layout::WakeMode>(s.control()->wake.mode.load());
@@ -286,8 +285,7 @@ TEST_CASE(
     auto& in = mine.in;
     PingPongResult result;
     result.error = ping_pong_side(*out, *in, rounds, true, &result);
-    const auto st = wait_child(child, result.error.empty() ? 60s : 1s);
-    children.forget(child);
+    const auto st = children.wait(child, result.error.empty() ? 60s : 1s);
     if (result.error.empty() && !(st.exited && st.code == 0)) {
       result.error = "responder " + st.describe();
     }
@@ -396,8 +394,7 @@ TEST_CASE(
       lat[kind].push_back(
           std::chrono::duration<double, std::milli>(took).count());
     }
-    const auto st = wait_child(child, 30s);
-    children.forget(child);
+    const auto st = children.wait(child, 30s);
     INFO("responder " << st.describe());
     REQUIRE(st.exited);
     REQUIRE(st.code == 0);
@@ -661,8 +658,7 @@ TEST_CASE("SIGUSR1 ends a peek blocked in another process") {
     REQUIRE(process_state(child) == 'S');
     const auto t0 = Clock::now();
     REQUIRE(::kill(child, SIGUSR1) == 0);
-    const auto st = wait_child(child, 30s);
-    children.forget(child);
+    const auto st = children.wait(child, 30s);
     const auto took = Clock::now() - t0;
     INFO(st.describe());
     REQUIRE(st.exited);
