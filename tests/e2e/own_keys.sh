@@ -4,7 +4,8 @@
 # segment uses now (a ring an earlier process with the same pid left
 # behind is skipped, never shared), and adds it to lib.sh's cleanup.
 # Call it in the test's own shell, not in a subshell: the block's counter
-# lives here.
+# lives here. A test that sources this file takes every key from new_key
+# (never KEY+n by hand: new_key would hand the same key out again).
 OWN_KEY_BASE=$KEY  # lib.sh's block, before a test reuses the name KEY
 OWN_KEY_NEXT=0
 
