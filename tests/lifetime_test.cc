@@ -332,11 +332,16 @@ TEST_CASE("lifetime: a producer whose main thread exited is alive") {
   expect_clean_exit(children, pid);
 }
 
-// A consumer child that releases `released` records, peeks `held` more
-// without releasing them, then announces it and waits to be killed.
-pid_t spawn_consumer_that_dies_holding(ChildGuard& children, Segment& seg,
-                                       Beacon& beacon, int released, int held) {
-  return children.spawn([&seg, &beacon, released, held] {
+// Writes records 0..4 (producer 9) through `mine`, then starts a consumer
+// child that releases `released` of them and peeks `held` more without
+// releasing them; returns once the child holds them, waiting to be killed.
+pid_t spawn_consumer_holding(ChildGuard& children, Segment& seg, Producer& mine,
+                             int released, int held) {
+  for (int seq = 0; seq < 5; ++seq) {
+    REQUIRE(write_after(mine, seq) == Status::ok);
+  }
+  Beacon beacon;
+  const pid_t pid = children.spawn([&seg, &beacon, released, held] {
     auto c = Consumer::attach(seg);
     if (!c) return 1;
     for (int i = 0; i < released; ++i) {
@@ -351,20 +356,16 @@ pid_t spawn_consumer_that_dies_holding(ChildGuard& children, Segment& seg,
     beacon.signal();
     return park_until_killed();
   });
+  REQUIRE(beacon.wait(kHang));
+  return pid;
 }
 
 TEST_CASE("lifetime: a producer blocked on a dead consumer gets peer_dead") {
   ScopedRing ring({.kind = Kind::mpsc, .capacity = 1024});
   Segment& seg = ring.segment();
   Producer mine = attach_producer(seg);
-  for (int seq = 0; seq < 5; ++seq) {
-    REQUIRE(write_after(mine, seq) == Status::ok);
-  }
-  Beacon holding;
   ChildGuard children;
-  const pid_t pid =
-      spawn_consumer_that_dies_holding(children, seg, holding, 3, 2);
-  REQUIRE(holding.wait(kHang));
+  const pid_t pid = spawn_consumer_holding(children, seg, mine, 3, 2);
   CHECK(mine.consumer_alive());
   children.kill_and_reap(pid);
   CHECK_FALSE(mine.consumer_alive());
@@ -417,14 +418,8 @@ TEST_CASE("lifetime: wait_for_consumer waits for the next consumer") {
   Segment& seg = ring.segment();
   Producer mine =
       attach_producer(seg, ProducerOptions{.wait_for_consumer = true});
-  for (int seq = 0; seq < 5; ++seq) {
-    REQUIRE(write_after(mine, seq) == Status::ok);
-  }
-  Beacon holding;
   ChildGuard children;
-  const pid_t pid =
-      spawn_consumer_that_dies_holding(children, seg, holding, 3, 2);
-  REQUIRE(holding.wait(kHang));
+  const pid_t pid = spawn_consumer_holding(children, seg, mine, 3, 2);
   children.kill_and_reap(pid);
 
   // Far more than the ring holds: the writer must block, then go on.
