@@ -250,8 +250,9 @@ TEST_CASE("a header with a valid magic but nonsense fields is refused") {
   CHECK(patched([](auto* cb) {
           cb->wait_strategy = static_cast<WaitStrategy>(0);
         }).code == Errc::not_shmring);
-  CHECK(patched([](auto* cb) { cb->state.store(7); }).code ==
-        Errc::not_shmring);
+  CHECK(patched([](auto* cb) {
+          cb->state.store(7, std::memory_order_relaxed);
+        }).code == Errc::not_shmring);
   CHECK(patched([](auto* cb) { cb->magic ^= 1; }).code == Errc::not_shmring);
   CHECK(own_segment_count() == before);
 }
@@ -280,7 +281,8 @@ TEST_CASE("an attacher waits for a creator that finishes late") {
     auto* cb = reinterpret_cast<layout::ControlBlock*>(raw.data());
     // Identity in place, `state` still initializing: a creator at work.
     std::memcpy(raw.data(), header.data(), header.size());
-    cb->state.store(0);
+    // relaxed: the creator thread starts after it (thread start orders).
+    cb->state.store(0, std::memory_order_relaxed);
     std::thread creator([cb] {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       cb->state.store(static_cast<std::uint32_t>(layout::State::ready),
