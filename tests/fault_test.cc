@@ -100,14 +100,20 @@ struct Shared {
   ProducerState producers[kProducers];
   ConsumerState consumer;
   std::atomic<int> stop{0};
+  // 0: no child failed; 1: one claimed `error` and is writing it; 2: the
+  // message is complete.
   std::atomic<int> failed{0};
   char error[512] = {};
 };
 
-// A child records why it failed; the parent reports it.
+// A child records why it failed (the first one only); the parent reports it.
 int child_fail(Shared& sh, int code, const char* fmt, auto... args) {
-  if (sh.failed.exchange(1) == 0) {
+  int none = 0;
+  // relaxed: the claim only picks the one writer; the store of 2 publishes.
+  if (sh.failed.compare_exchange_strong(none, 1, std::memory_order_relaxed)) {
     std::snprintf(sh.error, sizeof sh.error, fmt, args...);
+    // release: pairs with fail_on_child_error's acquire (the message).
+    sh.failed.store(2, std::memory_order_release);
   }
   return code;
 }
@@ -317,12 +323,12 @@ int consumer_main(Segment& seg, Shared& sh, testing::Beacon& beacon) {
   // End of stream: every record delivered to a dead consumer came again.
   for (int i = 0; i < kProducers; ++i) {
     if (cursor[i] != cs.seen[i].load(std::memory_order_relaxed)) {
-      return child_fail(
-          sh, 25,
-          "consumer: producer %d: stream ended at seq %llu but "
-          "seq %llu was delivered before a takeover",
-          i, static_cast<unsigned long long>(next_of(cursor[i])),
-          static_cast<unsigned long long>(next_of(cs.seen[i].load())));
+      return child_fail(sh, 25,
+                        "consumer: producer %d: stream ended at seq %llu but "
+                        "seq %llu was delivered before a takeover",
+                        i, static_cast<unsigned long long>(next_of(cursor[i])),
+                        static_cast<unsigned long long>(next_of(
+                            cs.seen[i].load(std::memory_order_relaxed))));
     }
   }
   return 0;
@@ -392,30 +398,43 @@ class FaultRun {
   }
 
   void fail_on_child_error() {
-    // acquire: pairs with the child's exchange (its message is visible).
-    if (sh_.failed.load(std::memory_order_acquire) != 0) FAIL(sh_.error);
+    // acquire: pairs with child_fail's release store of 2 (the message).
+    int failed = sh_.failed.load(std::memory_order_acquire);
+    // A message being written takes microseconds; a writer killed meanwhile
+    // leaves 1 for good.
+    for (int i = 0; failed == 1 && i < 1000; ++i) {
+      ::usleep(1000);
+      failed = sh_.failed.load(std::memory_order_acquire);
+    }
+    if (failed == 2) FAIL(sh_.error);
+    if (failed != 0) FAIL("a child failed; its message was never completed");
   }
 
   // Waits until the consumer delivered kProgress more records and, after a
   // producer restart, that producer committed again.
   void await_progress(int restarted_producer) {
     const auto start = Clock::now();
-    const std::uint64_t d0 = sh_.consumer.delivered.load();
+    // relaxed: progress counters, polled; no data is read through them.
+    const std::uint64_t d0 =
+        sh_.consumer.delivered.load(std::memory_order_relaxed);
     const std::uint64_t c0 =
         restarted_producer >= 0
-            ? sh_.producers[restarted_producer].committed.load()
+            ? sh_.producers[restarted_producer].committed.load(
+                  std::memory_order_relaxed)
             : 0;
     for (;;) {
       fail_on_child_error();
-      const bool delivered = sh_.consumer.delivered.load() >= d0 + kProgress;
-      const bool committed =
-          restarted_producer < 0 ||
-          sh_.producers[restarted_producer].committed.load() > c0;
+      const bool delivered = sh_.consumer.delivered.load(
+                                 std::memory_order_relaxed) >= d0 + kProgress;
+      const bool committed = restarted_producer < 0 ||
+                             sh_.producers[restarted_producer].committed.load(
+                                 std::memory_order_relaxed) > c0;
       if (delivered && committed) break;
       if (Clock::now() - start > kHang) {
-        FAIL("no progress for " << ms(Clock::now() - start)
-                                << " ms after a restart (delivered "
-                                << sh_.consumer.delivered.load() - d0 << ")");
+        FAIL("no progress for "
+             << ms(Clock::now() - start) << " ms after a restart (delivered "
+             << sh_.consumer.delivered.load(std::memory_order_relaxed) - d0
+             << ")");
       }
       ::usleep(200);
     }
@@ -521,6 +540,7 @@ class FaultRun {
     REQUIRE(st.code == 0);
   }
 
+  // After finish(): every child is reaped, so relaxed reads see it all.
   void report(int rounds, Clock::duration elapsed) const {
     const ConsumerState& cs = sh_.consumer;
     std::printf(
@@ -537,14 +557,19 @@ class FaultRun {
         rounds, std::chrono::duration<double>(elapsed).count(),
         producer_random_, producer_held_, producer_resend_, claim_kills_[0],
         claim_kills_[1], claim_kills_[2], claim_kills_[3], claim_kills_[4],
-        consumer_random_,
-        consumer_held_, static_cast<unsigned long long>(cs.delivered.load()),
-        static_cast<unsigned long long>(cs.replayed.load()),
-        static_cast<unsigned long long>(cs.held_records.load()),
-        static_cast<unsigned long long>(cs.resent.load()),
-        seg_.control()->records_reclaimed.load(),
-        static_cast<unsigned long long>(cs.uncertain.load()), ms(max_reclaim_),
-        ms(max_progress_));
+        consumer_random_, consumer_held_,
+        static_cast<unsigned long long>(
+            cs.delivered.load(std::memory_order_relaxed)),
+        static_cast<unsigned long long>(
+            cs.replayed.load(std::memory_order_relaxed)),
+        static_cast<unsigned long long>(
+            cs.held_records.load(std::memory_order_relaxed)),
+        static_cast<unsigned long long>(
+            cs.resent.load(std::memory_order_relaxed)),
+        seg_.control()->records_reclaimed.load(std::memory_order_relaxed),
+        static_cast<unsigned long long>(
+            cs.uncertain.load(std::memory_order_relaxed)),
+        ms(max_reclaim_), ms(max_progress_));
   }
 
   Segment& seg_;
@@ -603,26 +628,28 @@ void run_faults(WaitStrategy wait, int rounds, unsigned seed) {
     }
     run.finish();
     run.fail_on_child_error();
+    // The children are reaped: relaxed reads see everything they wrote.
 
     // Every record any incarnation committed was delivered: the consumer
     // checked there was no gap, and the highest one matches.
     for (int i = 0; i < kProducers; ++i) {
       INFO("producer " << i);
-      CHECK(next_of(sh.consumer.seen[i].load()) ==
-            sh.producers[i].committed.load());
-      CHECK(sh.producers[i].committed.load() > 0);
+      CHECK(next_of(sh.consumer.seen[i].load(std::memory_order_relaxed)) ==
+            sh.producers[i].committed.load(std::memory_order_relaxed));
+      CHECK(sh.producers[i].committed.load(std::memory_order_relaxed) > 0);
     }
     // A consumer killed holding n peeked records makes n come again.
-    CHECK(sh.consumer.replayed.load() >= sh.consumer.held_records.load());
+    CHECK(sh.consumer.replayed.load(std::memory_order_relaxed) >=
+          sh.consumer.held_records.load(std::memory_order_relaxed));
     // Each producer killed between reserve and commit left one busy record.
-    CHECK(seg.control()->records_reclaimed.load() >=
+    CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) >=
           static_cast<std::uint32_t>(run.producer_held_));
     // Each producer killed after a commit, before noting it, makes its
     // replacement send that record again, and the consumer sees it as a
     // re-send; beyond those only a random kill can land in that window.
-    CHECK(sh.consumer.resent.load() >=
+    CHECK(sh.consumer.resent.load(std::memory_order_relaxed) >=
           static_cast<std::uint64_t>(run.producer_resend_));
-    CHECK(sh.consumer.resent.load() <=
+    CHECK(sh.consumer.resent.load(std::memory_order_relaxed) <=
           static_cast<std::uint64_t>(run.producer_random_ +
                                      run.producer_resend_));
     if (rounds > 0) CHECK(run.producer_resend_ > 0);
