@@ -136,9 +136,11 @@ void add_create_flags(CLI::App& app, RingFlags& f) {
   app.add_option("--mode", f.mode,
                  "Permission bits when creating, octal (default 0600)");
   app.add_option("--kind", f.kind,
-                 "spsc (one producer) or mpsc (many). On attach: the ring "
-                 "must be of this kind. Default: any; spsc when creating")
-      ->check(CLI::IsMember({"spsc", "mpsc"}));
+                 "spsc (one producer), mpsc (many) or broadcast (one "
+                 "producer, every consumer gets every record). On attach: "
+                 "the ring must be of this kind. Default: any; spsc when "
+                 "creating")
+      ->check(CLI::IsMember({"spsc", "mpsc", "broadcast"}));
   f.wait_opt = app.add_option("--wait", f.wait,
                               "How sleepers wake when creating: futex "
                               "(default), semaphore or spin; an existing ring "
@@ -248,6 +250,7 @@ key_t resolve_key(const AddressFlags& f) {
 std::optional<Kind> expected_kind(const RingFlags& f) {
   if (f.kind == "spsc") return Kind::spsc;
   if (f.kind == "mpsc") return Kind::mpsc;
+  if (f.kind == "broadcast") return Kind::broadcast;
   return std::nullopt;
 }
 
@@ -269,6 +272,7 @@ RingOptions ring_options(const RingFlags& f) {
   if (f.wait == "semaphore") o.wait = WaitStrategy::semaphore;
   if (f.wait == "spin") o.wait = WaitStrategy::spin;
   o.max_producers = f.max_producers;
+  o.max_consumers = f.max_consumers;
   o.hugepages = f.hugepages;
   if (auto e = validate(o)) fail(kExitUsage, e->message);
   return o;
@@ -342,6 +346,8 @@ const char* kind_name(Kind k) {
       return "spsc";
     case Kind::mpsc:
       return "mpsc";
+    case Kind::broadcast:
+      return "broadcast";
   }
   return "unknown";
 }
