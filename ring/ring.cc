@@ -52,6 +52,14 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
   // scribble, refused by every reserve (corrupt). MPSC: other producers
   // move tail and the consumer head between our two loads, so the pair
   // proves nothing; reserve_mpsc() judges a consistent snapshot instead.
+  if (segment.kind() == Kind::broadcast) {
+    // No cursor scanned yet: the ring counts as full until the first
+    // rescan (broadcast_min) finds the registered consumers.
+    broadcast_ = true;
+    max_consumers_ =
+        std::min<std::uint32_t>(segment.max_consumers(), layout::kMaxConsumers);
+    cached_head_ = tail_ - capacity_;
+  }
   broken_ = !mpsc_ && !layout::positions_sane(cached_head_, tail_, capacity_);
 }
 
@@ -129,8 +137,10 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
     // seq_cst (acquire suffices for data): pairs with the consumer's head
     // store in release(), so its reads of the space happen before our
     // writes; seq_cst also makes this the re-check of the space_ready
-    // Dekker pair when called from wait_loop.
-    cached_head_ = cb_->head.load(std::memory_order_seq_cst);
+    // Dekker pair when called from wait_loop. Broadcast: the same for
+    // every registered cursor (broadcast.cc).
+    cached_head_ = broadcast_ ? broadcast_min()
+                              : cb_->head.load(std::memory_order_seq_cst);
     if (!layout::positions_sane(cached_head_, tail_, capacity_)) {
       broken_ = true;
       return {Status::corrupt, {}};
@@ -139,6 +149,7 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
       // Full: make deferred records visible, or the consumer could wait for
       // them while we wait for it.
       publish();
+      if (broadcast_) reap_dead_consumers_throttled();  // try_reserve pollers
       return {Status::would_block, {}};
     }
   }
@@ -346,7 +357,7 @@ Status Producer::write(std::span<const std::byte> bytes, Timeout timeout,
 
 // ============================== Consumer ==================================
 
-Consumer::Consumer(Segment& segment, ProcessToken token)
+Consumer::Consumer(Segment& segment, ProcessToken token, int cursor)
     : segment_(&segment),
       mapping_(segment.mapping_ref()),
       cb_(segment.control()),
@@ -361,8 +372,14 @@ Consumer::Consumer(Segment& segment, ProcessToken token)
   // exactly where it last released. A misaligned (corrupt) head is caught
   // by the position checks in try_peek().
   head_ = read_ = cached_tail_ = cb_->head.load(std::memory_order_acquire);
+  head_word_ = &cb_->head;
   max_span_ = layout::max_span(capacity_);
   sem_id_ = segment.sem_id();
+  if (cursor >= 0) {  // broadcast: our own cursor, starting at the tail
+    cursor_ = cursor;
+    join_cursor();
+    return;
+  }
   if (!mpsc_) return;
   // A predecessor that died inside release() left [head, release_to)
   // partly zeroed: it had finished with those records, so finish its job.

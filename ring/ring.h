@@ -169,6 +169,13 @@ class Producer {
   Reservation reserve_mpsc(std::size_t size);
   inline void publish();
   Status blocked_status();
+  // Broadcast rings (broadcast.cc): the minimum registered cursor (the
+  // space rule), reaping dead consumers, the full-ring check.
+  std::uint64_t broadcast_min();
+  int reap_dead_consumers();
+  void reap_dead_consumers_throttled();
+  Status broadcast_blocked_status();
+  bool any_consumer_alive() const;
 
   Segment* segment_;
   std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
@@ -195,6 +202,12 @@ class Producer {
   bool reserved_ = false;
   detail::ClosedFlag closed_;
   bool broken_ = false;  // positions in the segment are corrupt
+  // Broadcast rings: cached_head_ is the minimum registered cursor as last
+  // scanned (docs/design.md section 11).
+  bool broadcast_ = false;
+  std::uint32_t max_consumers_ = 0;  // cursors to scan (validated snapshot)
+  std::uint32_t full_polls_ = 0;
+  detail::Clock::time_point last_reap_{};
 };
 
 class Consumer {
@@ -248,8 +261,17 @@ class Consumer {
   // Where a corrupt result was detected (ring offset), for messages.
   std::uint64_t corrupt_offset() const { return corrupt_at_; }
 
+  // Broadcast rings: the cursor this consumer holds (0..max_consumers-1);
+  // -1 on other kinds.
+  int cursor() const { return cursor_; }
+
  private:
-  Consumer(Segment& segment, ProcessToken token);
+  Consumer(Segment& segment, ProcessToken token, int cursor = -1);
+  // Broadcast rings (broadcast.cc): take a free cursor; start at the tail;
+  // free the cursor.
+  static Result<Consumer> attach_broadcast(Segment& segment, ProcessToken me);
+  void join_cursor();
+  void leave_cursor();
   Peeked try_peek_slow();  // wait_fd.cc: try_peek_scan() + the fd's arming
   Peeked try_peek_scan();
   Status end_status();
@@ -284,6 +306,10 @@ class Consumer {
   std::uint32_t empty_polls_ = 0;
   detail::ClosedFlag closed_;
   std::unique_ptr<detail::WaitFd> wait_fd_;  // wait_fd(), created lazily
+  // Where release() publishes head_: ControlBlock::head, or on a broadcast
+  // ring this consumer's cursor position.
+  std::atomic<std::uint64_t>* head_word_ = nullptr;
+  int cursor_ = -1;
 };
 
 // ---- Inline fast paths. The common case of each call is a few
@@ -343,11 +369,12 @@ inline void Consumer::release() {
     return;
   }
   head_ = read_;
-  // Release store of head (pairs with the producer's acquire (seq_cst)
-  // reload of head in reserve_spsc(): our reads of the records happen
-  // before its overwrites) and the space_ready wake check
+  // Release store of head, or of our cursor on a broadcast ring (pairs
+  // with the producer's acquire (seq_cst) reload of head in reserve_spsc(),
+  // or its cursor rescan in broadcast_min(): our reads of the records
+  // happen before its overwrites) and the space_ready wake check
   // (WaitPoint::publish, wait.h).
-  space_ready_.publish(cb_->head, head_);
+  space_ready_.publish(*head_word_, head_);
 }
 
 inline Peeked Consumer::try_peek() {

@@ -1,0 +1,250 @@
+// Broadcast rings (Kind::broadcast): the consumer cursors. Taking and
+// freeing a cursor, the producer's space rule (the minimum over registered
+// cursors) and the reaping of dead consumers. The records themselves are
+// SPSC's (ring.h's inline fast paths, Producer::reserve_spsc, try_peek):
+// docs/design.md, section 11, has the protocol and its proof.
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "ring/liveness.h"
+#include "ring/ring.h"
+#include "ring/roles.h"
+
+namespace shmring {
+
+using detail::Clock;
+using layout::BroadcastBlock;
+using layout::ControlBlock;
+using layout::Cursor;
+
+namespace {
+
+using detail::degraded;
+using detail::kFreeClosed;
+using detail::kFreeDied;
+using detail::registered;
+using detail::roles_gone;
+
+// The cursor table's bound: the validated snapshot, never the live header.
+std::uint32_t cursor_count(const Segment& seg) {
+  return std::min<std::uint32_t>(seg.max_consumers(), layout::kMaxConsumers);
+}
+
+// True while the registration `t` of cursor `i` runs (roles.h).
+bool cursor_alive(int semid, std::uint32_t i, ProcessToken t) {
+  return detail::role_alive(semid, layout::cursor_sem(i), t);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- consumer
+
+Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
+  ControlBlock* cb = segment.control();
+  BroadcastBlock* bb = segment.broadcast();
+  const std::uint32_t n = cursor_count(segment);
+  // A ring marked for removal whose set went with it: pid tokens decide
+  // (the layout-v1 rule, as for the other roles).
+  const bool by_token = degraded(segment);
+  if (segment.sem_id() < 0 && !by_token) return roles_gone(segment);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Cursor& cur = bb->cursors[i];
+    if (by_token) {
+      // acquire: pairs with the release CAS of the cursor's last holder.
+      ProcessToken t = cur.owner.load(std::memory_order_acquire);
+      if (registered(t) && alive(t)) continue;
+      // seq_cst: as the CAS below.
+      if (!cur.owner.compare_exchange_strong(t, me,
+                                             std::memory_order_seq_cst)) {
+        continue;
+      }
+      if (registered(t)) {
+        // relaxed: statistics only.
+        cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
+      }
+    } else {
+      int err = 0;
+      if (!take_role(segment.sem_id(), layout::cursor_sem(i), &err)) {
+        if (err == EIDRM || err == EINVAL) return roles_gone(segment);
+        if (err != 0) {
+          return Error{Errc::system,
+                       std::string("cannot take a consumer cursor: ") +
+                           std::strerror(err)};
+        }
+        continue;  // held by a live consumer
+      }
+      // The cursor is ours. A first, conservative position (a tail value
+      // read now, never ahead of where we will start) before the owner
+      // CAS publishes the registration. relaxed (both): published by the
+      // CAS's release half to a producer that acquires our token.
+      cur.position.store(cb->tail.load(std::memory_order_acquire),
+                         std::memory_order_relaxed);
+      // seq_cst: the producer's rescan (a seq_cst fence, then the owner
+      // loads) either sees our token, or it came before this CAS in the
+      // total order and so before our tail load in the constructor
+      // (docs/design.md section 11, "Taking a cursor"). A reaper may free
+      // a dead token meanwhile: the loop retries from its value.
+      ProcessToken was = cur.owner.load(std::memory_order_acquire);
+      while (!cur.owner.compare_exchange_weak(was, me,
+                                              std::memory_order_seq_cst,
+                                              std::memory_order_acquire)) {
+      }
+      if (registered(was)) {
+        // A dead consumer's registration, taken over. relaxed: statistics.
+        cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    // relaxed: informational (`shm-ring info`); only the holder writes.
+    cur.generation.fetch_add(1, std::memory_order_relaxed);
+    cur.lost.store(0, std::memory_order_relaxed);
+    // seq_cst: a producer blocked on a full ring reads it in
+    // blocked_status() (no consumer yet: keep waiting).
+    cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
+    return Consumer(segment, me, static_cast<int>(i));
+  }
+  std::string pids;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const pid_t pid =
+        by_token ? token_pid(bb->cursors[i].owner.load(std::memory_order_relaxed))
+                 : role_pid(segment.sem_id(), layout::cursor_sem(i));
+    pids += (i == 0 ? "" : ", ") + std::to_string(pid);
+  }
+  return Error{Errc::role_taken,
+               "all " + std::to_string(n) +
+                   " consumer cursors of this broadcast ring are held by live "
+                   "consumers (pids " +
+                   pids + "); create it with a larger --max-consumers"};
+}
+
+// The constructor's part for a broadcast consumer: start at the tail as it
+// is after our registration, and publish that as our position (it may be
+// ahead of the conservative one attach stored, and so unblock the producer).
+void Consumer::join_cursor() {
+  Cursor& cur = segment_->broadcast()->cursors[cursor_];
+  head_word_ = &cur.position;
+  // seq_cst: after the owner CAS in attach_broadcast() (the proof's X).
+  head_ = read_ = cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
+  // Release store of our position (pairs with the producer's rescan) and
+  // the space_ready wake check: WaitPoint::publish (wait.h).
+  space_ready_.publish(cur.position, head_);
+}
+
+void Consumer::leave_cursor() {
+  Cursor& cur = segment_->broadcast()->cursors[cursor_];
+  ProcessToken mine = token_;
+  // seq_cst: the waker half of the space_ready pair with a producer
+  // sleeping because we were the slowest (its announce, then the rescan's
+  // owner loads), completed by wake() below. A CAS: a cursor that was
+  // reaped and taken over is not ours to free.
+  cur.owner.compare_exchange_strong(mine, kFreeClosed,
+                                    std::memory_order_seq_cst,
+                                    std::memory_order_relaxed);
+  // After the owner word: a reaper that still sees our token finds the
+  // role held, so a clean close is never counted as a death.
+  drop_role(sem_id_, layout::cursor_sem(static_cast<std::uint32_t>(cursor_)));
+  space_ready_.wake();
+}
+
+// ---------------------------------------------------------------- producer
+
+std::uint64_t Producer::broadcast_min() {
+  BroadcastBlock* bb = segment_->broadcast();
+  // seq_cst fence before the owner loads: a joiner whose owner CAS we do
+  // not see loads tail after everything we stored before this fence
+  // (docs/design.md section 11), so it starts at or after the minimum we
+  // compute here. It is also the re-check half of the space_ready Dekker
+  // pair when wait_loop calls us after announce().
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Every position is clamped into [cached_head_, tail_]: below is only a
+  // joiner's conservative first position (it starts at or after the old
+  // minimum, see above) or a scribble; above tail only a scribble.
+  const std::uint64_t floor_lag = tail_ - cached_head_;
+  std::uint64_t lag = 0;
+  bool any = false;
+  for (std::uint32_t i = 0; i < max_consumers_; ++i) {
+    const Cursor& cur = bb->cursors[i];
+    // seq_cst: see the fence above; acquire pairs with the joiner's owner
+    // CAS (its first position is visible).
+    const ProcessToken t = cur.owner.load(std::memory_order_seq_cst);
+    if (!registered(t)) continue;
+    any = true;
+    // seq_cst: acquire pairs with the consumer's release store of its
+    // position (WaitPoint::publish): its reads of the records below it
+    // happen before our overwrites; seq_cst for the space_ready re-check.
+    const std::uint64_t p = cur.position.load(std::memory_order_seq_cst);
+    lag = std::max(lag, std::min(tail_ - p, floor_lag));
+  }
+  // No registered consumer: no space. Nobody could read what we write,
+  // and a consumer that attaches starts at the tail anyway.
+  const std::uint64_t m = any ? tail_ - lag : tail_ - capacity_;
+  // relaxed: the published low-water mark is informational (shm-ring
+  // info); nothing is read through it.
+  cb_->head.store(m, std::memory_order_relaxed);
+  return m;
+}
+
+int Producer::reap_dead_consumers() {
+  BroadcastBlock* bb = segment_->broadcast();
+  int reaped = 0;
+  for (std::uint32_t i = 0; i < max_consumers_; ++i) {
+    Cursor& cur = bb->cursors[i];
+    // acquire: pairs with the consumer's owner CAS.
+    ProcessToken t = cur.owner.load(std::memory_order_acquire);
+    if (!registered(t) || cursor_alive(sem_id_, i, t)) continue;
+    // seq_cst: one of racing reapers (or a consumer taking the cursor
+    // over) wins; our next rescan no longer counts the cursor.
+    if (!cur.owner.compare_exchange_strong(t, kFreeDied,
+                                           std::memory_order_seq_cst)) {
+      continue;
+    }
+    // relaxed: statistics only (`shm-ring info`).
+    cb_->consumers_died.fetch_add(1, std::memory_order_relaxed);
+    ++reaped;
+  }
+  return reaped;
+}
+
+void Producer::reap_dead_consumers_throttled() {
+  // A producer that only polls try_reserve() on a full ring: look at the
+  // clock every 256th time, reap at most once per sleep slice.
+  if ((++full_polls_ & 255) != 1) return;
+  const auto now = Clock::now();
+  if (now - last_reap_ < detail::kSleepSlice) return;
+  last_reap_ = now;
+  reap_dead_consumers();
+}
+
+Status Producer::broadcast_blocked_status() {
+  // Dead consumers first, whatever the options: a killed subscriber must
+  // not hold the producer for longer than one slice.
+  last_reap_ = Clock::now();
+  reap_dead_consumers();
+  BroadcastBlock* bb = segment_->broadcast();
+  for (std::uint32_t i = 0; i < max_consumers_; ++i) {
+    // acquire: pairs with the consumer's owner CAS.
+    if (registered(bb->cursors[i].owner.load(std::memory_order_acquire))) {
+      return Status::ok;  // a live consumer holds the ring: wait for it
+    }
+  }
+  if (options_.wait_for_consumer) return Status::ok;
+  // acquire: pairs with Consumer::attach_broadcast's increment.
+  if (cb_->consumers_seen.load(std::memory_order_acquire) == 0) {
+    return Status::ok;  // no consumer yet: wait for one, like a FIFO
+  }
+  return Status::peer_dead;
+}
+
+bool Producer::any_consumer_alive() const {
+  BroadcastBlock* bb = segment_->broadcast();
+  for (std::uint32_t i = 0; i < max_consumers_; ++i) {
+    // acquire: pairs with the consumer's owner CAS.
+    const ProcessToken t = bb->cursors[i].owner.load(std::memory_order_acquire);
+    if (cursor_alive(sem_id_, i, t)) return true;
+  }
+  return false;
+}
+
+}  // namespace shmring
