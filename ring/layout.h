@@ -273,18 +273,30 @@ struct BroadcastBlock {
   std::uint32_t max_consumers;  // 1..kMaxConsumers
   Overrun overrun;
   std::uint8_t pad0[kLine - 8];
-  // ---- line 1: written by the producer only.
-  // Overrun::drop_slow: the end of the span the producer is about to
-  // overwrite, stored before it writes a byte there (agrona's tail intent
-  // counter); a consumer that read a record at p re-reads it afterwards,
-  // and p + capacity < tail_intent means the record may be torn.
+  // ---- line 1: written by the producer only (Overrun::drop_slow).
+  // The end of the span the producer is about to write, stored before it
+  // writes a byte there (agrona's tail intent counter): a record at p is
+  // intact while tail_intent - p <= capacity; a consumer checks that after
+  // it read the record (docs/design.md section 11, "drop-slow").
   alignas(kLine) std::atomic<std::uint64_t> tail_intent;
-  std::uint8_t pad1[kLine - 8];
+  // A seqlock (odd while the producer writes) over two snapshots, each a
+  // record boundary with the payload bytes and records committed before it:
+  // the oldest record not yet overwritten (where a lapped consumer
+  // resumes), and a published tail (where a consumer starts).
+  std::atomic<std::uint64_t> snap_seq;
+  std::atomic<std::uint64_t> oldest;
+  std::atomic<std::uint64_t> oldest_payload;
+  std::atomic<std::uint64_t> oldest_records;
+  std::atomic<std::uint64_t> start;
+  std::atomic<std::uint64_t> start_payload;
+  std::atomic<std::uint64_t> start_records;
+  std::uint8_t pad1[kLine - 64];
   // ---- lines 2..17: one cursor per consumer.
   Cursor cursors[kMaxConsumers];
 };
 static_assert(offsetof(BroadcastBlock, overrun) == 4);
 static_assert(offsetof(BroadcastBlock, tail_intent) == kLine);
+static_assert(offsetof(BroadcastBlock, start_records) == kLine + 56);
 static_assert(offsetof(BroadcastBlock, cursors) == 2 * kLine);
 static_assert(offsetof(Cursor, position) == 8);
 static_assert(offsetof(Cursor, lost) == 24);

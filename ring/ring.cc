@@ -59,6 +59,8 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
     max_consumers_ =
         std::min<std::uint32_t>(segment.max_consumers(), layout::kMaxConsumers);
     cached_head_ = tail_ - capacity_;
+    lossy_ = segment.overrun() == Overrun::drop_slow;
+    if (lossy_) init_lossy();
   }
   broken_ = !mpsc_ && !layout::positions_sane(cached_head_, tail_, capacity_);
 }
@@ -133,7 +135,10 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
     gap = align_gap(0, align);
   }
   const std::uint64_t need = pad + gap + span;
-  if (tail_ + need - cached_head_ > capacity_) {
+  if (lossy_) {
+    // drop-slow: never wait; announce the overwrite first (broadcast.cc).
+    lossy_overwrite(tail_ + need);
+  } else if (tail_ + need - cached_head_ > capacity_) {
     // seq_cst (acquire suffices for data): pairs with the consumer's head
     // store in release(), so its reads of the space happen before our
     // writes; seq_cst also makes this the re-check of the space_ready
@@ -375,8 +380,11 @@ Consumer::Consumer(Segment& segment, ProcessToken token, int cursor)
   head_word_ = &cb_->head;
   max_span_ = layout::max_span(capacity_);
   sem_id_ = segment.sem_id();
+  slow_release_ = mpsc_;
   if (cursor >= 0) {  // broadcast: our own cursor, starting at the tail
     cursor_ = cursor;
+    lossy_ = segment.overrun() == Overrun::drop_slow;
+    slow_release_ = lossy_;
     join_cursor();
     return;
   }
@@ -410,6 +418,7 @@ std::uint64_t Consumer::size_guess() const {
 
 Peeked Consumer::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
+  if (lossy_) return try_peek_lossy();  // broadcast.cc
   for (;;) {
     if (read_ == cached_tail_) {
       // seq_cst: acquire pairs with the producers' tail store (every byte
@@ -495,6 +504,18 @@ Status Consumer::peek_batch(std::span<Record> out, std::size_t* count,
 
 
 // MPSC release (the SPSC one is inline in ring.h): zero, then publish.
+void Consumer::release_slow() {
+  if (lossy_) {
+    // A record the producer tore is not delivered: intact() drops it.
+    if (!intact()) return;
+    head_ = read_;
+    // As the inline release(): our cursor position (WaitPoint::publish).
+    space_ready_.publish(*head_word_, head_);
+    return;
+  }
+  release_mpsc();
+}
+
 void Consumer::release_mpsc() {
   zero_released();
   head_ = read_;

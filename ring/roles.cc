@@ -231,6 +231,7 @@ void Producer::close() {
   if (self_token() != token_) return;
   abort();
   flush();
+  if (lossy_) close_lossy();  // drop-slow: the start snapshot at our tail
   // relaxed: read by the consumer after it sees the slot free (seq_cst).
   cb_->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::closed),
                        std::memory_order_relaxed);

@@ -333,18 +333,19 @@ TEST_CASE("broadcast: a producer waits for its first consumer", "[broadcast]") {
   // it), and the producer waits as a FIFO writer waits for a reader.
   CHECK(p.try_reserve(8).status == Status::would_block);
   CHECK(p.reserve(8, 100ms).status == Status::timed_out);
-  std::atomic<bool> attached{false};
+  // Set just before the consumer attaches: the reserve below cannot
+  // succeed earlier.
+  std::atomic<bool> attaching{false};
   std::thread t([&] {
     std::this_thread::sleep_for(50ms);
+    attaching = true;
     Consumer c = testing::attach_consumer(seg);
-    attached = true;
-    // seq_cst: the record is read only after the producer wrote it.
     Peeked got = c.peek(10s);
     if (got) c.release();
   });
   Reservation r = p.reserve(8, 10s);
   CHECK(r.status == Status::ok);
-  CHECK(attached.load());
+  CHECK(attaching.load());
   if (r) p.commit(8);
   t.join();
 }

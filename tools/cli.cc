@@ -82,6 +82,7 @@ int exit_code(Status s) {
     case Status::corrupt:
       return kExitCorrupt;
     case Status::would_block:
+    case Status::overrun:  // shm-consume counts it and goes on
       return kExitInternal;
   }
   return kExitInternal;
@@ -273,6 +274,7 @@ RingOptions ring_options(const RingFlags& f) {
   if (f.wait == "spin") o.wait = WaitStrategy::spin;
   o.max_producers = f.max_producers;
   o.max_consumers = f.max_consumers;
+  if (f.overrun == "drop-slow") o.overrun = Overrun::drop_slow;
   o.hugepages = f.hugepages;
   if (auto e = validate(o)) fail(kExitUsage, e->message);
   return o;

@@ -278,6 +278,9 @@ int cmd_create(const Options& o) {
       (o.ring.max_consumers == 0 || o.ring.kind != "broadcast")) {
     fail(kExitUsage, "--max-consumers needs --kind broadcast and 1..16");
   }
+  if (!o.ring.overrun.empty() && o.ring.kind != "broadcast") {
+    fail(kExitUsage, "--overrun needs --kind broadcast");
+  }
   const key_t key = resolve_key(o.ring.address);
   const RingOptions ro = ring_options(o.ring);
   std::optional<Segment> seg;
@@ -593,6 +596,12 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   o.max_consumers_opt = create->add_option(
       "--max-consumers", o.ring.max_consumers,
       "broadcast: consumer cursors, 1..16 (default 16)");
+  create->add_option("--overrun", o.ring.overrun,
+                     "broadcast: wait (the producer waits for the slowest "
+                     "consumer, default) or drop-slow (it never waits; a "
+                     "lapped consumer skips to the oldest intact record and "
+                     "counts what it lost)")
+      ->check(CLI::IsMember({"wait", "drop-slow"}));
   create->add_flag("--exist-ok", o.exist_ok,
                    "Succeed if a matching ring already exists");
   create->add_flag("--json", o.json, "Print the ring as JSON");
