@@ -170,8 +170,10 @@ int consume(const Options& o) {
     bool awaiting_stream =
         consumers_before > 0 && producers_before > 0 &&
         cb->producers_attached.load(std::memory_order_seq_cst) == 0 &&
-        cb->head.load(std::memory_order_seq_cst) ==
-            cb->tail.load(std::memory_order_seq_cst);
+        // A broadcast consumer starts at the tail: always drained.
+        (seg.kind() == Kind::broadcast ||
+         cb->head.load(std::memory_order_seq_cst) ==
+             cb->tail.load(std::memory_order_seq_cst));
 
     // --producers N: the stream needs N producers. They are counted from
     // the ring's creation on a ring no consumer has read yet (producers may
