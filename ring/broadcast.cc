@@ -159,9 +159,11 @@ std::uint64_t Producer::broadcast_min() {
   // compute here. It is also the re-check half of the space_ready Dekker
   // pair when wait_loop calls us after announce().
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  // Every position is clamped into [cached_head_, tail_]: below is only a
-  // joiner's conservative first position (it starts at or after the old
-  // minimum, see above) or a scribble; above tail only a scribble.
+  // A position below cached_head_ is only a joiner's conservative first
+  // position (it starts at or after the old minimum, see above) or a
+  // scribble; one above the tail, or misaligned, only a scribble: each
+  // counts as cached_head_, so our positions stay sane whatever a peer
+  // writes (it can stall us, never make us report corrupt or overrun).
   const std::uint64_t floor_lag = tail_ - cached_head_;
   std::uint64_t lag = 0;
   bool any = false;
@@ -176,7 +178,10 @@ std::uint64_t Producer::broadcast_min() {
     // position (WaitPoint::publish): its reads of the records below it
     // happen before our overwrites; seq_cst for the space_ready re-check.
     const std::uint64_t p = cur.position.load(std::memory_order_seq_cst);
-    lag = std::max(lag, std::min(tail_ - p, floor_lag));
+    // Misaligned: a scribble too; counts as the old minimum.
+    const std::uint64_t l =
+        (p & (layout::kRecordAlign - 1)) != 0 ? floor_lag : tail_ - p;
+    lag = std::max(lag, std::min(l, floor_lag));
   }
   // No registered consumer: no space. Nobody could read what we write,
   // and a consumer that attaches starts at the tail anyway.

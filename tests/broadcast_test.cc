@@ -350,6 +350,36 @@ TEST_CASE("broadcast: a producer waits for its first consumer", "[broadcast]") {
   t.join();
 }
 
+TEST_CASE("broadcast: a scribbled cursor never makes the producer overrun",
+          "[broadcast][hostile]") {
+  // Any peer can write the segment. A cursor position ahead of the tail,
+  // misaligned, or far behind counts as the producer's last minimum: it
+  // fills the ring up to that and stops (would_block, never corrupt), and
+  // no record of an honest consumer is overwritten.
+  constexpr std::uint64_t kCap = 4096;
+  const int kind = GENERATE(0, 1, 2);
+  CAPTURE(kind);
+  ScopedRing ring(broadcast_options(kCap, 2));
+  Segment& seg = ring.segment();
+  Consumer a = testing::attach_consumer(seg);
+  Consumer b = testing::attach_consumer(seg);
+  Producer p = testing::attach_producer(seg);
+  std::uint64_t seq = 0;
+  for (; seq < 8; ++seq) REQUIRE(write_fixed(p, seq) == Status::ok);
+  for (std::uint64_t s = 0; s < 8; ++s) REQUIRE(read_fixed(a, s));
+  auto& pos = seg.broadcast()->cursors[b.cursor()].position;
+  const std::uint64_t honest = pos.load();  // b has released nothing
+  const std::uint64_t bad[] = {honest + 1000 * kFixedSpan, honest + 3,
+                               honest - 100 * kCap};
+  pos.store(bad[kind]);
+  while (write_fixed(p, seq) == Status::ok) ++seq;
+  CHECK(seq == kCap / kFixedSpan);  // the ring, from b's honest position
+  CHECK(p.try_reserve(kFixed).status == Status::would_block);
+  pos.store(honest);
+  for (std::uint64_t s = 8; s < seq; ++s) REQUIRE(read_fixed(a, s));
+  for (std::uint64_t s = 0; s < seq; ++s) REQUIRE(read_fixed(b, s));
+}
+
 TEST_CASE("broadcast: end of stream reaches every consumer", "[broadcast]") {
   ScopedRing ring(broadcast_options(1 << 14, 3));
   Segment& seg = ring.segment();
