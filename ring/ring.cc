@@ -48,10 +48,6 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
   // producer continues where the last one (closed or dead) published.
   tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
   max_payload_ = layout::max_payload(capacity_);
-  // SPSC: we are the only writer of tail, so a garbage pair is a peer's
-  // scribble, refused by every reserve (corrupt). MPSC: other producers
-  // move tail and the consumer head between our two loads, so the pair
-  // proves nothing; reserve_mpsc() judges a consistent snapshot instead.
   if (segment.kind() == Kind::broadcast) {
     // No cursor scanned yet: the ring counts as full until the first
     // rescan (broadcast_min) finds the registered consumers.
@@ -62,6 +58,10 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
     lossy_ = segment.overrun() == Overrun::drop_slow;
     if (lossy_) init_lossy();
   }
+  // SPSC: we are the only writer of tail, so a garbage pair is a peer's
+  // scribble, refused by every reserve (corrupt). MPSC: other producers
+  // move tail and the consumer head between our two loads, so the pair
+  // proves nothing; reserve_mpsc() judges a consistent snapshot instead.
   broken_ = !mpsc_ && !layout::positions_sane(cached_head_, tail_, capacity_);
 }
 
@@ -503,7 +503,7 @@ Status Consumer::peek_batch(std::span<Record> out, std::size_t* count,
 }
 
 
-// MPSC release (the SPSC one is inline in ring.h): zero, then publish.
+// The releases the inline release() (ring.h) does not do itself.
 void Consumer::release_slow() {
   if (lossy_) {
     // A record the producer tore is not delivered: intact() drops it.
@@ -516,6 +516,7 @@ void Consumer::release_slow() {
   release_mpsc();
 }
 
+// MPSC release: zero, then publish.
 void Consumer::release_mpsc() {
   zero_released();
   head_ = read_;
