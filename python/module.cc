@@ -571,7 +571,9 @@ std::unique_ptr<PyRing> open_ring(const py::object& key, py::object create,
   return ring;
 }
 
-const char* kind_name(Kind k) { return k == Kind::mpsc ? "mpsc" : "spsc"; }
+const char* kind_name(Kind k) {
+  return k == Kind::mpsc ? "mpsc" : k == Kind::broadcast ? "broadcast" : "spsc";
+}
 
 }  // namespace
 }  // namespace shmring::python

@@ -82,6 +82,7 @@ int exit_code(Status s) {
     case Status::corrupt:
       return kExitCorrupt;
     case Status::would_block:
+    case Status::overrun:  // shm-consume counts it and goes on
       return kExitInternal;
   }
   return kExitInternal;
@@ -136,9 +137,11 @@ void add_create_flags(CLI::App& app, RingFlags& f) {
   app.add_option("--mode", f.mode,
                  "Permission bits when creating, octal (default 0600)");
   app.add_option("--kind", f.kind,
-                 "spsc (one producer) or mpsc (many). On attach: the ring "
-                 "must be of this kind. Default: any; spsc when creating")
-      ->check(CLI::IsMember({"spsc", "mpsc"}));
+                 "spsc (one producer), mpsc (many) or broadcast (one "
+                 "producer, every consumer gets every record). On attach: "
+                 "the ring must be of this kind. Default: any; spsc when "
+                 "creating")
+      ->check(CLI::IsMember({"spsc", "mpsc", "broadcast"}));
   f.wait_opt = app.add_option("--wait", f.wait,
                               "How sleepers wake when creating: futex "
                               "(default), semaphore or spin; an existing ring "
@@ -248,6 +251,7 @@ key_t resolve_key(const AddressFlags& f) {
 std::optional<Kind> expected_kind(const RingFlags& f) {
   if (f.kind == "spsc") return Kind::spsc;
   if (f.kind == "mpsc") return Kind::mpsc;
+  if (f.kind == "broadcast") return Kind::broadcast;
   return std::nullopt;
 }
 
@@ -269,6 +273,8 @@ RingOptions ring_options(const RingFlags& f) {
   if (f.wait == "semaphore") o.wait = WaitStrategy::semaphore;
   if (f.wait == "spin") o.wait = WaitStrategy::spin;
   o.max_producers = f.max_producers;
+  o.max_consumers = f.max_consumers;
+  if (f.overrun == "drop-slow") o.overrun = Overrun::drop_slow;
   o.hugepages = f.hugepages;
   if (auto e = validate(o)) fail(kExitUsage, e->message);
   return o;
@@ -342,6 +348,8 @@ const char* kind_name(Kind k) {
       return "spsc";
     case Kind::mpsc:
       return "mpsc";
+    case Kind::broadcast:
+      return "broadcast";
   }
   return "unknown";
 }

@@ -317,6 +317,19 @@ recipe_inspect() {  # FILE
   "$SHMRING" rm --key "$KEY" > /dev/null 2>&1 || true  # when run in our namespace
 }
 
+recipe_broadcast() {  # FILE
+  block "$1" broadcast "$TMP/b"
+  head -c 3M /dev/urandom > "$WORK/data.bin"
+  rm -f "$WORK/a.bin" "$WORK/b.bin" "$WORK/c.bin"
+  run_bg "$TMP/b"
+  expect_job 0 $! "broadcast"
+  local f
+  for f in a b c; do
+    cmp -s "$WORK/$f.bin" "$WORK/data.bin" || fail "broadcast: $f.bin differs from data.bin"
+  done
+  expect_gone "$KEY" "broadcast"
+}
+
 recipe_ssh() {  # FILE
   block "$1" ssh "$TMP/b"
   grep -v '^#' "$TMP/b" | grep . > "$TMP/line"
