@@ -141,7 +141,7 @@ Timeout timeout_of(const std::optional<double>& seconds) {
 // passes; Python's signal handlers run between slices.
 template <class R, class Attempt>
 R blocking(Timeout timeout, Attempt attempt) {
-  const auto deadline = detail::Deadline::after(timeout);
+  const auto deadline = Deadline::after(timeout);
   for (;;) {
     const auto left = deadline.left(Clock::now());
     const Timeout slice = std::min<Timeout>(left, kSlice);
@@ -566,8 +566,6 @@ std::unique_ptr<PyRing> open_ring(const py::object& key, py::object create,
   return ring;
 }
 
-const char* kind_name(Kind k) { return k == Kind::mpsc ? "mpsc" : "spsc"; }
-
 }  // namespace
 }  // namespace shmring::python
 
@@ -610,7 +608,7 @@ PYBIND11_MODULE(shmring, m) {
       .def_property_readonly(
           "max_record_size",
           [](PyRing& r) {
-            return shmring::layout::max_payload(r.get().capacity());
+            return shmring::max_record_size(r.get().capacity());
           })
       .def("__repr__", [](PyRing& r) {
         if (!r.segment) return std::string("<shmring.Ring closed>");

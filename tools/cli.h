@@ -60,6 +60,8 @@ struct Failure : std::runtime_error {
 
 [[noreturn]] void fail(const Error& e);
 [[noreturn]] void fail(int code, const std::string& message);
+// Fails with exit_code(s): the one Status -> exit code mapping.
+[[noreturn]] void fail(Status s, const std::string& message);
 
 // ---------------------------------------------------------------- flags ---
 
@@ -115,8 +117,9 @@ key_t resolve_key(const AddressFlags& f);
 RingOptions ring_options(const RingFlags& f);
 std::optional<Kind> expected_kind(const RingFlags& f);
 
-// Attaches to the ring named by the flags (creating it under --create).
-// An existing ring must match --kind, and --capacity / --wait when given.
+// Attaches to the ring named by the flags (creating it under --create):
+// Segment::attach_or_create. An existing ring must match --kind, and
+// --capacity / --wait when given.
 struct OpenedRing {
   Segment segment;
   bool created = false;
@@ -125,21 +128,6 @@ OpenedRing open_ring(const RingFlags& f);
 
 Timeout timeout_of(const RingFlags& f);
 
-// When a --timeout started now runs out.
-class Deadline {
- public:
-  explicit Deadline(Timeout t);
-  bool passed() const;
-  Timeout left() const;  // kForever without a timeout
-
- private:
-  std::chrono::steady_clock::time_point at_;
-  bool forever_;
-};
-
-std::string hex_key(key_t key);
-const char* kind_name(Kind k);
-const char* wait_name(WaitStrategy w);
 // strerror(err) / the signal's description, thread-safe (the progress
 // thread may be running).
 std::string errno_text(int err);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tools/cli.h"
+#include "tools/endpoint.h"
 #include "tools/framing.h"
 #include "tools/stats.h"
 
@@ -46,7 +47,7 @@ class Sender {
     Reservation r = p_.try_reserve(n);  // fast path: no flush, no clock
     if (r) return r.bytes;
     if (r.status != Status::would_block) give_up(r.status);
-    const Deadline deadline(timeout_);
+    const Deadline deadline = Deadline::after(timeout_);
     for (;;) {
       // In slices: a full ring whose consumer is gone and that is marked
       // for removal can never drain (nobody can attach), even under
@@ -75,13 +76,13 @@ class Sender {
     switch (s) {
       case Status::timed_out:
         if (!p_.consumer_alive()) {
-          fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
-                                 " waiting for a consumer on " + ring +
-                                 " (the ring is full)");
+          fail(s, "timed out after " + seconds_text(timeout_s_) +
+                      " waiting for a consumer on " + ring +
+                      " (the ring is full)");
         }
-        fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
-                               " waiting for space in " + ring +
-                               " (is the consumer keeping up?)");
+        fail(s, "timed out after " + seconds_text(timeout_s_) +
+                    " waiting for space in " + ring +
+                    " (is the consumer keeping up?)");
       case Status::peer_dead: {
         // The consumer is gone: the walk counts exactly what it left.
         const std::optional<std::uint64_t> unread =
@@ -91,14 +92,14 @@ class Sender {
                          (*unread == 1 ? " unread record" : " unread records")
                    : "the unread records";
         if (p_.segment().removed()) {
-          fail(kExitPeerDead,
+          fail(s,
                "the consumer of " + ring +
                    " is gone and the ring is marked for removal, so no "
                    "consumer can attach any more; " +
                    left + " (of " + std::to_string(committed) +
                    " committed) go with it when this producer detaches");
         }
-        fail(kExitPeerDead,
+        fail(s,
              "the consumer of " + ring +
                  " is gone (exited or died) and the ring is full; " + left +
                  " (of " + std::to_string(committed) +
@@ -106,11 +107,11 @@ class Sender {
                  "--wait-consumer to wait for a new one");
       }
       case Status::interrupted:
-        fail(signal_exit_code(), signal_text() + "; " + kept);
+        fail(s, signal_text() + "; " + kept);
       case Status::corrupt:
-        fail(kExitCorrupt, ring + " is corrupt (head/tail out of range)");
+        fail(s, ring + " is corrupt (head/tail out of range)");
       case Status::too_large:
-        fail(kExitTooLarge, "record larger than the ring accepts");
+        fail(s, "record larger than the ring accepts");
       default:
         fail(kExitInternal,
              std::string("unexpected ring status: ") + to_string(s));
@@ -136,9 +137,9 @@ class Sender {
     while (no_consumer_yet() && !p_.consumer_alive()) {
       if (p_.segment().removed()) give_up(Status::peer_dead);
       if (deadline.passed()) {
-        fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
-                               " waiting for a consumer on ring " +
-                               hex_key(p_.segment().key()));
+        fail(Status::timed_out, "timed out after " + seconds_text(timeout_s_) +
+                                    " waiting for a consumer on ring " +
+                                    hex_key(p_.segment().key()));
       }
       if (!nap(std::chrono::milliseconds(20))) give_up(Status::interrupted);
     }
@@ -274,7 +275,7 @@ void produce_lines(Producer& p, Sender& s, Counters& counters) {
       return;
     }
     if (errno == EINTR && end > begin) {
-      fail(signal_exit_code(), signal_text() + "; the unfinished line " +
+      fail(Status::interrupted, signal_text() + "; the unfinished line " +
                                    std::to_string(line_no + 1) + " (" +
                                    std::to_string(end - begin) +
                                    " bytes) was dropped");
@@ -395,43 +396,27 @@ std::size_t chunk_size(const Options& o, std::uint64_t chunk,
   return static_cast<std::size_t>(std::min<std::uint64_t>(want, max));
 }
 
-int produce(const Options& o) {
-  install_signal_handlers();
-  Counters counters;
-  const auto start = std::chrono::steady_clock::now();
-  std::optional<OpenedRing> ring;
-  int code = kExitOk;
-  try {
-    const std::uint64_t chunk = chunk_flag(o);
-    ring.emplace(open_ring(o.ring));
-    ProducerOptions po;
-    po.wait_for_consumer = o.wait_consumer;
-    auto p = Producer::attach(ring->segment, po);
-    if (!p) fail(p.error());
-    // Only a producer that got its role changes the ring on its way out.
-    RemoveOnExit remover(ring->segment, o.ring.remove_on_exit);
-    Sender sender(*p, o, counters);
-    Progress progress(o.report, counters, ring->segment);
-    const Framing f = framing_from(o.framing);
-    if (f == Framing::lines) {
-      produce_lines(*p, sender, counters);
-    } else if (f == Framing::length) {
-      produce_length(*p, sender, counters);
-    } else {
-      produce_bytes(*p, sender, counters, chunk_size(o, chunk, *p));
-    }
-    p->close();  // the consumer's end of stream
-  } catch (const Failure& f) {
-    print_error(f.what());
-    code = f.code;
+std::string produce(const Options& o, Endpoint& ep) {
+  const std::uint64_t chunk = chunk_flag(o);
+  Segment& seg = ep.open();
+  ProducerOptions po;
+  po.wait_for_consumer = o.wait_consumer;
+  auto p = Producer::attach(seg, po);
+  if (!p) fail(p.error());
+  // Only a producer that got its role changes the ring on its way out.
+  RemoveOnExit remover(seg, o.ring.remove_on_exit);
+  Sender sender(*p, o, ep.counters);
+  Progress progress(o.report, ep.counters, seg);
+  const Framing f = framing_from(o.framing);
+  if (f == Framing::lines) {
+    produce_lines(*p, sender, ep.counters);
+  } else if (f == Framing::length) {
+    produce_length(*p, sender, ep.counters);
+  } else {
+    produce_bytes(*p, sender, ep.counters, chunk_size(o, chunk, *p));
   }
-  const char* end = code == kExitOk        ? "end_of_input"
-                    : code == kExitTimeout ? "timeout"
-                                           : "error";
-  auto j = stats_json(counters, ring ? &ring->segment : nullptr, start, code,
-                      end);
-  write_stats(o.report, j);
-  return code;
+  p->close();  // the consumer's end of stream
+  return "end_of_input";
 }
 
 }  // namespace
@@ -445,9 +430,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       "Copy stdin into a shmring ring, like cat across processes. Its exit is "
       "the consumer's end of stream.",
       "shm-produce"};
-  set_common(app);
-  add_create_flags(app, o.ring);
-  add_lifetime_flags(app, o.ring);
+  add_endpoint_flags(app, o.ring);
   app.add_option("-f,--framing", o.framing,
                  "bytes: chunks as read (default); lines: one record per "
                  "line; length: [u32 little-endian length][payload] frames")
@@ -459,5 +442,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                "On a full ring whose consumer is gone, wait for a new consumer "
                "instead of exiting 6");
   add_report_flags(app, o.report);
-  return run_tool(app, argc, argv, [&] { return produce(o); });
+  return run_tool(app, argc, argv, [&] {
+    return run_endpoint(o.ring, o.report,
+                        [&](Endpoint& ep) { return produce(o, ep); });
+  });
 }

@@ -2,7 +2,6 @@
 // but it knows what a ring is. See docs/tools.md.
 #include <pwd.h>
 #include <sys/ipc.h>
-#include <sys/sem.h>
 #include <sys/shm.h>
 
 #include <time.h>
@@ -125,18 +124,6 @@ std::string fill_text(const SegmentInfo& i) {
   return buf;
 }
 
-const char* handshake_name(layout::WakeMode m) {
-  switch (m) {
-    case layout::WakeMode::membarrier:
-      return "membarrier";
-    case layout::WakeMode::fallback_requested:
-      return "fallback-requested";
-    case layout::WakeMode::fallback:
-      return "fallback";
-  }
-  return "unknown";
-}
-
 json info_json(const SegmentInfo& i) {
   json j;
   j["key"] = hex_key(i.key);
@@ -144,7 +131,7 @@ json info_json(const SegmentInfo& i) {
   j["kind"] = kind_name(i.kind);
   j["version"] = i.version;
   j["capacity"] = i.capacity;
-  j["max_record"] = layout::max_payload(i.capacity);
+  j["max_record"] = max_record_size(i.capacity);
   j["segment_size"] = i.segment_size;
   j["wait"] = wait_name(i.wait);
   j["hugepages"] = i.hugepages;
@@ -188,7 +175,7 @@ void print_info(const SegmentInfo& i) {
   std::printf("  capacity    %llu bytes (%s), largest record %llu bytes\n",
               static_cast<unsigned long long>(i.capacity),
               human_bytes(static_cast<double>(i.capacity)).c_str(),
-              static_cast<unsigned long long>(layout::max_payload(i.capacity)));
+              static_cast<unsigned long long>(max_record_size(i.capacity)));
   std::printf("  fill        %llu bytes (%s), head %llu, tail %llu\n",
               static_cast<unsigned long long>(i.used_bytes),
               fill_text(i).c_str(),
@@ -295,23 +282,11 @@ struct Row {
   std::string why_not;  // else: why it is not one of ours
 };
 
-// A quick read-only look at the first word, so that `ls` does not make a
-// full, validating attach (which waits up to 2 s for a zeroed header) to
-// every foreign segment. Segment::attach_id does the real checks.
-bool looks_like_ring(int shmid, std::uint64_t size) {
-  if (size < layout::kDataOffset + layout::kMinCapacity) return false;
-  void* p = ::shmat(shmid, nullptr, SHM_RDONLY);
-  // shmat's failure value is (void*)-1; let attach_id say why.
-  if (p == reinterpret_cast<void*>(-1))
-    return true;  // NOLINT(performance-no-int-to-ptr)
-  std::uint64_t magic = 0;
-  std::memcpy(&magic, p, sizeof magic);
-  ::shmdt(p);
-  return magic == layout::kMagic;
-}
-
 // Every segment this IPC namespace shows in /proc/sysvipc/shm, identified
 // by attaching to it (Segment::attach_id validates magic, version, sizes).
+// A quick look first (Segment::looks_like_ring), so that `ls` does not make
+// a full, validating attach (which waits up to 2 s for a zeroed header) to
+// every foreign segment.
 std::vector<Row> scan() {
   std::ifstream in("/proc/sysvipc/shm");
   if (!in) fail(kExitInternal, "cannot read /proc/sysvipc/shm");
@@ -329,7 +304,7 @@ std::vector<Row> scan() {
     }
     Row r{static_cast<key_t>(key), static_cast<int>(shmid), size, nattch, {},
           {}, {}};
-    if (!looks_like_ring(r.shmid, size)) {
+    if (!Segment::looks_like_ring(r.shmid, size)) {
       r.why_not = "not a shmring segment (no shmring magic)";
       rows.push_back(std::move(r));
       continue;
@@ -401,32 +376,15 @@ int cmd_ls(const Options& o) {
   return kExitOk;
 }
 
-// A ring's role semaphore set goes with its segment: `semid` if known,
-// else the set under the segment's key if it has shmring's size.
-void remove_sem_set(int shmid, int semid) {
-  if (semid < 0) {
-    struct shmid_ds ds {};
-    if (::shmctl(shmid, IPC_STAT, &ds) != 0 || ds.shm_perm.__key == IPC_PRIVATE)
-      return;
-    semid = ::semget(ds.shm_perm.__key, 0, 0);
-    struct semid_ds sds {};
-    if (semid < 0 || ::semctl(semid, 0, IPC_STAT, &sds) != 0 ||
-        sds.sem_nsems != static_cast<unsigned long>(layout::kSemCount))
-      return;
-  }
-  ::semctl(semid, 0, IPC_RMID);
-}
-
+// Marks segment `shmid` (called `name` in messages) for removal, with its
+// role semaphore set (`semid`, or the one under its key).
 int remove_id(int shmid, const std::string& name, int semid = -1) {
-  remove_sem_set(shmid, semid);
+  Segment::remove_role_semaphores(shmid, semid);
   if (::shmctl(shmid, IPC_RMID, nullptr) != 0) {
     const int err = errno;
-    if (err == EINVAL || err == EIDRM)
-      fail(kExitNotFound, "no segment " + name);
-    if (err == EPERM || err == EACCES) {
-      fail(kExitPermission, "cannot remove " + name + ": " + errno_text(err));
-    }
-    fail(kExitInternal, "cannot remove " + name + ": " + errno_text(err));
+    // shmctl's EINVAL: no segment has this id (any more).
+    if (err == EINVAL || err == EIDRM) fail(kExitNotFound, "no segment " + name);
+    fail(os_error(err, "cannot remove " + name));
   }
   return kExitOk;
 }
@@ -492,8 +450,7 @@ int cmd_rm(const Options& o) {
       if (shmid < 0) {
         const int err = errno;
         if (err == ENOENT) fail(kExitNotFound, "no " + name);
-        fail(err == EACCES ? kExitPermission : kExitInternal,
-             "cannot open " + name + ": " + errno_text(err));
+        fail(os_error(err, "cannot open " + name));
       }
     }
   } else {
