@@ -178,6 +178,20 @@ int run_tool(CLI::App& app, int argc, char** argv,
 // Adds --version and the common footer to a tool's App.
 void set_common(CLI::App& app);
 
+// A tool's whole main(): its App (`name`, `description`, set_common), the
+// flags `add_flags` binds to an Options (which outlives the App, whose
+// options point into it), then run_tool with `body`.
+template <class Options>
+int tool_main(int argc, char** argv, const char* name, const char* description,
+              void (*add_flags)(CLI::App&, Options&),
+              int (*body)(const Options&)) {
+  Options o;
+  CLI::App app{description, name};
+  set_common(app);
+  add_flags(app, o);
+  return run_tool(app, argc, argv, [&] { return body(o); });
+}
+
 // The running tool's name (from its App), for messages.
 const std::string& tool_name();
 // Prints "<tool>: <message>" to stderr.

@@ -3,7 +3,6 @@
 namespace shmring::tools {
 
 void add_endpoint_flags(CLI::App& app, RingFlags& ring) {
-  set_common(app);
   add_create_flags(app, ring);
   add_lifetime_flags(app, ring);
 }

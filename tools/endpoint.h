@@ -11,8 +11,8 @@
 
 namespace shmring::tools {
 
-// --create ... --timeout --remove-on-exit, --version and the footer: the
-// flags of both endpoints before their own.
+// --create ... --timeout --remove-on-exit: the flags of both endpoints
+// before their own.
 void add_endpoint_flags(CLI::App& app, RingFlags& ring);
 
 class Endpoint {

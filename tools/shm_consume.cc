@@ -254,17 +254,7 @@ std::string consume(const Options& o, Endpoint& ep) {
   return Reader(o, ep, *r).run();
 }
 
-}  // namespace
-}  // namespace shmring::tools
-
-// CLI11 throws only on a malformed App definition: a bug, let it abort.
-int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
-  using namespace shmring::tools;
-  Options o;  // outlives the App, whose options point into it
-  CLI::App app{
-      "Copy records from a shmring ring to stdout, like cat across processes. "
-      "Exits 0 at end of stream (every producer closed, ring drained).",
-      "shm-consume"};
+void add_flags(CLI::App& app, Options& o) {
   add_endpoint_flags(app, o.ring);
   app.add_option("-f,--framing", o.framing,
                  "auto (default): as each producer framed it; bytes: payloads "
@@ -283,8 +273,22 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->check(CLI::Range(1u, 1000000u))
       ->excludes("--follow");
   add_report_flags(app, o.report);
-  return run_tool(app, argc, argv, [&] {
-    return run_endpoint(o.ring, o.report,
-                        [&](Endpoint& ep) { return consume(o, ep); });
-  });
+}
+
+int run(const Options& o) {
+  return run_endpoint(o.ring, o.report,
+                      [&](Endpoint& ep) { return consume(o, ep); });
+}
+
+}  // namespace
+}  // namespace shmring::tools
+
+// CLI11 throws only on a malformed App definition: a bug, let it abort.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace shmring::tools;
+  return tool_main<Options>(
+      argc, argv, "shm-consume",
+      "Copy records from a shmring ring to stdout, like cat across processes. "
+      "Exits 0 at end of stream (every producer closed, ring drained).",
+      add_flags, run);
 }

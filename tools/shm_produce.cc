@@ -419,17 +419,7 @@ std::string produce(const Options& o, Endpoint& ep) {
   return "end_of_input";
 }
 
-}  // namespace
-}  // namespace shmring::tools
-
-// CLI11 throws only on a malformed App definition: a bug, let it abort.
-int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
-  using namespace shmring::tools;
-  Options o;  // outlives the App, whose options point into it
-  CLI::App app{
-      "Copy stdin into a shmring ring, like cat across processes. Its exit is "
-      "the consumer's end of stream.",
-      "shm-produce"};
+void add_flags(CLI::App& app, Options& o) {
   add_endpoint_flags(app, o.ring);
   app.add_option("-f,--framing", o.framing,
                  "bytes: chunks as read (default); lines: one record per "
@@ -442,8 +432,22 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                "On a full ring whose consumer is gone, wait for a new consumer "
                "instead of exiting 6");
   add_report_flags(app, o.report);
-  return run_tool(app, argc, argv, [&] {
-    return run_endpoint(o.ring, o.report,
-                        [&](Endpoint& ep) { return produce(o, ep); });
-  });
+}
+
+int run(const Options& o) {
+  return run_endpoint(o.ring, o.report,
+                      [&](Endpoint& ep) { return produce(o, ep); });
+}
+
+}  // namespace
+}  // namespace shmring::tools
+
+// CLI11 throws only on a malformed App definition: a bug, let it abort.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace shmring::tools;
+  return tool_main<Options>(
+      argc, argv, "shm-produce",
+      "Copy stdin into a shmring ring, like cat across processes. Its exit is "
+      "the consumer's end of stream.",
+      add_flags, run);
 }

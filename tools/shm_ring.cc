@@ -32,6 +32,10 @@ struct Options {
   bool stale = false;
   bool all = false;
   CLI::Option* max_producers_opt = nullptr;
+  // The subcommands; run() runs the one given.
+  CLI::App* create = nullptr;
+  CLI::App* info = nullptr;
+  CLI::App* rm = nullptr;
 };
 
 std::string user_name(uid_t uid) {
@@ -489,21 +493,10 @@ void add_id_flag(CLI::App& sub, Options& o) {
       ->excludes(sub.get_option("--path"));
 }
 
-}  // namespace
-}  // namespace shmring::tools
-
-// CLI11 throws only on a malformed App definition: a bug, let it abort.
-int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
-  using namespace shmring::tools;
-  Options o;  // outlives the App, whose options point into it
-  CLI::App app{
-      "Create, inspect, list and remove shmring rings (a ring-aware "
-      "ipcs/ipcrm).",
-      "shm-ring"};
-  set_common(app);
+void add_flags(CLI::App& app, Options& o) {
   app.require_subcommand(1);
 
-  auto* create = app.add_subcommand(
+  auto* create = o.create = app.add_subcommand(
       "create", "Create a ring (exclusive unless --exist-ok)");
   add_create_flags(*create, o.ring);
   o.max_producers_opt = create->add_option("--max-producers", o.ring.max_producers,
@@ -512,7 +505,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                    "Succeed if a matching ring already exists");
   create->add_flag("--json", o.json, "Print the ring as JSON");
 
-  auto* info = app.add_subcommand(
+  auto* info = o.info = app.add_subcommand(
       "info", "Show a ring: kind, capacity, fill, peers, wait, version, owner");
   add_address_flags(*info, o.ring.address);
   add_id_flag(*info, o);
@@ -521,7 +514,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->check(CLI::IsMember({"spsc", "mpsc"}));
   info->add_flag("--json", o.json, "Print as JSON");
 
-  auto* rm = app.add_subcommand("rm", "Mark a ring for removal (IPC_RMID)");
+  auto* rm = o.rm = app.add_subcommand("rm", "Mark a ring for removal (IPC_RMID)");
   add_address_flags(*rm, o.ring.address);
   add_id_flag(*rm, o);
   rm->add_flag("--force", o.force,
@@ -539,11 +532,24 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   auto* ls = app.add_subcommand("ls", "List the rings in this IPC namespace");
   ls->add_flag("--all", o.all, "Also list segments that are not shmring rings");
   ls->add_flag("--json", o.json, "Print as a JSON array");
+}
 
-  return run_tool(app, argc, argv, [&]() -> int {
-    if (*create) return cmd_create(o);
-    if (*info) return cmd_info(o);
-    if (*rm) return cmd_rm(o);
-    return cmd_ls(o);
-  });
+int run(const Options& o) {
+  if (*o.create) return cmd_create(o);
+  if (*o.info) return cmd_info(o);
+  if (*o.rm) return cmd_rm(o);
+  return cmd_ls(o);
+}
+
+}  // namespace
+}  // namespace shmring::tools
+
+// CLI11 throws only on a malformed App definition: a bug, let it abort.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace shmring::tools;
+  return tool_main<Options>(
+      argc, argv, "shm-ring",
+      "Create, inspect, list and remove shmring rings (a ring-aware "
+      "ipcs/ipcrm).",
+      add_flags, run);
 }
