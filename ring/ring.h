@@ -19,12 +19,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <memory>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
+#include "ring/deadline.h"
 #include "ring/layout.h"
 #include "ring/liveness.h"
 #include "ring/segment.h"
@@ -36,8 +37,6 @@ namespace shmring {
 namespace detail {
 class WaitFd;  // ring/wait_fd.h
 }  // namespace detail
-
-using Timeout = std::chrono::nanoseconds;
 
 namespace detail {
 // Test-only fault injection: the steps of an MPSC claim (docs/design.md,
@@ -54,6 +53,24 @@ enum class ClaimStep : int {
 inline constexpr int kClaimSteps = 5;
 using ClaimHook = void (*)(ClaimStep);
 extern std::atomic<ClaimHook> claim_hook;
+
+// A handle's "closed" flag. A move leaves the source closed, so the
+// handles' moves are defaulted (no hand-copied field lists) and a
+// moved-from handle's destructor does nothing.
+class ClosedFlag {
+ public:
+  ClosedFlag() = default;
+  ClosedFlag(ClosedFlag&& o) noexcept
+      : closed_(std::exchange(o.closed_, true)) {}
+  ClosedFlag& operator=(bool closed) {
+    closed_ = closed;
+    return *this;
+  }
+  operator bool() const { return closed_; }
+
+ private:
+  bool closed_ = false;
+};
 }  // namespace detail
 inline constexpr Timeout kForever = Timeout::max();
 
@@ -141,6 +158,10 @@ class Producer {
   // close()) stays safe after the Segment is destroyed.
   Segment& segment() const { return *segment_; }
   bool consumer_alive() const;
+  // How many times a consumer has taken this ring's consumer role since
+  // the ring was created (sticky): a change since an earlier call means a
+  // consumer came meanwhile, even one that has left again (ring/stream.cc).
+  std::uint32_t consumers_seen() const;
 
  private:
   Producer(Segment& segment, int slot, std::uint32_t generation,
@@ -175,7 +196,7 @@ class Producer {
   std::uint32_t reserved_span_ = 0;
   std::size_t reserved_size_ = 0;
   bool reserved_ = false;
-  bool closed_ = false;
+  detail::ClosedFlag closed_;
   bool broken_ = false;  // positions in the segment are corrupt
 };
 
@@ -240,8 +261,8 @@ class Consumer {
   bool reclaim_unwritten_claim(std::uint64_t pos);
   void release_mpsc();
   void zero_released();
-  void reap_dead_producers();
-  void reap_dead_producers_now();
+  void poll_reap();  // reap dead producers, at most once per slice
+  void reap_now();
 
   Segment* segment_;
   std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
@@ -264,7 +285,7 @@ class Consumer {
   detail::Clock::time_point last_reap_{};
   std::uint64_t corrupt_at_ = 0;
   std::uint32_t empty_polls_ = 0;
-  bool closed_ = false;
+  detail::ClosedFlag closed_;
   std::unique_ptr<detail::WaitFd> wait_fd_;  // wait_fd(), created lazily
 };
 

@@ -28,9 +28,16 @@ bool nap() {
 
 }  // namespace
 
-// All loads of the role counters below are seq_cst: they pair with the
-// seq_cst increments of producers_seen in Producer::attach and of
-// consumers_seen in Consumer::attach (ring.cc), the same order
+std::uint32_t Producer::consumers_seen() const {
+  // acquire: pairs with the seq_cst increment in Consumer::attach
+  // (roles.cc), like the load in blocked_status(); no data is read through
+  // it, it only says that a consumer came.
+  return cb_->consumers_seen.load(std::memory_order_acquire);
+}
+
+// The StreamReader's loads of the role counters are seq_cst: they pair
+// with the seq_cst increments of producers_seen in Producer::attach and of
+// consumers_seen in Consumer::attach (roles.cc), the order
 // Consumer::end_status() reads producers_seen in, so a producer this reader
 // saw attach is one whose stream end_status() also counts.
 

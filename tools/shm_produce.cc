@@ -32,15 +32,12 @@ class Sender {
  public:
   Sender(Producer& p, const Options& o, Counters& c)
       : p_(p),
-        cb_(p.segment().control()),
         timeout_(timeout_of(o.ring)),
         timeout_s_(o.ring.timeout),
         wait_consumer_(o.wait_consumer),
         counters_(c),
         consumer_at_start_(p.consumer_alive()),
-        // acquire: pairs with the seq_cst increment in Consumer::attach.
-        consumers_seen_at_start_(
-            cb_->consumers_seen.load(std::memory_order_acquire)) {}
+        consumers_seen_at_start_(p.consumers_seen()) {}
 
   // A writable span of exactly `n` bytes; blocks while the ring is full.
   std::span<std::byte> reserve(std::size_t n) {
@@ -124,8 +121,7 @@ class Sender {
   // departure (a ring left from an earlier session) as its own.
   bool no_consumer_yet() const {
     return !wait_consumer_ && !consumer_at_start_ &&
-           cb_->consumers_seen.load(std::memory_order_acquire) ==
-               consumers_seen_at_start_;
+           p_.consumers_seen() == consumers_seen_at_start_;
   }
 
   // No consumer, and none can come: the ring is marked for removal.
@@ -148,7 +144,6 @@ class Sender {
   static constexpr Timeout kSlice = std::chrono::milliseconds(250);
 
   Producer& p_;
-  layout::ControlBlock* cb_;
   Timeout timeout_;
   double timeout_s_;
   bool wait_consumer_;
