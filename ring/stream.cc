@@ -50,10 +50,13 @@ Result<StreamReader> StreamReader::attach(Segment& segment,
   const std::uint32_t producers_before =
       cb->producers_seen.load(std::memory_order_seq_cst);
   // Between streams: an earlier consumer read a stream of an earlier
-  // producer to its end (no producer attached, drained). producers_attached
-  // is informational (its updates are relaxed) and head/tail a snapshot:
-  // a producer attaching meanwhile also moves producers_seen, which
-  // peek_batch() takes as the new stream.
+  // producer to its end (no producer attached, drained). seq_cst, as
+  // shm-consume always read them; but this is a snapshot, not a proof:
+  // producers_attached is informational (its updates in roles.cc are
+  // relaxed), and head/tail pair with the consumer's and the producers'
+  // release stores (WaitPoint::publish) only in that equal values mean
+  // everything published was released. A producer attaching meanwhile
+  // also moves producers_seen, which peek_batch() takes as a new stream.
   const bool awaiting_stream =
       consumers_before > 0 && producers_before > 0 &&
       cb->producers_attached.load(std::memory_order_seq_cst) == 0 &&

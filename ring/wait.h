@@ -32,7 +32,6 @@
 #include <chrono>
 #include <cstdint>
 
-#include "ring/deadline.h"
 #include "ring/layout.h"
 
 namespace shmring {
@@ -97,9 +96,6 @@ inline constexpr std::chrono::milliseconds kUnackedSlice{1};
 inline constexpr unsigned kSpinNoClock = 256;
 inline constexpr std::chrono::microseconds kSpinFor{20};
 inline constexpr std::chrono::microseconds kYieldFor{50};
-
-// The one deadline type, public (ring/deadline.h): the tools use it too.
-using shmring::Deadline;
 
 // One side's sleeping place: a WaitWord in the control block plus the
 // semaphore fallback next to it, and the ring's WakeMode.
