@@ -2,9 +2,10 @@
 # The tools use only the public API of //ring (ring/BUILD): no file of
 # tools/ outside tools/bench includes a header of //ring:internal or names
 # the control block, layout:: or detail::. Bazel's visibility keeps
-# //ring:internal out of their deps, but with this gcc toolchain (no
-# layering_check) it cannot stop an #include of a header that the public
-# ones pull in; this does. Arguments: the files to check.
+# //ring:internal out of their deps, but an #include of a header that the
+# public ones pull in compiles anyway: the default gcc toolchain has no
+# layering_check, and clang's (--config=layering) checks only .cc files,
+# not headers. This checks both. Arguments: the files to check.
 set -euo pipefail
 
 forbidden='#include *"ring/(layout|liveness|wait|wait_fd)\.h"|ControlBlock|layout::|detail::|control\(\)'
