@@ -64,7 +64,8 @@ Result<StreamReader> StreamReader::attach(Segment& segment,
           cb->tail.load(std::memory_order_seq_cst);
   auto c = Consumer::attach(segment);
   if (!c) return c.error();
-  const std::uint32_t stream_base = consumers_before == 0 ? 0 : producers_before;
+  const std::uint32_t stream_base =
+      consumers_before == 0 ? 0 : producers_before;
   return StreamReader(segment, std::move(c).value(), options, producers_before,
                       stream_base, awaiting_stream);
 }

@@ -89,19 +89,17 @@ class Sender {
                          (*unread == 1 ? " unread record" : " unread records")
                    : "the unread records";
         if (p_.segment().removed()) {
-          fail(s,
-               "the consumer of " + ring +
-                   " is gone and the ring is marked for removal, so no "
-                   "consumer can attach any more; " +
-                   left + " (of " + std::to_string(committed) +
-                   " committed) go with it when this producer detaches");
+          fail(s, "the consumer of " + ring +
+                      " is gone and the ring is marked for removal, so no "
+                      "consumer can attach any more; " +
+                      left + " (of " + std::to_string(committed) +
+                      " committed) go with it when this producer detaches");
         }
-        fail(s,
-             "the consumer of " + ring +
-                 " is gone (exited or died) and the ring is full; " + left +
-                 " (of " + std::to_string(committed) +
-                 " committed) stay in the ring for the next consumer. Use "
-                 "--wait-consumer to wait for a new one");
+        fail(s, "the consumer of " + ring +
+                    " is gone (exited or died) and the ring is full; " + left +
+                    " (of " + std::to_string(committed) +
+                    " committed) stay in the ring for the next consumer. Use "
+                    "--wait-consumer to wait for a new one");
       }
       case Status::interrupted:
         fail(s, signal_text() + "; " + kept);
@@ -271,9 +269,9 @@ void produce_lines(Producer& p, Sender& s, Counters& counters) {
     }
     if (errno == EINTR && end > begin) {
       fail(Status::interrupted, signal_text() + "; the unfinished line " +
-                                   std::to_string(line_no + 1) + " (" +
-                                   std::to_string(end - begin) +
-                                   " bytes) was dropped");
+                                    std::to_string(line_no + 1) + " (" +
+                                    std::to_string(end - begin) +
+                                    " bytes) was dropped");
     }
     read_failed(s);
   }

@@ -387,7 +387,8 @@ int remove_id(int shmid, const std::string& name, int semid = -1) {
   if (::shmctl(shmid, IPC_RMID, nullptr) != 0) {
     const int err = errno;
     // shmctl's EINVAL: no segment has this id (any more).
-    if (err == EINVAL || err == EIDRM) fail(kExitNotFound, "no segment " + name);
+    if (err == EINVAL || err == EIDRM)
+      fail(kExitNotFound, "no segment " + name);
     fail(os_error(err, "cannot remove " + name));
   }
   return kExitOk;
