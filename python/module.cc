@@ -153,7 +153,7 @@ R block(const std::optional<double>& seconds, const char* what,
         Attempt attempt) {
   const Timeout timeout = timeout_of(seconds);
   if (timeout == Timeout::zero()) raise_status(Status::would_block, what);
-  const auto deadline = detail::Deadline::after(timeout);
+  const auto deadline = Deadline::after(timeout);
   for (;;) {
     const auto left = deadline.left(Clock::now());
     const Timeout slice = std::min<Timeout>(left, kSlice);
@@ -571,10 +571,6 @@ std::unique_ptr<PyRing> open_ring(const py::object& key, py::object create,
   return ring;
 }
 
-const char* kind_name(Kind k) {
-  return k == Kind::mpsc ? "mpsc" : k == Kind::broadcast ? "broadcast" : "spsc";
-}
-
 }  // namespace
 }  // namespace shmring::python
 
@@ -617,7 +613,7 @@ PYBIND11_MODULE(shmring, m) {
       .def_property_readonly(
           "max_record_size",
           [](PyRing& r) {
-            return shmring::layout::max_payload(r.get().capacity());
+            return shmring::max_record_size(r.get().capacity());
           })
       .def("__repr__", [](PyRing& r) {
         if (!r.segment) return std::string("<shmring.Ring closed>");

@@ -261,7 +261,7 @@ uint64_t shmring_capacity(const shmring_ring* ring) {
 size_t shmring_max_record_size(const shmring_ring* ring) {
   return ring == nullptr
              ? 0
-             : shmring::layout::max_payload(ring->segment->capacity());
+             : shmring::max_record_size(ring->segment->capacity());
 }
 
 // ---- Producer.

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "ring/deadline.h"
 #include "ring/layout.h"
 #include "ring/liveness.h"
 #include "ring/segment.h"
@@ -36,8 +37,6 @@ namespace shmring {
 namespace detail {
 class WaitFd;  // ring/wait_fd.h
 }  // namespace detail
-
-using Timeout = std::chrono::nanoseconds;
 
 namespace detail {
 // Test-only fault injection: the steps of an MPSC claim (docs/design.md,
@@ -159,6 +158,10 @@ class Producer {
   // close()) stays safe after the Segment is destroyed.
   Segment& segment() const { return *segment_; }
   bool consumer_alive() const;
+  // How many times a consumer has taken this ring's consumer role since
+  // the ring was created (sticky): a change since an earlier call means a
+  // consumer came meanwhile, even one that has left again (ring/stream.cc).
+  std::uint32_t consumers_seen() const;
 
  private:
   Producer(Segment& segment, int slot, std::uint32_t generation,

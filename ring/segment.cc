@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "ring/liveness.h"
+#include "ring/names.h"
 
 namespace bip = boost::interprocess;
 
@@ -30,20 +31,24 @@ namespace shmring {
 static_assert(sizeof(bip::interprocess_semaphore) <= layout::kSemaphoreBytes);
 static_assert(alignof(bip::interprocess_semaphore) <= 8);
 
+Error os_error(int err, const std::string& what) {
+  const std::string msg = what + ": " + std::generic_category().message(err);
+  switch (err) {
+    case ENOENT:
+      return {Errc::not_found, msg};
+    case EEXIST:
+      return {Errc::exists, msg};
+    case EACCES:
+    case EPERM:
+      return {Errc::permission_denied, msg};
+    case EIDRM:
+      return {Errc::removed, msg};
+    default:
+      return {Errc::system, msg};
+  }
+}
+
 namespace {
-
-const char* kind_name(Kind k) {
-  return k == Kind::spsc        ? "spsc"
-         : k == Kind::mpsc      ? "mpsc"
-         : k == Kind::broadcast ? "broadcast"
-                                : "unknown";
-}
-
-std::string hex_key(key_t key) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(key));
-  return buf;
-}
 
 std::string read_proc(const char* path) {
   std::ifstream in(path);
@@ -74,23 +79,6 @@ std::uint64_t huge_page_bytes() {
 std::string huge_pages_free() {
   const long long n = meminfo_field("HugePages_Free");
   return n >= 0 ? std::to_string(n) : "?";
-}
-
-Error os_error(int err, const std::string& what) {
-  const std::string msg = what + ": " + std::generic_category().message(err);
-  switch (err) {
-    case ENOENT:
-      return {Errc::not_found, msg};
-    case EEXIST:
-      return {Errc::exists, msg};
-    case EACCES:
-    case EPERM:
-      return {Errc::permission_denied, msg};
-    case EIDRM:
-      return {Errc::removed, msg};
-    default:
-      return {Errc::system, msg};
-  }
 }
 
 bool is_pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
@@ -619,19 +607,36 @@ Result<Segment> Segment::attach_id(int shmid, std::optional<Kind> expect) {
 
 Result<Segment> Segment::attach_or_create(key_t key,
                                           const RingOptions& options) {
+  AttachOrCreate how;
+  how.options = options;
+  how.expect_kind = options.kind;
+  how.expect_capacity = options.capacity;
+  return attach_or_create(key, how);
+}
+
+Result<Segment> Segment::attach_or_create(key_t key, const AttachOrCreate& how,
+                                          bool* created) {
+  if (created != nullptr) *created = false;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    auto seg = attach(key, options.kind);
+    auto seg = attach(key, how.expect_kind);
     if (seg) {
-      if (seg->capacity() != options.capacity) {
+      if (how.expect_capacity && seg->capacity() != *how.expect_capacity) {
         return Error{Errc::size_mismatch,
                      "ring " + hex_key(key) + " exists with capacity " +
                          std::to_string(seg->capacity()) + ", asked for " +
-                         std::to_string(options.capacity)};
+                         std::to_string(*how.expect_capacity)};
+      }
+      if (how.expect_wait && seg->wait_strategy() != *how.expect_wait) {
+        return Error{Errc::wrong_kind,
+                     "ring " + hex_key(key) + " exists with wait strategy " +
+                         wait_name(seg->wait_strategy()) + ", asked for " +
+                         wait_name(*how.expect_wait)};
       }
       return seg;
     }
-    if (seg.error().code != Errc::not_found) return seg;
-    auto made = create(key, options);
+    if (seg.error().code != Errc::not_found || !how.create) return seg;
+    auto made = create(key, how.options);
+    if (made && created != nullptr) *created = true;
     if (made || made.error().code != Errc::exists) return made;
     // Lost a create race: attach to the winner's segment.
   }
@@ -703,6 +708,37 @@ std::optional<std::uint64_t> Segment::unread_records() const {
     pos += h.span;
   }
   return n;
+}
+
+std::uint64_t Segment::used_bytes() const {
+  // relaxed: a display-only snapshot; no record is read through it.
+  const std::uint64_t head = control_->head.load(std::memory_order_relaxed);
+  const std::uint64_t tail = control_->tail.load(std::memory_order_relaxed);
+  return tail > head && tail - head <= capacity_ ? tail - head : 0;
+}
+
+bool Segment::looks_like_ring(int shmid, std::uint64_t size) {
+  if (size < layout::kDataOffset + layout::kMinCapacity) return false;
+  void* p = ::shmat(shmid, nullptr, SHM_RDONLY);
+  // shmat's failure value is (void*)-1; let attach_id say why.
+  if (p == reinterpret_cast<void*>(-1))  // NOLINT(performance-no-int-to-ptr)
+    return true;
+  std::uint64_t magic = 0;
+  std::memcpy(&magic, p, sizeof magic);
+  ::shmdt(p);
+  return magic == layout::kMagic;
+}
+
+void Segment::remove_role_semaphores(int shmid, int semid) {
+  if (semid < 0) {
+    struct shmid_ds ds {};
+    if (::shmctl(shmid, IPC_STAT, &ds) != 0 ||
+        ds.shm_perm.__key == IPC_PRIVATE)
+      return;
+    semid = ::semget(ds.shm_perm.__key, 0, 0);
+    if (sem_count(semid) != layout::kSemCount) return;
+  }
+  ::semctl(semid, 0, IPC_RMID);
 }
 
 SegmentInfo Segment::info() const {

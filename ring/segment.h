@@ -40,6 +40,19 @@ struct RingOptions {
   Overrun overrun = Overrun::wait;
 };
 
+// What Segment::attach_or_create asks of a ring: attach to the one under
+// the key if it matches every expectation given (else Errc::wrong_kind for
+// kind or wait strategy, Errc::size_mismatch for capacity; nullopt accepts
+// any), else create it with `options` if `create` (else Errc::not_found).
+// A lost create race attaches to the winner's ring.
+struct AttachOrCreate {
+  RingOptions options;
+  bool create = true;
+  std::optional<Kind> expect_kind;
+  std::optional<std::uint64_t> expect_capacity;
+  std::optional<WaitStrategy> expect_wait;
+};
+
 // Validates options without touching the system: capacity power of two in
 // [kMinCapacity, kMaxCapacity], max_producers, mode.
 std::optional<Error> validate(const RingOptions& options);
@@ -110,6 +123,10 @@ class Segment {
   // Attach if it exists and matches kind and capacity, else create.
   static Result<Segment> attach_or_create(key_t key,
                                           const RingOptions& options);
+  // The same, spelled out (AttachOrCreate below); *created says which.
+  static Result<Segment> attach_or_create(key_t key,
+                                          const AttachOrCreate& how,
+                                          bool* created = nullptr);
   // Marks the segment under `key` for removal (IPC_RMID); it disappears
   // once the last process detaches. Refuses non-shmring segments unless
   // `force`.
@@ -140,6 +157,19 @@ class Segment {
   std::shared_ptr<const void> mapping_ref() const { return mapping_; }
 
   SegmentInfo info() const;
+  // Bytes committed or claimed and not yet released (tail - head; 0 if
+  // those are inconsistent): a display snapshot while peers run.
+  std::uint64_t used_bytes() const;
+
+  // Whether segment `shmid` of `size` bytes starts like a ring (size and
+  // magic), from a read-only look at its first word: cheap, no validation
+  // (attach_id does that); true if it cannot be looked at, so that
+  // attach_id says why.
+  static bool looks_like_ring(int shmid, std::uint64_t size);
+  // Removes the role semaphore set of segment `shmid`: `semid`, or if -1 the
+  // set under the segment's key if it has a ring's size. Best effort, for
+  // removing a segment by hand (shm-ring rm); remove() does it itself.
+  static void remove_role_semaphores(int shmid, int semid = -1);
 
   // Records between the consumer's released position and the producers'
   // tail (committed, or claimed on MPSC), counted by walking their headers;

@@ -1,12 +1,13 @@
-// The whole public surface of //ring.
+// The whole public surface of //ring. (The headers of //ring:internal that
+// these include for their inline parts, ring/layout.h, ring/wait.h and
+// ring/liveness.h, are not API: ring/BUILD.)
 #pragma once
 
-#include "ring/layout.h"    // IWYU pragma: export
-#include "ring/liveness.h"  // IWYU pragma: export
-#include "ring/queue.h"     // IWYU pragma: export
-#include "ring/ring.h"      // IWYU pragma: export
-#include "ring/segment.h"   // IWYU pragma: export
-#include "ring/status.h"    // IWYU pragma: export
-#include "ring/version.h"   // IWYU pragma: export
-#include "ring/wait.h"      // IWYU pragma: export
-#include "ring/wait_fd.h"   // IWYU pragma: export
+#include "ring/deadline.h"  // IWYU pragma: export
+#include "ring/names.h"    // IWYU pragma: export
+#include "ring/queue.h"    // IWYU pragma: export
+#include "ring/ring.h"     // IWYU pragma: export
+#include "ring/segment.h"  // IWYU pragma: export
+#include "ring/status.h"   // IWYU pragma: export
+#include "ring/stream.h"   // IWYU pragma: export
+#include "ring/version.h"  // IWYU pragma: export

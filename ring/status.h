@@ -51,6 +51,11 @@ struct Error {
   std::string message;
 };
 
+// The Error for a failed system call's errno `err`: "<what>: <strerror>",
+// with ENOENT -> not_found, EEXIST -> exists, EACCES/EPERM ->
+// permission_denied, EIDRM -> removed, anything else -> system.
+Error os_error(int err, const std::string& what);
+
 // A value or an Error. Small on purpose: C++23's std::expected is not in
 // g++ 12.
 template <class T>

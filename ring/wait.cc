@@ -189,23 +189,6 @@ void join_wake_protocol(layout::WakeControl* wake, bool light) {
   }
 }
 
-Deadline Deadline::after(std::chrono::nanoseconds t) {
-  return from(Clock::now(), t);
-}
-
-Deadline Deadline::from(Clock::time_point now, std::chrono::nanoseconds t) {
-  if (t >= std::chrono::hours(24 * 365 * 100) ||
-      t > Clock::time_point::max() - now) {
-    return {Clock::time_point::max(), true};
-  }
-  return {now + t, false};
-}
-
-std::chrono::nanoseconds Deadline::left(Clock::time_point now) const {
-  if (forever) return std::chrono::nanoseconds::max();
-  return now >= at ? std::chrono::nanoseconds(0) : at - now;
-}
-
 std::uint32_t WaitPoint::announce() {
   // acquire: a seq snapshot taken before the re-check; a wake after it bumps
   // seq, so futex_wait(seq) cannot miss it. Pairs with wake_slow()'s bump.

@@ -97,15 +97,6 @@ inline constexpr unsigned kSpinNoClock = 256;
 inline constexpr std::chrono::microseconds kSpinFor{20};
 inline constexpr std::chrono::microseconds kYieldFor{50};
 
-struct Deadline {
-  Clock::time_point at;
-  bool forever = false;
-  static Deadline after(std::chrono::nanoseconds t);
-  static Deadline from(Clock::time_point now, std::chrono::nanoseconds t);
-  bool passed(Clock::time_point now) const { return !forever && now >= at; }
-  std::chrono::nanoseconds left(Clock::time_point now) const;
-};
-
 // One side's sleeping place: a WaitWord in the control block plus the
 // semaphore fallback next to it, and the ring's WakeMode.
 class WaitPoint {

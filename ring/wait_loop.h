@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "ring/deadline.h"
 #include "ring/segment.h"
 #include "ring/status.h"
 #include "ring/wait.h"

@@ -92,6 +92,9 @@ void fail(const Error& e) { throw Failure(exit_code(e.code), e.message); }
 void fail(int code, const std::string& message) {
   throw Failure(code, message);
 }
+void fail(Status s, const std::string& message) {
+  throw Failure(exit_code(s), message);
+}
 
 // ---------------------------------------------------------------- flags ---
 
@@ -286,84 +289,22 @@ Timeout timeout_of(const RingFlags& f) {
       std::chrono::duration<double>(f.timeout));
 }
 
-Deadline::Deadline(Timeout t)
-    : forever_(t == kForever || t >= std::chrono::hours(24 * 365)) {
-  if (!forever_) at_ = std::chrono::steady_clock::now() + t;
-}
-
-bool Deadline::passed() const {
-  return !forever_ && std::chrono::steady_clock::now() >= at_;
-}
-
-Timeout Deadline::left() const {
-  if (forever_) return kForever;
-  const auto now = std::chrono::steady_clock::now();
-  return now >= at_ ? Timeout{0}
-                    : std::chrono::duration_cast<Timeout>(at_ - now);
-}
-
 OpenedRing open_ring(const RingFlags& f) {
   const key_t key = resolve_key(f.address);
-  const RingOptions options = ring_options(f);  // usage errors first
-  const std::optional<Kind> kind = expected_kind(f);
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto seg = Segment::attach(key, kind);
-    if (seg) {
-      if (f.capacity_opt != nullptr && f.capacity_opt->count() > 0 &&
-          seg->capacity() != options.capacity) {
-        fail(kExitBadSegment, "ring " + hex_key(key) +
-                                  " exists with capacity " +
-                                  std::to_string(seg->capacity()) +
-                                  ", but --capacity asked for " +
-                                  std::to_string(options.capacity));
-      }
-      if (f.wait_opt != nullptr && f.wait_opt->count() > 0 &&
-          seg->wait_strategy() != options.wait) {
-        fail(kExitBadSegment,
-             "ring " + hex_key(key) + " exists with wait strategy " +
-                 wait_name(seg->wait_strategy()) + ", but --wait asked for " +
-                 wait_name(options.wait));
-      }
-      return {std::move(seg).value(), false};
-    }
-    if (seg.error().code != Errc::not_found || !f.create) fail(seg.error());
-    auto made = Segment::create(key, options);
-    if (made) return {std::move(made).value(), true};
-    // Lost a create race against the other side: attach to its ring.
-    if (made.error().code != Errc::exists) fail(made.error());
+  AttachOrCreate how;
+  how.options = ring_options(f);  // usage errors first
+  how.create = f.create;
+  how.expect_kind = expected_kind(f);
+  if (f.capacity_opt != nullptr && f.capacity_opt->count() > 0) {
+    how.expect_capacity = how.options.capacity;
   }
-  fail(kExitInternal,
-       "ring " + hex_key(key) + " keeps appearing and vanishing; giving up");
-}
-
-std::string hex_key(key_t key) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(key));
-  return buf;
-}
-
-const char* kind_name(Kind k) {
-  switch (k) {
-    case Kind::spsc:
-      return "spsc";
-    case Kind::mpsc:
-      return "mpsc";
-    case Kind::broadcast:
-      return "broadcast";
+  if (f.wait_opt != nullptr && f.wait_opt->count() > 0) {
+    how.expect_wait = how.options.wait;
   }
-  return "unknown";
-}
-
-const char* wait_name(WaitStrategy w) {
-  switch (w) {
-    case WaitStrategy::futex:
-      return "futex";
-    case WaitStrategy::semaphore:
-      return "semaphore";
-    case WaitStrategy::spin:
-      return "spin";
-  }
-  return "unknown";
+  bool created = false;
+  auto seg = Segment::attach_or_create(key, how, &created);
+  if (!seg) fail(seg.error());
+  return {std::move(seg).value(), created};
 }
 
 std::string errno_text(int err) {
@@ -458,7 +399,7 @@ void print_error(const std::string& message) {
 void set_common(CLI::App& app) {
   app.set_version_flag("--version", app.get_name() + " (shmring) " + kVersion +
                                         ", ring layout v" +
-                                        std::to_string(layout::kLayoutVersion));
+                                        std::to_string(layout_version()));
   app.footer(
       "Exit codes: 0 ok, 1 internal, 2 usage, 3 not found, 4 permission, "
       "5 bad segment, 6 peer died, 7 record too large, 8 timeout, 9 busy/"

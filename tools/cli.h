@@ -60,6 +60,8 @@ struct Failure : std::runtime_error {
 
 [[noreturn]] void fail(const Error& e);
 [[noreturn]] void fail(int code, const std::string& message);
+// Fails with exit_code(s): the one Status -> exit code mapping.
+[[noreturn]] void fail(Status s, const std::string& message);
 
 // ---------------------------------------------------------------- flags ---
 
@@ -117,8 +119,9 @@ key_t resolve_key(const AddressFlags& f);
 RingOptions ring_options(const RingFlags& f);
 std::optional<Kind> expected_kind(const RingFlags& f);
 
-// Attaches to the ring named by the flags (creating it under --create).
-// An existing ring must match --kind, and --capacity / --wait when given.
+// Attaches to the ring named by the flags (creating it under --create):
+// Segment::attach_or_create. An existing ring must match --kind, and
+// --capacity / --wait when given.
 struct OpenedRing {
   Segment segment;
   bool created = false;
@@ -127,21 +130,6 @@ OpenedRing open_ring(const RingFlags& f);
 
 Timeout timeout_of(const RingFlags& f);
 
-// When a --timeout started now runs out.
-class Deadline {
- public:
-  explicit Deadline(Timeout t);
-  bool passed() const;
-  Timeout left() const;  // kForever without a timeout
-
- private:
-  std::chrono::steady_clock::time_point at_;
-  bool forever_;
-};
-
-std::string hex_key(key_t key);
-const char* kind_name(Kind k);
-const char* wait_name(WaitStrategy w);
 // strerror(err) / the signal's description, thread-safe (the progress
 // thread may be running).
 std::string errno_text(int err);
@@ -191,6 +179,20 @@ int run_tool(CLI::App& app, int argc, char** argv,
 
 // Adds --version and the common footer to a tool's App.
 void set_common(CLI::App& app);
+
+// A tool's whole main(): its App (`name`, `description`, set_common), the
+// flags `add_flags` binds to an Options (which outlives the App, whose
+// options point into it), then run_tool with `body`.
+template <class Options>
+int tool_main(int argc, char** argv, const char* name, const char* description,
+              void (*add_flags)(CLI::App&, Options&),
+              int (*body)(const Options&)) {
+  Options o;
+  CLI::App app{description, name};
+  set_common(app);
+  add_flags(app, o);
+  return run_tool(app, argc, argv, [&] { return body(o); });
+}
 
 // The running tool's name (from its App), for messages.
 const std::string& tool_name();

@@ -12,10 +12,10 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <optional>
 #include <vector>
 
 #include "tools/cli.h"
+#include "tools/endpoint.h"
 #include "tools/framing.h"
 #include "tools/stats.h"
 
@@ -142,202 +142,158 @@ class Writer {
   std::array<std::array<std::byte, 4>, kBatch> prefix_;
 };
 
-int consume(const Options& o) {
-  install_signal_handlers();
-  Counters counters;
-  const auto start = std::chrono::steady_clock::now();
-  std::optional<OpenedRing> ring;
-  int code = kExitOk;
-  std::string end = "end_of_stream";
-  // Broadcast rings: payload bytes and records overruns took (drop-slow).
-  std::uint64_t lost_bytes = 0;
-  std::optional<std::uint64_t> lost_records;
-  try {
-    ring.emplace(open_ring(o.ring));
-    Segment& seg = ring->segment;
-    const std::string name = "ring " + hex_key(seg.key());
-    const auto* cb = seg.control();
+// Copies the ring's stream to stdout, batch by batch: each batch is
+// released only after write(2) took all of it. StreamReader decides when
+// the stream ends (--producers, --follow, a ring between streams); this
+// says what each ending means for the user.
+class Reader {
+ public:
+  Reader(const Options& o, Endpoint& ep, StreamReader& r)
+      : o_(o),
+        ep_(ep),
+        r_(r),
+        name_("ring " + hex_key(r.consumer().segment().key())),
+        writer_(framing_from(o.framing)),
+        timeout_(timeout_of(o.ring)),
+        broadcast_(r.consumer().segment().kind() == Kind::broadcast),
+        lossy_(broadcast_ &&
+               r.consumer().segment().overrun() == Overrun::drop_slow) {
+    if (broadcast_) {  // the report always says what overruns took
+      ep_.extra_stats["lost_bytes"] = 0;
+      ep_.extra_stats["lost_records"] = 0;
+    }
+  }
 
-    // Between streams: a ring whose last stream was already read to its
-    // end by an earlier consumer (drained, no producer attached). Like a
-    // reader opening a FIFO, wait for the next producer rather than report
-    // that old end of stream again. All seq_cst: pairs with the
-    // producers' attach/close updates (ring.cc, end_status()).
-    const std::uint32_t consumers_before =
-        cb->consumers_seen.load(std::memory_order_seq_cst);
-    std::uint32_t producers_before =
-        cb->producers_seen.load(std::memory_order_seq_cst);
-    bool awaiting_stream =
-        consumers_before > 0 && producers_before > 0 &&
-        cb->producers_attached.load(std::memory_order_seq_cst) == 0 &&
-        // A broadcast consumer starts at the tail: always drained.
-        (seg.kind() == Kind::broadcast ||
-         cb->head.load(std::memory_order_seq_cst) ==
-             cb->tail.load(std::memory_order_seq_cst));
-
-    // --producers N: the stream needs N producers. They are counted from
-    // the ring's creation on a ring no consumer has read yet (producers may
-    // start first), else from this consumer's attach.
-    const std::uint32_t stream_base = consumers_before == 0 ? 0 : producers_before;
-    auto producers_missing = [&]() -> std::uint32_t {
-      // seq_cst: like producers_before above, pairs with the increment in
-      // Producer::attach (ring.cc).
-      const std::uint32_t seen =
-          cb->producers_seen.load(std::memory_order_seq_cst) - stream_base;
-      return seen >= o.producers ? 0 : o.producers - seen;
-    };
-
-    auto c = Consumer::attach(seg);
-    if (!c) fail(c.error());
-    // Only a consumer that got its role changes the ring on its way out.
-    RemoveOnExit remover(seg, o.ring.remove_on_exit);
-    Progress progress(o.report, counters, seg);
-    Writer writer(framing_from(o.framing));
-    const Timeout timeout = timeout_of(o.ring);
-    std::optional<Deadline> idle;  // while waiting for a new stream
+  // The report's "end".
+  std::string run() {
     std::uint64_t left =
-        o.count < 0 ? UINT64_MAX : static_cast<std::uint64_t>(o.count);
-    std::array<Record, kBatch> recs;
-    // A drop-slow broadcast ring's producer may overwrite a record while
-    // we read it: copy the batch out, check it is intact, only then write
-    // it (a torn record is never written).
-    const bool lossy = seg.kind() == Kind::broadcast &&
-                       seg.overrun() == Overrun::drop_slow;
-    std::vector<std::byte> copy;
-
+        o_.count < 0 ? UINT64_MAX : static_cast<std::uint64_t>(o_.count);
     while (left > 0) {
-      std::size_t n = 0;
       const std::size_t want =
           static_cast<std::size_t>(std::min<std::uint64_t>(kBatch, left));
+      std::size_t n = 0;
       const Status st =
-          c->peek_batch(std::span(recs.data(), want), &n, timeout);
-      if (seg.kind() == Kind::broadcast) {
-        lost_bytes = c->lost_bytes();
-        lost_records = c->lost_records();
+          r_.peek_batch(std::span(recs_.data(), want), &n, timeout_);
+      if (broadcast_) {
+        ep_.extra_stats["lost_bytes"] = r_.consumer().lost_bytes();
+        ep_.extra_stats["lost_records"] = r_.consumer().lost_records();
       }
       if (st == Status::overrun) continue;  // counted in lost_bytes()
-      if (st == Status::ok && lossy) {
-        std::size_t total = 0;
-        for (std::size_t i = 0; i < n; ++i) total += recs[i].size;
-        copy.resize(total);
-        std::size_t at = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          if (recs[i].size != 0) {
-            std::memcpy(copy.data() + at, recs[i].data, recs[i].size);
-          }
-          recs[i].data = copy.data() + at;
-          at += recs[i].size;
-        }
-        if (!c->intact()) continue;  // torn: dropped, counted as lost
+      if (st == Status::ok && lossy_ && !copy_intact(n)) {
+        continue;  // torn: dropped, counted as lost
       }
       if (st == Status::ok) {
-        awaiting_stream = false;
-        idle.reset();
-        const WriteResult w = writer.write(recs.data(), n);
-        if (w == WriteResult::failed) {
-          const int err = errno;
-          fail(kExitBrokenOutput, "writing stdout: " + errno_text(err) + "; " +
-                                      std::to_string(n) +
-                                      " unwritten records stay in " + name +
-                                      " for the next consumer");
-        }
-        if (w == WriteResult::interrupted) {
-          fail(signal_exit_code(), signal_text() + " twice while writing; " +
-                                       std::to_string(n) + " records stay in " +
-                                       name);
-        }
-        std::uint64_t bytes = 0;
-        for (std::size_t i = 0; i < n; ++i) bytes += writer.out_size(recs[i]);
-        c->release();  // only now: everything in the batch reached stdout
-        counters.add(n, bytes);
+        write_batch(n);
         left -= n;
-        if (caught_signal() != 0) fail(signal_exit_code(), signal_text());
-        continue;
-      }
-      if (st == Status::closed || st == Status::peer_dead) {
-        const bool new_stream =
-            cb->producers_seen.load(std::memory_order_seq_cst) !=
-            producers_before;
-        const std::uint32_t missing = producers_missing();
-        if ((awaiting_stream && !new_stream) || missing > 0) {
-          if (!idle) idle.emplace(timeout);
-          if (idle->passed()) {
-            end = "timeout";
-            fail(kExitTimeout,
-                 "timed out after " + seconds_text(o.ring.timeout) +
-                     " waiting for " +
-                     (missing > 0 ? std::to_string(missing) + " more of the " +
-                                        std::to_string(o.producers) +
-                                        " producers (--producers)"
-                                  : std::string("a producer")) +
-                     " on " + name);
-          }
-          if (!nap(std::chrono::milliseconds(20))) {
-            fail(signal_exit_code(), signal_text());
-          }
-          continue;
-        }
-        if (st == Status::peer_dead) {
-          if (!o.follow) {
-            end = "producer_died";
-            fail(kExitPeerDead,
-                 "the producer of " + name +
-                     " died before closing the stream; everything it "
-                     "committed was written");
-          }
-          print_error("the producer of " + name + " died; following");
-        }
-        if (!o.follow) break;  // end of stream
-        awaiting_stream = true;
-        producers_before = cb->producers_seen.load(std::memory_order_seq_cst);
-        continue;
-      }
-      switch (st) {
-        case Status::timed_out:
-          end = "timeout";
-          fail(kExitTimeout, "timed out after " + seconds_text(o.ring.timeout) +
-                                 " waiting for data on " + name);
-        case Status::interrupted:
-          fail(signal_exit_code(), signal_text());
-        case Status::corrupt:
-          fail(kExitCorrupt, name + " is corrupt at offset " +
-                                 std::to_string(c->corrupt_offset()) +
-                                 "; remove it with `shm-ring rm`");
-        default:
-          fail(kExitInternal,
-               std::string("unexpected ring status: ") + to_string(st));
+      } else if (st == Status::closed) {
+        return "end_of_stream";
+      } else if (st == Status::peer_dead && o_.follow) {
+        print_error("the producer of " + name_ + " died; following");
+      } else {
+        stream_failed(st);
       }
     }
-    end = left == 0 ? "count" : "end_of_stream";
-  } catch (const Failure& f) {
-    print_error(f.what());
-    code = f.code;
-    if (end == "end_of_stream") end = "error";
+    return "count";
   }
-  nlohmann::json stats =
-      stats_json(counters, ring ? &ring->segment : nullptr, start, code, end);
-  if (lost_records) {  // a broadcast ring: what overruns took
-    stats["lost_bytes"] = lost_bytes;
-    stats["lost_records"] = *lost_records;
+
+ private:
+  void write_batch(std::size_t n) {
+    const WriteResult w = writer_.write(recs_.data(), n);
+    if (w == WriteResult::failed) {
+      const int err = errno;
+      fail(kExitBrokenOutput, "writing stdout: " + errno_text(err) + "; " +
+                                  std::to_string(n) +
+                                  " unwritten records stay in " + name_ +
+                                  " for the next consumer");
+    }
+    if (w == WriteResult::interrupted) {
+      fail(Status::interrupted, signal_text() + " twice while writing; " +
+                                    std::to_string(n) + " records stay in " +
+                                    name_);
+    }
+    std::uint64_t bytes = 0;
+    for (std::size_t i = 0; i < n; ++i) bytes += writer_.out_size(recs_[i]);
+    r_.release();  // only now: everything in the batch reached stdout
+    ep_.counters.add(n, bytes);
+    if (caught_signal() != 0) fail(Status::interrupted, signal_text());
   }
-  write_stats(o.report, stats);
-  return code;
+
+  [[noreturn]] void stream_failed(Status st) {
+    switch (st) {
+      case Status::peer_dead:
+        ep_.failure_end = "producer_died";
+        fail(st, "the producer of " + name_ +
+                     " died before closing the stream; everything it "
+                     "committed was written");
+      case Status::timed_out:
+        fail(st, "timed out after " + seconds_text(o_.ring.timeout) +
+                     " waiting for " + awaited() + " on " + name_);
+      case Status::interrupted:
+        fail(st, signal_text());
+      case Status::corrupt:
+        fail(st, name_ + " is corrupt at offset " +
+                     std::to_string(r_.consumer().corrupt_offset()) +
+                     "; remove it with `shm-ring rm`");
+      default:
+        fail(kExitInternal,
+             std::string("unexpected ring status: ") + to_string(st));
+    }
+  }
+
+  // What a timeout waited for.
+  std::string awaited() const {
+    if (!r_.waiting_for_producer()) return "data";
+    const std::uint32_t missing = r_.producers_missing();
+    if (missing == 0) return "a producer";
+    return std::to_string(missing) + " more of the " +
+           std::to_string(o_.producers) + " producers (--producers)";
+  }
+
+  // A drop-slow broadcast ring's producer may overwrite a record while we
+  // read it: copy the batch out, check that it is intact, and only then
+  // write it (a torn record is never written). False if it was torn.
+  bool copy_intact(std::size_t n) {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < n; ++i) total += recs_[i].size;
+    copy_.resize(total);
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (recs_[i].size != 0) {
+        std::memcpy(copy_.data() + at, recs_[i].data, recs_[i].size);
+      }
+      recs_[i].data = copy_.data() + at;
+      at += recs_[i].size;
+    }
+    return r_.consumer().intact();
+  }
+
+  const Options& o_;
+  Endpoint& ep_;
+  StreamReader& r_;
+  const std::string name_;
+  Writer writer_;
+  const Timeout timeout_;
+  std::array<Record, kBatch> recs_;
+  const bool broadcast_;
+  const bool lossy_;            // drop-slow: copy_intact() every batch
+  std::vector<std::byte> copy_;  // copy_intact()'s copy
+};
+
+std::string consume(const Options& o, Endpoint& ep) {
+  Segment& seg = ep.open();
+  StreamOptions so;
+  so.producers = o.producers;
+  so.follow = o.follow;
+  auto r = StreamReader::attach(seg, so);
+  if (!r) fail(r.error());
+  // Only a consumer that got its role changes the ring on its way out.
+  RemoveOnExit remover(seg, o.ring.remove_on_exit);
+  Progress progress(o.report, ep.counters, seg);
+  return Reader(o, ep, *r).run();
 }
 
-}  // namespace
-}  // namespace shmring::tools
-
-// CLI11 throws only on a malformed App definition: a bug, let it abort.
-int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
-  using namespace shmring::tools;
-  Options o;  // outlives the App, whose options point into it
-  CLI::App app{
-      "Copy records from a shmring ring to stdout, like cat across processes. "
-      "Exits 0 at end of stream (every producer closed, ring drained).",
-      "shm-consume"};
-  set_common(app);
-  add_create_flags(app, o.ring);
-  add_lifetime_flags(app, o.ring);
+void add_flags(CLI::App& app, Options& o) {
+  add_endpoint_flags(app, o.ring);
   app.add_option("-f,--framing", o.framing,
                  "auto (default): as each producer framed it; bytes: payloads "
                  "as is; lines: each record plus '\\n'; length: [u32 "
@@ -355,5 +311,22 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->check(CLI::Range(1u, 1000000u))
       ->excludes("--follow");
   add_report_flags(app, o.report);
-  return run_tool(app, argc, argv, [&] { return consume(o); });
+}
+
+int run(const Options& o) {
+  return run_endpoint(o.ring, o.report,
+                      [&](Endpoint& ep) { return consume(o, ep); });
+}
+
+}  // namespace
+}  // namespace shmring::tools
+
+// CLI11 throws only on a malformed App definition: a bug, let it abort.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace shmring::tools;
+  return tool_main<Options>(
+      argc, argv, "shm-consume",
+      "Copy records from a shmring ring to stdout, like cat across processes. "
+      "Exits 0 at end of stream (every producer closed, ring drained).",
+      add_flags, run);
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tools/cli.h"
+#include "tools/endpoint.h"
 #include "tools/framing.h"
 #include "tools/stats.h"
 
@@ -31,22 +32,19 @@ class Sender {
  public:
   Sender(Producer& p, const Options& o, Counters& c)
       : p_(p),
-        cb_(p.segment().control()),
         timeout_(timeout_of(o.ring)),
         timeout_s_(o.ring.timeout),
         wait_consumer_(o.wait_consumer),
         counters_(c),
         consumer_at_start_(p.consumer_alive()),
-        // acquire: pairs with the seq_cst increment in Consumer::attach.
-        consumers_seen_at_start_(
-            cb_->consumers_seen.load(std::memory_order_acquire)) {}
+        consumers_seen_at_start_(p.consumers_seen()) {}
 
   // A writable span of exactly `n` bytes; blocks while the ring is full.
   std::span<std::byte> reserve(std::size_t n) {
     Reservation r = p_.try_reserve(n);  // fast path: no flush, no clock
     if (r) return r.bytes;
     if (r.status != Status::would_block) give_up(r.status);
-    const Deadline deadline(timeout_);
+    const Deadline deadline = Deadline::after(timeout_);
     for (;;) {
       // In slices: a full ring whose consumer is gone and that is marked
       // for removal can never drain (nobody can attach), even under
@@ -75,13 +73,13 @@ class Sender {
     switch (s) {
       case Status::timed_out:
         if (!p_.consumer_alive()) {
-          fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
-                                 " waiting for a consumer on " + ring +
-                                 " (the ring is full)");
+          fail(s, "timed out after " + seconds_text(timeout_s_) +
+                      " waiting for a consumer on " + ring +
+                      " (the ring is full)");
         }
-        fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
-                               " waiting for space in " + ring +
-                               " (is the consumer keeping up?)");
+        fail(s, "timed out after " + seconds_text(timeout_s_) +
+                    " waiting for space in " + ring +
+                    " (is the consumer keeping up?)");
       case Status::peer_dead: {
         // The consumer is gone: the walk counts exactly what it left.
         const std::optional<std::uint64_t> unread =
@@ -91,26 +89,24 @@ class Sender {
                          (*unread == 1 ? " unread record" : " unread records")
                    : "the unread records";
         if (p_.segment().removed()) {
-          fail(kExitPeerDead,
-               "the consumer of " + ring +
-                   " is gone and the ring is marked for removal, so no "
-                   "consumer can attach any more; " +
-                   left + " (of " + std::to_string(committed) +
-                   " committed) go with it when this producer detaches");
+          fail(s, "the consumer of " + ring +
+                      " is gone and the ring is marked for removal, so no "
+                      "consumer can attach any more; " +
+                      left + " (of " + std::to_string(committed) +
+                      " committed) go with it when this producer detaches");
         }
-        fail(kExitPeerDead,
-             "the consumer of " + ring +
-                 " is gone (exited or died) and the ring is full; " + left +
-                 " (of " + std::to_string(committed) +
-                 " committed) stay in the ring for the next consumer. Use "
-                 "--wait-consumer to wait for a new one");
+        fail(s, "the consumer of " + ring +
+                    " is gone (exited or died) and the ring is full; " + left +
+                    " (of " + std::to_string(committed) +
+                    " committed) stay in the ring for the next consumer. Use "
+                    "--wait-consumer to wait for a new one");
       }
       case Status::interrupted:
-        fail(signal_exit_code(), signal_text() + "; " + kept);
+        fail(s, signal_text() + "; " + kept);
       case Status::corrupt:
-        fail(kExitCorrupt, ring + " is corrupt (head/tail out of range)");
+        fail(s, ring + " is corrupt (head/tail out of range)");
       case Status::too_large:
-        fail(kExitTooLarge, "record larger than the ring accepts");
+        fail(s, "record larger than the ring accepts");
       default:
         fail(kExitInternal,
              std::string("unexpected ring status: ") + to_string(s));
@@ -123,8 +119,7 @@ class Sender {
   // departure (a ring left from an earlier session) as its own.
   bool no_consumer_yet() const {
     return !wait_consumer_ && !consumer_at_start_ &&
-           cb_->consumers_seen.load(std::memory_order_acquire) ==
-               consumers_seen_at_start_;
+           p_.consumers_seen() == consumers_seen_at_start_;
   }
 
   // No consumer, and none can come: the ring is marked for removal.
@@ -136,9 +131,9 @@ class Sender {
     while (no_consumer_yet() && !p_.consumer_alive()) {
       if (p_.segment().removed()) give_up(Status::peer_dead);
       if (deadline.passed()) {
-        fail(kExitTimeout, "timed out after " + seconds_text(timeout_s_) +
-                               " waiting for a consumer on ring " +
-                               hex_key(p_.segment().key()));
+        fail(Status::timed_out, "timed out after " + seconds_text(timeout_s_) +
+                                    " waiting for a consumer on ring " +
+                                    hex_key(p_.segment().key()));
       }
       if (!nap(std::chrono::milliseconds(20))) give_up(Status::interrupted);
     }
@@ -147,7 +142,6 @@ class Sender {
   static constexpr Timeout kSlice = std::chrono::milliseconds(250);
 
   Producer& p_;
-  layout::ControlBlock* cb_;
   Timeout timeout_;
   double timeout_s_;
   bool wait_consumer_;
@@ -274,10 +268,10 @@ void produce_lines(Producer& p, Sender& s, Counters& counters) {
       return;
     }
     if (errno == EINTR && end > begin) {
-      fail(signal_exit_code(), signal_text() + "; the unfinished line " +
-                                   std::to_string(line_no + 1) + " (" +
-                                   std::to_string(end - begin) +
-                                   " bytes) was dropped");
+      fail(Status::interrupted, signal_text() + "; the unfinished line " +
+                                    std::to_string(line_no + 1) + " (" +
+                                    std::to_string(end - begin) +
+                                    " bytes) was dropped");
     }
     read_failed(s);
   }
@@ -395,59 +389,31 @@ std::size_t chunk_size(const Options& o, std::uint64_t chunk,
   return static_cast<std::size_t>(std::min<std::uint64_t>(want, max));
 }
 
-int produce(const Options& o) {
-  install_signal_handlers();
-  Counters counters;
-  const auto start = std::chrono::steady_clock::now();
-  std::optional<OpenedRing> ring;
-  int code = kExitOk;
-  try {
-    const std::uint64_t chunk = chunk_flag(o);
-    ring.emplace(open_ring(o.ring));
-    ProducerOptions po;
-    po.wait_for_consumer = o.wait_consumer;
-    auto p = Producer::attach(ring->segment, po);
-    if (!p) fail(p.error());
-    // Only a producer that got its role changes the ring on its way out.
-    RemoveOnExit remover(ring->segment, o.ring.remove_on_exit);
-    Sender sender(*p, o, counters);
-    Progress progress(o.report, counters, ring->segment);
-    const Framing f = framing_from(o.framing);
-    if (f == Framing::lines) {
-      produce_lines(*p, sender, counters);
-    } else if (f == Framing::length) {
-      produce_length(*p, sender, counters);
-    } else {
-      produce_bytes(*p, sender, counters, chunk_size(o, chunk, *p));
-    }
-    p->close();  // the consumer's end of stream
-  } catch (const Failure& f) {
-    print_error(f.what());
-    code = f.code;
+std::string produce(const Options& o, Endpoint& ep) {
+  const std::uint64_t chunk = chunk_flag(o);
+  Segment& seg = ep.open();
+  ProducerOptions po;
+  po.wait_for_consumer = o.wait_consumer;
+  auto p = Producer::attach(seg, po);
+  if (!p) fail(p.error());
+  // Only a producer that got its role changes the ring on its way out.
+  RemoveOnExit remover(seg, o.ring.remove_on_exit);
+  Sender sender(*p, o, ep.counters);
+  Progress progress(o.report, ep.counters, seg);
+  const Framing f = framing_from(o.framing);
+  if (f == Framing::lines) {
+    produce_lines(*p, sender, ep.counters);
+  } else if (f == Framing::length) {
+    produce_length(*p, sender, ep.counters);
+  } else {
+    produce_bytes(*p, sender, ep.counters, chunk_size(o, chunk, *p));
   }
-  const char* end = code == kExitOk        ? "end_of_input"
-                    : code == kExitTimeout ? "timeout"
-                                           : "error";
-  auto j = stats_json(counters, ring ? &ring->segment : nullptr, start, code,
-                      end);
-  write_stats(o.report, j);
-  return code;
+  p->close();  // the consumer's end of stream
+  return "end_of_input";
 }
 
-}  // namespace
-}  // namespace shmring::tools
-
-// CLI11 throws only on a malformed App definition: a bug, let it abort.
-int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
-  using namespace shmring::tools;
-  Options o;  // outlives the App, whose options point into it
-  CLI::App app{
-      "Copy stdin into a shmring ring, like cat across processes. Its exit is "
-      "the consumer's end of stream.",
-      "shm-produce"};
-  set_common(app);
-  add_create_flags(app, o.ring);
-  add_lifetime_flags(app, o.ring);
+void add_flags(CLI::App& app, Options& o) {
+  add_endpoint_flags(app, o.ring);
   app.add_option("-f,--framing", o.framing,
                  "bytes: chunks as read (default); lines: one record per "
                  "line; length: [u32 little-endian length][payload] frames")
@@ -459,5 +425,22 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                "On a full ring whose consumer is gone, wait for a new consumer "
                "instead of exiting 6");
   add_report_flags(app, o.report);
-  return run_tool(app, argc, argv, [&] { return produce(o); });
+}
+
+int run(const Options& o) {
+  return run_endpoint(o.ring, o.report,
+                      [&](Endpoint& ep) { return produce(o, ep); });
+}
+
+}  // namespace
+}  // namespace shmring::tools
+
+// CLI11 throws only on a malformed App definition: a bug, let it abort.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace shmring::tools;
+  return tool_main<Options>(
+      argc, argv, "shm-produce",
+      "Copy stdin into a shmring ring, like cat across processes. Its exit is "
+      "the consumer's end of stream.",
+      add_flags, run);
 }

@@ -2,7 +2,6 @@
 // but it knows what a ring is. See docs/tools.md.
 #include <pwd.h>
 #include <sys/ipc.h>
-#include <sys/sem.h>
 #include <sys/shm.h>
 
 #include <time.h>
@@ -34,6 +33,10 @@ struct Options {
   bool all = false;
   CLI::Option* max_producers_opt = nullptr;
   CLI::Option* max_consumers_opt = nullptr;
+  // The subcommands; run() runs the one given.
+  CLI::App* create = nullptr;
+  CLI::App* info = nullptr;
+  CLI::App* rm = nullptr;
 };
 
 std::string user_name(uid_t uid) {
@@ -128,18 +131,6 @@ std::string fill_text(const SegmentInfo& i) {
   return buf;
 }
 
-const char* handshake_name(layout::WakeMode m) {
-  switch (m) {
-    case layout::WakeMode::membarrier:
-      return "membarrier";
-    case layout::WakeMode::fallback_requested:
-      return "fallback-requested";
-    case layout::WakeMode::fallback:
-      return "fallback";
-  }
-  return "unknown";
-}
-
 json info_json(const SegmentInfo& i) {
   json j;
   j["key"] = hex_key(i.key);
@@ -147,7 +138,7 @@ json info_json(const SegmentInfo& i) {
   j["kind"] = kind_name(i.kind);
   j["version"] = i.version;
   j["capacity"] = i.capacity;
-  j["max_record"] = layout::max_payload(i.capacity);
+  j["max_record"] = max_record_size(i.capacity);
   j["segment_size"] = i.segment_size;
   j["wait"] = wait_name(i.wait);
   j["hugepages"] = i.hugepages;
@@ -204,7 +195,7 @@ void print_info(const SegmentInfo& i) {
   std::printf("  capacity    %llu bytes (%s), largest record %llu bytes\n",
               static_cast<unsigned long long>(i.capacity),
               human_bytes(static_cast<double>(i.capacity)).c_str(),
-              static_cast<unsigned long long>(layout::max_payload(i.capacity)));
+              static_cast<unsigned long long>(max_record_size(i.capacity)));
   std::printf("  fill        %llu bytes (%s), head %llu, tail %llu\n",
               static_cast<unsigned long long>(i.used_bytes),
               fill_text(i).c_str(),
@@ -332,23 +323,11 @@ struct Row {
   std::string why_not;  // else: why it is not one of ours
 };
 
-// A quick read-only look at the first word, so that `ls` does not make a
-// full, validating attach (which waits up to 2 s for a zeroed header) to
-// every foreign segment. Segment::attach_id does the real checks.
-bool looks_like_ring(int shmid, std::uint64_t size) {
-  if (size < layout::kDataOffset + layout::kMinCapacity) return false;
-  void* p = ::shmat(shmid, nullptr, SHM_RDONLY);
-  // shmat's failure value is (void*)-1; let attach_id say why.
-  if (p == reinterpret_cast<void*>(-1))
-    return true;  // NOLINT(performance-no-int-to-ptr)
-  std::uint64_t magic = 0;
-  std::memcpy(&magic, p, sizeof magic);
-  ::shmdt(p);
-  return magic == layout::kMagic;
-}
-
 // Every segment this IPC namespace shows in /proc/sysvipc/shm, identified
 // by attaching to it (Segment::attach_id validates magic, version, sizes).
+// A quick look first (Segment::looks_like_ring), so that `ls` does not make
+// a full, validating attach (which waits up to 2 s for a zeroed header) to
+// every foreign segment.
 std::vector<Row> scan() {
   std::ifstream in("/proc/sysvipc/shm");
   if (!in) fail(kExitInternal, "cannot read /proc/sysvipc/shm");
@@ -366,7 +345,7 @@ std::vector<Row> scan() {
     }
     Row r{static_cast<key_t>(key), static_cast<int>(shmid), size, nattch, {},
           {}, {}};
-    if (!looks_like_ring(r.shmid, size)) {
+    if (!Segment::looks_like_ring(r.shmid, size)) {
       r.why_not = "not a shmring segment (no shmring magic)";
       rows.push_back(std::move(r));
       continue;
@@ -443,32 +422,16 @@ int cmd_ls(const Options& o) {
   return kExitOk;
 }
 
-// A ring's role semaphore set goes with its segment: `semid` if known,
-// else the set under the segment's key if it has shmring's size.
-void remove_sem_set(int shmid, int semid) {
-  if (semid < 0) {
-    struct shmid_ds ds {};
-    if (::shmctl(shmid, IPC_STAT, &ds) != 0 || ds.shm_perm.__key == IPC_PRIVATE)
-      return;
-    semid = ::semget(ds.shm_perm.__key, 0, 0);
-    struct semid_ds sds {};
-    if (semid < 0 || ::semctl(semid, 0, IPC_STAT, &sds) != 0 ||
-        sds.sem_nsems != static_cast<unsigned long>(layout::kSemCount))
-      return;
-  }
-  ::semctl(semid, 0, IPC_RMID);
-}
-
+// Marks segment `shmid` (called `name` in messages) for removal, with its
+// role semaphore set (`semid`, or the one under its key).
 int remove_id(int shmid, const std::string& name, int semid = -1) {
-  remove_sem_set(shmid, semid);
+  Segment::remove_role_semaphores(shmid, semid);
   if (::shmctl(shmid, IPC_RMID, nullptr) != 0) {
     const int err = errno;
+    // shmctl's EINVAL: no segment has this id (any more).
     if (err == EINVAL || err == EIDRM)
       fail(kExitNotFound, "no segment " + name);
-    if (err == EPERM || err == EACCES) {
-      fail(kExitPermission, "cannot remove " + name + ": " + errno_text(err));
-    }
-    fail(kExitInternal, "cannot remove " + name + ": " + errno_text(err));
+    fail(os_error(err, "cannot remove " + name));
   }
   return kExitOk;
 }
@@ -534,8 +497,7 @@ int cmd_rm(const Options& o) {
       if (shmid < 0) {
         const int err = errno;
         if (err == ENOENT) fail(kExitNotFound, "no " + name);
-        fail(err == EACCES ? kExitPermission : kExitInternal,
-             "cannot open " + name + ": " + errno_text(err));
+        fail(os_error(err, "cannot open " + name));
       }
     }
   } else {
@@ -574,21 +536,10 @@ void add_id_flag(CLI::App& sub, Options& o) {
       ->excludes(sub.get_option("--path"));
 }
 
-}  // namespace
-}  // namespace shmring::tools
-
-// CLI11 throws only on a malformed App definition: a bug, let it abort.
-int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
-  using namespace shmring::tools;
-  Options o;  // outlives the App, whose options point into it
-  CLI::App app{
-      "Create, inspect, list and remove shmring rings (a ring-aware "
-      "ipcs/ipcrm).",
-      "shm-ring"};
-  set_common(app);
+void add_flags(CLI::App& app, Options& o) {
   app.require_subcommand(1);
 
-  auto* create = app.add_subcommand(
+  auto* create = o.create = app.add_subcommand(
       "create", "Create a ring (exclusive unless --exist-ok)");
   add_create_flags(*create, o.ring);
   o.max_producers_opt = create->add_option("--max-producers", o.ring.max_producers,
@@ -606,7 +557,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                    "Succeed if a matching ring already exists");
   create->add_flag("--json", o.json, "Print the ring as JSON");
 
-  auto* info = app.add_subcommand(
+  auto* info = o.info = app.add_subcommand(
       "info", "Show a ring: kind, capacity, fill, peers, wait, version, owner");
   add_address_flags(*info, o.ring.address);
   add_id_flag(*info, o);
@@ -615,7 +566,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->check(CLI::IsMember({"spsc", "mpsc", "broadcast"}));
   info->add_flag("--json", o.json, "Print as JSON");
 
-  auto* rm = app.add_subcommand("rm", "Mark a ring for removal (IPC_RMID)");
+  auto* rm = o.rm = app.add_subcommand("rm", "Mark a ring for removal (IPC_RMID)");
   add_address_flags(*rm, o.ring.address);
   add_id_flag(*rm, o);
   rm->add_flag("--force", o.force,
@@ -633,11 +584,24 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   auto* ls = app.add_subcommand("ls", "List the rings in this IPC namespace");
   ls->add_flag("--all", o.all, "Also list segments that are not shmring rings");
   ls->add_flag("--json", o.json, "Print as a JSON array");
+}
 
-  return run_tool(app, argc, argv, [&]() -> int {
-    if (*create) return cmd_create(o);
-    if (*info) return cmd_info(o);
-    if (*rm) return cmd_rm(o);
-    return cmd_ls(o);
-  });
+int run(const Options& o) {
+  if (*o.create) return cmd_create(o);
+  if (*o.info) return cmd_info(o);
+  if (*o.rm) return cmd_rm(o);
+  return cmd_ls(o);
+}
+
+}  // namespace
+}  // namespace shmring::tools
+
+// CLI11 throws only on a malformed App definition: a bug, let it abort.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace shmring::tools;
+  return tool_main<Options>(
+      argc, argv, "shm-ring",
+      "Create, inspect, list and remove shmring rings (a ring-aware "
+      "ipcs/ipcrm).",
+      add_flags, run);
 }

@@ -25,12 +25,7 @@ void add_report_flags(CLI::App& app, ReportFlags& f) {
 }
 
 double fill_percent(const Segment& segment) {
-  const auto* cb = segment.control();
-  // relaxed: a display-only snapshot; no record is read through it.
-  const std::uint64_t head = cb->head.load(std::memory_order_relaxed);
-  const std::uint64_t tail = cb->tail.load(std::memory_order_relaxed);
-  const std::uint64_t used = tail > head ? tail - head : 0;
-  return 100.0 * static_cast<double>(used) /
+  return 100.0 * static_cast<double>(segment.used_bytes()) /
          static_cast<double>(segment.capacity());
 }
 

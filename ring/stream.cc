@@ -1,0 +1,127 @@
+#include "ring/stream.h"
+
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "ring/layout.h"
+#include "ring/wait.h"
+
+namespace shmring {
+namespace {
+
+// How often a reader waiting for a producer looks at producers_seen. No
+// wake-up reaches a consumer when a producer attaches, so it polls, like
+// shm-consume always did.
+constexpr std::chrono::milliseconds kProducerPoll{20};
+
+// Sleeps kProducerPoll, or less if a signal arrives (nanosleep returns
+// EINTR; a handler calling shmring::interrupt() then makes this false).
+bool nap() {
+  if (interrupt_requested()) return false;
+  struct timespec ts {};
+  ts.tv_nsec = std::chrono::nanoseconds(kProducerPoll).count();
+  ::nanosleep(&ts, nullptr);
+  return !interrupt_requested();
+}
+
+}  // namespace
+
+std::uint32_t Producer::consumers_seen() const {
+  // acquire: pairs with the seq_cst increment in Consumer::attach
+  // (roles.cc), like the load in blocked_status(); no data is read through
+  // it, it only says that a consumer came.
+  return cb_->consumers_seen.load(std::memory_order_acquire);
+}
+
+// The StreamReader's loads of the role counters are seq_cst: they pair
+// with the seq_cst increments of producers_seen in Producer::attach and of
+// consumers_seen in Consumer::attach (roles.cc), the order
+// Consumer::end_status() reads producers_seen in, so a producer this reader
+// saw attach is one whose stream end_status() also counts.
+
+Result<StreamReader> StreamReader::attach(Segment& segment,
+                                          StreamOptions options) {
+  const layout::ControlBlock* cb = segment.control();
+  // Read before our own attach bumps consumers_seen.
+  const std::uint32_t consumers_before =
+      cb->consumers_seen.load(std::memory_order_seq_cst);
+  const std::uint32_t producers_before =
+      cb->producers_seen.load(std::memory_order_seq_cst);
+  // Between streams: an earlier consumer read a stream of an earlier
+  // producer to its end (no producer attached, drained). seq_cst, as
+  // shm-consume always read them; but this is a snapshot, not a proof:
+  // producers_attached is informational (its updates in roles.cc are
+  // relaxed), and head/tail pair with the consumer's and the producers'
+  // release stores (WaitPoint::publish) only in that equal values mean
+  // everything published was released. A producer attaching meanwhile
+  // also moves producers_seen, which peek_batch() takes as a new stream.
+  const bool awaiting_stream =
+      consumers_before > 0 && producers_before > 0 &&
+      cb->producers_attached.load(std::memory_order_seq_cst) == 0 &&
+      // A broadcast consumer starts at the tail: always drained.
+      (segment.kind() == Kind::broadcast ||
+       cb->head.load(std::memory_order_seq_cst) ==
+           cb->tail.load(std::memory_order_seq_cst));
+  auto c = Consumer::attach(segment);
+  if (!c) return c.error();
+  const std::uint32_t stream_base =
+      consumers_before == 0 ? 0 : producers_before;
+  return StreamReader(segment, std::move(c).value(), options, producers_before,
+                      stream_base, awaiting_stream);
+}
+
+StreamReader::StreamReader(Segment& segment, Consumer consumer,
+                           StreamOptions options,
+                           std::uint32_t producers_before,
+                           std::uint32_t stream_base, bool awaiting_stream)
+    : segment_(&segment),
+      consumer_(std::move(consumer)),
+      options_(options),
+      producers_before_(producers_before),
+      stream_base_(stream_base),
+      awaiting_stream_(awaiting_stream) {}
+
+std::uint32_t StreamReader::producers_seen() const {
+  // seq_cst: see the top of this file.
+  return segment_->control()->producers_seen.load(std::memory_order_seq_cst);
+}
+
+std::uint32_t StreamReader::producers_missing() const {
+  const std::uint32_t seen = producers_seen() - stream_base_;
+  return seen >= options_.producers ? 0 : options_.producers - seen;
+}
+
+Status StreamReader::peek_batch(std::span<Record> out, std::size_t* count,
+                                Timeout timeout) {
+  for (;;) {
+    const Status st = consumer_.peek_batch(out, count, timeout);
+    if (st == Status::ok) {
+      awaiting_stream_ = false;
+      idle_deadline_.reset();
+      return st;
+    }
+    if (st != Status::closed && st != Status::peer_dead) {
+      waiting_for_producer_ = false;
+      return st;
+    }
+    // The end of a stream: is it the one this reader waits for?
+    const bool new_stream = producers_seen() != producers_before_;
+    if ((awaiting_stream_ && !new_stream) || producers_missing() > 0) {
+      if (!idle_deadline_) idle_deadline_ = Deadline::after(timeout);
+      if (idle_deadline_->passed()) {
+        waiting_for_producer_ = true;
+        return Status::timed_out;
+      }
+      if (!nap()) return Status::interrupted;
+      continue;
+    }
+    if (!options_.follow) return st;
+    awaiting_stream_ = true;
+    producers_before_ = producers_seen();
+    if (st == Status::peer_dead) return st;  // said once; the next call follows
+  }
+}
+
+}  // namespace shmring

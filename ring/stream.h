@@ -1,0 +1,89 @@
+// Streams on a ring, as a reader of a FIFO sees them (docs/tools.md,
+// "Streams"). A stream is what the ring's producers write from the first
+// one's attach until every one has closed and the consumer has drained the
+// ring: Consumer::peek then returns Status::closed. The ring outlives its
+// streams; the next producer to attach starts a new one.
+//
+// StreamReader adds what a plain Consumer leaves to its caller:
+// - between streams: attached to a ring whose last stream an earlier
+//   consumer already read to its end (drained, no producer attached), it
+//   waits for the next producer instead of reporting that old end again;
+// - StreamOptions::producers: the end of stream waits until that many
+//   producers have attached (concurrent MPSC producers that start late);
+// - StreamOptions::follow: at each end of stream, wait for the next one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "ring/deadline.h"
+#include "ring/ring.h"
+#include "ring/segment.h"
+#include "ring/status.h"
+
+namespace shmring {
+
+struct StreamOptions {
+  // The end of stream needs this many producers (0: any). They are counted
+  // from the ring's creation on a ring no consumer has read yet (producers
+  // may start first), else from this reader's attach.
+  std::uint32_t producers = 0;
+  // At the end of each stream wait for the next one (like tail -f) instead
+  // of returning Status::closed.
+  bool follow = false;
+};
+
+class StreamReader {
+ public:
+  // Notes where the ring is between streams, then takes the consumer role
+  // (Consumer::attach, with its errors).
+  static Result<StreamReader> attach(Segment& segment,
+                                     StreamOptions options = {});
+
+  // Like Consumer::peek_batch, waiting `timeout` for data (each call), and
+  // as long for a producer while the stream has not started (each wait for
+  // one; a call that returns data ends it). Returns:
+  //   ok           at least one record (*count says how many);
+  //   closed       end of stream (never with follow);
+  //   peer_dead    the producer died before closing its stream; final
+  //                without follow, else said once and the next call
+  //                follows on to the next stream;
+  //   timed_out    no data, or no (further) producer, for `timeout`:
+  //                waiting_for_producer() says which;
+  //   interrupted, corrupt as Consumer::peek_batch.
+  [[nodiscard]] Status peek_batch(std::span<Record> out, std::size_t* count,
+                                  Timeout timeout = kForever);
+  void release() { consumer_.release(); }
+
+  // True if the last timed_out waited for a producer rather than data.
+  bool waiting_for_producer() const { return waiting_for_producer_; }
+  // How many of StreamOptions::producers have not attached yet.
+  std::uint32_t producers_missing() const;
+
+  Consumer& consumer() { return consumer_; }
+  const StreamOptions& options() const { return options_; }
+
+ private:
+  StreamReader(Segment& segment, Consumer consumer, StreamOptions options,
+               std::uint32_t producers_before, std::uint32_t stream_base,
+               bool awaiting_stream);
+  std::uint32_t producers_seen() const;
+
+  Segment* segment_;
+  Consumer consumer_;
+  StreamOptions options_;
+  // producers_seen when the current stream was awaited (at attach, or at
+  // the last end of stream under follow): a change is a new producer.
+  std::uint32_t producers_before_;
+  // producers_seen that StreamOptions::producers counts from.
+  std::uint32_t stream_base_;
+  // Between streams: wait for a new producer before any end of stream.
+  bool awaiting_stream_;
+  // When the wait for a producer gives up; set at its first end of stream.
+  std::optional<Deadline> idle_deadline_;
+  bool waiting_for_producer_ = false;
+};
+
+}  // namespace shmring
