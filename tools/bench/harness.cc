@@ -31,6 +31,11 @@ bool Config::wants(const std::string& group) const {
          std::find(only.begin(), only.end(), group) != only.end();
 }
 
+bool Config::wants_peer(const std::string& peer) const {
+  return peers.empty() ||
+         std::find(peers.begin(), peers.end(), peer) != peers.end();
+}
+
 // ---------------------------------------------------------------- statistics
 
 double quantile(const std::vector<double>& sorted, double q) {
@@ -436,6 +441,12 @@ RunResult run_children(const std::vector<ChildSpec>& specs, Mode mode,
 }
 
 void run_cells(const Config& config, std::vector<Cell>& cells, Report& report) {
+  // --peers: the other rows are neither run nor reported.
+  cells.erase(std::remove_if(cells.begin(), cells.end(),
+                             [&](const Cell& c) {
+                               return !config.wants_peer(c.row.peer);
+                             }),
+              cells.end());
   std::vector<std::map<std::string, std::vector<double>>> values(cells.size());
   for (int rep = 0; rep < config.reps; ++rep) {
     for (std::size_t i = 0; i < cells.size(); ++i) {

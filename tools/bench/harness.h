@@ -47,12 +47,14 @@ struct Config {
   std::uint64_t ring_bytes = 1 << 20;  // byte budget of every queue peer
   std::size_t batch = 64;         // records per flush (batched shmring rows)
   std::vector<std::string> only;  // scenario groups to run; empty = all
+  std::vector<std::string> peers;  // row peers to run; empty = all
   std::string tools_dir;          // where shm-produce / shm-consume live
   std::uint64_t e2e_bytes = 1ULL << 30;
   std::string e2e_file;  // default: a file under $TMPDIR
   bool verbose = false;
 
   bool wants(const std::string& group) const;
+  bool wants_peer(const std::string& peer) const;
 };
 
 // Median, quartiles and range of a set of repetitions.
