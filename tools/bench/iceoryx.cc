@@ -119,26 +119,9 @@ RepOutcome throughput_once(const Config& config, const Placement& pl) {
         {pl.producer_cpu, [&](Child& c) { publish_loop<S>(c, topic); }},
         {pl.consumer_cpu, [&](Child& c) { subscribe_loop<S>(c, topic); }},
     };
-    RunResult r = run_children(specs, Mode::processes, seconds(config.duration));
-    if (!r.error.empty()) {
-      out.error = r.error;
-      return out;
-    }
-    const ChildResult& prod = r.children[0];
-    const ChildResult& cons = r.children[1];
-    if (cons.errors != 0) {
-      out.error = std::to_string(cons.errors) + " samples out of order";
-    } else if (cons.count != prod.count) {
-      out.error = "sent " + std::to_string(prod.count) + ", received " +
-                  std::to_string(cons.count);
-    } else if (cons.ns <= 0 || cons.count == 0) {
-      out.error = "nothing moved";
-    } else {
-      const double secs = static_cast<double>(cons.ns) / 1e9;
-      out.values["records_per_s"] = static_cast<double>(cons.count) / secs;
-      out.values["bytes_per_s"] =
-          static_cast<double>(cons.count) * static_cast<double>(S) / secs;
-    }
+    out = stream_rates(
+        run_children(specs, Mode::processes, seconds(config.duration)), S,
+        "samples");
   } catch (const std::exception& ex) {
     out.error = ex.what();
   }

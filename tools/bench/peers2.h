@@ -30,39 +30,12 @@ class RwqPeer {
   explicit RwqPeer(const Config&)
       : queue_(std::make_unique<Queue>(kQueueBytes / S)) {}
   void produce(Child& child) {
-    alignas(64) Msg<S> src = source_record<S>();
-    Backoff backoff;
-    produce_loop<S>(child, [&](std::uint64_t seq) {
-      set_seq(src, seq);
-      while (!queue_->try_enqueue(src)) backoff.pause();
-    });
-    // release: pairs with the consumer's acquire; every enqueue before it
-    // is visible once done is.
-    done_.store(1, std::memory_order_release);
+    produce_then_done<S>(child, done_,
+                         [&](const Msg<S>& m) { return queue_->try_enqueue(m); });
   }
   void consume(Child& child) {
-    alignas(64) Msg<S> dst{};
-    SeqCheck check;
-    Backoff backoff;
-    const auto t0 = child.ready_and_wait();
-    for (;;) {
-      if (queue_->try_dequeue(dst)) {
-        keep(dst);
-        check(seq_of(&dst));
-        continue;
-      }
-      // acquire: pairs with the producer's release store of done.
-      if (done_.load(std::memory_order_acquire) != 0) {
-        if (queue_->try_dequeue(dst)) {
-          keep(dst);
-          check(seq_of(&dst));
-          continue;
-        }
-        break;
-      }
-      backoff.pause();
-    }
-    finish_consumer(child, t0, check, S);
+    consume_until_done<S>(child, done_,
+                          [&](Msg<S>& m) { return queue_->try_dequeue(m); });
   }
   void after_fork() {}
 

@@ -23,27 +23,9 @@ RepOutcome run_once(const Config& config, const Placement& pl, Mode mode) {
         {pl.producer_cpu, [&](Child& c) { peer.produce(c); }},
         {pl.consumer_cpu, [&](Child& c) { peer.consume(c); }},
     };
-    RunResult r = run_children(specs, mode, seconds(config.duration),
-                               [&] { peer.after_fork(); });
-    if (!r.error.empty()) {
-      out.error = r.error;
-      return out;
-    }
-    const ChildResult& prod = r.children[0];
-    const ChildResult& cons = r.children[1];
-    if (cons.errors != 0) {
-      out.error = std::to_string(cons.errors) + " records out of order";
-    } else if (cons.count != prod.count) {
-      out.error = "sent " + std::to_string(prod.count) + " records, received " +
-                  std::to_string(cons.count);
-    } else if (cons.ns <= 0 || cons.count == 0) {
-      out.error = "nothing moved";
-    } else {
-      const double secs = static_cast<double>(cons.ns) / 1e9;
-      out.values["records_per_s"] = static_cast<double>(cons.count) / secs;
-      out.values["bytes_per_s"] =
-          static_cast<double>(cons.count) * static_cast<double>(S) / secs;
-    }
+    out = stream_rates(run_children(specs, mode, seconds(config.duration),
+                                    [&] { peer.after_fork(); }),
+                       S);
   } catch (const std::exception& ex) {
     out.error = ex.what();
   }
