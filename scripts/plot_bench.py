@@ -2,6 +2,7 @@
 """Renders docs/benchmarks.md and docs/bench-*.png from shm-bench's JSON.
 
     python3 scripts/plot_bench.py docs/benchmarks.json docs
+    python3 scripts/plot_bench.py --targets docs/benchmarks.json   # table only
 
 Called by scripts/bench after a run; can be rerun alone (scripts/bench
 --render-only). Standard library only; the plots are drawn by gnuplot.
@@ -98,7 +99,7 @@ class Results:
 def fmt(metric, v):
     if v is None:
         return "-"
-    if metric in ("records_per_s", "ops_per_s"):
+    if metric in ("records_per_s", "ops_per_s", "others_records_per_s"):
         if v >= 1e6:
             return "%.1f M/s" % (v / 1e6) if v < 1e8 else "%.0f M/s" % (v / 1e6)
         return "%.0f k/s" % (v / 1e3)
@@ -683,10 +684,13 @@ def render(d, docs):
 
     md.append("\n## 5. MPSC scaling\n\n")
     md.append("1, 2, 4 producer processes into one consumer on an MPSC ring, 8 B "
-              "records, commit per record (MPSC producers claim space under a short "
-              "claim lock), consumer batch-peeks and releases once per batch. Pinned: "
-              "every producer on CPU %s, the consumer on CPU %s - on a 2-CPU machine "
-              "several producers must share a CPU anyway.\n\n"
+              "records, commit per record (MPSC producers claim space with a CAS on "
+              "`tail`, no lock), consumer batch-peeks and releases once per batch. "
+              "Pinned: every producer on CPU %s, the consumer on CPU %s - on a 2-CPU "
+              "machine several producers must share a CPU anyway. The last row has 2 "
+              "producers, one of them SIGSTOPped for 20 ms of every 40 ms wherever it "
+              "is (inside claims too); it shows all records and the running "
+              "producer's alone.\n\n"
               % (d["config"].get("producer_cpu"), d["config"].get("consumer_cpu")))
     if pngs["mpsc"]:
         md.append("![MPSC scaling](%s)\n\n" % pngs["mpsc"])
@@ -694,6 +698,12 @@ def render(d, docs):
     for n in (1, 2, 4):
         rows.append(["%d" % n] + [cell(res, "mpsc/shmring-mpsc/%dp/%s" % (n, pl), "records_per_s")
                                   for pl in ("pinned", "unpinned")])
+    rows.append(["2, one stopped half of the time"] +
+                ["%s; running producer %s" % (
+                    cell(res, "mpsc/shmring-mpsc/2p-one-stopped/" + pl, "records_per_s"),
+                    cell(res, "mpsc/shmring-mpsc/2p-one-stopped/" + pl,
+                         "others_records_per_s", spread=False))
+                 for pl in ("pinned", "unpinned")])
     md.append(table(["Producers", "pinned", "unpinned"], rows))
 
     md.append("\n## 6. Tools end to end\n\n")
@@ -760,8 +770,15 @@ def render(d, docs):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--targets":
+        # Only the targets table, on stdout (no plots, no gnuplot): what
+        # //tests/bench:shm_bench_smoke_test checks on a smoke run.
+        tt, summary = targets_table(Results(load(sys.argv[2])))
+        sys.stdout.write(tt + summary + "\n")
+        return 0
     if len(sys.argv) != 3:
-        print("usage: plot_bench.py RESULTS.json DOCS_DIR", file=sys.stderr)
+        print("usage: plot_bench.py RESULTS.json DOCS_DIR\n"
+              "       plot_bench.py --targets RESULTS.json", file=sys.stderr)
         return 2
     d = load(sys.argv[1])
     docs = os.path.abspath(sys.argv[2])  # gnuplot runs in a temp dir

@@ -56,14 +56,15 @@ inline constexpr int kZmqTimeoutMs = 10000;
 // fork (the parent never creates a ZeroMQ context: its I/O threads and
 // their mailboxes do not survive fork()).
 //
-// The end of a stream is never left to ZMQ_LINGER. libzmq 4.3.4 (Debian
-// 12) lets zmq_close() + zmq_ctx_term() of a PUSH or PAIR socket return
-// while messages are still in flight between its pipe and the kernel, and
-// drops them, LINGER or not (measured: close took 0.3 ms with 400-2,500
-// records and the end-of-stream message still undelivered; libzmq issues
-// #1264, #4660). So the sender of an end-of-stream message keeps its socket
-// open until the receiver confirms it through shared memory (ZmqEndAck);
-// only then does it close, with linger 0 on both sides.
+// The end of a stream is never left to ZMQ_LINGER. With libzmq 4.3.4
+// (Debian 12), a PUSH socket's zmq_close() + zmq_ctx_term() returned within
+// 0.3-0.8 ms despite a 5 s ZMQ_LINGER, and the PULL side, waiting 3 s more,
+// was 400-2,500 records short, the end-of-stream message among them (the
+// old hang). Where libzmq loses them was not traced; libzmq issues #1264
+// and #4660 report the same. So the sender of an end-of-stream message
+// (PUSH/PULL and PAIR) keeps its socket open until the receiver confirms it
+// through shared memory (ZmqEndAck); only then does it close, with linger 0
+// on both sides.
 class ZmqSocket {
  public:
   ZmqSocket(int type, const std::string& endpoint, bool bind) {
