@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -21,6 +22,7 @@ namespace {
 
 constexpr const char* kRoudi = "/usr/bin/iox-roudi";
 constexpr const char* kRoudiSocket = "/tmp/roudi";  // iceoryx 2.0 default
+constexpr const char* kRoudiLock = "/tmp/shm-bench-iceoryx.lock";
 
 void init_runtime(const char* role) {
   // Its debug lines, and a warning for every loan that finds the memory
@@ -255,22 +257,63 @@ void remove_roudi_leftovers() {
   }
 }
 
+// iox-roudi 2.0.3 is one per machine (fixed names: /tmp/roudi,
+// /dev/shm/iceoryx_mgmt), so two shm-bench runs at once (two test runs, a
+// test next to scripts/bench) would start, use and remove each other's. A
+// machine-wide flock serialises the repetitions that run one; /tmp is
+// shared with Bazel's sandbox. -1 if `wait` is false and another holds it.
+int lock_roudi(bool wait) {
+  const int fd = ::open(kRoudiLock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) throw std::runtime_error(errno_text(kRoudiLock));
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      const std::string why = errno_text("flock");
+      ::close(fd);
+      throw std::runtime_error(why);
+    }
+    if (!wait || Clock::now() > deadline) {
+      ::close(fd);
+      if (!wait) return -1;
+      throw std::runtime_error(std::string("another shm-bench held ") +
+                               kRoudiLock + " for 120 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return fd;
+}
+
 }  // namespace
 
 std::string iceoryx_unavailable() {
   if (::access(kRoudi, X_OK) != 0) return "iceoryx not installed";
-  if (roudi_running()) {
+  // A RouDi while another shm-bench holds the lock is that run's: ours
+  // waits for it. One without the lock held is someone else's.
+  const int fd = lock_roudi(false);
+  if (fd < 0) return "";
+  const bool foreign = roudi_running();
+  ::close(fd);
+  if (foreign) {
     return "another iox-roudi runs on this machine; shm-bench starts (and "
            "stops) its own, so it does not share one";
   }
   return "";
 }
 
-Roudi::Roudi() {
-  if (roudi_running()) throw std::runtime_error(iceoryx_unavailable());
+Roudi::Roudi() : lock_fd_(lock_roudi(true)) {
+  if (roudi_running()) {
+    ::close(lock_fd_);
+    throw std::runtime_error(
+        "another iox-roudi runs on this machine; shm-bench starts (and stops) "
+        "its own, so it does not share one");
+  }
   remove_roudi_leftovers();  // a stale socket would look like a ready RouDi
   pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error(errno_text("fork"));
+  if (pid_ < 0) {
+    const std::string why = errno_text("fork");
+    ::close(lock_fd_);
+    throw std::runtime_error(why);
+  }
   if (pid_ == 0) {
     const int null = ::open("/dev/null", O_RDWR);
     if (null >= 0) {
@@ -287,6 +330,7 @@ Roudi::Roudi() {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      ::close(lock_fd_);
       throw std::runtime_error("iox-roudi exited at start");
     }
     if (Clock::now() > deadline) {
@@ -312,6 +356,8 @@ Roudi::~Roudi() {
   }
   pid_ = -1;
   remove_roudi_leftovers();
+  ::close(lock_fd_);  // the next RouDi, ours or another shm-bench's
+  lock_fd_ = -1;
 }
 
 RepOutcome iceoryx_throughput_once(const Config& config, const Placement& pl,
