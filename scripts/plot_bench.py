@@ -225,10 +225,12 @@ def targets(res):
     missed, context only?)."""
     t = []
 
-    def add_ratio(text, a_id, b_id, metric, goal, higher=True, info=False):
-        r = ratio(res, a_id, b_id, metric)
+    def add_ratio(text, a_id, b_id, metric, goal, higher=True, info=False,
+                  a_metric=None):
+        a_metric = a_metric or metric
+        r = ratio_of(res, a_id, a_metric, b_id, metric)
         if r is None:
-            missing = res.why_missing(a_id) if res.stat(a_id, metric) is None \
+            missing = res.why_missing(a_id) if res.stat(a_id, a_metric) is None \
                 else res.why_missing(b_id)
             t.append((text, None, goal, None, missing, info))
             return
@@ -315,15 +317,10 @@ def targets(res):
     # Not a target of its own: what the running producer of two got through
     # while the other was SIGSTOPped half of the time, against one producer
     # alone (a claim lock would take this towards 0).
-    r = ratio_of(res, mp % "2p-one-stopped", "others_records_per_s",
-                 mp % "1p", "records_per_s")
-    text = ("(13) MPSC, 1 of 2 producers SIGSTOPped 20 ms of every 40 ms: "
-            "the running producer's records/s / 1 producer")
-    if r is None:
-        t.append((text, None, "> 0x", None, res.why_missing(mp % "2p-one-stopped"),
-                  True))
-    else:
-        t.append((text, r, "> 0x", r[0] > 0, "", True))
+    add_ratio("(13) MPSC, 1 of 2 producers SIGSTOPped 20 ms of every 40 ms: "
+              "the running producer's records/s / 1 producer",
+              mp % "2p-one-stopped", mp % "1p", "records_per_s", "> 0x", info=True,
+              a_metric="others_records_per_s")
     for peer in ("shmring-futex", "shmring-semaphore"):
         s = res.stat("idle/" + peer, "cpu_percent")
         text = "Idle consumer CPU, %s (%% of one core)" % peer.replace("shmring-", "")
