@@ -177,8 +177,8 @@ MISSED_REASONS = {
     "(13) MPSC 1 producer / SPSC commit() per record, 8 B records/s":
         "CPU cost alone caps it near 0.6x: an MPSC producer's try_reserve + "
         "commit costs 20.9-22.3 ns per 8 B record against SPSC's 12.7-12.9 ns "
-        "(one thread, no contention; notes item 7); any further gap is not "
-        "measured",
+        "(one thread, no contention; notes item 7); a wider gap is "
+        "unexplained",
 }
 
 
