@@ -31,6 +31,11 @@ bool Config::wants(const std::string& group) const {
          std::find(only.begin(), only.end(), group) != only.end();
 }
 
+bool Config::wants_peer(const std::string& peer) const {
+  return peers.empty() ||
+         std::find(peers.begin(), peers.end(), peer) != peers.end();
+}
+
 // ---------------------------------------------------------------- statistics
 
 double quantile(const std::vector<double>& sorted, double q) {
@@ -435,7 +440,45 @@ RunResult run_children(const std::vector<ChildSpec>& specs, Mode mode,
   return out;
 }
 
+RepOutcome stream_rates(const RunResult& run, std::size_t record_bytes,
+                        const std::string& noun) {
+  RepOutcome out;
+  if (!run.error.empty()) {
+    out.error = run.error;
+    return out;
+  }
+  if (run.children.size() < 2) {
+    out.error = "no producer or no consumer";
+    return out;
+  }
+  const ChildResult& cons = run.children.back();
+  std::uint64_t sent = 0;
+  for (std::size_t i = 0; i + 1 < run.children.size(); ++i) {
+    sent += run.children[i].count;
+  }
+  if (cons.errors != 0) {
+    out.error = std::to_string(cons.errors) + " " + noun + " out of order";
+  } else if (cons.count != sent) {
+    out.error = "sent " + std::to_string(sent) + " " + noun + ", received " +
+                std::to_string(cons.count);
+  } else if (cons.ns <= 0 || cons.count == 0) {
+    out.error = "nothing moved";
+  } else {
+    const double secs = static_cast<double>(cons.ns) / 1e9;
+    out.values["records_per_s"] = static_cast<double>(cons.count) / secs;
+    out.values["bytes_per_s"] = static_cast<double>(cons.count) *
+                                static_cast<double>(record_bytes) / secs;
+  }
+  return out;
+}
+
 void run_cells(const Config& config, std::vector<Cell>& cells, Report& report) {
+  // --peers: the other rows are neither run nor reported.
+  cells.erase(std::remove_if(cells.begin(), cells.end(),
+                             [&](const Cell& c) {
+                               return !config.wants_peer(c.row.peer);
+                             }),
+              cells.end());
   std::vector<std::map<std::string, std::vector<double>>> values(cells.size());
   for (int rep = 0; rep < config.reps; ++rep) {
     for (std::size_t i = 0; i < cells.size(); ++i) {

@@ -47,12 +47,14 @@ struct Config {
   std::uint64_t ring_bytes = 1 << 20;  // byte budget of every queue peer
   std::size_t batch = 64;         // records per flush (batched shmring rows)
   std::vector<std::string> only;  // scenario groups to run; empty = all
+  std::vector<std::string> peers;  // row peers to run; empty = all
   std::string tools_dir;          // where shm-produce / shm-consume live
   std::uint64_t e2e_bytes = 1ULL << 30;
   std::string e2e_file;  // default: a file under $TMPDIR
   bool verbose = false;
 
   bool wants(const std::string& group) const;
+  bool wants_peer(const std::string& peer) const;
 };
 
 // Median, quartiles and range of a set of repetitions.
@@ -253,6 +255,14 @@ struct Cell {
   std::vector<std::string> metric_names;
   std::function<RepOutcome()> once;
 };
+// The outcome of a producers -> consumer run: the last child consumed, in
+// order, what all the others produced. Fails (error) if the run failed, if
+// the consumer saw records out of order, if counts differ or nothing
+// moved; otherwise records_per_s and bytes_per_s of the consumer's time.
+// `noun` names what moved in the messages ("records", "samples").
+RepOutcome stream_rates(const RunResult& run, std::size_t record_bytes,
+                        const std::string& noun = "records");
+
 // Runs config.reps repetitions of every cell, interleaved (rep 1 of each
 // cell, then rep 2 ...) so that load from other processes on a shared
 // machine spreads over all rows instead of biasing one; then reports them.

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -21,6 +22,7 @@ namespace {
 
 constexpr const char* kRoudi = "/usr/bin/iox-roudi";
 constexpr const char* kRoudiSocket = "/tmp/roudi";  // iceoryx 2.0 default
+constexpr const char* kRoudiLock = "/tmp/shm-bench-iceoryx.lock";
 
 void init_runtime(const char* role) {
   // Its debug lines, and a warning for every loan that finds the memory
@@ -119,26 +121,9 @@ RepOutcome throughput_once(const Config& config, const Placement& pl) {
         {pl.producer_cpu, [&](Child& c) { publish_loop<S>(c, topic); }},
         {pl.consumer_cpu, [&](Child& c) { subscribe_loop<S>(c, topic); }},
     };
-    RunResult r = run_children(specs, Mode::processes, seconds(config.duration));
-    if (!r.error.empty()) {
-      out.error = r.error;
-      return out;
-    }
-    const ChildResult& prod = r.children[0];
-    const ChildResult& cons = r.children[1];
-    if (cons.errors != 0) {
-      out.error = std::to_string(cons.errors) + " samples out of order";
-    } else if (cons.count != prod.count) {
-      out.error = "sent " + std::to_string(prod.count) + ", received " +
-                  std::to_string(cons.count);
-    } else if (cons.ns <= 0 || cons.count == 0) {
-      out.error = "nothing moved";
-    } else {
-      const double secs = static_cast<double>(cons.ns) / 1e9;
-      out.values["records_per_s"] = static_cast<double>(cons.count) / secs;
-      out.values["bytes_per_s"] =
-          static_cast<double>(cons.count) * static_cast<double>(S) / secs;
-    }
+    out = stream_rates(
+        run_children(specs, Mode::processes, seconds(config.duration)), S,
+        "samples");
   } catch (const std::exception& ex) {
     out.error = ex.what();
   }
@@ -272,22 +257,63 @@ void remove_roudi_leftovers() {
   }
 }
 
+// iox-roudi 2.0.3 is one per machine (fixed names: /tmp/roudi,
+// /dev/shm/iceoryx_mgmt), so two shm-bench runs at once (two test runs, a
+// test next to scripts/bench) would start, use and remove each other's. A
+// machine-wide flock serialises the repetitions that run one; /tmp is
+// shared with Bazel's sandbox. -1 if `wait` is false and another holds it.
+int lock_roudi(bool wait) {
+  const int fd = ::open(kRoudiLock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) throw std::runtime_error(errno_text(kRoudiLock));
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      const std::string why = errno_text("flock");
+      ::close(fd);
+      throw std::runtime_error(why);
+    }
+    if (!wait || Clock::now() > deadline) {
+      ::close(fd);
+      if (!wait) return -1;
+      throw std::runtime_error(std::string("another shm-bench held ") +
+                               kRoudiLock + " for 120 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return fd;
+}
+
 }  // namespace
 
 std::string iceoryx_unavailable() {
   if (::access(kRoudi, X_OK) != 0) return "iceoryx not installed";
-  if (roudi_running()) {
+  // A RouDi while another shm-bench holds the lock is that run's: ours
+  // waits for it. One without the lock held is someone else's.
+  const int fd = lock_roudi(false);
+  if (fd < 0) return "";
+  const bool foreign = roudi_running();
+  ::close(fd);
+  if (foreign) {
     return "another iox-roudi runs on this machine; shm-bench starts (and "
            "stops) its own, so it does not share one";
   }
   return "";
 }
 
-Roudi::Roudi() {
-  if (roudi_running()) throw std::runtime_error(iceoryx_unavailable());
+Roudi::Roudi() : lock_fd_(lock_roudi(true)) {
+  if (roudi_running()) {
+    ::close(lock_fd_);
+    throw std::runtime_error(
+        "another iox-roudi runs on this machine; shm-bench starts (and stops) "
+        "its own, so it does not share one");
+  }
   remove_roudi_leftovers();  // a stale socket would look like a ready RouDi
   pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error(errno_text("fork"));
+  if (pid_ < 0) {
+    const std::string why = errno_text("fork");
+    ::close(lock_fd_);
+    throw std::runtime_error(why);
+  }
   if (pid_ == 0) {
     const int null = ::open("/dev/null", O_RDWR);
     if (null >= 0) {
@@ -304,6 +330,7 @@ Roudi::Roudi() {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      ::close(lock_fd_);
       throw std::runtime_error("iox-roudi exited at start");
     }
     if (Clock::now() > deadline) {
@@ -329,6 +356,8 @@ Roudi::~Roudi() {
   }
   pid_ = -1;
   remove_roudi_leftovers();
+  ::close(lock_fd_);  // the next RouDi, ours or another shm-bench's
+  lock_fd_ = -1;
 }
 
 RepOutcome iceoryx_throughput_once(const Config& config, const Placement& pl,

@@ -24,7 +24,9 @@ namespace bench {
 // Empty if iceoryx can run here, else why not (for Row::skipped).
 std::string iceoryx_unavailable();
 
-// iox-roudi as a child process for the lifetime of the object.
+// iox-roudi as a child process for the lifetime of the object, holding
+// the machine-wide lock /tmp/shm-bench-iceoryx.lock meanwhile (RouDi is one
+// per machine: another shm-bench's repetitions wait for it, up to 120 s).
 class Roudi {
  public:
   Roudi();
@@ -33,6 +35,7 @@ class Roudi {
   Roudi& operator=(const Roudi&) = delete;
 
  private:
+  int lock_fd_ = -1;
   pid_t pid_ = -1;
 };
 

@@ -14,20 +14,8 @@ void run_latency(const Config& config, Report& report) {
   std::vector<Cell> cells;
   auto add = [&](const char* peer, const char* label, const char* note,
                  auto once) {
-    for (const Placement& pl : placements(config)) {
-      Cell c;
-      c.row.group = "latency";
-      c.row.peer = peer;
-      c.row.label = label;
-      c.row.note = note;
-      c.row.size = kPingBytes;
-      c.row.placement = pl.name;
-      c.row.id = std::string("latency/") + peer + "/" + pl.name;
-      c.metric_names = latency_metrics();
-      c.metric_names.push_back("round_trips");
-      c.once = [&config, pl, once] { return once(config, pl); };
-      cells.push_back(std::move(c));
-    }
+    add_pingpong_cells(cells, config, "latency", peer, label, note, kPingBytes,
+                       once, placements(config));
   };
   using shmring::WaitStrategy;
   add("shmring-spin", "shmring, spinning (WaitStrategy::spin)",

@@ -99,19 +99,7 @@ void run_limits(const Config& config, Report& report) {
 
   auto add_pingpong = [&](const char* peer, const char* label, const char* note,
                           auto once, const std::vector<Placement>& pls) {
-    for (const Placement& pl : pls) {
-      Cell c;
-      c.row.group = "limits";
-      c.row.peer = peer;
-      c.row.label = label;
-      c.row.note = note;
-      c.row.placement = pl.name;
-      c.row.id = std::string("limits/") + peer + "/" + pl.name;
-      c.metric_names = latency_metrics();
-      c.metric_names.push_back("round_trips");
-      c.once = [&config, pl, once] { return once(config, pl); };
-      cells.push_back(std::move(c));
-    }
+    add_pingpong_cells(cells, config, "limits", peer, label, note, 0, once, pls);
   };
   std::vector<Placement> futex_pls = placements(config);
   if (cpu_usable(config.producer_cpu)) {

@@ -64,6 +64,10 @@ int run(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"limits", "throughput", "latency", "mpsc", "idle",
                              "tools", "rigtorp", "broadcast"}));
+  app.add_option("--peers", config.peers,
+                 "Only the rows of these peers (the `peer` field of the JSON, "
+                 "e.g. shmring,zmq-push-pull); default: every peer")
+      ->delimiter(',');
   app.add_option("--sizes", config.sizes,
                  "Record sizes for the throughput group")
       ->delimiter(',')

@@ -101,10 +101,7 @@ RepOutcome mpsc_once(const Config& config, const Placement& pl, int producers,
            const auto t0 = child.ready_and_wait();
            for (;;) {
              std::size_t n = 0;
-             shmring::Status s = c.try_peek_batch(recs, &n);
-             if (s == shmring::Status::would_block) s = c.peek_batch(recs, &n);
-             if (s == shmring::Status::closed) break;
-             check_status(s, "peek_batch");
+             if (!next_batch(c, recs, &n)) break;
              for (std::size_t k = 0; k < n; ++k) {
                std::uint64_t v;
                std::memcpy(&v, recs[k].data, kRecord);
@@ -125,30 +122,15 @@ RepOutcome mpsc_once(const Config& config, const Placement& pl, int producers,
            for (const auto& ch : checks) r.errors += ch.errors;
            c.close();
          }});
-    RunResult r =
+    const RunResult r =
         run_children(specs, Mode::processes, seconds(config.duration));
-    if (!r.error.empty()) {
-      out.error = r.error;
-      return out;
-    }
-    const ChildResult& cons = r.children.back();
-    std::uint64_t sent = 0;
-    for (int i = 0; i < producers; ++i) sent += r.children[i].count;
-    if (cons.errors != 0) {
-      out.error = std::to_string(cons.errors) + " records out of order";
-    } else if (sent != cons.count) {
-      out.error = "sent " + std::to_string(sent) + ", received " +
-                  std::to_string(cons.count);
-    } else {
-      const double secs = static_cast<double>(cons.ns) / 1e9;
-      out.values["records_per_s"] = static_cast<double>(cons.count) / secs;
-      if (one_stopped) {
-        // What the producers that are never stopped got through.
-        std::uint64_t others = 0;
-        for (int i = 0; i + 1 < producers; ++i) others += r.children[i].count;
-        out.values["others_records_per_s"] =
-            static_cast<double>(others) / secs;
-      }
+    out = stream_rates(r, kRecord);
+    if (out.error.empty() && one_stopped) {
+      // What the producers that are never stopped got through.
+      const double secs = static_cast<double>(r.children.back().ns) / 1e9;
+      std::uint64_t others = 0;
+      for (int i = 0; i + 1 < producers; ++i) others += r.children[i].count;
+      out.values["others_records_per_s"] = static_cast<double>(others) / secs;
     }
   } catch (const std::exception& ex) {
     out.error = ex.what();

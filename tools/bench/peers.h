@@ -108,6 +108,54 @@ inline void finish_consumer(Child& child, Clock::time_point t0,
   r.errors = check.errors;
 }
 
+// The two sides of a peer whose queue has no blocking call and no end of
+// stream of its own (Boost.Lockfree, ReaderWriterQueue): the producer spins
+// (Backoff) while the queue is full and raises `done` after its last push;
+// the consumer pops until it sees `done` and one more pop finds nothing.
+// `try_push(const Msg<S>&)` / `try_pop(Msg<S>&)` return false when full /
+// empty.
+template <std::size_t S, class TryPush>
+void produce_then_done(Child& child, std::atomic<std::uint32_t>& done,
+                       TryPush&& try_push) {
+  alignas(64) Msg<S> src = source_record<S>();
+  Backoff backoff;
+  produce_loop<S>(child, [&](std::uint64_t seq) {
+    set_seq(src, seq);
+    while (!try_push(src)) backoff.pause();
+  });
+  // release: pairs with consume_until_done's acquire load; every push
+  // before it is visible once done is.
+  done.store(1, std::memory_order_release);
+}
+
+template <std::size_t S, class TryPop>
+void consume_until_done(Child& child, const std::atomic<std::uint32_t>& done,
+                        TryPop&& try_pop) {
+  alignas(64) Msg<S> dst{};
+  SeqCheck check;
+  Backoff backoff;
+  const auto t0 = child.ready_and_wait();
+  for (;;) {
+    if (try_pop(dst)) {
+      keep(dst);  // the whole copy must happen, not just its first 8 bytes
+      check(seq_of(&dst));
+      continue;
+    }
+    // acquire: pairs with produce_then_done's release store of done; the
+    // pop after it sees every push.
+    if (done.load(std::memory_order_acquire) != 0) {
+      if (try_pop(dst)) {
+        keep(dst);
+        check(seq_of(&dst));
+        continue;
+      }
+      break;
+    }
+    backoff.pause();
+  }
+  finish_consumer(child, t0, check, S);
+}
+
 // ============================================================ stream fds
 
 inline void write_all(int fd, const void* p, std::size_t n) {
@@ -318,39 +366,12 @@ class LockfreePeer {
 
   explicit LockfreePeer(const Config&) {}
   void produce(Child& child) {
-    alignas(64) Msg<S> src = source_record<S>();
-    Backoff backoff;
-    produce_loop<S>(child, [&](std::uint64_t seq) {
-      set_seq(src, seq);
-      while (!shared_->queue.push(src)) backoff.pause();
-    });
-    // release: pairs with the consumer's acquire; every push before it is
-    // visible once done is.
-    shared_->done.store(1, std::memory_order_release);
+    produce_then_done<S>(child, shared_->done,
+                         [&](const Msg<S>& m) { return shared_->queue.push(m); });
   }
   void consume(Child& child) {
-    alignas(64) Msg<S> dst{};
-    SeqCheck check;
-    Backoff backoff;
-    const auto t0 = child.ready_and_wait();
-    for (;;) {
-      if (shared_->queue.pop(dst)) {
-        keep(dst);  // the whole copy must happen, not just its first 8 bytes
-        check(seq_of(&dst));
-        continue;
-      }
-      // acquire: pairs with the producer's release store of done.
-      if (shared_->done.load(std::memory_order_acquire) != 0) {
-        if (shared_->queue.pop(dst)) {
-          keep(dst);  // the whole copy must happen, not just its first 8 bytes
-          check(seq_of(&dst));
-          continue;
-        }
-        break;
-      }
-      backoff.pause();
-    }
-    finish_consumer(child, t0, check, S);
+    consume_until_done<S>(child, shared_->done,
+                          [&](Msg<S>& m) { return shared_->queue.pop(m); });
   }
   void after_fork() {}
 
@@ -475,6 +496,19 @@ inline void check_status(shmring::Status s, const char* what) {
   }
 }
 
+// The next batch of records for `recs`: whatever is there, else waits for
+// some (the consumer's default wait). False at end of stream; throws on
+// any other error.
+inline bool next_batch(shmring::Consumer& c, std::vector<shmring::Record>& recs,
+                       std::size_t* n) {
+  *n = 0;
+  shmring::Status s = c.try_peek_batch(recs, n);
+  if (s == shmring::Status::would_block) s = c.peek_batch(recs, n);
+  if (s == shmring::Status::closed) return false;
+  check_status(s, "peek_batch");
+  return true;
+}
+
 enum class RingVariant {
   batched,     // try_reserve + commit_deferred, flush every N; peek_batch +
                // one release per batch
@@ -548,10 +582,7 @@ class ShmringPeer {
       const auto t0 = child.ready_and_wait();
       for (;;) {
         std::size_t n = 0;
-        shmring::Status s = c.try_peek_batch(recs, &n);
-        if (s == shmring::Status::would_block) s = c.peek_batch(recs, &n);
-        if (s == shmring::Status::closed) break;
-        check_status(s, "peek_batch");
+        if (!next_batch(c, recs, &n)) break;
         for (std::size_t i = 0; i < n; ++i) {
           if (recs[i].size != S) ++check.errors;
           std::memcpy(&dst, recs[i].data, S);

@@ -127,6 +127,30 @@ RepOutcome run_pingpong(const Config& config, const Placement& pl) {
   return out;
 }
 
+// Adds one cell per placement of a ping-pong row: id
+// "<group>/<peer>/<placement>", the latency metrics and round_trips.
+// `once(config, placement)` runs one repetition.
+template <class Once>
+void add_pingpong_cells(std::vector<Cell>& cells, const Config& config,
+                        const char* group, const char* peer, const char* label,
+                        const char* note, std::size_t size, Once once,
+                        const std::vector<Placement>& pls) {
+  for (const Placement& pl : pls) {
+    Cell c;
+    c.row.group = group;
+    c.row.peer = peer;
+    c.row.label = label;
+    c.row.note = note;
+    c.row.size = size;
+    c.row.placement = pl.name;
+    c.row.id = std::string(group) + "/" + peer + "/" + pl.name;
+    c.metric_names = latency_metrics();
+    c.metric_names.push_back("round_trips");
+    c.once = [&config, pl, once] { return once(config, pl); };
+    cells.push_back(std::move(c));
+  }
+}
+
 // ------------------------------------------------------------ raw limits
 
 // One shared cache line, both sides spinning: the pinger writes odd
