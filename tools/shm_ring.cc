@@ -382,13 +382,13 @@ int cmd_ls(const Options& o) {
     std::cout << j.dump() << std::endl;
     return kExitOk;
   }
-  std::printf("%-10s %8s %-4s %9s %5s %9s %-9s %3s %-4s %-8s %s\n", "KEY",
+  std::printf("%-10s %8s %-9s %9s %5s %9s %-9s %3s %-4s %-8s %s\n", "KEY",
               "SHMID", "KIND", "CAPACITY", "FILL", "PRODUCERS", "CONSUMER",
               "ATT", "MODE", "OWNER", "STATE");
   for (const Row& r : rows) {
     if (!r.info) {
       if (o.all) {
-        std::printf("%-10s %8d %-4s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
+        std::printf("%-10s %8d %-9s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
                     hex_key(r.key).c_str(), r.shmid, "-",
                     human_bytes(static_cast<double>(r.size)).c_str(), "-", "-",
                     "-", static_cast<unsigned long long>(r.nattch), "-", "-",
@@ -411,7 +411,7 @@ int cmd_ls(const Options& o) {
       for (const auto& c : i.cursors) live_c += c.alive ? 1 : 0;
       consumer = std::to_string(live_c) + "/" + std::to_string(i.max_consumers);
     }
-    std::printf("%-10s %8d %-4s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
+    std::printf("%-10s %8d %-9s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
                 hex_key(i.key).c_str(), i.shmid, kind_name(i.kind),
                 human_bytes(static_cast<double>(i.capacity)).c_str(),
                 fill.c_str(), producers, consumer.c_str(),
