@@ -88,7 +88,10 @@ const char* to_string(Errc e) {
 namespace {
 
 const char* kind_name(Kind k) {
-  return k == Kind::spsc ? "spsc" : k == Kind::mpsc ? "mpsc" : "unknown";
+  return k == Kind::spsc    ? "spsc"
+         : k == Kind::mpsc  ? "mpsc"
+         : k == Kind::slots ? "slots"
+                            : "unknown";
 }
 
 std::string hex_key(key_t key) {
@@ -298,8 +301,8 @@ Result<key_t> parse_key(const std::string& text) {
 }
 
 std::optional<Error> validate(const RingOptions& o) {
-  if (o.kind != Kind::spsc && o.kind != Kind::mpsc) {
-    return Error{Errc::invalid_argument, "kind must be spsc or mpsc"};
+  if (o.kind != Kind::spsc && o.kind != Kind::mpsc && o.kind != Kind::slots) {
+    return Error{Errc::invalid_argument, "kind must be spsc, mpsc or slots"};
   }
   if (!is_pow2(o.capacity) || o.capacity < layout::kMinCapacity ||
       o.capacity > layout::kMaxCapacity) {
@@ -314,9 +317,22 @@ std::optional<Error> validate(const RingOptions& o) {
                  "wait strategy must be futex, semaphore or spin"};
   }
   if (o.max_producers > layout::kMaxProducers ||
-      (o.kind == Kind::spsc && o.max_producers > 1)) {
+      (o.kind != Kind::mpsc && o.max_producers > 1)) {
     return Error{Errc::invalid_argument,
-                 "max_producers must be <= 64 (and 1 for spsc)"};
+                 "max_producers must be <= 64 (and 1 for spsc and slots)"};
+  }
+  if (o.kind == Kind::slots &&
+      (o.slot_size == 0 || o.slot_size > layout::max_slot_size(o.capacity))) {
+    return Error{Errc::invalid_argument,
+                 "a slots ring needs an element size (slot_size) between 1 "
+                 "and half its capacity (" +
+                     std::to_string(layout::max_slot_size(o.capacity)) +
+                     " bytes), got " + std::to_string(o.slot_size)};
+  }
+  if (o.kind != Kind::slots && o.slot_size != 0) {
+    return Error{Errc::invalid_argument,
+                 "slot_size applies to slots rings only (this is " +
+                     std::string(kind_name(o.kind)) + ")"};
   }
   if ((o.mode & ~0777u) != 0 || (o.mode & 0600u) != 0600u) {
     return Error{Errc::invalid_argument,
@@ -334,6 +350,10 @@ Segment::Segment(std::unique_ptr<Mapping> m, key_t key, int shmid)
   kind_ = control_->kind;
   capacity_ = control_->capacity;
   wait_ = control_->wait_strategy;
+  if (kind_ == Kind::slots) {
+    slot_size_ = control_->slot_size;
+    slot_count_ = layout::slot_count(capacity_, slot_size_);
+  }
   // The role semaphore set must be the one created with this ring: same
   // key, shmring's size. A missing one (ipcrm by hand) leaves the Segment
   // usable for info and removal only (sem_id() == -1).
@@ -376,7 +396,7 @@ struct Factory {
 Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   RingOptions o = in;
   if (o.max_producers == 0) {
-    o.max_producers = o.kind == Kind::spsc ? 1 : layout::kMaxProducers;
+    o.max_producers = o.kind == Kind::mpsc ? layout::kMaxProducers : 1;
   }
   if (auto e = validate(o)) return *e;
   std::uint64_t size = layout::kDataOffset + o.capacity;
@@ -475,6 +495,7 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   cb->segment_size = size;
   cb->data_offset = layout::kDataOffset;
   cb->max_producers = o.max_producers;
+  cb->slot_size = o.slot_size;
   cb->wait_strategy = o.wait;
   cb->flags = o.hugepages ? layout::kFlagHugePages : 0;
   cb->creator_pid = ::getpid();
@@ -561,15 +582,17 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
                      std::to_string(cb->version) + ", this is v" +
                      std::to_string(layout::kLayoutVersion)};
   }
-  if (kind != Kind::spsc && kind != Kind::mpsc) {
+  if (kind != Kind::spsc && kind != Kind::mpsc && kind != Kind::slots) {
     return Error{Errc::not_shmring,
                  "segment " + name + " has unknown kind " +
                      std::to_string(static_cast<unsigned>(kind))};
   }
   if (expect && kind != *expect) {
-    return Error{Errc::wrong_kind, "segment " + name + " is an " +
-                                       kind_name(kind) + " ring, expected " +
-                                       kind_name(*expect)};
+    return Error{Errc::wrong_kind,
+                 "segment " + name +
+                     (kind == Kind::slots ? " is a " : " is an ") +
+                     kind_name(kind) + " ring, expected " +
+                     kind_name(*expect)};
   }
   if (!is_pow2(capacity) || capacity < layout::kMinCapacity ||
       capacity > layout::kMaxCapacity ||
@@ -584,7 +607,11 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
                      std::to_string(segsz) + " bytes"};
   }
   if (cb->max_producers == 0 || cb->max_producers > layout::kMaxProducers ||
-      (kind == Kind::spsc && cb->max_producers != 1) ||
+      (kind != Kind::mpsc && cb->max_producers != 1) ||
+      (kind == Kind::slots &&
+       (seg->slot_size() == 0 ||
+        seg->slot_size() > layout::max_slot_size(capacity))) ||
+      (kind != Kind::slots && cb->slot_size != 0) ||
       (seg->wait_strategy() != WaitStrategy::futex &&
        seg->wait_strategy() != WaitStrategy::semaphore &&
        seg->wait_strategy() != WaitStrategy::spin)) {
@@ -638,6 +665,13 @@ Result<Segment> Segment::attach_or_create(key_t key,
                      "ring " + hex_key(key) + " exists with capacity " +
                          std::to_string(seg->capacity()) + ", asked for " +
                          std::to_string(options.capacity)};
+      }
+      if (seg->slot_size() != options.slot_size) {
+        return Error{Errc::wrong_kind,
+                     "ring " + hex_key(key) + " exists with " +
+                         std::to_string(seg->slot_size()) +
+                         "-byte elements, asked for " +
+                         std::to_string(options.slot_size)};
       }
       return seg;
     }
@@ -695,6 +729,13 @@ std::optional<std::uint64_t> Segment::unread_records() const {
   // wrote. Nothing is written: a snapshot for messages.
   const std::uint64_t head = control_->head.load(std::memory_order_acquire);
   const std::uint64_t tail = control_->tail.load(std::memory_order_acquire);
+  if (kind_ == Kind::slots) {
+    // Positions count elements; there are no headers to walk.
+    if (!layout::slot_positions_sane(head, tail, slot_count_)) {
+      return std::nullopt;
+    }
+    return tail - head;
+  }
   if (!layout::positions_sane(head, tail, capacity_)) return std::nullopt;
   std::uint64_t n = 0;
   std::uint64_t steps = 0;
@@ -727,6 +768,8 @@ SegmentInfo Segment::info() const {
   i.segment_size = cb->segment_size;
   i.wait = cb->wait_strategy;
   i.max_producers = cb->max_producers;
+  i.slot_size = slot_size_;
+  i.slot_count = slot_count_;
   i.hugepages = (cb->flags & layout::kFlagHugePages) != 0;
   // relaxed: a diagnostic snapshot.
   i.wake_mode =
@@ -744,7 +787,14 @@ SegmentInfo Segment::info() const {
   // relaxed: a diagnostic snapshot, no data is read through these.
   i.head = cb->head.load(std::memory_order_relaxed);
   i.tail = cb->tail.load(std::memory_order_relaxed);
-  i.used_bytes = i.tail - i.head <= i.capacity ? i.tail - i.head : 0;
+  if (kind_ == Kind::slots) {
+    // Positions count elements.
+    i.used_bytes = i.tail - i.head <= slot_count_
+                       ? (i.tail - i.head) * slot_size_
+                       : 0;
+  } else {
+    i.used_bytes = i.tail - i.head <= i.capacity ? i.tail - i.head : 0;
+  }
   const ProcessToken c = cb->consumer.owner.load(std::memory_order_relaxed);
   i.consumer_pid = token_pid(c);
   i.consumer_alive = c != 0 && role_alive(layout::consumer_sem(), c);

@@ -125,7 +125,7 @@ void add_address_flags(CLI::App& app, AddressFlags& f) {
       ->needs(path);
 }
 
-void add_create_flags(CLI::App& app, RingFlags& f) {
+void add_create_flags(CLI::App& app, RingFlags& f, bool slots) {
   add_address_flags(app, f.address);
   app.add_flag("-c,--create", f.create,
                "Create the ring if it does not exist (else attach to it)");
@@ -135,10 +135,22 @@ void add_create_flags(CLI::App& app, RingFlags& f) {
       "1M); an existing ring must match when given");
   app.add_option("--mode", f.mode,
                  "Permission bits when creating, octal (default 0600)");
-  app.add_option("--kind", f.kind,
-                 "spsc (one producer) or mpsc (many). On attach: the ring "
-                 "must be of this kind. Default: any; spsc when creating")
-      ->check(CLI::IsMember({"spsc", "mpsc"}));
+  if (slots) {
+    app.add_option("--kind", f.kind,
+                   "spsc (one producer), mpsc (many), or slots (fixed-size "
+                   "elements for QueueWriter/QueueReader<T>, needs "
+                   "--slot-size). Default: spsc")
+        ->check(CLI::IsMember({"spsc", "mpsc", "slots"}));
+    app.add_option("--slot-size", f.slot_size,
+                   "slots: element size in bytes, 1 .. capacity/2 (sizeof "
+                   "the T of Queue<T>)")
+        ->check(CLI::PositiveNumber);
+  } else {
+    app.add_option("--kind", f.kind,
+                   "spsc (one producer) or mpsc (many). On attach: the ring "
+                   "must be of this kind. Default: any; spsc when creating")
+        ->check(CLI::IsMember({"spsc", "mpsc"}));
+  }
   f.wait_opt = app.add_option("--wait", f.wait,
                               "How sleepers wake when creating: futex "
                               "(default), semaphore or spin; an existing ring "
@@ -248,6 +260,7 @@ key_t resolve_key(const AddressFlags& f) {
 std::optional<Kind> expected_kind(const RingFlags& f) {
   if (f.kind == "spsc") return Kind::spsc;
   if (f.kind == "mpsc") return Kind::mpsc;
+  if (f.kind == "slots") return Kind::slots;
   return std::nullopt;
 }
 
@@ -269,6 +282,7 @@ RingOptions ring_options(const RingFlags& f) {
   if (f.wait == "semaphore") o.wait = WaitStrategy::semaphore;
   if (f.wait == "spin") o.wait = WaitStrategy::spin;
   o.max_producers = f.max_producers;
+  o.slot_size = f.slot_size;
   o.hugepages = f.hugepages;
   if (auto e = validate(o)) fail(kExitUsage, e->message);
   return o;
@@ -318,6 +332,13 @@ OpenedRing open_ring(const RingFlags& f) {
                  wait_name(seg->wait_strategy()) + ", but --wait asked for " +
                  wait_name(options.wait));
       }
+      if (f.slot_size != 0 && seg->slot_size() != f.slot_size) {
+        fail(kExitBadSegment,
+             "ring " + hex_key(key) + " exists with " +
+                 std::to_string(seg->slot_size()) +
+                 "-byte elements, but --slot-size asked for " +
+                 std::to_string(f.slot_size));
+      }
       return {std::move(seg).value(), false};
     }
     if (seg.error().code != Errc::not_found || !f.create) fail(seg.error());
@@ -342,6 +363,8 @@ const char* kind_name(Kind k) {
       return "spsc";
     case Kind::mpsc:
       return "mpsc";
+    case Kind::slots:
+      return "slots";
   }
   return "unknown";
 }
