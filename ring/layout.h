@@ -145,7 +145,7 @@ struct ControlBlock {
   alignas(kLine) std::atomic<std::uint64_t> head;
   // MPSC: where the release in progress ends. The consumer stores it, then
   // zeroes [head, release_to), then stores head = release_to; a consumer
-  // taking over a dead one finishes the zeroing (ring.cc, release()).
+  // taking over a dead one finishes the zeroing (ring.cc, Consumer::zero_released()).
   std::atomic<std::uint64_t> release_to;
   std::uint8_t pad1[kLine - 16];
 
@@ -310,6 +310,15 @@ constexpr Header decode(std::uint64_t w) {
 
 constexpr std::uint64_t padding_word(std::uint32_t span) {
   return encode(span, span - kHeaderSize, 0, kPadding);
+}
+
+// Record headers are read and written as atomics: in MPSC rings the consumer
+// reads a header while its producer may be committing it. Each access names
+// its own order.
+inline std::atomic_ref<std::uint64_t> header_at(std::byte* data,
+                                                std::uint64_t off) {
+  return std::atomic_ref<std::uint64_t>(
+      *reinterpret_cast<std::uint64_t*>(data + off));
 }
 
 // Names one registration of a producer slot: the slot index and the slot's

@@ -19,10 +19,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <memory>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "ring/layout.h"
@@ -54,6 +54,24 @@ enum class ClaimStep : int {
 inline constexpr int kClaimSteps = 5;
 using ClaimHook = void (*)(ClaimStep);
 extern std::atomic<ClaimHook> claim_hook;
+
+// A handle's "closed" flag. A move leaves the source closed, so the
+// handles' moves are defaulted (no hand-copied field lists) and a
+// moved-from handle's destructor does nothing.
+class ClosedFlag {
+ public:
+  ClosedFlag() = default;
+  ClosedFlag(ClosedFlag&& o) noexcept
+      : closed_(std::exchange(o.closed_, true)) {}
+  ClosedFlag& operator=(bool closed) {
+    closed_ = closed;
+    return *this;
+  }
+  operator bool() const { return closed_; }
+
+ private:
+  bool closed_ = false;
+};
 }  // namespace detail
 inline constexpr Timeout kForever = Timeout::max();
 
@@ -175,7 +193,7 @@ class Producer {
   std::uint32_t reserved_span_ = 0;
   std::size_t reserved_size_ = 0;
   bool reserved_ = false;
-  bool closed_ = false;
+  detail::ClosedFlag closed_;
   bool broken_ = false;  // positions in the segment are corrupt
 };
 
@@ -240,8 +258,8 @@ class Consumer {
   bool reclaim_unwritten_claim(std::uint64_t pos);
   void release_mpsc();
   void zero_released();
-  void reap_dead_producers();
-  void reap_dead_producers_now();
+  void poll_reap();  // reap dead producers, at most once per slice
+  void reap_now();
 
   Segment* segment_;
   std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
@@ -264,7 +282,7 @@ class Consumer {
   detail::Clock::time_point last_reap_{};
   std::uint64_t corrupt_at_ = 0;
   std::uint32_t empty_polls_ = 0;
-  bool closed_ = false;
+  detail::ClosedFlag closed_;
   std::unique_ptr<detail::WaitFd> wait_fd_;  // wait_fd(), created lazily
 };
 

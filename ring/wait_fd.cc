@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "ring/ring.h"
+#include "ring/roles.h"
 #include "ring/segment.h"
 
 namespace shmring {

@@ -88,8 +88,5 @@ class WaitFd {
   pid_t owner_pid_;  // fork(): the thread exists only in this process
 };
 
-// Frees the producer slots of dead producers; returns how many (ring.cc).
-int reap_dead_producers(Segment& segment);
-
 }  // namespace detail
 }  // namespace shmring

@@ -1,0 +1,360 @@
+// The role protocol: attach and close for both sides, liveness of role
+// holders, reaping of dead producers, and the end-of-stream decision that
+// depends on them (roles.h; docs/design.md, sections 3 and 6).
+#include "ring/roles.h"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "ring/ring.h"
+#include "ring/wait_fd.h"
+
+namespace shmring {
+
+using layout::ControlBlock;
+
+namespace detail {
+
+// True while the registration `t` in role semaphore `num` runs: the role
+// semaphore is held (the kernel drops it when the holder's process exits).
+// Only if the ring's set is gone (removed by hand, or the ring removed
+// while attached) do pid tokens decide instead (liveness.h).
+bool role_alive(int semid, int num, ProcessToken t) {
+  if (!registered(t)) return false;
+  switch (role_state(semid, num)) {
+    case RoleState::held:
+      return true;
+    case RoleState::free:
+      return false;
+    case RoleState::unknown:
+      break;
+  }
+  return alive(t);
+}
+
+// True while the producer named by an owner tag (slot + generation) still
+// holds its slot and runs. A freed or re-claimed slot means the owner left.
+bool owner_alive(const ControlBlock* cb, int semid, std::uint32_t tag) {
+  const std::uint32_t slot = layout::tag_slot(tag);
+  if (slot >= producer_slots(cb)) return false;
+  const auto& s = cb->producers[slot];
+  // acquire: pairs with the claim CAS / generation bump in Producer::attach.
+  const ProcessToken t = s.owner.load(std::memory_order_acquire);
+  const std::uint32_t g = s.generation.load(std::memory_order_acquire);
+  if (layout::owner_tag(slot, g) != tag) return false;
+  return role_alive(semid, layout::producer_sem(slot), t);
+}
+
+// True if any producer slot is held (by a live or a not yet reaped dead
+// producer). seq_cst: pairs with the claim CAS in Producer::attach and the
+// release CAS in Producer::close(); it is also the re-check half of the
+// data_ready Dekker pair for a consumer sleeping until end of stream.
+bool any_producer_registered(const ControlBlock* cb) {
+  for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
+    if (registered(cb->producers[i].owner.load(std::memory_order_seq_cst))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Frees the slots of dead producers; returns how many. Shared by the consumer
+// (so end of stream follows a producer's death) and by attaching producers.
+// Racing reapers: one CAS wins a given registration; only the winner
+// writes anything, and the slot records "died" in the same CAS that frees
+// it, so a slot freed by a clean close is never reported as a death.
+int reap_dead_producers(ControlBlock* cb, int semid) {
+  int reaped = 0;
+  for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
+    auto& s = cb->producers[i];
+    // acquire: pairs with the claim CAS in Producer::attach.
+    ProcessToken t = s.owner.load(std::memory_order_acquire);
+    if (!registered(t) || role_alive(semid, layout::producer_sem(i), t)) {
+      continue;
+    }
+    // seq_cst: pairs with any_producer_registered() in the consumer's
+    // end-of-stream check.
+    if (!s.owner.compare_exchange_strong(t, kFreeDied,
+                                         std::memory_order_seq_cst)) {
+      continue;
+    }
+    // relaxed: statistics only (`shm-ring info`).
+    cb->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::died),
+                        std::memory_order_relaxed);
+    cb->producers_died.fetch_add(1, std::memory_order_relaxed);
+    cb->producers_attached.fetch_sub(1, std::memory_order_relaxed);
+    ++reaped;
+  }
+  return reaped;
+}
+
+int reap_dead_producers(Segment& segment) {
+  return reap_dead_producers(segment.control(), segment.sem_id());
+}
+
+Error roles_gone(const Segment& seg) {
+  return Error{Errc::removed,
+               "the ring's role semaphore set (semid " +
+                   std::to_string(seg.control()->sem_id) +
+                   ") is gone (ipcrm by hand, or the ring was removed): "
+                   "shmring cannot tell live peers from dead ones without "
+                   "it; remove the ring (`shm-ring rm`) and create it again"};
+}
+
+// Takes over a slot whose role semaphore we now hold: its owner word is
+// free or names a dead registration not yet reaped. Returns what was there.
+ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me) {
+  // acquire: pairs with the release CAS of the slot's last holder.
+  ProcessToken cur = owner.load(std::memory_order_acquire);
+  // seq_cst: pairs with any_producer_registered() (a consumer that sees
+  // this registration does not report end of stream). A reaper may free a
+  // dead token meanwhile (the CAS then retries from its value).
+  while (!owner.compare_exchange_weak(cur, me, std::memory_order_seq_cst,
+                                      std::memory_order_acquire)) {
+  }
+  return cur;
+}
+
+// Degraded registration, only for a ring marked for removal whose set went
+// with it (Segment::remove() while the ring is still used, as tests and
+// shm-bench do with private rings): pid tokens decide, as in layout v1.
+// False if a live process holds the slot.
+bool take_slot_by_token(std::atomic<ProcessToken>& owner, ProcessToken me,
+                        ProcessToken* was) {
+  // acquire: pairs with the release CAS of the slot's last holder.
+  ProcessToken cur = owner.load(std::memory_order_acquire);
+  for (;;) {
+    if (registered(cur) && alive(cur)) return false;
+    // seq_cst: as in take_slot().
+    if (owner.compare_exchange_weak(cur, me, std::memory_order_seq_cst,
+                                    std::memory_order_acquire)) {
+      *was = cur;
+      return true;
+    }
+  }
+}
+
+}  // namespace detail
+
+using namespace detail;  // the role helpers above
+
+// ============================== Producer ==================================
+
+Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
+  ControlBlock* cb = segment.control();
+  const ProcessToken me = self_token();
+  if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
+  const bool by_token = degraded(segment);
+  if (segment.sem_id() < 0 && !by_token) return roles_gone(segment);
+  for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
+    auto& s = cb->producers[i];
+    ProcessToken was = 0;
+    if (by_token) {
+      if (!take_slot_by_token(s.owner, me, &was)) continue;
+    } else {
+      int err = 0;
+      if (!take_role(segment.sem_id(), layout::producer_sem(i), &err)) {
+        if (err != 0) {
+          if (err == EIDRM || err == EINVAL) return roles_gone(segment);
+          return Error{Errc::system,
+                       std::string("cannot take a producer role: ") +
+                           std::strerror(err)};
+        }
+        continue;  // held by a live producer
+      }
+      was = take_slot(s.owner, me);
+    }
+    if (registered(was)) {
+      // We reaped a dead holder ourselves. relaxed: statistics only.
+      cb->producers_died.fetch_add(1, std::memory_order_relaxed);
+      cb->producers_attached.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // release: a consumer that reads the new generation (acquire) sees no
+    // stale claim intent of the slot's previous owner (see
+    // Consumer::reclaim_unwritten_claim).
+    s.intent.store(layout::kNoIntent, std::memory_order_release);
+    // acq_rel: the new generation tags every busy header of this
+    // registration; read by owner_alive().
+    const std::uint32_t gen =
+        s.generation.fetch_add(1, std::memory_order_acq_rel) + 1;
+    // relaxed: informational count (see layout.h).
+    cb->producers_attached.fetch_add(1, std::memory_order_relaxed);
+    // seq_cst: a consumer that sees no producers ever (0) keeps waiting
+    // for one, like a FIFO reader; pairs with end_status().
+    cb->producers_seen.fetch_add(1, std::memory_order_seq_cst);
+    return Producer(segment, static_cast<int>(i), gen, me, options);
+  }
+  if (cb->kind == Kind::spsc) {
+    const pid_t pid =
+        by_token ? token_pid(cb->producers[0].owner.load(
+                       std::memory_order_acquire))
+                 : role_pid(segment.sem_id(), layout::producer_sem(0));
+    return Error{Errc::role_taken,
+                 "this SPSC ring already has a live producer (pid " +
+                     std::to_string(pid) +
+                     "); use an MPSC ring for several producers"};
+  }
+  return Error{Errc::too_many_producers,
+               "all " + std::to_string(cb->max_producers) +
+                   " producer slots are held by live processes"};
+}
+
+bool Producer::consumer_alive() const {
+  // acquire: pairs with the consumer's claim CAS in Consumer::attach.
+  return role_alive(sem_id_, layout::consumer_sem(),
+                    cb_->consumer.owner.load(std::memory_order_acquire));
+}
+
+Status Producer::blocked_status() {
+  if (options_.wait_for_consumer) return Status::ok;
+  // acquire: pairs with Consumer::attach's claim and Consumer::close().
+  const ProcessToken c = cb_->consumer.owner.load(std::memory_order_acquire);
+  if (cb_->consumers_seen.load(std::memory_order_acquire) == 0) {
+    return Status::ok;  // no consumer yet: wait for one, like a FIFO
+  }
+  if (role_alive(sem_id_, layout::consumer_sem(), c)) return Status::ok;
+  return Status::peer_dead;
+}
+
+void Producer::close() {
+  if (closed_) return;
+  closed_ = true;
+  // A handle inherited through fork() belongs to the parent: the child
+  // must neither publish nor free the parent's registration.
+  if (self_token() != token_) return;
+  abort();
+  flush();
+  // relaxed: read by the consumer after it sees the slot free (seq_cst).
+  cb_->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::closed),
+                       std::memory_order_relaxed);
+  ProcessToken mine = token_;
+  // seq_cst: our last publish happens before this; pairs with
+  // any_producer_registered() in end_status(), and is the waker half of the
+  // Dekker pair for a consumer sleeping until end of stream. A CAS, not a
+  // store: if our slot was freed and re-claimed (only possible once the
+  // ring's semaphore set is gone), it is not ours to clear.
+  if (cb_->producers[slot_].owner.compare_exchange_strong(
+          mine, kFreeClosed, std::memory_order_seq_cst)) {
+    // relaxed: informational count.
+    cb_->producers_attached.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // After the owner word: a reaper that sees our token still finds the
+  // role held, so a clean close is never counted as a death.
+  drop_role(sem_id_, layout::producer_sem(slot_));
+  data_ready_.wake();
+}
+
+// ============================== Consumer ==================================
+
+Result<Consumer> Consumer::attach(Segment& segment) {
+  ControlBlock* cb = segment.control();
+  const ProcessToken me = self_token();
+  if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
+  if (degraded(segment)) {
+    ProcessToken was = 0;
+    if (!take_slot_by_token(cb->consumer.owner, me, &was)) {
+      return Error{Errc::role_taken,
+                   "this ring already has a live consumer (pid " +
+                       std::to_string(token_pid(cb->consumer.owner.load(
+                           std::memory_order_acquire))) +
+                       ")"};
+    }
+    // relaxed: statistics only.
+    if (registered(was)) cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
+    // seq_cst: as below.
+    cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
+    return Consumer(segment, me);
+  }
+  if (segment.sem_id() < 0) return roles_gone(segment);
+  int err = 0;
+  if (!take_role(segment.sem_id(), layout::consumer_sem(), &err)) {
+    if (err == EIDRM || err == EINVAL) return roles_gone(segment);
+    if (err != 0) {
+      return Error{Errc::system, std::string("cannot take the consumer role: ") +
+                                     std::strerror(err)};
+    }
+    return Error{Errc::role_taken,
+                 "this ring already has a live consumer (pid " +
+                     std::to_string(
+                         role_pid(segment.sem_id(), layout::consumer_sem())) +
+                     ")"};
+  }
+  // The role is ours; a token still in the slot is a dead consumer's: take
+  // over its role and its position.
+  if (registered(take_slot(cb->consumer.owner, me))) {
+    // relaxed: statistics only.
+    cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
+  }
+  // seq_cst: producers blocked on a full ring read it in blocked_status().
+  cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
+  return Consumer(segment, me);
+}
+
+Status Consumer::end_status() {
+  // seq_cst: pairs with Producer::attach's increment; also part of the
+  // re-check of the data_ready Dekker pair for end of stream.
+  if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
+    return Status::would_block;  // no producer yet: wait, like a FIFO
+  }
+  if (any_producer_registered(cb_)) {
+    // Drained with producers registered: some may be dead. Reap at most
+    // once per slice so a polling consumer (try_peek only) also reaches end
+    // of stream after a kill -9.
+    poll_reap();
+    if (any_producer_registered(cb_)) return Status::would_block;
+  }
+  // Every producer has left; their last tail stores happen before their
+  // slot was freed (seq_cst CAS), so this load sees the final tail.
+  // Validated before it is cached (see try_peek()).
+  const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
+  if (!layout::positions_sane(head_, t, capacity_) ||
+      t - head_ < read_ - head_) {
+    corrupt_at_ = read_ & mask_;
+    return Status::corrupt;
+  }
+  cached_tail_ = t;
+  if (cached_tail_ != read_) return Status::ok;  // more to read
+  // The SPSC slot says how its last holder left, in the same CAS that
+  // freed it (seq_cst, read above by any_producer_registered()).
+  if (!mpsc_ && cb_->producers[0].owner.load(std::memory_order_seq_cst) ==
+                    kFreeDied) {
+    return Status::peer_dead;
+  }
+  return Status::closed;
+}
+
+void Consumer::poll_reap() {
+  // A polling consumer calls this on every empty try_peek(): look at the
+  // clock (25-65 ns on a VM) only every 256th time. Blocking peeks reap
+  // once per sleep slice through reap_now().
+  if ((++empty_polls_ & 255) != 1) return;
+  reap_now();
+}
+
+void Consumer::reap_now() {
+  const auto now = Clock::now();
+  if (now - last_reap_ < detail::kSleepSlice) return;
+  last_reap_ = now;
+  reap_dead_producers(cb_, sem_id_);
+}
+
+void Consumer::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (self_token() != token_) return;  // inherited through fork(): not ours
+  if (wait_fd_) wait_fd_->stop();
+  // Unreleased records stay in the ring for the next consumer.
+  ProcessToken mine = token_;
+  // release: pairs with the next consumer's claim CAS in attach(). A CAS:
+  // if our role was taken over, it is not ours to clear.
+  cb_->consumer.owner.compare_exchange_strong(
+      mine, kFreeClosed, std::memory_order_release, std::memory_order_relaxed);
+  drop_role(sem_id_, layout::consumer_sem());
+  // Producers blocked on a full ring notice a departed consumer in their
+  // between-sleeps check (blocked_status()), within one slice; this wakes
+  // them early. No Dekker pair is needed: nothing they re-check changed.
+  space_ready_.wake();
+}
+
+}  // namespace shmring

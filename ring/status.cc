@@ -1,0 +1,62 @@
+// Names of Status and Errc values (status.h), for messages.
+#include "ring/status.h"
+
+namespace shmring {
+
+const char* to_string(Status s) {
+  switch (s) {
+    case Status::ok:
+      return "ok";
+    case Status::would_block:
+      return "would block";
+    case Status::timed_out:
+      return "timed out";
+    case Status::too_large:
+      return "record larger than the ring accepts";
+    case Status::closed:
+      return "closed (end of stream)";
+    case Status::peer_dead:
+      return "peer died";
+    case Status::interrupted:
+      return "interrupted";
+    case Status::corrupt:
+      return "ring corrupt";
+  }
+  return "unknown status";
+}
+
+const char* to_string(Errc e) {
+  switch (e) {
+    case Errc::not_found:
+      return "not found";
+    case Errc::exists:
+      return "already exists";
+    case Errc::permission_denied:
+      return "permission denied";
+    case Errc::invalid_argument:
+      return "invalid argument";
+    case Errc::not_shmring:
+      return "not a shmring segment";
+    case Errc::version_mismatch:
+      return "layout version mismatch";
+    case Errc::wrong_kind:
+      return "wrong ring kind";
+    case Errc::size_mismatch:
+      return "size mismatch";
+    case Errc::not_ready:
+      return "segment not initialised";
+    case Errc::role_taken:
+      return "role already taken";
+    case Errc::too_many_producers:
+      return "too many producers";
+    case Errc::removed:
+      return "segment removed";
+    case Errc::limit:
+      return "system limit exceeded";
+    case Errc::system:
+      return "system error";
+  }
+  return "unknown error";
+}
+
+}  // namespace shmring
