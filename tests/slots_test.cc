@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <thread>
 
+#include "ring/shmring_c.h"
 #include "tests/support.h"
 
 namespace shmring {
@@ -375,6 +376,21 @@ TEST_CASE("slots: a corrupt tail is refused, never read") {
   // A peer scribbles a tail more than a ring ahead.
   seg.control()->tail.store(1 + 10 * seg.slot_count());
   CHECK(r.try_pop(&v) == Status::corrupt);
+}
+
+TEST_CASE("slots: the C API refuses a slots ring at open, clearly") {
+  const key_t key = testing::test_key(40);
+  auto made = Segment::create(key, slots(4096, 8));
+  REQUIRE(made);
+  struct Remove {
+    Segment& s;
+    ~Remove() { (void)s.remove(); }
+  } remove{*made};
+  shmring_ring* ring = nullptr;
+  CHECK(shmring_open(key, nullptr, &ring) == SHMRING_E_WRONG_KIND);
+  CHECK(ring == nullptr);
+  CHECK_THAT(std::string(shmring_last_error()),
+             Catch::Contains("slots ring") && Catch::Contains("C API"));
 }
 
 }  // namespace
