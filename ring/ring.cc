@@ -408,6 +408,9 @@ std::size_t Consumer::max_record_size() const {
 std::uint64_t Consumer::size_guess() const {
   // relaxed: a guess for progress displays.
   const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
+  if (slot_size_ != 0) {  // slots: positions count elements
+    return t - slot_head_ <= slot_count_ ? (t - slot_head_) * slot_size_ : 0;
+  }
   return t - head_ <= capacity_ ? t - head_ : 0;
 }
 

@@ -302,8 +302,8 @@ class Consumer {
   // (else Errc::invalid_argument). One helper thread per consumer.
   [[nodiscard]] Result<int> wait_fd();
 
-  // Bytes committed or claimed but not yet released: a guess while
-  // producers run.
+  // Bytes committed or claimed but not yet released (slots: elements
+  // times their size): a guess while producers run.
   std::uint64_t size_guess() const;
   std::size_t max_record_size() const;
   Segment& segment() const { return *segment_; }

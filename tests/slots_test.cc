@@ -151,6 +151,7 @@ TEST_CASE("slots: empty, full, in order, and wrap-around many times") {
   CHECK(w.try_push({0, 0, 0}) == Status::would_block);
   CHECK(w.push({0, 0, 0}, 2ms) == Status::timed_out);
   CHECK(seg.info().used_bytes == n * 12);
+  CHECK(r.consumer().size_guess() == n * 12);
   CHECK(seg.unread_records() == n);
   // One pop makes room for exactly one.
   REQUIRE(r.try_pop(&t) == Status::ok);
