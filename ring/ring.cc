@@ -64,7 +64,7 @@ Producer::Producer(Producer&&) noexcept = default;
 Producer::~Producer() { close(); }
 
 std::size_t Producer::max_record_size() const {
-  return layout::max_payload(capacity_);
+  return slot_size_ != 0 ? 0 : layout::max_payload(capacity_);  // slots: none
 }
 
 namespace {
@@ -402,7 +402,7 @@ Consumer::Consumer(Consumer&&) noexcept = default;
 Consumer::~Consumer() { close(); }
 
 std::size_t Consumer::max_record_size() const {
-  return layout::max_payload(capacity_);
+  return slot_size_ != 0 ? 0 : layout::max_payload(capacity_);  // slots: none
 }
 
 std::uint64_t Consumer::size_guess() const {

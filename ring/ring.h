@@ -179,6 +179,7 @@ class Producer {
   // The element size of a slots producer; 0 for a record producer.
   std::size_t slot_size() const { return slot_size_; }
 
+  // The largest record; 0 on a slots producer (it takes no records).
   std::size_t max_record_size() const;
   int slot() const { return slot_; }
   // Valid while the Segment object lives; the handle itself (and its

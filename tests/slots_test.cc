@@ -116,6 +116,29 @@ TEST_CASE("slots: a view of a producer of another element size refuses") {
   CHECK(w.push(1, 1ms) == Status::too_large);
   QueueWriter<std::uint32_t> good(*p);
   CHECK(good.try_push(7) == Status::ok);
+  // The record calls on a slots handle refuse and touch nothing.
+  CHECK(p->max_record_size() == 0);
+  CHECK(p->try_reserve(0).status == Status::too_large);
+  CHECK(p->try_reserve(4).status == Status::too_large);
+  CHECK(p->reserve(4, 1ms).status == Status::too_large);
+  CHECK(p->reserve(4, 64, 1ms).status == Status::too_large);
+  auto c = Consumer::attach_slots(ring.segment(), 4);
+  REQUIRE(c);
+  CHECK(c->max_record_size() == 0);
+  CHECK(c->try_peek().status == Status::too_large);
+  CHECK(c->peek(1ms).status == Status::too_large);
+  QueueReader<std::uint32_t> r(*c);
+  std::uint32_t v = 0;
+  CHECK(r.try_pop(&v) == Status::ok);
+  CHECK(v == 7);
+  // And the slot calls on a record handle.
+  ScopedRing rec({.kind = Kind::spsc, .capacity = 4096});
+  auto rp = Producer::attach(rec.segment());
+  REQUIRE(rp);
+  Status why = Status::ok;
+  CHECK(rp->try_claim_slot(&why) == nullptr);
+  CHECK(why == Status::too_large);
+  CHECK(rp->slot_size() == 0);
 }
 
 TEST_CASE("slots: empty, full, in order, and wrap-around many times") {
