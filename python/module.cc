@@ -125,7 +125,8 @@ void add_exceptions(py::module_& m) {
 
 // ---- Helpers.
 
-// None: forever; seconds otherwise (0: try once).
+// The Python timeout argument: None: forever; seconds otherwise (0: try
+// once). The one place it is converted and checked.
 Timeout timeout_of(const std::optional<double>& seconds) {
   if (!seconds) return kForever;
   if (*seconds < 0 || *seconds != *seconds) {
@@ -136,11 +137,22 @@ Timeout timeout_of(const std::optional<double>& seconds) {
       std::chrono::duration<double>(*seconds));
 }
 
-// Runs `attempt(slice)` (a blocking call with a timeout) without the GIL,
-// slice by slice, until it answers anything but timed_out or `timeout`
-// passes; Python's signal handlers run between slices.
+Status status_of(Status s) { return s; }
+template <class R>
+Status status_of(const R& r) {
+  return r.status;
+}
+
+// The blocking half of a call whose try_* answered would_block: with
+// timeout=0 it raises WouldBlockError (`what` names the call); otherwise
+// it runs `attempt(slice)` (the blocking call) without the GIL, slice by
+// slice, until it answers anything but timed_out or the timeout passes;
+// Python's signal handlers run between slices.
 template <class R, class Attempt>
-R blocking(Timeout timeout, Attempt attempt) {
+R block(const std::optional<double>& seconds, const char* what,
+        Attempt attempt) {
+  const Timeout timeout = timeout_of(seconds);
+  if (timeout == Timeout::zero()) raise_status(Status::would_block, what);
   const auto deadline = detail::Deadline::after(timeout);
   for (;;) {
     const auto left = deadline.left(Clock::now());
@@ -150,7 +162,7 @@ R blocking(Timeout timeout, Attempt attempt) {
       py::gil_scoped_release unlocked;
       r = attempt(slice);
     }
-    if (r.status != Status::timed_out) return r;
+    if (status_of(r) != Status::timed_out) return r;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     if (deadline.passed(Clock::now())) return r;
   }
@@ -343,14 +355,9 @@ struct PyProducer {
     }
     Status s = prod.try_write(bytes, type);  // the common case: no GIL dance
     if (s == Status::would_block) {
-      const Timeout t = timeout_of(timeout);
-      if (t == Timeout::zero()) raise_status(s, "write");
-      struct R {
-        Status status = Status::timed_out;
-      };
-      s = blocking<R>(t, [&](Timeout slice) {
-            return R{prod.write(bytes, slice, type)};
-          }).status;
+      s = block<Status>(timeout, "write", [&](Timeout slice) {
+        return prod.write(bytes, slice, type);
+      });
     }
     if (s != Status::ok) raise_status(s, "write");
   }
@@ -364,10 +371,9 @@ struct PyProducer {
     }
     Reservation r = prod.try_reserve(n);
     if (r.status == Status::would_block) {
-      const Timeout t = timeout_of(timeout);
-      if (t == Timeout::zero()) raise_status(r.status, "reserve");
-      r = blocking<Reservation>(
-          t, [&](Timeout slice) { return prod.reserve(n, slice); });
+      r = block<Reservation>(timeout, "reserve", [&](Timeout slice) {
+        return prod.reserve(n, slice);
+      });
     }
     if (!r) raise_status(r.status, "reserve");
     reserved = n;
@@ -432,9 +438,8 @@ struct PyConsumer {
     drop();
     Peeked p = cons.try_peek();
     if (p.status == Status::would_block) {
-      const Timeout t = timeout_of(timeout);
-      if (t == Timeout::zero()) raise_status(p.status, what);
-      p = blocking<Peeked>(t, [&](Timeout slice) { return cons.peek(slice); });
+      p = block<Peeked>(timeout, what,
+                        [&](Timeout slice) { return cons.peek(slice); });
     }
     if (p.status == Status::closed) return std::nullopt;
     if (!p) raise_status(p.status, what);
@@ -575,8 +580,10 @@ std::unique_ptr<PyRing> open_ring(const py::object& key, py::object create,
   return ring;
 }
 
-// open() refuses slots rings, so a Ring is one of these two.
-const char* kind_name(Kind k) { return k == Kind::mpsc ? "mpsc" : "spsc"; }
+// open() refuses slots rings, so a Ring is never one.
+const char* kind_name(Kind k) {
+  return k == Kind::mpsc ? "mpsc" : k == Kind::broadcast ? "broadcast" : "spsc";
+}
 
 }  // namespace
 }  // namespace shmring::python

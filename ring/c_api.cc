@@ -60,6 +60,8 @@ int code_of(Status s) {
       return SHMRING_INTERRUPTED;
     case Status::corrupt:
       return SHMRING_CORRUPT;
+    case Status::overrun:  // broadcast rings are not in the C API
+      return SHMRING_E_SYSTEM;
   }
   return SHMRING_E_SYSTEM;
 }

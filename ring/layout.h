@@ -5,7 +5,9 @@
 //   offset 0      ControlBlock (identity, hot indices each on its own
 //                 128-byte line, wait words, semaphores, role table,
 //                 then the wake-up handshake line at 2944; 3072 bytes)
-//   data_offset   data ring: `capacity` bytes (power of two), records
+//   4096          broadcast rings only: BroadcastBlock (consumer cursors)
+//   data_offset   data ring: `capacity` bytes (power of two), records;
+//                 4096, or 8192 for broadcast rings (data_offset(kind))
 //
 // Every role (the consumer, each producer slot) also owns one semaphore of
 // a SysV semaphore set created with the ring (ControlBlock::sem_id): its
@@ -30,8 +32,12 @@
 namespace shmring {
 
 // spsc and mpsc carry variable-size records; slots carries fixed-size
-// elements (Queue<T>, ring/queue.h).
-enum class Kind : std::uint32_t { spsc = 1, mpsc = 2, slots = 3 };
+// elements (Queue<T>, ring/queue.h, issue 12); broadcast (issue 17): one
+// producer, many consumers, each sees every record.
+enum class Kind : std::uint32_t { spsc = 1, mpsc = 2, slots = 3, broadcast = 4 };
+// Broadcast rings: what the producer does when the slowest live consumer
+// would be overwritten (docs/design.md, section 11).
+enum class Overrun : std::uint32_t { wait = 0, drop_slow = 1 };
 enum class WaitStrategy : std::uint32_t { futex = 1, semaphore = 2, spin = 3 };
 
 namespace layout {
@@ -245,6 +251,83 @@ static_assert(sizeof(std::atomic<std::uint64_t>) == 8);
 // Page-aligned start of the data ring.
 inline constexpr std::uint64_t kDataOffset = 4096;
 static_assert(kDataOffset >= sizeof(ControlBlock));
+
+// ---- Broadcast rings (Kind::broadcast, issue 17; docs/design.md section
+// 11). One producer (producer slot 0), up to kMaxConsumers consumers, each
+// with its own cursor on its own 128-byte line in the page after the
+// control block; the data ring starts one page later, page-aligned as
+// for the other kinds. ControlBlock::head is the producer's published
+// low-water mark (the minimum live cursor it last computed: informational,
+// `shm-ring info`); each consumer releases into its own cursor instead.
+inline constexpr std::uint32_t kMaxConsumers = 16;
+inline constexpr std::uint64_t kBroadcastOffset = 4096;
+inline constexpr std::uint64_t kBroadcastDataOffset = 8192;
+
+// One consumer's registration and position. `owner` follows the Slot
+// rules (0 free, 1 free after a death, else a ProcessToken; live while
+// the cursor's role semaphore, cursor_sem(i), is held). `position` is the
+// consumer's released position: the producer never writes at or past
+// position + capacity while the cursor is registered.
+struct alignas(kLine) Cursor {
+  std::atomic<std::uint64_t> owner;
+  std::atomic<std::uint64_t> position;
+  std::atomic<std::uint32_t> generation;  // bumped on every take-over
+  std::uint32_t reserved;
+  // Overrun::drop_slow: bytes this registration lost to the producer
+  // lapping it (written by the consumer; informational).
+  std::atomic<std::uint64_t> lost;
+  std::uint8_t pad[kLine - 32];
+};
+static_assert(sizeof(Cursor) == kLine);
+
+struct BroadcastBlock {
+  // ---- line 0: identity, written by the creator before ControlBlock::
+  // state is published (release); immutable afterwards.
+  std::uint32_t max_consumers;  // 1..kMaxConsumers
+  Overrun overrun;
+  std::uint8_t pad0[kLine - 8];
+  // ---- line 1: written by the producer only (Overrun::drop_slow).
+  // The end of the span the producer is about to write, stored before it
+  // writes a byte there (agrona's tail intent counter): a record at p is
+  // intact while tail_intent - p <= capacity; a consumer checks that after
+  // it read the record (docs/design.md section 11, "drop-slow").
+  alignas(kLine) std::atomic<std::uint64_t> tail_intent;
+  // A seqlock (odd while the producer writes) over two snapshots, each a
+  // record boundary with the payload bytes and records committed before it:
+  // the oldest record not yet overwritten (where a lapped consumer
+  // resumes), and a published tail (where a consumer starts).
+  std::atomic<std::uint64_t> snap_seq;
+  std::atomic<std::uint64_t> oldest;
+  std::atomic<std::uint64_t> oldest_payload;
+  std::atomic<std::uint64_t> oldest_records;
+  std::atomic<std::uint64_t> start;
+  std::atomic<std::uint64_t> start_payload;
+  std::atomic<std::uint64_t> start_records;
+  std::uint8_t pad1[kLine - 64];
+  // ---- lines 2..17: one cursor per consumer.
+  Cursor cursors[kMaxConsumers];
+};
+static_assert(offsetof(BroadcastBlock, overrun) == 4);
+static_assert(offsetof(BroadcastBlock, tail_intent) == kLine);
+static_assert(offsetof(BroadcastBlock, start_records) == kLine + 56);
+static_assert(offsetof(BroadcastBlock, cursors) == 2 * kLine);
+static_assert(offsetof(Cursor, position) == 8);
+static_assert(offsetof(Cursor, lost) == 24);
+static_assert(sizeof(BroadcastBlock) == 18 * kLine);
+static_assert(kBroadcastOffset >= sizeof(ControlBlock));
+static_assert(kBroadcastOffset + sizeof(BroadcastBlock) <=
+              kBroadcastDataOffset);
+static_assert(kBroadcastDataOffset % 4096 == 0);
+
+// Cursor i's role semaphore: the one after producer slot 0's (a broadcast
+// ring has one producer; semaphore 0, the single consumer's, is unused).
+constexpr int cursor_sem(std::uint32_t i) { return 2 + static_cast<int>(i); }
+static_assert(cursor_sem(kMaxConsumers - 1) < kSemCount);
+
+// Where the data ring starts for a ring of `kind`.
+constexpr std::uint64_t data_offset(Kind kind) {
+  return kind == Kind::broadcast ? kBroadcastDataOffset : kDataOffset;
+}
 
 // ---- Record header: one 64-bit word, so committing a record is a single
 // release store (MPSC) and the consumer reads it with a single acquire load.

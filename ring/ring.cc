@@ -48,14 +48,24 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
   // producer continues where the last one (closed or dead) published.
   tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
   record_limit_ = layout::max_payload(capacity_) + 1;
-  // SPSC: we are the only writer of tail, so a garbage pair is a peer's
-  // scribble, refused by every reserve (corrupt). MPSC: other producers
-  // move tail and the consumer head between our two loads, so the pair
-  // proves nothing; reserve_mpsc() judges a consistent snapshot instead.
+  if (segment.kind() == Kind::broadcast) {
+    // No cursor scanned yet: the ring counts as full until the first
+    // rescan (broadcast_min) finds the registered consumers.
+    broadcast_ = true;
+    max_consumers_ =
+        std::min<std::uint32_t>(segment.max_consumers(), layout::kMaxConsumers);
+    cached_head_ = tail_ - capacity_;
+    lossy_ = segment.overrun() == Overrun::drop_slow;
+    if (lossy_) init_lossy();
+  }
   if (segment.kind() == Kind::slots) {
     init_slots(segment);  // element positions; no records (slots.cc)
     return;
   }
+  // SPSC: we are the only writer of tail, so a garbage pair is a peer's
+  // scribble, refused by every reserve (corrupt). MPSC: other producers
+  // move tail and the consumer head between our two loads, so the pair
+  // proves nothing; reserve_mpsc() judges a consistent snapshot instead.
   broken_ = !mpsc_ && !layout::positions_sane(cached_head_, tail_, capacity_);
 }
 
@@ -128,12 +138,17 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
     gap = align_gap(0, align);
   }
   const std::uint64_t need = pad + gap + span;
-  if (tail_ + need - cached_head_ > capacity_) {
+  if (lossy_) {
+    // drop-slow: never wait; announce the overwrite first (broadcast.cc).
+    lossy_overwrite(tail_ + need);
+  } else if (tail_ + need - cached_head_ > capacity_) {
     // seq_cst (acquire suffices for data): pairs with the consumer's head
     // store in release(), so its reads of the space happen before our
     // writes; seq_cst also makes this the re-check of the space_ready
-    // Dekker pair when called from wait_loop.
-    cached_head_ = cb_->head.load(std::memory_order_seq_cst);
+    // Dekker pair when called from wait_loop. Broadcast: the same for
+    // every registered cursor (broadcast.cc).
+    cached_head_ = broadcast_ ? broadcast_min()
+                              : cb_->head.load(std::memory_order_seq_cst);
     if (!layout::positions_sane(cached_head_, tail_, capacity_)) {
       broken_ = true;
       return {Status::corrupt, {}};
@@ -142,6 +157,7 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
       // Full: make deferred records visible, or the consumer could wait for
       // them while we wait for it.
       publish();
+      if (broadcast_) reap_dead_consumers_throttled();  // try_reserve pollers
       return {Status::would_block, {}};
     }
   }
@@ -365,7 +381,7 @@ Status Producer::write(std::span<const std::byte> bytes, Timeout timeout,
 
 // ============================== Consumer ==================================
 
-Consumer::Consumer(Segment& segment, ProcessToken token)
+Consumer::Consumer(Segment& segment, ProcessToken token, int cursor)
     : segment_(&segment),
       mapping_(segment.mapping_ref()),
       cb_(segment.control()),
@@ -380,9 +396,18 @@ Consumer::Consumer(Segment& segment, ProcessToken token)
   // exactly where it last released. A misaligned (corrupt) head is caught
   // by the position checks in try_peek().
   head_ = read_ = cached_tail_ = cb_->head.load(std::memory_order_acquire);
+  head_word_ = &cb_->head;
   max_span_ = layout::max_span(capacity_);
   sem_id_ = segment.sem_id();
   if (segment.kind() == Kind::slots) init_slots(segment);  // slots.cc
+  slow_release_ = mpsc_;
+  if (cursor >= 0) {  // broadcast: our own cursor, starting at the tail
+    cursor_ = cursor;
+    lossy_ = segment.overrun() == Overrun::drop_slow;
+    slow_release_ = lossy_;
+    join_cursor();
+    return;
+  }
   if (!mpsc_) return;
   // A predecessor that died inside release() left [head, release_to)
   // partly zeroed: it had finished with those records, so finish its job.
@@ -417,6 +442,7 @@ std::uint64_t Consumer::size_guess() const {
 Peeked Consumer::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
   if (slot_size_ != 0) return {Status::too_large, {}};  // slots: no records
+  if (lossy_) return try_peek_lossy();  // broadcast.cc
   for (;;) {
     if (read_ == cached_tail_) {
       // seq_cst: acquire pairs with the producers' tail store (every byte
@@ -501,7 +527,20 @@ Status Consumer::peek_batch(std::span<Record> out, std::size_t* count,
 }
 
 
-// MPSC release (the SPSC one is inline in ring.h): zero, then publish.
+// The releases the inline release() (ring.h) does not do itself.
+void Consumer::release_slow() {
+  if (lossy_) {
+    // A record the producer tore is not delivered: intact() drops it.
+    if (!intact()) return;
+    head_ = read_;
+    // As the inline release(): our cursor position (WaitPoint::publish).
+    space_ready_.publish(*head_word_, head_);
+    return;
+  }
+  release_mpsc();
+}
+
+// MPSC release: zero, then publish.
 void Consumer::release_mpsc() {
   zero_released();
   head_ = read_;

@@ -200,6 +200,20 @@ class Producer {
                                       ProducerOptions options);
   void init_slots(const Segment& segment);  // slots.cc
   std::byte* claim_slot_slow(Status* why);  // slots.cc
+  // Broadcast rings (broadcast.cc): the minimum registered cursor (the
+  // space rule), reaping dead consumers, the full-ring check.
+  std::uint64_t broadcast_min();
+  int reap_dead_consumers();
+  void reap_dead_consumers_throttled();
+  Status broadcast_blocked_status();
+  bool any_consumer_alive() const;
+  // Overrun::drop_slow (broadcast.cc): announce the overwrite of
+  // [.., end) (tail_intent, the oldest/start snapshots) before writing.
+  void init_lossy();
+  void lossy_overwrite(std::uint64_t end);
+  void count_to(std::uint64_t pos);
+  void write_snapshots();
+  void close_lossy();
 
   Segment* segment_;
   std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
@@ -237,6 +251,22 @@ class Producer {
   // not a slots producer (the fast path's only bound).
   std::uint64_t slot_room_ = 0;
   std::uint32_t slot_size_ = 0;
+  // Broadcast rings: cached_head_ is the minimum registered cursor as last
+  // scanned (docs/design.md section 11).
+  bool broadcast_ = false;
+  std::uint32_t max_consumers_ = 0;  // cursors to scan (validated snapshot)
+  std::uint32_t full_polls_ = 0;
+  detail::Clock::time_point last_reap_{};
+  // Overrun::drop_slow: the producer never waits. Payload bytes and
+  // records committed before counted_ (a published record boundary) and
+  // before oldest_ (the first record not yet overwritten).
+  bool lossy_ = false;
+  std::uint64_t counted_ = 0;
+  std::uint64_t counted_payload_ = 0;
+  std::uint64_t counted_records_ = 0;
+  std::uint64_t oldest_ = 0;
+  std::uint64_t oldest_payload_ = 0;
+  std::uint64_t oldest_records_ = 0;
 };
 
 class Consumer {
@@ -312,9 +342,36 @@ class Consumer {
   // Where a corrupt result was detected (ring offset), for messages.
   std::uint64_t corrupt_offset() const { return corrupt_at_; }
 
+  // Broadcast rings: the cursor this consumer holds (0..max_consumers-1);
+  // -1 on other kinds.
+  int cursor() const { return cursor_; }
+
+  // Overrun::drop_slow broadcast rings: the producer never waits, so it may
+  // overwrite records this consumer holds or has not read yet.
+  //  - A peek that finds this consumer lapped returns Status::overrun (no
+  //    record) and moves on to the oldest intact record; lost_bytes() and
+  //    lost_records() then count exactly what it never delivered (payload
+  //    bytes and records the producer committed).
+  //  - A peeked record may be overwritten while it is read: call intact()
+  //    after reading the records peeked since the last intact() (or
+  //    release()) and before using what was read. true: they were intact
+  //    while read, and count as delivered. false: some were torn; they are
+  //    dropped (counted as lost at the next peek, which returns overrun).
+  //    release() checks records intact() has not vouched for, so a torn
+  //    record is never counted as delivered.
+  // On every other ring intact() is true and the counters stay 0.
+  [[nodiscard]] bool intact();
+  std::uint64_t lost_bytes() const { return lost_bytes_; }
+  std::uint64_t lost_records() const { return lost_records_; }
+
  private:
-  Consumer(Segment& segment, ProcessToken token);
   static Result<Consumer> attach_role(Segment& segment);
+  Consumer(Segment& segment, ProcessToken token, int cursor = -1);
+  // Broadcast rings (broadcast.cc): take a free cursor; start at the tail;
+  // free the cursor.
+  static Result<Consumer> attach_broadcast(Segment& segment, ProcessToken me);
+  void join_cursor();
+  void leave_cursor();
   Peeked try_peek_slow();  // wait_fd.cc: try_peek_scan() + the fd's arming
   Peeked try_peek_scan();
   Status end_status();
@@ -327,6 +384,12 @@ class Consumer {
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
   bool reclaim_unwritten_claim(std::uint64_t pos);
   void release_mpsc();
+  void release_slow();  // MPSC or drop-slow: out of line
+  // Overrun::drop_slow (broadcast.cc).
+  Peeked try_peek_lossy();
+  Status lossy_end_status();
+  Peeked resync();
+  void join_lossy();
   void zero_released();
   void poll_reap();  // reap dead producers, at most once per slice
   void reap_now();
@@ -365,6 +428,25 @@ class Consumer {
   const std::byte* slots_end_ = nullptr;
   std::uint64_t slot_count_ = 0;
   std::uint32_t slot_size_ = 0;
+  // Where release() publishes head_: ControlBlock::head, or on a broadcast
+  // ring this consumer's cursor position.
+  std::atomic<std::uint64_t>* head_word_ = nullptr;
+  int cursor_ = -1;
+  bool slow_release_ = false;  // mpsc_ or lossy_
+  // Overrun::drop_slow: the producers' tail as last seen (cached_tail_
+  // stays at read_ so the inline fast path always defers to the slow one),
+  // the end of the records intact() has vouched for (valid_, between head_
+  // and read_), payload bytes and records committed before read_ and
+  // before valid_.
+  bool lossy_ = false;
+  std::uint64_t lossy_tail_ = 0;
+  std::uint64_t valid_ = 0;
+  std::uint64_t payload_before_read_ = 0;
+  std::uint64_t records_before_read_ = 0;
+  std::uint64_t payload_at_valid_ = 0;
+  std::uint64_t records_at_valid_ = 0;
+  std::uint64_t lost_bytes_ = 0;
+  std::uint64_t lost_records_ = 0;
 };
 
 // ---- Inline fast paths. The common case of each call is a few
@@ -419,16 +501,17 @@ inline void Producer::commit(std::size_t used, std::uint16_t type) {
 
 inline void Consumer::release() {
   if (read_ == head_) return;
-  if (mpsc_) {
-    release_mpsc();  // zeroes the released space first (ring.cc)
+  if (slow_release_) {
+    release_slow();  // MPSC zeroes the released space first (ring.cc)
     return;
   }
   head_ = read_;
-  // Release store of head (pairs with the producer's acquire (seq_cst)
-  // reload of head in reserve_spsc(): our reads of the records happen
-  // before its overwrites) and the space_ready wake check
+  // Release store of head, or of our cursor on a broadcast ring (pairs
+  // with the producer's acquire (seq_cst) reload of head in reserve_spsc(),
+  // or its cursor rescan in broadcast_min(): our reads of the records
+  // happen before its overwrites) and the space_ready wake check
   // (WaitPoint::publish, wait.h).
-  space_ready_.publish(cb_->head, head_);
+  space_ready_.publish(*head_word_, head_);
 }
 
 inline Peeked Consumer::try_peek() {
@@ -467,7 +550,7 @@ inline Status Consumer::try_peek_batch(std::span<Record> out,
 
 // ---- Fixed-slot fast paths (rigtorp/SPSCQueue's: an index compare
 // against a cached copy of the peer's index, a copy done by the caller, a
-// release store of our index). Ordering: docs/design.md, section 11.
+// release store of our index). Ordering: docs/design.md, section 12.
 
 inline std::byte* Producer::try_claim_slot(Status* why) {
   // slot_room_ is 0 unless this is an open, sane slots producer.

@@ -204,7 +204,11 @@ Result<Producer> Producer::attach_role(Segment& segment,
                        "); a slots ring has one producer"};
     }
     return Error{Errc::role_taken,
-                 "this SPSC ring already has a live producer (pid " +
+                 std::string(segment.kind() == Kind::broadcast
+                                 ? "this broadcast ring already has a live "
+                                   "producer (pid "
+                                 : "this SPSC ring already has a live "
+                                   "producer (pid ") +
                      std::to_string(pid) +
                      "); use an MPSC ring for several producers"};
   }
@@ -214,12 +218,14 @@ Result<Producer> Producer::attach_role(Segment& segment,
 }
 
 bool Producer::consumer_alive() const {
+  if (broadcast_) return any_consumer_alive();
   // acquire: pairs with the consumer's claim CAS in Consumer::attach.
   return role_alive(sem_id_, layout::consumer_sem(),
                     cb_->consumer.owner.load(std::memory_order_acquire));
 }
 
 Status Producer::blocked_status() {
+  if (broadcast_) return broadcast_blocked_status();
   if (options_.wait_for_consumer) return Status::ok;
   // acquire: pairs with Consumer::attach's claim and Consumer::close().
   const ProcessToken c = cb_->consumer.owner.load(std::memory_order_acquire);
@@ -239,6 +245,7 @@ void Producer::close() {
   if (self_token() != token_) return;
   abort();
   flush();
+  if (lossy_) close_lossy();  // drop-slow: the start snapshot at our tail
   // relaxed: read by the consumer after it sees the slot free (seq_cst).
   cb_->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::closed),
                        std::memory_order_relaxed);
@@ -270,6 +277,7 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
   ControlBlock* cb = segment.control();
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
+  if (segment.kind() == Kind::broadcast) return attach_broadcast(segment, me);
   if (degraded(segment)) {
     ProcessToken was = 0;
     if (!take_slot_by_token(cb->consumer.owner, me, &was)) {
@@ -373,6 +381,10 @@ void Consumer::close() {
   slot_tail_ = slot_head_;  // the slot fast path now fails: closed
   if (self_token() != token_) return;  // inherited through fork(): not ours
   if (wait_fd_) wait_fd_->stop();
+  if (cursor_ >= 0) {  // broadcast: free our cursor (broadcast.cc)
+    leave_cursor();
+    return;
+  }
   // Unreleased records stay in the ring for the next consumer.
   ProcessToken mine = token_;
   // release: pairs with the next consumer's claim CAS in attach(). A CAS:

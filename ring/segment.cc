@@ -12,6 +12,7 @@
 #include <boost/interprocess/sync/interprocess_semaphore.hpp>
 #include <boost/interprocess/xsi_key.hpp>
 #include <boost/interprocess/xsi_shared_memory.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -32,10 +33,11 @@ static_assert(alignof(bip::interprocess_semaphore) <= 8);
 namespace {
 
 const char* kind_name(Kind k) {
-  return k == Kind::spsc    ? "spsc"
-         : k == Kind::mpsc  ? "mpsc"
-         : k == Kind::slots ? "slots"
-                            : "unknown";
+  return k == Kind::spsc        ? "spsc"
+         : k == Kind::mpsc      ? "mpsc"
+         : k == Kind::slots     ? "slots"
+         : k == Kind::broadcast ? "broadcast"
+                                : "unknown";
 }
 
 std::string hex_key(key_t key) {
@@ -245,8 +247,26 @@ Result<key_t> parse_key(const std::string& text) {
 }
 
 std::optional<Error> validate(const RingOptions& o) {
-  if (o.kind != Kind::spsc && o.kind != Kind::mpsc && o.kind != Kind::slots) {
-    return Error{Errc::invalid_argument, "kind must be spsc, mpsc or slots"};
+  if (o.kind != Kind::spsc && o.kind != Kind::mpsc && o.kind != Kind::slots &&
+      o.kind != Kind::broadcast) {
+    return Error{Errc::invalid_argument,
+                 "kind must be spsc, mpsc, slots or broadcast"};
+  }
+  if (o.kind == Kind::broadcast &&
+      (o.max_consumers > layout::kMaxConsumers || o.max_producers > 1)) {
+    return Error{Errc::invalid_argument,
+                 "a broadcast ring has one producer and at most " +
+                     std::to_string(layout::kMaxConsumers) +
+                     " consumers (max_consumers " +
+                     std::to_string(o.max_consumers) + ")"};
+  }
+  if (o.kind != Kind::broadcast &&
+      (o.max_consumers > 1 || o.overrun != Overrun::wait)) {
+    return Error{Errc::invalid_argument,
+                 "max_consumers and overrun apply to broadcast rings only"};
+  }
+  if (o.overrun != Overrun::wait && o.overrun != Overrun::drop_slow) {
+    return Error{Errc::invalid_argument, "overrun must be wait or drop-slow"};
   }
   if (!is_pow2(o.capacity) || o.capacity < layout::kMinCapacity ||
       o.capacity > layout::kMaxCapacity) {
@@ -289,9 +309,15 @@ Segment::Segment(std::unique_ptr<Mapping> m, key_t key, int shmid)
     : mapping_(std::move(m)), key_(key), shmid_(shmid) {
   auto* base = static_cast<std::byte*>(mapping_->region->get_address());
   control_ = reinterpret_cast<layout::ControlBlock*>(base);
-  data_ = base + layout::kDataOffset;
   // Snapshot once; attach_validate() checks these copies, not the header.
   kind_ = control_->kind;
+  data_ = base + layout::data_offset(kind_);
+  if (kind_ == Kind::broadcast) {
+    broadcast_ =
+        reinterpret_cast<layout::BroadcastBlock*>(base + layout::kBroadcastOffset);
+    max_consumers_ = broadcast_->max_consumers;
+    overrun_ = broadcast_->overrun;
+  }
   capacity_ = control_->capacity;
   wait_ = control_->wait_strategy;
   if (kind_ == Kind::slots) {
@@ -342,8 +368,11 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   if (o.max_producers == 0) {
     o.max_producers = o.kind == Kind::mpsc ? layout::kMaxProducers : 1;
   }
+  if (o.kind == Kind::broadcast && o.max_consumers == 0) {
+    o.max_consumers = layout::kMaxConsumers;
+  }
   if (auto e = validate(o)) return *e;
-  std::uint64_t size = layout::kDataOffset + o.capacity;
+  std::uint64_t size = layout::data_offset(o.kind) + o.capacity;
   const std::string name = priv ? std::string("private segment") : hex_key(key);
 
   int shmid = -1;
@@ -437,7 +466,15 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   cb->kind = o.kind;
   cb->capacity = o.capacity;
   cb->segment_size = size;
-  cb->data_offset = layout::kDataOffset;
+  cb->data_offset = layout::data_offset(o.kind);
+  if (o.kind == Kind::broadcast) {
+    // Published with the identity by the release store of `state` below.
+    auto* bb = reinterpret_cast<layout::BroadcastBlock*>(
+        static_cast<std::byte*>(region->get_address()) +
+        layout::kBroadcastOffset);
+    bb->max_consumers = o.max_consumers;
+    bb->overrun = o.overrun;
+  }
   cb->max_producers = o.max_producers;
   cb->slot_size = o.slot_size;
   cb->wait_strategy = o.wait;
@@ -526,7 +563,8 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
                      std::to_string(cb->version) + ", this is v" +
                      std::to_string(layout::kLayoutVersion)};
   }
-  if (kind != Kind::spsc && kind != Kind::mpsc && kind != Kind::slots) {
+  if (kind != Kind::spsc && kind != Kind::mpsc && kind != Kind::slots &&
+      kind != Kind::broadcast) {
     return Error{Errc::not_shmring,
                  "segment " + name + " has unknown kind " +
                      std::to_string(static_cast<unsigned>(kind))};
@@ -540,7 +578,8 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
   }
   if (!is_pow2(capacity) || capacity < layout::kMinCapacity ||
       capacity > layout::kMaxCapacity ||
-      cb->data_offset != layout::kDataOffset || cb->segment_size != segsz ||
+      cb->data_offset != layout::data_offset(kind) ||
+      cb->segment_size != segsz ||
       cb->data_offset + capacity > segsz) {
     return Error{Errc::size_mismatch,
                  "segment " + name + " header says capacity " +
@@ -556,6 +595,11 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
        (seg->slot_size() == 0 ||
         seg->slot_size() > layout::max_slot_size(capacity))) ||
       (kind != Kind::slots && cb->slot_size != 0) ||
+      (kind == Kind::broadcast &&
+       (seg->max_consumers() == 0 ||
+        seg->max_consumers() > layout::kMaxConsumers ||
+        (seg->overrun() != Overrun::wait &&
+         seg->overrun() != Overrun::drop_slow))) ||
       (seg->wait_strategy() != WaitStrategy::futex &&
        seg->wait_strategy() != WaitStrategy::semaphore &&
        seg->wait_strategy() != WaitStrategy::spin)) {
@@ -754,6 +798,27 @@ SegmentInfo Segment::info() const {
   i.producers_died = cb->producers_died.load(std::memory_order_relaxed);
   i.consumers_seen = cb->consumers_seen.load(std::memory_order_relaxed);
   i.records_reclaimed = cb->records_reclaimed.load(std::memory_order_relaxed);
+  if (broadcast_ != nullptr) {
+    i.max_consumers = max_consumers_;
+    i.overrun = overrun_;
+    for (std::uint32_t c = 0;
+         c < max_consumers_ && c < layout::kMaxConsumers; ++c) {
+      const auto& cur = broadcast_->cursors[c];
+      // relaxed: a diagnostic snapshot, as above.
+      const ProcessToken t = cur.owner.load(std::memory_order_relaxed);
+      if (t <= 1) continue;  // free (closed, or its holder died)
+      const std::uint64_t pos = cur.position.load(std::memory_order_relaxed);
+      i.cursors.push_back({static_cast<int>(c), token_pid(t),
+                           role_alive(layout::cursor_sem(c), t), pos,
+                           i.tail - pos <= i.capacity ? i.tail - pos : 0,
+                           cur.lost.load(std::memory_order_relaxed)});
+    }
+    // The slowest registered consumer's backlog is what holds the ring.
+    i.used_bytes = 0;
+    for (const auto& cur : i.cursors) {
+      i.used_bytes = std::max(i.used_bytes, cur.lag);
+    }
+  }
   struct shmid_ds ds {};
   if (::shmctl(shmid_, IPC_STAT, &ds) == 0) {
     i.mode = ds.shm_perm.mode & 0777;

@@ -38,6 +38,11 @@ struct RingOptions {
   // rounded up to a whole number of them. Errc::limit, naming
   // /proc/sys/vm/nr_hugepages, when the machine has none free.
   bool hugepages = false;
+  // Broadcast rings (Kind::broadcast): how many consumers may attach at
+  // once (0: kMaxConsumers) and what the producer does when the slowest
+  // would be overwritten.
+  std::uint32_t max_consumers = 0;
+  Overrun overrun = Overrun::wait;
 };
 
 // Validates options without touching the system: capacity power of two in
@@ -82,6 +87,19 @@ struct SegmentInfo {
   bool marked_for_removal = false;
   int sem_id = -1;          // the ring's role semaphore set (ipcs -s)
   bool sem_present = false; // false: removed by hand, liveness degraded
+  // Broadcast rings: every registered cursor (consumer) and its position;
+  // lag = tail - position (bytes it has not released yet).
+  std::uint32_t max_consumers = 0;
+  Overrun overrun = Overrun::wait;
+  struct Cursor {
+    int slot;
+    pid_t pid;
+    bool alive;
+    std::uint64_t position;
+    std::uint64_t lag;
+    std::uint64_t lost;  // drop-slow: bytes lost to overruns
+  };
+  std::vector<Cursor> cursors;
 };
 
 class Segment {
@@ -143,6 +161,11 @@ class Segment {
   std::optional<std::uint64_t> unread_records() const;
 
   layout::ControlBlock* control() const { return control_; }
+  // Broadcast rings: the cursor page; nullptr for other kinds.
+  layout::BroadcastBlock* broadcast() const { return broadcast_; }
+  // Broadcast rings: max_consumers and overrun as validated at attach.
+  std::uint32_t max_consumers() const { return max_consumers_; }
+  Overrun overrun() const { return overrun_; }
   std::byte* data() const { return data_; }
 
   // Internal: the mapping type is private to segment.cc.
@@ -161,6 +184,9 @@ class Segment {
   std::uint32_t slot_size_ = 0;
   std::uint64_t slot_count_ = 0;
   int sem_id_ = -1;
+  layout::BroadcastBlock* broadcast_ = nullptr;
+  std::uint32_t max_consumers_ = 0;
+  Overrun overrun_ = Overrun::wait;
 };
 
 }  // namespace shmring

@@ -2,7 +2,7 @@
 // inline slot fast paths in ring.h (a full or empty ring, end of stream,
 // corruption, waiting). Roles, liveness, reaping and end of stream are the
 // record rings' own (roles.cc): a slots ring is an SPSC ring whose data
-// ring is an array of elements. Ordering: docs/design.md, section 11.
+// ring is an array of elements. Ordering: docs/design.md, section 12.
 #include <string>
 
 #include "ring/ring.h"

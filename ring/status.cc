@@ -21,6 +21,8 @@ const char* to_string(Status s) {
       return "interrupted";
     case Status::corrupt:
       return "ring corrupt";
+    case Status::overrun:
+      return "overrun (the producer lapped this consumer)";
   }
   return "unknown status";
 }

@@ -19,6 +19,9 @@ enum class Status {
   peer_dead,    // producer: consumer gone; consumer: last producer died
   interrupted,  // a signal arrived, or shmring::interrupt() was called
   corrupt,      // the segment holds values no correct peer writes
+  overrun,      // consumer of a drop-slow broadcast ring: the producer
+                // lapped it; Consumer::lost_bytes() says how much was lost,
+                // the next peek delivers the oldest intact record
 };
 
 const char* to_string(Status s);

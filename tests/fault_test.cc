@@ -17,7 +17,7 @@
 // sends again), and every other duplicate is an error.
 //
 // Rounds: SHMRING_FAULT_ROUNDS (compile time, 100 by default; the manual
-// //tests:fault_test_long target uses 1000), overridden by the FAULT_ROUNDS
+// //tests:fault_long_test target uses 1000), overridden by the FAULT_ROUNDS
 // environment variable; the seed by FAULT_SEED. The same again with
 // semaphore waits, a quarter of the rounds.
 #include <signal.h>
@@ -45,15 +45,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using testing::kHang;
+using testing::kReclaimBound;
+using testing::park_until_killed;
 
 constexpr int kProducers = 4;
 constexpr std::uint64_t kCapacity = 1 << 14;  // small: producers often wait
 constexpr std::uint32_t kMaxBody = 100;
-// The library's promise (issue 4): a dead producer's record holds the
-// consumer up for less than this.
-constexpr auto kReclaimBound = std::chrono::seconds(1);
-// Anything that should take milliseconds; hitting it means a hang.
-constexpr auto kHang = std::chrono::seconds(30);
 // Records the consumer must deliver after each restart before the next
 // round: the ring demonstrably runs again.
 constexpr std::uint64_t kProgress = 200;
@@ -102,21 +100,22 @@ struct Shared {
   ProducerState producers[kProducers];
   ConsumerState consumer;
   std::atomic<int> stop{0};
+  // 0: no child failed; 1: one claimed `error` and is writing it; 2: the
+  // message is complete.
   std::atomic<int> failed{0};
   char error[512] = {};
 };
 
-// A child records why it failed; the parent reports it.
+// A child records why it failed (the first one only); the parent reports it.
 int child_fail(Shared& sh, int code, const char* fmt, auto... args) {
-  if (sh.failed.exchange(1) == 0) {
+  int none = 0;
+  // relaxed: the claim only picks the one writer; the store of 2 publishes.
+  if (sh.failed.compare_exchange_strong(none, 1, std::memory_order_relaxed)) {
     std::snprintf(sh.error, sizeof sh.error, fmt, args...);
+    // release: pairs with fail_on_child_error's acquire (the message).
+    sh.failed.store(2, std::memory_order_release);
   }
   return code;
-}
-
-int sleep_until_killed() {
-  for (int i = 0; i < 600; ++i) ::usleep(100000);
-  return 3;
 }
 
 // ---- Records: head, then fill_payload(body, producer, seq).
@@ -156,8 +155,7 @@ void hold_at_claim_step(detail::ClaimStep step) {
   }
   g_hold_state->hold_step.store(-1, std::memory_order_relaxed);
   g_hold_beacon->signal();
-  sleep_until_killed();
-  ::_exit(3);
+  ::_exit(park_until_killed());
 }
 
 int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
@@ -202,7 +200,7 @@ int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
               layout::kHeaderSize,
           std::memory_order_relaxed);
       beacon.signal();  // the pipe write publishes held_offset
-      return sleep_until_killed();
+      return park_until_killed();
     }
     testing::fill_payload(body, id, seq);
     if (rng() % 64 == 0) {  // aborted records are never delivered
@@ -216,7 +214,7 @@ int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
       // seq again (the consumer counts it as re-sent).
       me.hold.store(0, std::memory_order_relaxed);
       beacon.signal();
-      return sleep_until_killed();
+      return park_until_killed();
     }
     // release: the parent's final check reads it after reaping us.
     me.committed.store(seq + 1, std::memory_order_release);
@@ -313,7 +311,7 @@ int consumer_main(Segment& seg, Shared& sh, testing::Beacon& beacon) {
     if (cs.hold.exchange(0, std::memory_order_relaxed) != 0) {
       cs.held_records.fetch_add(n, std::memory_order_relaxed);
       beacon.signal();  // die holding n peeked, unreleased records
-      return sleep_until_killed();
+      return park_until_killed();
     }
     cs.releasing.store(1, std::memory_order_relaxed);
     c->release();
@@ -325,12 +323,12 @@ int consumer_main(Segment& seg, Shared& sh, testing::Beacon& beacon) {
   // End of stream: every record delivered to a dead consumer came again.
   for (int i = 0; i < kProducers; ++i) {
     if (cursor[i] != cs.seen[i].load(std::memory_order_relaxed)) {
-      return child_fail(
-          sh, 25,
-          "consumer: producer %d: stream ended at seq %llu but "
-          "seq %llu was delivered before a takeover",
-          i, static_cast<unsigned long long>(next_of(cursor[i])),
-          static_cast<unsigned long long>(next_of(cs.seen[i].load())));
+      return child_fail(sh, 25,
+                        "consumer: producer %d: stream ended at seq %llu but "
+                        "seq %llu was delivered before a takeover",
+                        i, static_cast<unsigned long long>(next_of(cursor[i])),
+                        static_cast<unsigned long long>(next_of(
+                            cs.seen[i].load(std::memory_order_relaxed))));
     }
   }
   return 0;
@@ -393,38 +391,50 @@ class FaultRun {
 
   void kill_and_reap(pid_t pid) {
     REQUIRE(::kill(pid, SIGKILL) == 0);
-    const auto st = testing::wait_child(pid, kHang);
-    children_.forget(pid);
+    const auto st = children_.wait(pid, kHang);
     INFO("child " << pid << " " << st.describe() << "; " << sh_.error);
     // A child that exited by itself before the kill landed failed.
     REQUIRE(st.signal == SIGKILL);
   }
 
   void fail_on_child_error() {
-    // acquire: pairs with the child's exchange (its message is visible).
-    if (sh_.failed.load(std::memory_order_acquire) != 0) FAIL(sh_.error);
+    // acquire: pairs with child_fail's release store of 2 (the message).
+    int failed = sh_.failed.load(std::memory_order_acquire);
+    // A message being written takes microseconds; a writer killed meanwhile
+    // leaves 1 for good.
+    for (int i = 0; failed == 1 && i < 1000; ++i) {
+      ::usleep(1000);
+      failed = sh_.failed.load(std::memory_order_acquire);
+    }
+    if (failed == 2) FAIL(sh_.error);
+    if (failed != 0) FAIL("a child failed; its message was never completed");
   }
 
   // Waits until the consumer delivered kProgress more records and, after a
   // producer restart, that producer committed again.
   void await_progress(int restarted_producer) {
     const auto start = Clock::now();
-    const std::uint64_t d0 = sh_.consumer.delivered.load();
+    // relaxed: progress counters, polled; no data is read through them.
+    const std::uint64_t d0 =
+        sh_.consumer.delivered.load(std::memory_order_relaxed);
     const std::uint64_t c0 =
         restarted_producer >= 0
-            ? sh_.producers[restarted_producer].committed.load()
+            ? sh_.producers[restarted_producer].committed.load(
+                  std::memory_order_relaxed)
             : 0;
     for (;;) {
       fail_on_child_error();
-      const bool delivered = sh_.consumer.delivered.load() >= d0 + kProgress;
-      const bool committed =
-          restarted_producer < 0 ||
-          sh_.producers[restarted_producer].committed.load() > c0;
+      const bool delivered = sh_.consumer.delivered.load(
+                                 std::memory_order_relaxed) >= d0 + kProgress;
+      const bool committed = restarted_producer < 0 ||
+                             sh_.producers[restarted_producer].committed.load(
+                                 std::memory_order_relaxed) > c0;
       if (delivered && committed) break;
       if (Clock::now() - start > kHang) {
-        FAIL("no progress for " << ms(Clock::now() - start)
-                                << " ms after a restart (delivered "
-                                << sh_.consumer.delivered.load() - d0 << ")");
+        FAIL("no progress for "
+             << ms(Clock::now() - start) << " ms after a restart (delivered "
+             << sh_.consumer.delivered.load(std::memory_order_relaxed) - d0
+             << ")");
       }
       ::usleep(200);
     }
@@ -524,13 +534,13 @@ class FaultRun {
   }
 
   void expect_exit(pid_t pid) {
-    const auto st = testing::wait_child(pid, kHang);
-    children_.forget(pid);
+    const auto st = children_.wait(pid, kHang);
     INFO("child " << pid << " " << st.describe() << "; " << sh_.error);
     REQUIRE(st.exited);
     REQUIRE(st.code == 0);
   }
 
+  // After finish(): every child is reaped, so relaxed reads see it all.
   void report(int rounds, Clock::duration elapsed) const {
     const ConsumerState& cs = sh_.consumer;
     std::printf(
@@ -547,14 +557,19 @@ class FaultRun {
         rounds, std::chrono::duration<double>(elapsed).count(),
         producer_random_, producer_held_, producer_resend_, claim_kills_[0],
         claim_kills_[1], claim_kills_[2], claim_kills_[3], claim_kills_[4],
-        consumer_random_,
-        consumer_held_, static_cast<unsigned long long>(cs.delivered.load()),
-        static_cast<unsigned long long>(cs.replayed.load()),
-        static_cast<unsigned long long>(cs.held_records.load()),
-        static_cast<unsigned long long>(cs.resent.load()),
-        seg_.control()->records_reclaimed.load(),
-        static_cast<unsigned long long>(cs.uncertain.load()), ms(max_reclaim_),
-        ms(max_progress_));
+        consumer_random_, consumer_held_,
+        static_cast<unsigned long long>(
+            cs.delivered.load(std::memory_order_relaxed)),
+        static_cast<unsigned long long>(
+            cs.replayed.load(std::memory_order_relaxed)),
+        static_cast<unsigned long long>(
+            cs.held_records.load(std::memory_order_relaxed)),
+        static_cast<unsigned long long>(
+            cs.resent.load(std::memory_order_relaxed)),
+        seg_.control()->records_reclaimed.load(std::memory_order_relaxed),
+        static_cast<unsigned long long>(
+            cs.uncertain.load(std::memory_order_relaxed)),
+        ms(max_reclaim_), ms(max_progress_));
   }
 
   Segment& seg_;
@@ -613,26 +628,28 @@ void run_faults(WaitStrategy wait, int rounds, unsigned seed) {
     }
     run.finish();
     run.fail_on_child_error();
+    // The children are reaped: relaxed reads see everything they wrote.
 
     // Every record any incarnation committed was delivered: the consumer
     // checked there was no gap, and the highest one matches.
     for (int i = 0; i < kProducers; ++i) {
       INFO("producer " << i);
-      CHECK(next_of(sh.consumer.seen[i].load()) ==
-            sh.producers[i].committed.load());
-      CHECK(sh.producers[i].committed.load() > 0);
+      CHECK(next_of(sh.consumer.seen[i].load(std::memory_order_relaxed)) ==
+            sh.producers[i].committed.load(std::memory_order_relaxed));
+      CHECK(sh.producers[i].committed.load(std::memory_order_relaxed) > 0);
     }
     // A consumer killed holding n peeked records makes n come again.
-    CHECK(sh.consumer.replayed.load() >= sh.consumer.held_records.load());
+    CHECK(sh.consumer.replayed.load(std::memory_order_relaxed) >=
+          sh.consumer.held_records.load(std::memory_order_relaxed));
     // Each producer killed between reserve and commit left one busy record.
-    CHECK(seg.control()->records_reclaimed.load() >=
+    CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) >=
           static_cast<std::uint32_t>(run.producer_held_));
     // Each producer killed after a commit, before noting it, makes its
     // replacement send that record again, and the consumer sees it as a
     // re-send; beyond those only a random kill can land in that window.
-    CHECK(sh.consumer.resent.load() >=
+    CHECK(sh.consumer.resent.load(std::memory_order_relaxed) >=
           static_cast<std::uint64_t>(run.producer_resend_));
-    CHECK(sh.consumer.resent.load() <=
+    CHECK(sh.consumer.resent.load(std::memory_order_relaxed) <=
           static_cast<std::uint64_t>(run.producer_random_ +
                                      run.producer_resend_));
     if (rounds > 0) CHECK(run.producer_resend_ > 0);

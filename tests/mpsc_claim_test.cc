@@ -2,6 +2,11 @@
 // bugs: a producer stopped (SIGSTOP) or killed (kill -9) at every step of
 // a claim, through the test hook detail::claim_hook; modular positions;
 // handle/Segment lifetimes; reaper races; exec; the crash table.
+//
+// Control-block words are written and read relaxed: a test writes them in
+// the thread whose handles read them next (or before it forks the child
+// that does), and reads counters that this thread's consumer or producer
+// updated, that a child it has reaped since updated, or that nobody did.
 #include <signal.h>
 #include <sys/sem.h>
 #include <sys/wait.h>
@@ -27,10 +32,12 @@ using testing::attach_consumer;
 using testing::attach_producer;
 using testing::Beacon;
 using testing::ChildGuard;
+using testing::kHang;
+using testing::kReclaimBound;
+using testing::park_until_killed;
 using testing::ScopedRing;
+using testing::spawn_producer;
 
-constexpr auto kHang = std::chrono::seconds(30);
-constexpr auto kReclaimBound = std::chrono::seconds(1);
 constexpr std::uint64_t kCap = 4096;
 
 std::string next(Consumer& c, Timeout t = milliseconds(0)) {
@@ -62,26 +69,23 @@ void hold_hook(detail::ClaimStep step) {
     return;
   }
   g_beacon->signal();
-  for (int i = 0; i < 600; ++i) ::usleep(100000);
-  ::_exit(3);
+  ::_exit(park_until_killed());
 }
 
 // A child that claims one 40-byte record, held at `step` by hold_hook.
 pid_t spawn_held_producer(ChildGuard& children, Segment& seg, Beacon& beacon,
                           int step, bool sigstop) {
-  return children.spawn([&seg, &beacon, step, sigstop] {
-    auto p = Producer::attach(seg);
-    if (!p) return 1;
+  return spawn_producer(children, seg, [&beacon, step, sigstop](Producer& p) {
     g_beacon = &beacon;
     g_sigstop.store(sigstop, std::memory_order_relaxed);
     g_step.store(step, std::memory_order_relaxed);
     detail::claim_hook.store(&hold_hook, std::memory_order_relaxed);
     const std::string rec = "child record, forty bytes long, exactly!";
-    auto r = p->reserve(rec.size(), kHang);
+    auto r = p.reserve(rec.size(), kHang);
     if (!r) return 2;
     std::memcpy(r.bytes.data(), rec.data(), rec.size());
-    p->commit();
-    p->close();
+    p.commit();
+    p.close();
     return 0;
   });
 }
@@ -96,64 +100,13 @@ bool claimed_at(int step) {
   return step >= static_cast<int>(detail::ClaimStep::after_cas);
 }
 
-TEST_CASE("claim: a producer stopped at any step never stops another") {
-  for (int step = 0; step < detail::kClaimSteps; ++step) {
-    for (bool wrap : {false, true}) {
-      if (step == static_cast<int>(detail::ClaimStep::after_busy_header) &&
-          !wrap) {
-        continue;  // only wrapping claims have that step
-      }
-      CAPTURE(step, wrap);
-      ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
-      Segment& seg = ring.segment();
-      if (wrap) move_tail_near_end(seg, 16);
-      Consumer c = attach_consumer(seg);
-      Beacon beacon;
-      ChildGuard children;
-      const pid_t pid = spawn_held_producer(children, seg, beacon, step, true);
-      REQUIRE(wait_stopped(pid));
-      // While it is stopped, another producer claims until the ring is
-      // full; each try_write answers at once (no lock to wait for).
-      Producer mine = attach_producer(seg);
-      int written = 0;
-      for (;; ++written) {
-        const std::string rec = "r" + std::to_string(written);
-        const Status s = mine.try_write(as_bytes(rec));
-        if (s == Status::would_block) break;
-        REQUIRE(s == Status::ok);
-        if (!claimed_at(step)) {
-          REQUIRE(next(c) == rec);  // nothing holds the consumer
-          if (written > 1000) break;
-        }
-      }
-      if (claimed_at(step)) {
-        // The ring filled up behind the stopped claim (in order: the
-        // consumer waits for it), minus that claim and the wrap padding.
-        CHECK(written * 16 + 64 >= static_cast<int>(kCap));
-        CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
-        CHECK(seg.control()->records_reclaimed.load() == 0);  // alive
-      } else {
-        CHECK(written > 1000);
-      }
-      REQUIRE(::kill(pid, SIGCONT) == 0);
-      if (claimed_at(step)) {
-        CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
-        for (int i = 0; i < written; ++i) {
-          REQUIRE(next(c, kHang) == "r" + std::to_string(i));
-        }
-      } else {
-        CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
-      }
-      const auto st = testing::wait_child(pid, kHang);
-      children.forget(pid);
-      REQUIRE(st.exited);
-      CHECK(st.code == 0);
-      CHECK(seg.control()->records_reclaimed.load() == 0);
-    }
-  }
-}
-
-TEST_CASE("claim: a producer killed at any step is recovered") {
+// Runs check(step, seg, c, children, pid) for every step a claim can be
+// held at, wrapping or not (only a wrapping claim has after_busy_header),
+// each on a new MPSC ring with this thread's consumer `c` and a producer
+// child `pid` held at that step: stopped by SIGSTOP if `sigstop`, else
+// waiting at its beacon to be killed.
+template <class Check>
+void for_each_held_claim(bool sigstop, Check check) {
   for (int step = 0; step < detail::kClaimSteps; ++step) {
     for (bool wrap : {false, true}) {
       if (step == static_cast<int>(detail::ClaimStep::after_busy_header) &&
@@ -168,41 +121,87 @@ TEST_CASE("claim: a producer killed at any step is recovered") {
       Beacon beacon;
       ChildGuard children;
       const pid_t pid =
-          spawn_held_producer(children, seg, beacon, step, false);
-      REQUIRE(beacon.wait(kHang));
-      Producer mine = attach_producer(seg);
-      for (int i = 0; i < 3; ++i) {
-        REQUIRE(mine.try_write(as_bytes("after " + std::to_string(i))) ==
-                Status::ok);
-      }
-      REQUIRE(::kill(pid, SIGKILL) == 0);
-      const auto st = testing::wait_child(pid, kHang);
-      children.forget(pid);
-      REQUIRE(st.signal == SIGKILL);
-      const auto dead_at = Clock::now();
-      // The dead claim is skipped, nothing of it delivered, nothing lost.
-      CHECK(next(c, kHang) == "after 0");
-      const auto stuck = Clock::now() - dead_at;
-      CHECK(stuck < kReclaimBound);
-      CHECK(next(c, kHang) == "after 1");
-      CHECK(next(c, kHang) == "after 2");
-      mine.close();
-      CHECK(next(c, kHang) == "<closed (end of stream)>");
-      const auto reclaimed = seg.control()->records_reclaimed.load();
-      if (claimed_at(step)) {
-        CHECK(reclaimed >= 1);
-      } else {
-        CHECK(reclaimed == 0);
-      }
-      // And the space is reusable: a full lap of records goes through.
-      Producer again = attach_producer(seg);
-      for (int i = 0; i < 300; ++i) {
-        const std::string rec = "lap " + std::to_string(i);
-        REQUIRE(again.write(as_bytes(rec), kHang) == Status::ok);
-        REQUIRE(next(c, kHang) == rec);
-      }
+          spawn_held_producer(children, seg, beacon, step, sigstop);
+      REQUIRE((sigstop ? wait_stopped(pid) : beacon.wait(kHang)));
+      check(step, seg, c, children, pid);
     }
   }
+}
+
+TEST_CASE("claim: a producer stopped at any step never stops another") {
+  for_each_held_claim(true, [](int step, Segment& seg, Consumer& c,
+                               ChildGuard& children, pid_t pid) {
+    // While it is stopped, another producer claims until the ring is
+    // full; each try_write answers at once (no lock to wait for).
+    Producer mine = attach_producer(seg);
+    int written = 0;
+    for (;; ++written) {
+      const std::string rec = "r" + std::to_string(written);
+      const Status s = mine.try_write(as_bytes(rec));
+      if (s == Status::would_block) break;
+      REQUIRE(s == Status::ok);
+      if (!claimed_at(step)) {
+        REQUIRE(next(c) == rec);  // nothing holds the consumer
+        if (written > 1000) break;
+      }
+    }
+    if (claimed_at(step)) {
+      // The ring filled up behind the stopped claim (in order: the
+      // consumer waits for it), minus that claim and the wrap padding.
+      CHECK(written * 16 + 64 >= static_cast<int>(kCap));
+      CHECK(c.peek(milliseconds(100)).status == Status::timed_out);
+      CHECK(seg.info().records_reclaimed == 0);  // alive
+    } else {
+      CHECK(written > 1000);
+    }
+    REQUIRE(::kill(pid, SIGCONT) == 0);
+    if (claimed_at(step)) {
+      CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
+      for (int i = 0; i < written; ++i) {
+        REQUIRE(next(c, kHang) == "r" + std::to_string(i));
+      }
+    } else {
+      CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
+    }
+    const auto st = children.wait(pid);
+    REQUIRE(st.exited);
+    CHECK(st.code == 0);
+    CHECK(seg.info().records_reclaimed == 0);
+  });
+}
+
+TEST_CASE("claim: a producer killed at any step is recovered") {
+  for_each_held_claim(false, [](int step, Segment& seg, Consumer& c,
+                                ChildGuard& children, pid_t pid) {
+    Producer mine = attach_producer(seg);
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(mine.try_write(as_bytes("after " + std::to_string(i))) ==
+              Status::ok);
+    }
+    children.kill_and_reap(pid);
+    const auto dead_at = Clock::now();
+    // The dead claim is skipped, nothing of it delivered, nothing lost.
+    CHECK(next(c, kHang) == "after 0");
+    const auto stuck = Clock::now() - dead_at;
+    CHECK(stuck < kReclaimBound);
+    CHECK(next(c, kHang) == "after 1");
+    CHECK(next(c, kHang) == "after 2");
+    mine.close();
+    CHECK(next(c, kHang) == "<closed (end of stream)>");
+    const auto reclaimed = seg.info().records_reclaimed;
+    if (claimed_at(step)) {
+      CHECK(reclaimed >= 1);
+    } else {
+      CHECK(reclaimed == 0);
+    }
+    // And the space is reusable: a full lap of records goes through.
+    Producer again = attach_producer(seg);
+    for (int i = 0; i < 300; ++i) {
+      const std::string rec = "lap " + std::to_string(i);
+      REQUIRE(again.write(as_bytes(rec), kHang) == Status::ok);
+      REQUIRE(next(c, kHang) == rec);
+    }
+  });
 }
 
 // ---- Issue 13, bug 1: a producer constructed while others move tail and
@@ -212,11 +211,11 @@ TEST_CASE("claim: a transiently insane pair at attach is not corrupt") {
   Segment& seg = ring.segment();
   // What the constructor could load: a tail older than the head it read
   // next (both moved by others in between).
-  seg.control()->tail.store(4096);
-  seg.control()->head.store(8192);
+  seg.control()->tail.store(4096, std::memory_order_relaxed);
+  seg.control()->head.store(8192, std::memory_order_relaxed);
   Producer p = attach_producer(seg);
   // The ring is healthy again (others went on): reserve must work.
-  seg.control()->tail.store(8192);
+  seg.control()->tail.store(8192, std::memory_order_relaxed);
   CHECK(p.try_write(as_bytes("fine")) == Status::ok);
   Consumer c = attach_consumer(seg);
   CHECK(next(c) == "fine");
@@ -233,25 +232,26 @@ TEST_CASE("claim: attaching under traffic never yields corrupt") {
     while (!stop.load(std::memory_order_relaxed)) {
       auto p = c.peek(milliseconds(10));
       if (p) c.release();
-      if (p.status == Status::corrupt) bad.fetch_add(1);
+      if (p.status == Status::corrupt)
+        bad.fetch_add(1, std::memory_order_relaxed);
     }
   });
   std::thread writer([&] {
     Producer p = attach_producer(seg);
     while (!stop.load(std::memory_order_relaxed)) {
       const Status s = p.write(as_bytes("traffic"), milliseconds(10));
-      if (s == Status::corrupt) bad.fetch_add(1);
+      if (s == Status::corrupt) bad.fetch_add(1, std::memory_order_relaxed);
     }
   });
   for (int i = 0; i < 2000; ++i) {
     Producer p = attach_producer(seg);
     const Status s = p.write(as_bytes("x"), milliseconds(100));
-    if (s == Status::corrupt) bad.fetch_add(1);
+    if (s == Status::corrupt) bad.fetch_add(1, std::memory_order_relaxed);
   }
   stop.store(true, std::memory_order_relaxed);
   writer.join();
   consumer.join();
-  CHECK(bad.load() == 0);
+  CHECK(bad.load(std::memory_order_relaxed) == 0);  // after join()
 }
 
 // ---- Bug 2: positions are compared modulo 2^64.
@@ -268,7 +268,8 @@ TEST_CASE("claim: positions wrap past 2^64 on both ring kinds") {
       REQUIRE(p.try_write(as_bytes(rec)) == Status::ok);
       REQUIRE(next(c) == rec);
     }
-    CHECK(seg.control()->tail.load() < 4096);  // really went past 2^64
+    CHECK(seg.control()->tail.load(std::memory_order_relaxed) <
+          4096);  // really went past 2^64
     CHECK(next(c) == "<would block>");
   }
 }
@@ -300,13 +301,12 @@ TEST_CASE("claim: a clean SPSC close is closed even after a stale 'died'") {
   Segment& seg = ring.segment();
   Consumer c = attach_consumer(seg);
   ChildGuard children;
-  const pid_t pid = children.spawn([&seg] {
-    auto p = Producer::attach(seg);
-    if (!p) return 1;
+  const pid_t pid = spawn_producer(children, seg, [](Producer&) -> int {
     ::_exit(0);  // dies registered
   });
-  testing::wait_child(pid, kHang);
-  children.forget(pid);
+  const auto st = children.wait(pid);
+  REQUIRE(st.exited);
+  REQUIRE(st.code == 0);
   CHECK(c.peek(kHang).status == Status::peer_dead);
   {
     Producer p = attach_producer(seg);
@@ -314,7 +314,8 @@ TEST_CASE("claim: a clean SPSC close is closed even after a stale 'died'") {
   }  // closed
   // What a losing reaper wrote late in the old protocol.
   seg.control()->last_exit.store(
-      static_cast<std::uint32_t>(layout::LastExit::died));
+      static_cast<std::uint32_t>(layout::LastExit::died),
+      std::memory_order_relaxed);
   CHECK(next(c, kHang) == "clean");
   CHECK(c.peek(kHang).status == Status::closed);
 }
@@ -324,7 +325,8 @@ TEST_CASE("claim: attach ignores a scribbled owner word of a free role") {
   // word says (the old "role taken (pid 0)" race).
   ScopedRing ring({.kind = Kind::spsc, .capacity = kCap});
   Segment& seg = ring.segment();
-  seg.control()->producers[0].owner.store(self_token());
+  seg.control()->producers[0].owner.store(self_token(),
+                                          std::memory_order_relaxed);
   auto p = Producer::attach(seg);
   REQUIRE(p);
   auto q = Producer::attach(seg);
@@ -342,10 +344,8 @@ TEST_CASE("claim: a producer that exec()s holds its role until it exits") {
   Consumer c = attach_consumer(seg);
   ChildGuard children;
   Beacon attached;
-  const pid_t pid = children.spawn([&seg, &attached] {
-    auto p = Producer::attach(seg);
-    if (!p) return 1;
-    if (p->try_write(as_bytes("before exec")) != Status::ok) return 2;
+  const pid_t pid = spawn_producer(children, seg, [&attached](Producer& p) {
+    if (p.try_write(as_bytes("before exec")) != Status::ok) return 2;
     attached.signal();
     ::execl("/bin/sleep", "sleep", "0.6", static_cast<char*>(nullptr));
     return 3;
@@ -354,13 +354,12 @@ TEST_CASE("claim: a producer that exec()s holds its role until it exits") {
   CHECK(next(c, kHang) == "before exec");
   // The exec'ed image runs: the registration is alive, no end of stream.
   CHECK(c.peek(milliseconds(300)).status == Status::timed_out);
-  CHECK(seg.control()->producers_died.load() == 0);
-  const auto st = testing::wait_child(pid, kHang);
-  children.forget(pid);
+  CHECK(seg.info().producers_died == 0);
+  const auto st = children.wait(pid);
   REQUIRE(st.exited);
   // Exited without close: reaped within a slice or so.
   CHECK(c.peek(kHang).status == Status::closed);
-  CHECK(seg.control()->producers_died.load() == 1);
+  CHECK(seg.info().producers_died == 1);
 }
 
 // ---- Bug 7: the crash table. Records an SPSC producer committed with
@@ -372,29 +371,26 @@ TEST_CASE("claim: a dead SPSC producer's unflushed deferred records") {
   Consumer c = attach_consumer(seg);
   ChildGuard children;
   Beacon ready;
-  const pid_t pid = children.spawn([&seg, &ready] {
-    auto p = Producer::attach(seg);
-    if (!p) return 1;
+  const pid_t pid = spawn_producer(children, seg, [&ready](Producer& p) {
     for (const char* s : {"a", "b"}) {
-      auto r = p->try_reserve(1);
+      auto r = p.try_reserve(1);
       if (!r) return 2;
       r.bytes[0] = static_cast<std::byte>(s[0]);
-      p->commit_deferred(1);
+      p.commit_deferred(1);
     }
-    p->flush();
+    p.flush();
     for (const char* s : {"c", "d"}) {
-      auto r = p->try_reserve(1);
+      auto r = p.try_reserve(1);
       if (!r) return 3;
       r.bytes[0] = static_cast<std::byte>(s[0]);
-      p->commit_deferred(1);  // never flushed
+      p.commit_deferred(1);  // never flushed
     }
     ready.signal();
-    for (;;) ::pause();
+    // _exit, not return: the producer's close() would flush them.
+    ::_exit(park_until_killed());
   });
   REQUIRE(ready.wait(kHang));
-  REQUIRE(::kill(pid, SIGKILL) == 0);
-  testing::wait_child(pid, kHang);
-  children.forget(pid);
+  children.kill_and_reap(pid);
   CHECK(next(c, kHang) == "a");
   CHECK(next(c, kHang) == "b");
   CHECK(c.peek(kHang).status == Status::peer_dead);
@@ -428,14 +424,12 @@ TEST_CASE("roles: the semaphore set lives and dies with its ring") {
       auto p = Producer::attach(seg);
       if (!c || !p) return 1;
       up.signal();
-      for (;;) ::pause();
+      return park_until_killed();
     });
     REQUIRE(up.wait(kHang));
     CHECK(::semctl(semid, layout::consumer_sem(), GETVAL) == 1);
     CHECK(::semctl(semid, layout::consumer_sem(), GETPID) == pid);
-    REQUIRE(::kill(pid, SIGKILL) == 0);
-    testing::wait_child(pid, kHang);
-    children.forget(pid);
+    children.kill_and_reap(pid);
     for (int i = 0; i < layout::kSemCount; ++i) {
       CHECK(::semctl(semid, i, GETVAL) == 0);
     }
@@ -448,8 +442,8 @@ TEST_CASE("roles: the semaphore set lives and dies with its ring") {
 
 TEST_CASE("roles: a keyed ring's set has the ring's key and mode") {
   const key_t key = testing::test_key(1);  // this process's key block
-  auto seg = Segment::create(key, {.kind = Kind::spsc, .capacity = kCap,
-                                   .mode = 0640});
+  auto seg = Segment::create(
+      key, {.kind = Kind::spsc, .capacity = kCap, .mode = 0640});
   REQUIRE(seg);
   struct semid_ds ds {};
   REQUIRE(::semctl(seg->sem_id(), 0, IPC_STAT, &ds) == 0);

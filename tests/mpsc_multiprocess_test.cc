@@ -44,9 +44,9 @@ int produce(Segment& seg, Shared& shared, std::uint32_t id, int producers,
     return 1;
   }
   // seq_cst: a counter every child reads; no data rides on it.
-  shared.attached.fetch_add(1);
+  shared.attached.fetch_add(1, std::memory_order_seq_cst);
   const auto deadline = std::chrono::steady_clock::now() + kHang;
-  while (shared.attached.load() < producers) {
+  while (shared.attached.load(std::memory_order_seq_cst) < producers) {
     if (std::chrono::steady_clock::now() > deadline) return 2;
     ::usleep(1000);
   }
@@ -130,16 +130,14 @@ void run(WaitStrategy wait, int producers, std::uint64_t records,
     for (int i = 0; i < producers; ++i) {
       INFO("producer " << i);
       CHECK(next[i] == records);
-      const auto st = testing::wait_child(pids[i], kHang);
-      children.forget(pids[i]);
+      const auto st = children.wait(pids[i], kHang);
       INFO("child " << st.describe());
       CHECK(st.exited);
       CHECK(st.code == 0);
     }
-    CHECK(seg.control()->producers_seen.load() ==
-          static_cast<std::uint32_t>(producers));
-    CHECK(seg.control()->producers_died.load() == 0);
-    CHECK(seg.control()->records_reclaimed.load() == 0);
+    CHECK(seg.info().producers_seen == static_cast<std::uint32_t>(producers));
+    CHECK(seg.info().producers_died == 0);
+    CHECK(seg.info().records_reclaimed == 0);
   }
   CHECK(received == records * producers);
   CHECK(testing::own_segment_count() == segments_before);

@@ -3,7 +3,7 @@
 // processes) so that ThreadSanitizer sees both sides of every access:
 //   bazel test --config=tsan //tests:mpsc_stress_test
 // Under TSan the counts are scaled down to keep the run short;
-// //tests:mpsc_stress_test_long (manual) runs the full counts anywhere.
+// //tests:mpsc_stress_long_test (manual) runs the full counts anywhere.
 #include <atomic>
 #include <chrono>
 #include <cstdint>

@@ -1,5 +1,7 @@
 // Deterministic MPSC ring behaviour: several producers in one thread, so
 // every interleaving below is chosen by the test, not by the scheduler.
+// Control-block words are read relaxed: what a check looks for was written
+// by this thread, by a thread it joined, or by a child it has reaped.
 #include <unistd.h>
 
 #include <atomic>
@@ -86,9 +88,11 @@ TEST_CASE("mpsc: each producer gets its own slot, threads of one process too") {
   REQUIRE(b);
   CHECK(a.slot() != b->slot());
   auto* cb = ring.segment().control();
-  CHECK(cb->producers_attached.load() == 2);
-  CHECK(cb->producers[a.slot()].owner.load() == self_token());
-  CHECK(cb->producers[b->slot()].owner.load() == self_token());
+  CHECK(cb->producers_attached.load(std::memory_order_relaxed) == 2);
+  CHECK(cb->producers[a.slot()].owner.load(std::memory_order_relaxed) ==
+        self_token());
+  CHECK(cb->producers[b->slot()].owner.load(std::memory_order_relaxed) ==
+        self_token());
 }
 
 TEST_CASE("mpsc: out-of-order commits are delivered in claim order") {
@@ -113,7 +117,8 @@ TEST_CASE("mpsc: out-of-order commits are delivered in claim order") {
   // must stop at a (and not skip ahead, which would reorder records).
   CHECK(next(c) == "<would_block>");
   CHECK(next(c) == "<would_block>");
-  CHECK(ring.segment().control()->records_reclaimed.load() == 0);
+  CHECK(ring.segment().control()->records_reclaimed.load(
+            std::memory_order_relaxed) == 0);
 
   a.commit();
   CHECK(next(c) == "first");
@@ -177,7 +182,8 @@ TEST_CASE("mpsc: abort turns the record into padding, others flow past it") {
   CHECK(next(c) == "yes");
   CHECK(next(c) == "<would_block>");
   // An aborted record is not a reclaimed one.
-  CHECK(ring.segment().control()->records_reclaimed.load() == 0);
+  CHECK(ring.segment().control()->records_reclaimed.load(
+            std::memory_order_relaxed) == 0);
   // The producer is usable after an abort.
   REQUIRE(a.try_write(as_bytes("again")) == Status::ok);
   CHECK(next(c) == "again");
@@ -327,7 +333,8 @@ TEST_CASE("mpsc: the producer table fills up, and a closed slot is reused") {
   CHECK(again->slot() == freed);
   // A new registration of the slot has a new generation, so its records
   // never look like the old owner's.
-  CHECK(ring.segment().control()->producers[freed].generation.load() == 2);
+  CHECK(ring.segment().control()->producers[freed].generation.load(
+            std::memory_order_relaxed) == 2);
 }
 
 TEST_CASE("mpsc: max_producers limits the table") {
@@ -355,21 +362,20 @@ TEST_CASE("mpsc: ghost slots of dead processes are reaped on attach") {
         if (p->try_write(as_bytes("from a ghost")) != Status::ok) return 2;
         ::_exit(0);  // no destructor: the slot stays registered
       });
-      const auto st = testing::wait_child(pid, std::chrono::seconds(30));
-      children.forget(pid);
+      const auto st = children.wait(pid, std::chrono::seconds(30));
       REQUIRE(st.exited);
       REQUIRE(st.code == 0);
     }
     auto* cb = seg.control();
     // The kernel freed the first ghost's role semaphore when it exited, so
     // the second took over its slot at once (counting one death).
-    CHECK(cb->producers_died.load() == 1);
-    CHECK(cb->producers_attached.load() == 1);
+    CHECK(cb->producers_died.load(std::memory_order_relaxed) == 1);
+    CHECK(cb->producers_attached.load(std::memory_order_relaxed) == 1);
     // The table holds a ghost; attaching takes its slot over.
     Producer a = attach_producer(seg);
     Producer b = attach_producer(seg);
-    CHECK(cb->producers_died.load() == 2);
-    CHECK(cb->producers_attached.load() == 2);
+    CHECK(cb->producers_died.load(std::memory_order_relaxed) == 2);
+    CHECK(cb->producers_attached.load(std::memory_order_relaxed) == 2);
     auto third = Producer::attach(seg);
     REQUIRE_FALSE(third);
     CHECK(third.error().code == Errc::too_many_producers);
@@ -403,7 +409,8 @@ TEST_CASE("mpsc: end of stream only after every producer closed") {
   b.close();
   CHECK(next(c) == "<closed>");
   CHECK(c.peek(std::chrono::seconds(10)).status == Status::closed);
-  CHECK(ring.segment().control()->producers_attached.load() == 0);
+  CHECK(ring.segment().control()->producers_attached.load(
+            std::memory_order_relaxed) == 0);
   // A closed producer cannot write.
   CHECK(a.try_write(as_bytes("x")) == Status::closed);
   // A new producer starts a new stream that the same consumer follows.
@@ -426,8 +433,7 @@ TEST_CASE("mpsc: end of stream when the last producer died") {
     if (p->try_write(as_bytes("dead")) != Status::ok) return 2;
     ::_exit(0);
   });
-  const auto st = testing::wait_child(pid, std::chrono::seconds(30));
-  children.forget(pid);
+  const auto st = children.wait(pid, std::chrono::seconds(30));
   REQUIRE(st.exited);
   REQUIRE(st.code == 0);
   a.close();
@@ -436,7 +442,7 @@ TEST_CASE("mpsc: end of stream when the last producer died") {
   // The dead producer is still registered until someone reaps it; a drained
   // try_peek does (rate-limited) and then reports end of stream.
   CHECK(c.peek(std::chrono::seconds(30)).status == Status::closed);
-  CHECK(seg.control()->producers_died.load() == 1);
+  CHECK(seg.control()->producers_died.load(std::memory_order_relaxed) == 1);
   // MPSC reports a producer's death as end of stream, not peer_dead: the
   // other producers' data was complete.
 }

@@ -250,8 +250,9 @@ TEST_CASE("a header with a valid magic but nonsense fields is refused") {
   CHECK(patched([](auto* cb) {
           cb->wait_strategy = static_cast<WaitStrategy>(0);
         }).code == Errc::not_shmring);
-  CHECK(patched([](auto* cb) { cb->state.store(7); }).code ==
-        Errc::not_shmring);
+  CHECK(patched([](auto* cb) {
+          cb->state.store(7, std::memory_order_relaxed);
+        }).code == Errc::not_shmring);
   CHECK(patched([](auto* cb) { cb->magic ^= 1; }).code == Errc::not_shmring);
   CHECK(own_segment_count() == before);
 }
@@ -280,7 +281,8 @@ TEST_CASE("an attacher waits for a creator that finishes late") {
     auto* cb = reinterpret_cast<layout::ControlBlock*>(raw.data());
     // Identity in place, `state` still initializing: a creator at work.
     std::memcpy(raw.data(), header.data(), header.size());
-    cb->state.store(0);
+    // relaxed: the creator thread starts after it (thread start orders).
+    cb->state.store(0, std::memory_order_relaxed);
     std::thread creator([cb] {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       cb->state.store(static_cast<std::uint32_t>(layout::State::ready),
@@ -552,8 +554,7 @@ TEST_CASE("a live role held by another process is refused") {
     CHECK(contains(c.error().message, std::to_string(child)));
     // Killed -9: both roles can be taken over.
     ::kill(child, SIGKILL);
-    const auto st = testing::wait_child(child, std::chrono::seconds(30));
-    children.forget(child);
+    const auto st = children.wait(child, std::chrono::seconds(30));
     CHECK(st.signal == SIGKILL);
     auto p2 = Producer::attach(ring.segment());
     REQUIRE(p2);
@@ -592,8 +593,7 @@ TEST_CASE("a killed consumer's role is taken over while it is still a zombie") {
                      WEXITED | WNOWAIT) == 0);
     auto c = Consumer::attach(ring.segment());
     REQUIRE(c);
-    (void)testing::wait_child(child, std::chrono::seconds(30));
-    children.forget(child);
+    (void)children.wait(child, std::chrono::seconds(30));
   }
   CHECK(own_segment_count() == before);
 }
@@ -623,8 +623,7 @@ TEST_CASE(
       }
       ::_exit(0);  // no destructors: the role is left held
     });
-    const auto st = testing::wait_child(child, std::chrono::seconds(30));
-    children.forget(child);
+    const auto st = children.wait(child, std::chrono::seconds(30));
     REQUIRE(st.exited);
     REQUIRE(st.code == 0);
     auto c = Consumer::attach(ring.segment());
@@ -663,8 +662,7 @@ TEST_CASE(
       if (!r) return 5;
       ::_exit(0);
     });
-    const auto st = testing::wait_child(child, std::chrono::seconds(30));
-    children.forget(child);
+    const auto st = children.wait(child, std::chrono::seconds(30));
     REQUIRE(st.exited);
     REQUIRE(st.code == 0);
     auto p = Producer::attach(ring.segment());

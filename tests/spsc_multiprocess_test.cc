@@ -27,7 +27,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildGuard;
 using testing::SharedBlock;
-using testing::wait_child;
 using Clock = std::chrono::steady_clock;
 
 std::uint64_t mix(std::uint64_t x) {
@@ -86,6 +85,12 @@ std::int64_t now_ns() {
 }
 
 // What children tell the parent. Lock-free atomics in a MAP_SHARED page.
+// Accesses are relaxed where they carry nothing else: results read after
+// the child that wrote them was reaped (waitpid orders them) or by a child
+// forked after that, and progress counters that are only polled. The
+// `ready` handshakes are release/acquire (what one side did before it,
+// such as attaching, is done when the other goes on), as are the counters
+// whose comments say so.
 struct Shared {
   std::atomic<std::uint64_t> committed{0};  // producer: records committed
   std::atomic<std::uint64_t> peeked{0};     // consumer: seq+1 of the last
@@ -124,8 +129,8 @@ int produce(int shmid, std::uint64_t n, Format f, Shared* sh,
     const std::size_t len = f.length(seq);
     Reservation r = p->reserve(len, 60s);
     if (!r) {
-      sh->status.store(static_cast<int>(r.status));
-      sh->done_ns.store(now_ns());
+      sh->status.store(static_cast<int>(r.status), std::memory_order_relaxed);
+      sh->done_ns.store(now_ns(), std::memory_order_relaxed);
       std::fprintf(stderr, "producer: reserve of record %llu: %s\n",
                    static_cast<unsigned long long>(seq), to_string(r.status));
       return 10;
@@ -141,7 +146,7 @@ int produce(int shmid, std::uint64_t n, Format f, Shared* sh,
     }
   }
   p->close();
-  sh->status.store(static_cast<int>(Status::ok));
+  sh->status.store(static_cast<int>(Status::ok), std::memory_order_relaxed);
   return 0;
 }
 
@@ -172,8 +177,8 @@ int consume(int shmid, Format f, Shared* sh, Status want_end,
       s = c->peek_batch(batch, &n, 60s);
     }
     if (s != Status::ok) {
-      sh->status.store(static_cast<int>(s));
-      sh->done_ns.store(now_ns());
+      sh->status.store(static_cast<int>(s), std::memory_order_relaxed);
+      sh->done_ns.store(now_ns(), std::memory_order_relaxed);
       if (s != want_end) {
         std::fprintf(stderr, "consumer: after %llu records: %s (wanted %s)\n",
                      static_cast<unsigned long long>(expected), to_string(s),
@@ -225,10 +230,8 @@ void transfer(const Transfer& t) {
         [&] { return consume(id, f, &*sh, Status::closed, t.records); });
     const pid_t p =
         children.spawn([&] { return produce(id, t.records, f, &*sh); });
-    const auto ps = wait_child(p, 240s);
-    children.forget(p);
-    const auto cs = wait_child(c, 60s);
-    children.forget(c);
+    const auto ps = children.wait(p, 240s);
+    const auto cs = children.wait(c, 60s);
     const double secs =
         std::chrono::duration<double>(Clock::now() - t0).count();
     std::printf("transfer: wait=%d %llu records through %llu bytes in %.2f s\n",
@@ -236,12 +239,13 @@ void transfer(const Transfer& t) {
                 static_cast<unsigned long long>(t.records),
                 static_cast<unsigned long long>(t.capacity), secs);
     INFO("producer " << ps.describe() << ", consumer " << cs.describe()
-                     << ", consumer verified " << sh->peeked.load());
+                     << ", consumer verified "
+                     << sh->peeked.load(std::memory_order_relaxed));
     REQUIRE(ps.exited);
     REQUIRE(ps.code == 0);
     REQUIRE(cs.exited);
     REQUIRE(cs.code == 0);
-    CHECK(sh->peeked.load() == t.records);
+    CHECK(sh->peeked.load(std::memory_order_relaxed) == t.records);
   }
   CHECK(testing::own_segment_count() == before);
 }
@@ -293,12 +297,14 @@ double blocked_cpu_ratio(WaitStrategy wait, long* sleeps = nullptr) {
     const auto w1 = Clock::now();
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     ::getrusage(RUSAGE_THREAD, &u1);
-    sh->sleeps.store(u1.ru_nvcsw - u0.ru_nvcsw);
-    sh->status.store(static_cast<int>(r.status));
-    sh->cpu_ns.store((c1.tv_sec - c0.tv_sec) * 1000000000LL +
-                     (c1.tv_nsec - c0.tv_nsec));
+    sh->sleeps.store(u1.ru_nvcsw - u0.ru_nvcsw, std::memory_order_relaxed);
+    sh->status.store(static_cast<int>(r.status), std::memory_order_relaxed);
+    sh->cpu_ns.store(
+        (c1.tv_sec - c0.tv_sec) * 1000000000LL + (c1.tv_nsec - c0.tv_nsec),
+        std::memory_order_relaxed);
     sh->wall_ns.store(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(w1 - w0).count());
+        std::chrono::duration_cast<std::chrono::nanoseconds>(w1 - w0).count(),
+        std::memory_order_relaxed);
     return 0;
   });
   // A producer that is attached (so the ring is not at end of stream) but
@@ -307,20 +313,25 @@ double blocked_cpu_ratio(WaitStrategy wait, long* sleeps = nullptr) {
   REQUIRE(p);
   // release: the child starts measuring only after this.
   sh->ready.store(1, std::memory_order_release);
-  const auto st = wait_child(c, 60s);
-  children.forget(c);
+  const auto st = children.wait(c, 60s);
   REQUIRE(st.exited);
   REQUIRE(st.code == 0);
-  REQUIRE(sh->status.load() == static_cast<int>(Status::timed_out));
-  const double wall = static_cast<double>(sh->wall_ns.load());
+  REQUIRE(sh->status.load(std::memory_order_relaxed) ==
+          static_cast<int>(Status::timed_out));
+  const double wall =
+      static_cast<double>(sh->wall_ns.load(std::memory_order_relaxed));
   REQUIRE(wall >= 300e6);
-  const double ratio = static_cast<double>(sh->cpu_ns.load()) / wall;
+  const double ratio =
+      static_cast<double>(sh->cpu_ns.load(std::memory_order_relaxed)) / wall;
   std::printf(
       "blocked consumer, wait=%d: cpu %.3f ms over %.1f ms wall (%.1f%%), "
       "%lld voluntary context switches\n",
-      static_cast<int>(wait), static_cast<double>(sh->cpu_ns.load()) / 1e6,
-      wall / 1e6, 100 * ratio, static_cast<long long>(sh->sleeps.load()));
-  if (sleeps != nullptr) *sleeps = static_cast<long>(sh->sleeps.load());
+      static_cast<int>(wait),
+      static_cast<double>(sh->cpu_ns.load(std::memory_order_relaxed)) / 1e6,
+      wall / 1e6, 100 * ratio,
+      static_cast<long long>(sh->sleeps.load(std::memory_order_relaxed)));
+  if (sleeps != nullptr)
+    *sleeps = static_cast<long>(sh->sleeps.load(std::memory_order_relaxed));
   return ratio;
 }
 
@@ -362,7 +373,7 @@ TEST_CASE(
     Segment seg = attach_or_die(id);
     auto con = Consumer::attach(seg);
     if (!con) return 3;
-    sh->ready.store(1);
+    sh->ready.store(1, std::memory_order_release);
     Peeked r = con->peek();  // forever
     if (!r || testing::as_string(r.record.bytes()) != "wake up") return 4;
     return 0;
@@ -370,10 +381,11 @@ TEST_CASE(
   auto p = Producer::attach(ring.segment());
   REQUIRE(p);
   const auto deadline = Clock::now() + 30s;
-  while (sh->ready.load() == 0 && Clock::now() < deadline) {
+  while (sh->ready.load(std::memory_order_acquire) == 0 &&
+         Clock::now() < deadline) {
     std::this_thread::sleep_for(1ms);
   }
-  REQUIRE(sh->ready.load() == 1);
+  REQUIRE(sh->ready.load(std::memory_order_acquire) == 1);
   std::this_thread::sleep_for(20ms);  // past the spin and yield phases
   const auto cpu0 = testing::process_cpu_time(c);
   const auto w0 = Clock::now();
@@ -389,8 +401,7 @@ TEST_CASE(
   CHECK(ratio < 0.2);
   // It was really blocked in peek: a record wakes it and it exits 0.
   REQUIRE(p->try_write(testing::as_bytes("wake up")) == Status::ok);
-  const auto st = wait_child(c, 30s);
-  children.forget(c);
+  const auto st = children.wait(c, 30s);
   INFO(st.describe());
   CHECK(st.exited);
   CHECK(st.code == 0);
@@ -422,28 +433,34 @@ TEST_CASE(
     std::mt19937 rng(static_cast<unsigned>(round * 7 + static_cast<int>(wait)));
     const std::uint64_t kill_at = 20000 + rng() % 100000;
     const auto deadline = Clock::now() + 120s;
-    while (ps->committed.load() < kill_at && Clock::now() < deadline) {
+    // acquire: pairs with produce()'s release store.
+    while (ps->committed.load(std::memory_order_acquire) < kill_at &&
+           Clock::now() < deadline) {
       std::this_thread::sleep_for(100us);
     }
-    REQUIRE(ps->committed.load() >= kill_at);
+    REQUIRE(ps->committed.load(std::memory_order_acquire) >= kill_at);
     ::kill(p, SIGKILL);
     const auto killed = now_ns();
-    const auto pst = wait_child(p, 30s);  // reaped: it runs no more
-    children.forget(p);
+    const auto pst = children.wait(p, 30s);  // reaped: it runs no more
     REQUIRE(pst.signal == SIGKILL);
-    const std::uint64_t committed = ps->committed.load();
-    const auto cst = wait_child(c, 60s);
-    children.forget(c);
-    INFO("consumer " << cst.describe() << ", verified " << sh->peeked.load()
-                     << " of " << committed << " committed");
+    const std::uint64_t committed =
+        ps->committed.load(std::memory_order_acquire);
+    const auto cst = children.wait(c, 60s);
+    INFO("consumer " << cst.describe() << ", verified "
+                     << sh->peeked.load(std::memory_order_relaxed) << " of "
+                     << committed << " committed");
     REQUIRE(cst.exited);
     REQUIRE(cst.code == 0);  // every record verified, then peer_dead
-    CHECK(sh->status.load() == static_cast<int>(Status::peer_dead));
+    CHECK(sh->status.load(std::memory_order_relaxed) ==
+          static_cast<int>(Status::peer_dead));
     // Nothing committed is lost; at most the one record committed just
     // before the kill, but not yet counted, is extra.
-    CHECK(sh->peeked.load() >= committed);
-    CHECK(sh->peeked.load() <= committed + 1);
-    const double after = static_cast<double>(sh->done_ns.load() - killed) / 1e9;
+    CHECK(sh->peeked.load(std::memory_order_relaxed) >= committed);
+    CHECK(sh->peeked.load(std::memory_order_relaxed) <= committed + 1);
+    const double after =
+        static_cast<double>(sh->done_ns.load(std::memory_order_relaxed) -
+                            killed) /
+        1e9;
     std::printf(
         "producer killed after %llu records: consumer saw peer_dead "
         "%.3f s later\n",
@@ -463,11 +480,11 @@ int fill_and_block(int id, Shared* sh, ProducerOptions options) {
   for (std::uint64_t i = 0;; ++i) {
     const Status s = p->write(rec, 60s);
     if (s != Status::ok) {
-      sh->status.store(static_cast<int>(s));
-      sh->done_ns.store(now_ns());
+      sh->status.store(static_cast<int>(s), std::memory_order_relaxed);
+      sh->done_ns.store(now_ns(), std::memory_order_relaxed);
       return s == Status::peer_dead ? 0 : 10;
     }
-    sh->committed.store(i + 1);
+    sh->committed.store(i + 1, std::memory_order_relaxed);
   }
 }
 
@@ -475,11 +492,11 @@ int fill_and_block(int id, Shared* sh, ProducerOptions options) {
 bool wait_until_stalled(const std::atomic<std::uint64_t>& counter,
                         std::chrono::milliseconds quiet) {
   const auto deadline = Clock::now() + 60s;
-  std::uint64_t last = counter.load();
+  std::uint64_t last = counter.load(std::memory_order_relaxed);
   auto since = Clock::now();
   while (Clock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
-    const std::uint64_t now = counter.load();
+    const std::uint64_t now = counter.load(std::memory_order_relaxed);
     if (now != last) {
       last = now;
       since = Clock::now();
@@ -509,34 +526,39 @@ TEST_CASE(
       Segment seg = attach_or_die(id);
       auto con = Consumer::attach(seg);
       if (!con) return 3;
-      cs->ready.store(1);
-      while (cs->ready.load() != 2) ::usleep(1000);
+      cs->ready.store(1, std::memory_order_release);
+      while (cs->ready.load(std::memory_order_acquire) != 2) ::usleep(1000);
       return 0;  // graceful: the destructor closes (detaches)
     });
-    while (cs->ready.load() == 0) std::this_thread::sleep_for(1ms);
+    while (cs->ready.load(std::memory_order_acquire) == 0) {
+      std::this_thread::sleep_for(1ms);
+    }
     const pid_t p =
         children.spawn([&] { return fill_and_block(id, &*ps, {}); });
     REQUIRE(wait_until_stalled(ps->committed, 200ms));
     // Still blocked while the consumer lives.
-    CHECK(ps->status.load() == -1);
+    CHECK(ps->status.load(std::memory_order_relaxed) == -1);
     std::int64_t gone;
     if (graceful) {
       gone = now_ns();
-      cs->ready.store(2);
-      const auto st = wait_child(c, 30s);
-      children.forget(c);
+      cs->ready.store(2, std::memory_order_release);
+      const auto st = children.wait(c, 30s);
       REQUIRE(st.exited);
     } else {
       ::kill(c, SIGKILL);
       gone = now_ns();
     }
-    const auto pst = wait_child(p, 30s);
-    children.forget(p);
-    INFO("producer " << pst.describe() << ", status " << ps->status.load());
+    const auto pst = children.wait(p, 30s);
+    INFO("producer " << pst.describe() << ", status "
+                     << ps->status.load(std::memory_order_relaxed));
     REQUIRE(pst.exited);
     CHECK(pst.code == 0);
-    CHECK(ps->status.load() == static_cast<int>(Status::peer_dead));
-    const double after = static_cast<double>(ps->done_ns.load() - gone) / 1e9;
+    CHECK(ps->status.load(std::memory_order_relaxed) ==
+          static_cast<int>(Status::peer_dead));
+    const double after =
+        static_cast<double>(ps->done_ns.load(std::memory_order_relaxed) -
+                            gone) /
+        1e9;
     std::printf("consumer %s: producer saw peer_dead %.3f s later\n",
                 graceful ? "detached" : "killed", after);
     CHECK(after < 10.0);
@@ -573,8 +595,9 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
         return 3;
       }
       // The previous incarnation is dead: these are final.
-      const std::uint64_t released = cs->released.load();
-      const std::uint64_t peeked = cs->peeked.load();
+      const std::uint64_t released =
+          cs->released.load(std::memory_order_relaxed);
+      const std::uint64_t peeked = cs->peeked.load(std::memory_order_relaxed);
       std::uint64_t expected = ~0ULL;
       // At most 8 records (8 * 616 bytes) are held while peek_batch waits
       // for more: the producer always has room to go on.
@@ -610,7 +633,7 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
                            static_cast<unsigned long long>(peeked));
               return 30;
             }
-            cs->duplicates.fetch_add(peeked - seq);
+            cs->duplicates.fetch_add(peeked - seq, std::memory_order_relaxed);
             expected = seq;
           }
           if (seq != expected || !check_record(batch[i], seq, f)) {
@@ -620,13 +643,15 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
             return 31;
           }
           ++expected;
-          cs->peeked.store(std::max(cs->peeked.load(), expected));
+          cs->peeked.store(
+              std::max(cs->peeked.load(std::memory_order_relaxed), expected),
+              std::memory_order_relaxed);
         }
         // Release every other batch: a kill then often leaves peeked,
         // unreleased records behind.
         if (round % 2 == 0 || expected >= total) {
           c->release();
-          cs->released.store(expected);
+          cs->released.store(expected, std::memory_order_relaxed);
         }
       }
     };
@@ -634,35 +659,34 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
     std::mt19937 rng(static_cast<unsigned>(wait));
     const int incarnations = 6;
     for (int k = 0; k < incarnations; ++k) {
-      const std::uint64_t target =
-          cs->peeked.load() + 1 + rng() % (total / (incarnations + 2));
+      const std::uint64_t target = cs->peeked.load(std::memory_order_relaxed) +
+                                   1 + rng() % (total / (incarnations + 2));
       const pid_t c = children.spawn([&] { return consumer(false); });
       const auto deadline = Clock::now() + 60s;
-      while (cs->peeked.load() < target && Clock::now() < deadline) {
+      while (cs->peeked.load(std::memory_order_relaxed) < target &&
+             Clock::now() < deadline) {
         std::this_thread::sleep_for(100us);
       }
       ::kill(c, SIGKILL);
-      const auto st = wait_child(c, 30s);
-      children.forget(c);
+      const auto st = children.wait(c, 30s);
       INFO("incarnation " << k << ": " << st.describe());
       // Killed while reading (or, if it failed a check, exited non-zero).
       REQUIRE(st.signal == SIGKILL);
     }
     const pid_t last = children.spawn([&] { return consumer(true); });
-    const auto lst = wait_child(last, 240s);
-    children.forget(last);
-    const auto pst = wait_child(p, 60s);
-    children.forget(p);
+    const auto lst = children.wait(last, 240s);
+    const auto pst = children.wait(p, 60s);
     INFO("last consumer " << lst.describe() << ", producer " << pst.describe());
     REQUIRE(lst.exited);
     CHECK(lst.code == 0);
     REQUIRE(pst.exited);
     CHECK(pst.code == 0);
-    CHECK(cs->peeked.load() == total);
+    CHECK(cs->peeked.load(std::memory_order_relaxed) == total);
     std::printf(
         "consumer restarts: %llu records delivered twice (peeked, "
         "unreleased at a kill)\n",
-        static_cast<unsigned long long>(cs->duplicates.load()));
+        static_cast<unsigned long long>(
+            cs->duplicates.load(std::memory_order_relaxed)));
   }
   CHECK(testing::own_segment_count() == before);
 }

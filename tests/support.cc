@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -23,10 +23,13 @@ std::vector<pid_t>& spawned_children() {
 }
 }  // namespace
 
+// ---- Keys and leak checks.
+
 key_t test_key(int n) {
+  if (n < 0 || n > 0xff) FAIL("test_key(" << n << "): n must be 0..255");
   const auto pid = static_cast<std::uint32_t>(::getpid()) & 0xffffu;
   return static_cast<key_t>(kSuiteKeyPrefix | (pid << 8) |
-                            (static_cast<std::uint32_t>(n) & 0xffu));
+                            static_cast<std::uint32_t>(n));
 }
 
 int own_segment_count() {
@@ -55,6 +58,32 @@ int own_segment_count() {
   return n;
 }
 
+// ---- Timing.
+
+std::chrono::nanoseconds process_cpu_time(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  // comm (field 2) may hold spaces: fields are counted after the last ')'.
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return std::chrono::nanoseconds(-1);
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // After comm: field 3 (state) is index 0; utime is field 14, stime 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return std::chrono::nanoseconds((utime + stime) * 1000000000ULL /
+                                  static_cast<unsigned long long>(hz));
+}
+
+// ---- Skips.
+
 bool not_permitted(int err) { return err == EPERM; }
 
 void privileged_skip(const std::string& why) {
@@ -73,101 +102,7 @@ void environment_skip(const std::string& why) {
   WARN("ENVIRONMENT TEST SKIPPED: " << why);
 }
 
-ScopedRing::ScopedRing(RingOptions options) {
-  auto s = Segment::create_private(options);
-  if (!s) FAIL("create_private: " << s.error().message);
-  segment_.emplace(std::move(s).value());
-}
-
-ScopedRing::~ScopedRing() {
-  if (segment_) (void)segment_->remove();
-}
-
-const char* to_string(Handshake h) {
-  switch (h) {
-    case Handshake::membarrier:
-      return "membarrier";
-    case Handshake::fallback:
-      return "fallback";
-    case Handshake::child_fallback:
-      return "child without membarrier";
-    case Handshake::parent_fallback:
-      return "parent without membarrier";
-  }
-  return "?";
-}
-
-bool child_lacks_membarrier(Handshake h) {
-  return h == Handshake::fallback || h == Handshake::child_fallback;
-}
-
-bool parent_lacks_membarrier(Handshake h) {
-  return h == Handshake::fallback || h == Handshake::parent_fallback;
-}
-
-layout::WakeMode settled_mode(Handshake h) {
-  // A machine without membarrier runs every ring in fallback mode.
-  return h == Handshake::membarrier && detail::process_has_membarrier()
-             ? layout::WakeMode::membarrier
-             : layout::WakeMode::fallback;
-}
-
-Segment ScopedRing::attach_again() const {
-  auto s = Segment::attach_id(segment_->id());
-  if (!s) FAIL("attach_id: " << s.error().message);
-  return std::move(s).value();
-}
-
-namespace {
-std::uint64_t mix(std::uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-}  // namespace
-
-void fill_payload(std::span<std::byte> out, std::uint32_t producer,
-                  std::uint64_t seq) {
-  std::uint64_t state = mix((std::uint64_t{producer} << 48) ^ seq);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (i % 8 == 0) state = mix(state + i);
-    out[i] = static_cast<std::byte>(state >> ((i % 8) * 8));
-  }
-}
-
-bool check_payload(std::span<const std::byte> in, std::uint32_t producer,
-                   std::uint64_t seq) {
-  std::uint64_t state = mix((std::uint64_t{producer} << 48) ^ seq);
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (i % 8 == 0) state = mix(state + i);
-    if (in[i] != static_cast<std::byte>(state >> ((i % 8) * 8))) return false;
-  }
-  return true;
-}
-
-std::span<const std::byte> as_bytes(const std::string& s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
-
-std::string as_string(std::span<const std::byte> b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
-
-void set_positions(Segment& segment, std::uint64_t pos) {
-  auto* cb = segment.control();
-  cb->head.store(pos);
-  cb->release_to.store(pos);
-  cb->tail.store(pos);
-}
-
-}  // namespace shmring::testing
-
 // ---- Child processes.
-
-namespace shmring::testing {
 
 pid_t spawn(const std::function<int()>& body) {
   std::fflush(nullptr);
@@ -238,33 +173,26 @@ pid_t ChildGuard::spawn(const std::function<int()>& body) {
 
 void ChildGuard::forget(pid_t pid) { std::erase(pids_, pid); }
 
-std::chrono::nanoseconds process_cpu_time(pid_t pid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)),
-                   std::istreambuf_iterator<char>());
-  // comm (field 2) may hold spaces: fields are counted after the last ')'.
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return std::chrono::nanoseconds(-1);
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  // After comm: field 3 (state) is index 0; utime is field 14, stime 15.
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  const long hz = ::sysconf(_SC_CLK_TCK);
-  return std::chrono::nanoseconds((utime + stime) * 1000000000ULL /
-                                  static_cast<unsigned long long>(hz));
+ChildStatus ChildGuard::wait(pid_t pid, std::chrono::milliseconds timeout) {
+  const ChildStatus st = wait_child(pid, timeout);
+  forget(pid);
+  return st;
 }
 
-}  // namespace shmring::testing
+void ChildGuard::kill_and_reap(pid_t pid) {
+  if (::kill(pid, SIGKILL) != 0) {
+    FAIL("kill(" << pid << ", SIGKILL): " << std::strerror(errno));
+  }
+  const ChildStatus st = wait(pid);
+  if (st.signal != SIGKILL) {
+    FAIL("child " << pid << " was to be killed, but it " << st.describe());
+  }
+}
 
-// ---- Rendezvous with children.
-
-namespace shmring::testing {
+int park_until_killed() {
+  for (int i = 0; i < 600; ++i) ::usleep(100000);
+  return 3;
+}
 
 Beacon::Beacon() {
   if (::pipe(fds_) != 0) FAIL("pipe: " << std::strerror(errno));
@@ -299,13 +227,102 @@ bool Beacon::wait(std::chrono::milliseconds timeout) {
   }
 }
 
-}  // namespace shmring::testing
+// ---- Rings.
 
-// ---- Word-at-a-time payload pattern.
+ScopedRing::ScopedRing(RingOptions options) {
+  auto s = Segment::create_private(options);
+  if (!s) FAIL("create_private: " << s.error().message);
+  segment_.emplace(std::move(s).value());
+}
 
-namespace shmring::testing {
+ScopedRing::~ScopedRing() {
+  if (segment_) (void)segment_->remove();
+}
+
+Segment ScopedRing::attach_again() const {
+  auto s = Segment::attach_id(segment_->id());
+  if (!s) FAIL("attach_id: " << s.error().message);
+  return std::move(s).value();
+}
+
+Producer attach_producer(Segment& seg, ProducerOptions options) {
+  auto p = Producer::attach(seg, options);
+  if (!p) FAIL("Producer::attach: " << p.error().message);
+  return std::move(p).value();
+}
+
+Consumer attach_consumer(Segment& seg) {
+  auto c = Consumer::attach(seg);
+  if (!c) FAIL("Consumer::attach: " << c.error().message);
+  return std::move(c).value();
+}
+
+pid_t spawn_producer(ChildGuard& children, Segment& seg,
+                     std::function<int(Producer&)> body) {
+  return children.spawn([&seg, body = std::move(body)] {
+    auto p = Producer::attach(seg);
+    if (!p) {
+      std::fprintf(stderr, "child %d: Producer::attach: %s\n", ::getpid(),
+                   p.error().message.c_str());
+      return 1;
+    }
+    return body(*p);
+  });
+}
+
+void set_positions(Segment& segment, std::uint64_t pos) {
+  auto* cb = segment.control();
+  // relaxed: no peer is attached; whoever attaches next is this thread
+  // (program order) or a child forked after this (fork orders it).
+  cb->head.store(pos, std::memory_order_relaxed);
+  cb->release_to.store(pos, std::memory_order_relaxed);
+  cb->tail.store(pos, std::memory_order_relaxed);
+}
+
+const char* to_string(Handshake h) {
+  switch (h) {
+    case Handshake::membarrier:
+      return "membarrier";
+    case Handshake::fallback:
+      return "fallback";
+    case Handshake::child_fallback:
+      return "child without membarrier";
+    case Handshake::parent_fallback:
+      return "parent without membarrier";
+  }
+  return "?";
+}
+
+bool child_lacks_membarrier(Handshake h) {
+  return h == Handshake::fallback || h == Handshake::child_fallback;
+}
+
+bool parent_lacks_membarrier(Handshake h) {
+  return h == Handshake::fallback || h == Handshake::parent_fallback;
+}
+
+layout::WakeMode settled_mode(Handshake h) {
+  // A machine without membarrier runs every ring in fallback mode.
+  return h == Handshake::membarrier && detail::process_has_membarrier()
+             ? layout::WakeMode::membarrier
+             : layout::WakeMode::fallback;
+}
+
+// ---- Payloads.
+
 namespace {
 
+// fill_payload's hash: one 64-bit state per 8 bytes.
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+// fill_words' hash: word i of the pattern for `seq`.
 std::uint64_t word_at(std::uint64_t seq, std::size_t i) {
   std::uint64_t x = seq * 0x100000001b3ULL + i + 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -314,6 +331,25 @@ std::uint64_t word_at(std::uint64_t seq, std::size_t i) {
 }
 
 }  // namespace
+
+void fill_payload(std::span<std::byte> out, std::uint32_t producer,
+                  std::uint64_t seq) {
+  std::uint64_t state = mix((std::uint64_t{producer} << 48) ^ seq);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (i % 8 == 0) state = mix(state + i);
+    out[i] = static_cast<std::byte>(state >> ((i % 8) * 8));
+  }
+}
+
+bool check_payload(std::span<const std::byte> in, std::uint32_t producer,
+                   std::uint64_t seq) {
+  std::uint64_t state = mix((std::uint64_t{producer} << 48) ^ seq);
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (i % 8 == 0) state = mix(state + i);
+    if (in[i] != static_cast<std::byte>(state >> ((i % 8) * 8))) return false;
+  }
+  return true;
+}
 
 void fill_words(std::span<std::byte> out, std::uint64_t seq) {
   std::size_t i = 0;
@@ -340,16 +376,12 @@ bool check_words(std::span<const std::byte> in, std::uint64_t seq) {
   return true;
 }
 
-Producer attach_producer(Segment& seg, ProducerOptions options) {
-  auto p = Producer::attach(seg, options);
-  if (!p) FAIL("Producer::attach: " << p.error().message);
-  return std::move(p).value();
+std::span<const std::byte> as_bytes(const std::string& s) {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
 
-Consumer attach_consumer(Segment& seg) {
-  auto c = Consumer::attach(seg);
-  if (!c) FAIL("Consumer::attach: " << c.error().message);
-  return std::move(c).value();
+std::string as_string(std::span<const std::byte> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
 }  // namespace shmring::testing

@@ -1,5 +1,5 @@
-// Shared helpers for the shmring tests: a ring that removes itself, keys of
-// this test process's own, and a leak check on the segments it made.
+// Shared helpers for the shmring tests, by topic: keys and leak checks;
+// timing; skips; child processes; rings; payloads.
 //
 // The suite passes outside Bazel's sandbox too (--spawn_strategy=standalone,
 // two runs at once, a container without namespaces): a test never counts or
@@ -28,13 +28,21 @@
 
 namespace shmring::testing {
 
-// The suite's keys: 0x5e000000 | (pid & 0xffff) << 8 | n, i.e. the high
-// byte 0x5e, then 16 bits of the test process's pid, then 8 bits the test
-// picks. Unique per test process while pid_max <= 65536 (Linux's default
-// is 32768); a collision beyond that is an "already exists" failure, never
-// a silent share. .ci/run's host leak check looks at exactly this range.
+// ---- Keys and leak checks: keys of this test process alone.
+//
+// The suite has one key scheme: 0x5e000000 | (pid & 0xffff) << 8 | n, i.e.
+// the high byte 0x5e, then 16 bits of the pid of the process that owns the
+// keys, then 8 bits it picks. The C++ tests use test_key(n); the shell tests
+// lib.sh's KEY (n = 0) and KEY+n, or own_keys.sh's new_key (the next free
+// n); the Python tests (python/tests) the same layout. Two processes that
+// run at the same time have different pids, so they never share a key while
+// pid_max <= 65536 (Linux's default is 32768); beyond that a collision is an
+// "already exists" failure or, in new_key, a skipped key, never a silent
+// share. .ci/run's host leak check covers 0x5d000000-0x5fffffff, which
+// holds this range.
 inline constexpr std::uint32_t kSuiteKeyPrefix = 0x5e000000;
-inline constexpr std::uint32_t kSuiteKeyMask = 0xff000000;
+inline constexpr std::uint32_t kSuiteKeyMask = 0xff000000;  // the high byte
+// Key n (0..255; anything else fails the test) of this process's block.
 key_t test_key(int n);
 
 // SysV segments this test made and still exist (also marked for removal,
@@ -42,6 +50,21 @@ key_t test_key(int n);
 // (spawn/ChildGuard), and any under this process's test_key block. Read from
 // /proc/sysvipc/shm. Compare it before and after, never a machine-wide count.
 int own_segment_count();
+
+// ---- Timing: the bounds the tests share, and CPU time.
+
+// Generous bound for what should take milliseconds: hit only when
+// something hangs.
+inline constexpr std::chrono::seconds kHang{30};
+// The library's promise (issue 4): a dead producer's half-written record
+// holds the consumer up for less than this.
+inline constexpr std::chrono::seconds kReclaimBound{1};
+
+// CPU time (user + system) process `pid` has used, from /proc/<pid>/stat
+// (clock-tick resolution); -1 ns if it cannot be read.
+std::chrono::nanoseconds process_cpu_time(pid_t pid);
+
+// ---- Skips: a test the environment cannot run says so, never silently.
 
 // Tests that need privileges (a second user, root, unshare, IPC_SET) call
 // this when the environment refused them: `why` says what was refused and
@@ -59,6 +82,98 @@ bool not_permitted(int err);
 // is privileged_skip().
 void environment_skip(const std::string& why);
 
+// ---- Child processes: fork, rendezvous, kill, wait.
+//
+// A forked child must not use Catch2 macros (its assertion state is a copy
+// the parent never sees): it reports through its exit code and stderr.
+
+// Runs `body` in a forked child that _exits with its result; an escaped
+// exception exits 99. Stdio is flushed first so buffered output is not
+// duplicated.
+pid_t spawn(const std::function<int()>& body);
+
+struct ChildStatus {
+  bool exited = false;  // normal exit: `code` is valid
+  int code = -1;
+  int signal = 0;          // killed by this signal
+  bool timed_out = false;  // still running at the deadline (then killed)
+  std::string describe() const;
+};
+
+// Waits for `pid` at most `timeout`; on timeout SIGKILLs and reaps it.
+ChildStatus wait_child(pid_t pid, std::chrono::milliseconds timeout);
+
+// SIGKILLs and reaps every child still registered when it goes out of
+// scope, so a failing REQUIRE leaves no orphan behind.
+class ChildGuard {
+ public:
+  ChildGuard() = default;
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  ~ChildGuard();
+  pid_t spawn(const std::function<int()>& body);
+  // The child was reaped by the caller (wait_child): forget it.
+  void forget(pid_t pid);
+  // wait_child(pid, timeout), then forget(pid).
+  ChildStatus wait(pid_t pid, std::chrono::milliseconds timeout = kHang);
+  // SIGKILLs a child that waits to be killed (park_until_killed), reaps it
+  // and fails the test unless SIGKILL is what ended it.
+  void kill_and_reap(pid_t pid);
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+// Child side: sleeps until the parent kills it, or gives up after a minute
+// and returns 3, so a broken parent cannot leave it behind for long.
+int park_until_killed();
+
+// A one-way "I reached the point you wait for" channel from forked children
+// to the parent: a pipe created before fork. Lets a test kill a child at an
+// exact moment (e.g. between reserve and commit) instead of guessing with
+// sleeps.
+class Beacon {
+ public:
+  Beacon();
+  Beacon(const Beacon&) = delete;
+  Beacon& operator=(const Beacon&) = delete;
+  ~Beacon();
+  // Child side: one byte; async-signal-safe.
+  void signal();
+  // Parent side: true once a byte arrived, false after `timeout`.
+  bool wait(std::chrono::milliseconds timeout);
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+// One T in an anonymous MAP_SHARED mapping, shared with forked children
+// (for counters and results; T must be usable from several processes, e.g.
+// lock-free atomics).
+template <class T>
+class SharedBlock {
+ public:
+  SharedBlock() {
+    void* p = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) FAIL("mmap: " << std::strerror(errno));
+    value_ = new (p) T();
+  }
+  SharedBlock(const SharedBlock&) = delete;
+  SharedBlock& operator=(const SharedBlock&) = delete;
+  ~SharedBlock() {
+    value_->~T();
+    ::munmap(value_, sizeof(T));
+  }
+  T* operator->() { return value_; }
+  T& operator*() { return *value_; }
+
+ private:
+  T* value_;
+};
+
+// ---- Rings: set-up, attaching, positions, wake-up handshakes.
+
 // A private segment holding a ring, marked for removal in the destructor.
 class ScopedRing {
  public:
@@ -72,14 +187,20 @@ class ScopedRing {
   std::optional<Segment> segment_;
 };
 
-// Deterministic payload for sequence number `seq` of producer `producer`.
-void fill_payload(std::span<std::byte> out, std::uint32_t producer,
-                  std::uint64_t seq);
-bool check_payload(std::span<const std::byte> in, std::uint32_t producer,
-                   std::uint64_t seq);
+// Attach or fail the test with the library's message.
+Producer attach_producer(Segment& seg, ProducerOptions options = {});
+Consumer attach_consumer(Segment& seg);
 
-std::span<const std::byte> as_bytes(const std::string& s);
-std::string as_string(std::span<const std::byte> b);
+// A child (children.spawn) that attaches a producer to `seg` (the mapping it
+// inherited) and exits with body(producer); exit code 1, with the library's
+// message on stderr, if the attach is refused. The producer closes when
+// `body` returns.
+pid_t spawn_producer(ChildGuard& children, Segment& seg,
+                     std::function<int(Producer&)> body);
+
+// Forces the ring's positions to `pos` (no producer or consumer attached),
+// as a freshly created ring that has carried `pos` bytes.
+void set_positions(Segment& segment, std::uint64_t pos);
 
 // The wake-up handshakes a test runs in (wait.h, docs/design.md):
 //   membarrier:      every process registered membarrier (light wakers)
@@ -111,110 +232,13 @@ class MembarrierScope {
   bool saved_;
 };
 
-// Forces the ring's positions to `pos` (no producer or consumer attached),
-// as a freshly created ring that has carried `pos` bytes.
-void set_positions(Segment& segment, std::uint64_t pos);
+// ---- Payloads: deterministic record contents, and bytes <-> strings.
 
-}  // namespace shmring::testing
-
-// ---- Child processes (added for the SPSC multi-process tests).
-//
-// A forked child must not use Catch2 macros (its assertion state is a copy
-// the parent never sees): it reports through its exit code and stderr.
-
-namespace shmring::testing {
-
-// Runs `body` in a forked child that _exits with its result; an escaped
-// exception exits 99. Stdio is flushed first so buffered output is not
-// duplicated.
-pid_t spawn(const std::function<int()>& body);
-
-struct ChildStatus {
-  bool exited = false;  // normal exit: `code` is valid
-  int code = -1;
-  int signal = 0;          // killed by this signal
-  bool timed_out = false;  // still running at the deadline (then killed)
-  std::string describe() const;
-};
-
-// Waits for `pid` at most `timeout`; on timeout SIGKILLs and reaps it.
-ChildStatus wait_child(pid_t pid, std::chrono::milliseconds timeout);
-
-// SIGKILLs and reaps every child still registered when it goes out of
-// scope, so a failing REQUIRE leaves no orphan behind.
-class ChildGuard {
- public:
-  ChildGuard() = default;
-  ChildGuard(const ChildGuard&) = delete;
-  ChildGuard& operator=(const ChildGuard&) = delete;
-  ~ChildGuard();
-  pid_t spawn(const std::function<int()>& body);
-  // The child was reaped by the caller (wait_child): forget it.
-  void forget(pid_t pid);
-
- private:
-  std::vector<pid_t> pids_;
-};
-
-// CPU time (user + system) process `pid` has used, from /proc/<pid>/stat
-// (clock-tick resolution); -1 ns if it cannot be read.
-std::chrono::nanoseconds process_cpu_time(pid_t pid);
-
-// One T in an anonymous MAP_SHARED mapping, shared with forked children
-// (for counters and results; T must be usable from several processes, e.g.
-// lock-free atomics).
-template <class T>
-class SharedBlock {
- public:
-  SharedBlock() {
-    void* p = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE,
-                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) FAIL("mmap: " << std::strerror(errno));
-    value_ = new (p) T();
-  }
-  SharedBlock(const SharedBlock&) = delete;
-  SharedBlock& operator=(const SharedBlock&) = delete;
-  ~SharedBlock() {
-    value_->~T();
-    ::munmap(value_, sizeof(T));
-  }
-  T* operator->() { return value_; }
-  T& operator*() { return *value_; }
-
- private:
-  T* value_;
-};
-
-}  // namespace shmring::testing
-
-// ---- Rendezvous with children (added for the MPSC lifetime/fault tests).
-
-namespace shmring::testing {
-
-// A one-way "I reached the point you wait for" channel from forked children
-// to the parent: a pipe created before fork. Lets a test kill a child at an
-// exact moment (e.g. between reserve and commit) instead of guessing with
-// sleeps.
-class Beacon {
- public:
-  Beacon();
-  Beacon(const Beacon&) = delete;
-  Beacon& operator=(const Beacon&) = delete;
-  ~Beacon();
-  // Child side: one byte; async-signal-safe.
-  void signal();
-  // Parent side: true once a byte arrived, false after `timeout`.
-  bool wait(std::chrono::milliseconds timeout);
-
- private:
-  int fds_[2] = {-1, -1};
-};
-
-}  // namespace shmring::testing
-
-// ---- Word-at-a-time payload pattern (added for the SPSC stress tests).
-
-namespace shmring::testing {
+// Deterministic payload for sequence number `seq` of producer `producer`.
+void fill_payload(std::span<std::byte> out, std::uint32_t producer,
+                  std::uint64_t seq);
+bool check_payload(std::span<const std::byte> in, std::uint32_t producer,
+                   std::uint64_t seq);
 
 // Like fill_payload/check_payload, but one hash per 8 bytes and memcpy'd
 // words: the multi-process and stress tests push gigabytes through
@@ -223,8 +247,7 @@ namespace shmring::testing {
 void fill_words(std::span<std::byte> out, std::uint64_t seq);
 bool check_words(std::span<const std::byte> in, std::uint64_t seq);
 
-// Attach or fail the test with the library's message.
-Producer attach_producer(Segment& seg, ProducerOptions options = {});
-Consumer attach_consumer(Segment& seg);
+std::span<const std::byte> as_bytes(const std::string& s);
+std::string as_string(std::span<const std::byte> b);
 
 }  // namespace shmring::testing

@@ -2,7 +2,6 @@
 // Level-triggered readiness, end of stream, a dead producer, epoll next to a
 // socket, a producer in another process, and the idle CPU cost.
 #include <poll.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,7 +23,6 @@ using testing::attach_consumer;
 using testing::attach_producer;
 using testing::ChildGuard;
 using testing::ScopedRing;
-using testing::wait_child;
 
 bool readable(int fd, int timeout_ms) {
   pollfd p{fd, POLLIN, 0};
@@ -43,6 +41,17 @@ std::string drain(Consumer& c) {
     out += as_string(p.record.bytes());
     c.release();
   }
+}
+
+// c's wait fd, armed: drained once (nothing waits yet), so it is readable
+// only once a record or an end comes.
+int armed_fd(Consumer& c) {
+  auto fd = c.wait_fd();
+  REQUIRE(fd);
+  REQUIRE(*fd >= 0);
+  CHECK(drain(c).empty());
+  CHECK_FALSE(readable(*fd, 100));
+  return *fd;
 }
 
 TEST_CASE("wait_fd: readable while records wait, clear once drained") {
@@ -87,9 +96,7 @@ TEST_CASE("wait_fd: MPSC, readable only once a claimed record commits") {
   Producer a = attach_producer(ring.segment());
   Producer b = attach_producer(ring.segment());
   Consumer c = attach_consumer(ring.segment());
-  auto fd = c.wait_fd();
-  REQUIRE(fd);
-  CHECK(drain(c).empty());
+  const int fd = armed_fd(c);
   // A claims first and holds its reservation; B commits behind it.
   auto ra = a.reserve(8);
   REQUIRE(ra);
@@ -97,39 +104,35 @@ TEST_CASE("wait_fd: MPSC, readable only once a claimed record commits") {
   // B's commit wakes the helper (a spurious readiness: records come in
   // claim order and A's busy record blocks B's). try_peek() finds nothing
   // and re-arms the fd.
-  REQUIRE(readable(*fd, 5000));
+  REQUIRE(readable(fd, 5000));
   CHECK(drain(c).empty());
-  CHECK_FALSE(readable(*fd, 100));
+  CHECK_FALSE(readable(fd, 100));
   std::memcpy(ra.bytes.data(), "a", 1);
   a.commit(1);
-  REQUIRE(readable(*fd, 5000));
+  REQUIRE(readable(fd, 5000));
   CHECK(drain(c) == "ab");
-  CHECK_FALSE(readable(*fd, 100));
+  CHECK_FALSE(readable(fd, 100));
 }
 
 TEST_CASE("wait_fd: end of stream stays readable") {
   ScopedRing ring({});
   Producer p = attach_producer(ring.segment());
   Consumer c = attach_consumer(ring.segment());
-  auto fd = c.wait_fd();
-  REQUIRE(fd);
-  CHECK(drain(c).empty());
+  const int fd = armed_fd(c);
   REQUIRE(p.write(as_bytes("last")) == Status::ok);
   p.close();
-  REQUIRE(readable(*fd, 5000));
+  REQUIRE(readable(fd, 5000));
   Peeked r = c.try_peek();
   REQUIRE(r);
   c.release();
   CHECK(c.try_peek().status == Status::closed);
-  CHECK(readable(*fd, 0));
-  CHECK(readable(*fd, 0));  // still: level-triggered at the end
+  CHECK(readable(fd, 0));
+  CHECK(readable(fd, 0));  // still: level-triggered at the end
 }
 
 TEST_CASE("wait_fd: a killed producer makes it readable (peer_dead)") {
   ScopedRing ring({});
   Consumer c = attach_consumer(ring.segment());
-  auto fd = c.wait_fd();
-  REQUIRE(fd);
   testing::Beacon attached;
   ChildGuard children;
   const pid_t child = children.spawn([&] {
@@ -137,16 +140,12 @@ TEST_CASE("wait_fd: a killed producer makes it readable (peer_dead)") {
     auto prod = Producer::attach(seg);
     if (!prod) return 1;
     attached.signal();
-    for (;;) ::pause();
+    return testing::park_until_killed();
   });
   REQUIRE(attached.wait(10s));
-  CHECK(drain(c).empty());
-  CHECK_FALSE(readable(*fd, 100));
-  REQUIRE(::kill(child, SIGKILL) == 0);
-  const auto st = wait_child(child, 10s);
-  children.forget(child);
-  CHECK(st.signal == SIGKILL);
-  REQUIRE(readable(*fd, 5000));  // the helper reaps within ~a slice
+  const int fd = armed_fd(c);
+  children.kill_and_reap(child);
+  REQUIRE(readable(fd, 5000));  // the helper reaps within ~a slice
   CHECK(c.try_peek().status == Status::peer_dead);
 }
 
@@ -219,8 +218,7 @@ TEST_CASE("wait_fd: epoll next to a socket, producer in another process") {
   }
   CHECK(records == kRounds);
   CHECK(socket_bytes == kRounds);
-  const auto st = wait_child(child, 10s);
-  children.forget(child);
+  const auto st = children.wait(child, 10s);
   CHECK(st.exited);
   CHECK(st.code == 0);
   ::close(ep);
@@ -232,12 +230,10 @@ TEST_CASE("wait_fd: idle costs under 1% of a CPU") {
   ScopedRing ring({});
   Producer p = attach_producer(ring.segment());
   Consumer c = attach_consumer(ring.segment());
-  auto fd = c.wait_fd();
-  REQUIRE(fd);
-  CHECK(drain(c).empty());
+  const int fd = armed_fd(c);
   const auto cpu0 = testing::process_cpu_time(::getpid());
   const auto wall0 = std::chrono::steady_clock::now();
-  CHECK_FALSE(readable(*fd, 2000));  // 2 s idle, helper armed
+  CHECK_FALSE(readable(fd, 2000));  // 2 s idle, helper armed
   const auto wall = std::chrono::steady_clock::now() - wall0;
   const auto cpu = testing::process_cpu_time(::getpid()) - cpu0;
   REQUIRE(cpu0.count() >= 0);
@@ -247,7 +243,7 @@ TEST_CASE("wait_fd: idle costs under 1% of a CPU") {
   CHECK(cpu * 100 < wall);
   // Still works after the idle period.
   REQUIRE(p.write(as_bytes("late")) == Status::ok);
-  REQUIRE(readable(*fd, 5000));
+  REQUIRE(readable(fd, 5000));
   CHECK(drain(c) == "late");
 }
 
@@ -255,17 +251,15 @@ TEST_CASE("wait_fd: survives a move, readable after close, futex only") {
   ScopedRing ring({});
   Producer p = attach_producer(ring.segment());
   std::optional<Consumer> c(attach_consumer(ring.segment()));
-  auto fd = c->wait_fd();
-  REQUIRE(fd);
-  CHECK(drain(*c).empty());
+  const int fd = armed_fd(*c);
   Consumer moved(std::move(*c));
   c.reset();
   REQUIRE(p.write(as_bytes("x")) == Status::ok);
-  REQUIRE(readable(*fd, 5000));
+  REQUIRE(readable(fd, 5000));
   CHECK(drain(moved) == "x");
-  CHECK_FALSE(readable(*fd, 50));
+  CHECK_FALSE(readable(fd, 50));
   moved.close();
-  CHECK(readable(*fd, 0));
+  CHECK(readable(fd, 0));
   CHECK_FALSE(moved.wait_fd());
 
   for (WaitStrategy w : {WaitStrategy::semaphore, WaitStrategy::spin}) {

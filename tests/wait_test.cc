@@ -36,10 +36,11 @@ using Clock = std::chrono::steady_clock;
 using testing::ChildGuard;
 using testing::SharedBlock;
 using testing::Handshake;
-using testing::wait_child;
 
+// relaxed: read once the peers are done (joined or reaped).
 layout::WakeMode mode_of(Segment& s) {
-  return static_cast<layout::WakeMode>(s.control()->wake.mode.load());
+  return static_cast<layout::WakeMode>(
+      s.control()->wake.mode.load(std::memory_order_relaxed));
 }
 
 // The parent's ends of the two rings (producer on ab, consumer on ba) for
@@ -60,10 +61,15 @@ struct ParentEnds {
       // The child's handles joined first (light_joined; a TSan build has
       // no light wakers, then its role slots say so), so no self-ack.
       auto joined = [](Segment* s, bool consumer) {
+        // relaxed: polled until set; nothing else is read through it.
         auto* cb = s->control();
-        if (detail::kLightWakeBuild) return cb->wake.light_joined.load() != 0;
-        return (consumer ? cb->consumer.owner.load()
-                         : cb->producers[0].owner.load()) != 0;
+        if (detail::kLightWakeBuild) {
+          return cb->wake.light_joined.load(std::memory_order_relaxed) != 0;
+        }
+        return (consumer
+                    ? cb->consumer.owner.load(std::memory_order_relaxed)
+                    : cb->producers[0].owner.load(std::memory_order_relaxed)) !=
+               0;
       };
       const auto deadline = Clock::now() + 10s;
       while (!(joined(a, true) && joined(b, false)) &&
@@ -286,8 +292,7 @@ TEST_CASE(
     auto& in = mine.in;
     PingPongResult result;
     result.error = ping_pong_side(*out, *in, rounds, true, &result);
-    const auto st = wait_child(child, result.error.empty() ? 60s : 1s);
-    children.forget(child);
+    const auto st = children.wait(child, result.error.empty() ? 60s : 1s);
     if (result.error.empty() && !(st.exited && st.code == 0)) {
       result.error = "responder " + st.describe();
     }
@@ -374,7 +379,8 @@ TEST_CASE(
       const auto deadline = Clock::now() + 10s;
       int asleep = 0;
       while (Clock::now() < deadline) {
-        if (waiters.load() != 0) {
+        // relaxed: a hint polled until set; /proc says if it sleeps.
+        if (waiters.load(std::memory_order_relaxed) != 0) {
           if (kind == 0) break;
           asleep = process_state(child) == 'S' ? asleep + 1 : 0;
           if (asleep >= 2) break;
@@ -396,8 +402,7 @@ TEST_CASE(
       lat[kind].push_back(
           std::chrono::duration<double, std::milli>(took).count());
     }
-    const auto st = wait_child(child, 30s);
-    children.forget(child);
+    const auto st = children.wait(child, 30s);
     INFO("responder " << st.describe());
     REQUIRE(st.exited);
     REQUIRE(st.code == 0);
@@ -430,8 +435,10 @@ void wait_until_blocked(const std::atomic<pid_t>& tid,
                         WaitStrategy wait = WaitStrategy::futex) {
   const auto deadline = Clock::now() + 10s;
   for (;;) {
-    const pid_t t = tid.load();
-    if (t != 0 && (wait == WaitStrategy::spin || waiters.load() != 0)) {
+    // relaxed: both polled until set; /proc says whether it is blocked.
+    const pid_t t = tid.load(std::memory_order_relaxed);
+    if (t != 0 && (wait == WaitStrategy::spin ||
+                   waiters.load(std::memory_order_relaxed) != 0)) {
       std::ifstream in("/proc/self/task/" + std::to_string(t) + "/stat");
       std::string text((std::istreambuf_iterator<char>(in)),
                        std::istreambuf_iterator<char>());
@@ -547,7 +554,8 @@ TEST_CASE("interrupt() ends blocking calls with interrupted") {
     Status s = Status::ok;
     std::atomic<pid_t> tid{0};
     std::thread waiter([&] {
-      tid.store(static_cast<pid_t>(::syscall(SYS_gettid)));
+      tid.store(static_cast<pid_t>(::syscall(SYS_gettid)),
+                std::memory_order_relaxed);  // polled by wait_until_blocked
       s = e.c->peek().status;
     });
     // Really inside peek() (not about to call it, where the sticky flag
@@ -608,7 +616,8 @@ TEST_CASE("SIGUSR1 whose handler calls interrupt() ends a blocked peek") {
   std::atomic<pid_t> tid{0};
   Status s = Status::ok;
   std::thread waiter([&] {
-    tid.store(static_cast<pid_t>(::syscall(SYS_gettid)));
+    tid.store(static_cast<pid_t>(::syscall(SYS_gettid)),
+              std::memory_order_relaxed);  // polled by wait_until_blocked
     s = e.c->peek().status;  // forever
   });
   // Asleep in the futex / semaphore, so the signal interrupts the sleep
@@ -661,8 +670,7 @@ TEST_CASE("SIGUSR1 ends a peek blocked in another process") {
     REQUIRE(process_state(child) == 'S');
     const auto t0 = Clock::now();
     REQUIRE(::kill(child, SIGUSR1) == 0);
-    const auto st = wait_child(child, 30s);
-    children.forget(child);
+    const auto st = children.wait(child, 30s);
     const auto took = Clock::now() - t0;
     INFO(st.describe());
     REQUIRE(st.exited);

@@ -82,6 +82,7 @@ int exit_code(Status s) {
     case Status::corrupt:
       return kExitCorrupt;
     case Status::would_block:
+    case Status::overrun:  // shm-consume counts it and goes on
       return kExitInternal;
   }
   return kExitInternal;
@@ -137,19 +138,22 @@ void add_create_flags(CLI::App& app, RingFlags& f, bool slots) {
                  "Permission bits when creating, octal (default 0600)");
   if (slots) {
     app.add_option("--kind", f.kind,
-                   "spsc (one producer), mpsc (many), or slots (fixed-size "
-                   "elements for QueueWriter/QueueReader<T>, needs "
-                   "--slot-size). Default: spsc")
-        ->check(CLI::IsMember({"spsc", "mpsc", "slots"}));
+                   "spsc (one producer), mpsc (many), broadcast (one "
+                   "producer, every consumer gets every record) or slots "
+                   "(fixed-size elements for QueueWriter/QueueReader<T>, "
+                   "needs --slot-size). Default: spsc")
+        ->check(CLI::IsMember({"spsc", "mpsc", "broadcast", "slots"}));
     app.add_option("--slot-size", f.slot_size,
                    "slots: element size in bytes, 1 .. capacity/2 (sizeof "
                    "the T of Queue<T>)")
         ->check(CLI::PositiveNumber);
   } else {
     app.add_option("--kind", f.kind,
-                   "spsc (one producer) or mpsc (many). On attach: the ring "
-                   "must be of this kind. Default: any; spsc when creating")
-        ->check(CLI::IsMember({"spsc", "mpsc"}));
+                   "spsc (one producer), mpsc (many) or broadcast (one "
+                   "producer, every consumer gets every record). On attach: "
+                   "the ring must be of this kind. Default: any; spsc when "
+                   "creating")
+        ->check(CLI::IsMember({"spsc", "mpsc", "broadcast"}));
   }
   f.wait_opt = app.add_option("--wait", f.wait,
                               "How sleepers wake when creating: futex "
@@ -261,6 +265,7 @@ std::optional<Kind> expected_kind(const RingFlags& f) {
   if (f.kind == "spsc") return Kind::spsc;
   if (f.kind == "mpsc") return Kind::mpsc;
   if (f.kind == "slots") return Kind::slots;
+  if (f.kind == "broadcast") return Kind::broadcast;
   return std::nullopt;
 }
 
@@ -283,6 +288,8 @@ RingOptions ring_options(const RingFlags& f) {
   if (f.wait == "spin") o.wait = WaitStrategy::spin;
   o.max_producers = f.max_producers;
   o.slot_size = f.slot_size;
+  o.max_consumers = f.max_consumers;
+  if (f.overrun == "drop-slow") o.overrun = Overrun::drop_slow;
   o.hugepages = f.hugepages;
   if (auto e = validate(o)) fail(kExitUsage, e->message);
   return o;
@@ -365,6 +372,8 @@ const char* kind_name(Kind k) {
       return "mpsc";
     case Kind::slots:
       return "slots";
+    case Kind::broadcast:
+      return "broadcast";
   }
   return "unknown";
 }

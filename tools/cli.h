@@ -84,6 +84,8 @@ struct RingFlags {
   std::string wait;                 // empty: any on attach, futex on create
   std::uint32_t max_producers = 0;  // 0: the library's default for the kind
   std::uint32_t slot_size = 0;      // --slot-size (shm-ring create, slots)
+  std::uint32_t max_consumers = 0;  // broadcast: 0 = the library's default
+  std::string overrun;              // broadcast: "wait" (default), "drop-slow"
   bool hugepages = false;           // create with SHM_HUGETLB
   double timeout = -1;              // seconds; < 0: forever
   bool remove_on_exit = false;

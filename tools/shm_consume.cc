@@ -12,6 +12,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "tools/cli.h"
 #include "tools/framing.h"
@@ -147,6 +149,9 @@ int consume(const Options& o) {
   std::optional<OpenedRing> ring;
   int code = kExitOk;
   std::string end = "end_of_stream";
+  // Broadcast rings: payload bytes and records overruns took (drop-slow).
+  std::uint64_t lost_bytes = 0;
+  std::optional<std::uint64_t> lost_records;
   try {
     ring.emplace(open_ring(o.ring));
     Segment& seg = ring->segment;
@@ -165,8 +170,10 @@ int consume(const Options& o) {
     bool awaiting_stream =
         consumers_before > 0 && producers_before > 0 &&
         cb->producers_attached.load(std::memory_order_seq_cst) == 0 &&
-        cb->head.load(std::memory_order_seq_cst) ==
-            cb->tail.load(std::memory_order_seq_cst);
+        // A broadcast consumer starts at the tail: always drained.
+        (seg.kind() == Kind::broadcast ||
+         cb->head.load(std::memory_order_seq_cst) ==
+             cb->tail.load(std::memory_order_seq_cst));
 
     // --producers N: the stream needs N producers. They are counted from
     // the ring's creation on a ring no consumer has read yet (producers may
@@ -191,6 +198,12 @@ int consume(const Options& o) {
     std::uint64_t left =
         o.count < 0 ? UINT64_MAX : static_cast<std::uint64_t>(o.count);
     std::array<Record, kBatch> recs;
+    // A drop-slow broadcast ring's producer may overwrite a record while
+    // we read it: copy the batch out, check it is intact, only then write
+    // it (a torn record is never written).
+    const bool lossy = seg.kind() == Kind::broadcast &&
+                       seg.overrun() == Overrun::drop_slow;
+    std::vector<std::byte> copy;
 
     while (left > 0) {
       std::size_t n = 0;
@@ -198,6 +211,25 @@ int consume(const Options& o) {
           static_cast<std::size_t>(std::min<std::uint64_t>(kBatch, left));
       const Status st =
           c->peek_batch(std::span(recs.data(), want), &n, timeout);
+      if (seg.kind() == Kind::broadcast) {
+        lost_bytes = c->lost_bytes();
+        lost_records = c->lost_records();
+      }
+      if (st == Status::overrun) continue;  // counted in lost_bytes()
+      if (st == Status::ok && lossy) {
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < n; ++i) total += recs[i].size;
+        copy.resize(total);
+        std::size_t at = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (recs[i].size != 0) {
+            std::memcpy(copy.data() + at, recs[i].data, recs[i].size);
+          }
+          recs[i].data = copy.data() + at;
+          at += recs[i].size;
+        }
+        if (!c->intact()) continue;  // torn: dropped, counted as lost
+      }
       if (st == Status::ok) {
         awaiting_stream = false;
         idle.reset();
@@ -282,8 +314,13 @@ int consume(const Options& o) {
     code = f.code;
     if (end == "end_of_stream") end = "error";
   }
-  write_stats(o.report, stats_json(counters, ring ? &ring->segment : nullptr,
-                                   start, code, end));
+  nlohmann::json stats =
+      stats_json(counters, ring ? &ring->segment : nullptr, start, code, end);
+  if (lost_records) {  // a broadcast ring: what overruns took
+    stats["lost_bytes"] = lost_bytes;
+    stats["lost_records"] = *lost_records;
+  }
+  write_stats(o.report, stats);
   return code;
 }
 

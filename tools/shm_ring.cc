@@ -33,6 +33,7 @@ struct Options {
   bool stale = false;
   bool all = false;
   CLI::Option* max_producers_opt = nullptr;
+  CLI::Option* max_consumers_opt = nullptr;
 };
 
 std::string user_name(uid_t uid) {
@@ -66,7 +67,9 @@ constexpr std::int64_t kUnusedStaleSeconds = 3600;
 bool any_live(const SegmentInfo& i) {
   return i.consumer_alive ||
          std::any_of(i.producers.begin(), i.producers.end(),
-                     [](const auto& p) { return p.alive; });
+                     [](const auto& p) { return p.alive; }) ||
+         std::any_of(i.cursors.begin(), i.cursors.end(),
+                     [](const auto& c) { return c.alive; });
 }
 
 bool ever_used(const SegmentInfo& i) {
@@ -173,6 +176,19 @@ json info_json(const SegmentInfo& i) {
   j["producers_died"] = i.producers_died;
   j["consumers_seen"] = i.consumers_seen;
   j["records_reclaimed"] = i.records_reclaimed;
+  if (i.kind == Kind::broadcast) {
+    j["max_consumers"] = i.max_consumers;
+    j["overrun"] = i.overrun == Overrun::drop_slow ? "drop-slow" : "wait";
+    j["consumers"] = json::array();
+    for (const auto& c : i.cursors) {
+      j["consumers"].push_back({{"cursor", c.slot},
+                                {"pid", c.pid},
+                                {"alive", c.alive},
+                                {"position", c.position},
+                                {"lag", c.lag},
+                                {"lost", c.lost}});
+    }
+  }
   j["mode"] = octal(i.mode);
   j["owner_uid"] = i.owner_uid;
   j["owner"] = user_name(i.owner_uid);
@@ -217,7 +233,21 @@ void print_info(const SegmentInfo& i) {
                             : "MISSING: removed by hand? `shm-ring rm` it");
   std::printf("  creator     pid %d (%s)\n", i.creator_pid,
               alive(i.creator_alive));
-  if (i.consumer_pid != 0) {
+  if (i.kind == Kind::broadcast) {
+    std::printf("  consumers   %zu of max %u (overrun: %s)\n", i.cursors.size(),
+                i.max_consumers,
+                i.overrun == Overrun::drop_slow ? "drop-slow" : "wait");
+    for (const auto& c : i.cursors) {
+      std::printf(
+          "  consumer    pid %d (%s), cursor %d, position %llu, lag %llu "
+          "bytes%s\n",
+          c.pid, alive(c.alive), c.slot,
+          static_cast<unsigned long long>(c.position),
+          static_cast<unsigned long long>(c.lag),
+          c.lost != 0 ? (", lost " + std::to_string(c.lost) + " bytes").c_str()
+                      : "");
+    }
+  } else if (i.consumer_pid != 0) {
     std::printf("  consumer    pid %d (%s)\n", i.consumer_pid,
                 alive(i.consumer_alive));
   } else {
@@ -257,6 +287,13 @@ int cmd_create(const Options& o) {
     // 0 is the library's "default for the kind": never a user's request.
     fail(kExitUsage,
          "--max-producers 0: a ring needs 1..64 producer slots (1 for spsc)");
+  }
+  if (o.max_consumers_opt != nullptr && o.max_consumers_opt->count() > 0 &&
+      (o.ring.max_consumers == 0 || o.ring.kind != "broadcast")) {
+    fail(kExitUsage, "--max-consumers needs --kind broadcast and 1..16");
+  }
+  if (!o.ring.overrun.empty() && o.ring.kind != "broadcast") {
+    fail(kExitUsage, "--overrun needs --kind broadcast");
   }
   const key_t key = resolve_key(o.ring.address);
   const RingOptions ro = ring_options(o.ring);
@@ -404,10 +441,15 @@ int cmd_ls(const Options& o) {
     char producers[32];
     std::snprintf(producers, sizeof producers, "%d/%u", live, i.max_producers);
     const std::string fill = fill_text(i);
-    const std::string consumer =
+    std::string consumer =
         i.consumer_pid == 0
             ? "-"
             : std::to_string(i.consumer_pid) + (i.consumer_alive ? "" : "?");
+    if (i.kind == Kind::broadcast) {  // live cursors / max, like PRODUCERS
+      int live_c = 0;
+      for (const auto& c : i.cursors) live_c += c.alive ? 1 : 0;
+      consumer = std::to_string(live_c) + "/" + std::to_string(i.max_consumers);
+    }
     std::printf("%-10s %8d %-4s %9s %5s %9s %-9s %3llu %-4s %-8s %s\n",
                 hex_key(i.key).c_str(), i.shmid, kind_name(i.kind),
                 human_bytes(static_cast<double>(i.capacity)).c_str(),
@@ -569,6 +611,15 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   add_create_flags(*create, o.ring, /*slots=*/true);
   o.max_producers_opt = create->add_option("--max-producers", o.ring.max_producers,
                      "mpsc: producer slots, 1..64 (default 64)");
+  o.max_consumers_opt = create->add_option(
+      "--max-consumers", o.ring.max_consumers,
+      "broadcast: consumer cursors, 1..16 (default 16)");
+  create->add_option("--overrun", o.ring.overrun,
+                     "broadcast: wait (the producer waits for the slowest "
+                     "consumer, default) or drop-slow (it never waits; a "
+                     "lapped consumer skips to the oldest intact record and "
+                     "counts what it lost)")
+      ->check(CLI::IsMember({"wait", "drop-slow"}));
   create->add_flag("--exist-ok", o.exist_ok,
                    "Succeed if a matching ring already exists");
   create->add_flag("--json", o.json, "Print the ring as JSON");
@@ -579,7 +630,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   add_id_flag(*info, o);
   info->add_option("--kind", o.ring.kind,
                    "Fail (exit 5) unless the ring is of this kind")
-      ->check(CLI::IsMember({"spsc", "mpsc", "slots"}));
+      ->check(CLI::IsMember({"spsc", "mpsc", "broadcast", "slots"}));
   info->add_flag("--json", o.json, "Print as JSON");
 
   auto* rm = app.add_subcommand("rm", "Mark a ring for removal (IPC_RMID)");

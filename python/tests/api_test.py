@@ -17,8 +17,11 @@ _next = [0]
 
 
 def unique_key():
+    """The suite's key scheme (tests/support.h): 0x5e, 16 bits of this
+    process's pid, then 8 bits counted here."""
     _next[0] += 1
-    return 0x5D000000 | ((os.getpid() & 0xFFFF) << 8) | _next[0]
+    assert _next[0] <= 0xFF, "this process's key block is used up"
+    return 0x5E000000 | ((os.getpid() & 0xFFFF) << 8) | _next[0]
 
 
 class RingTest(unittest.TestCase):

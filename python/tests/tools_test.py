@@ -19,7 +19,10 @@ del sys.argv[1:4]
 
 
 def unique_key(n):
-    return 0x5D800000 | ((os.getpid() & 0xFFFF) << 4) | n
+    """The suite's key scheme (tests/support.h): 0x5e, 16 bits of this
+    process's pid, then n (0..255)."""
+    assert 0 <= n <= 0xFF
+    return 0x5E000000 | ((os.getpid() & 0xFFFF) << 8) | n
 
 
 class Tools(unittest.TestCase):

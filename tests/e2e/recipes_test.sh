@@ -172,21 +172,13 @@ recipe_you_wrote() {  # FILE
   two_sides "$TMP/s" "you-wrote" "$TMP/typed"
 }
 
-# The key ftok(FILE, 'R') gives, free and cleaned up like ours: if another
-# segment has it, FILE is moved aside and made anew (another inode).
-ftok_key() {  # FILE VAR
-  local k rc i
+# The key ftok(FILE, 'R') gives (lib.sh's ftok_key), free and cleaned up
+# like ours (own_keys.sh's claim_key): if another segment has it, FILE is
+# moved aside and made anew (another inode).
+free_ftok_key() {  # FILE VAR
+  local i
   for i in $(seq 1 20); do
-    k=$(python3 -c 'import os, sys; s = os.stat(sys.argv[1]); print("0x%08x" % ((ord("R") << 24) | ((s.st_dev & 0xff) << 16) | (s.st_ino & 0xffff)))' "$1")
-    set +e
-    "$SHMRING" info --key "$k" > /dev/null 2>&1
-    rc=$?
-    set -e
-    if [ "$rc" -eq 3 ]; then
-      KEYS+=("$k")
-      printf -v "$2" '%s' "$k"
-      return 0
-    fi
+    if claim_key "$(ftok_key "$1" R)" "$2"; then return 0; fi
     mv "$1" "$1.taken.$i"
     touch "$1"
   done
@@ -197,7 +189,7 @@ recipe_lecture_pair() {  # FILE
   block "$1" lecture-pair "$TMP/b"
   sections "$TMP/b" "$TMP/s"
   touch "$WORK/somefile3"
-  ftok_key "$WORK/somefile3" FKEY
+  free_ftok_key "$WORK/somefile3" FKEY
   printf '%s\n' "$YOU_WROTE_IN" > "$TMP/typed"
   echo 'exec > "'"$TMP"'/shell1.out"' | cat - "$TMP/s/1.cmd" > "$TMP/s/1.cmd.x"
   mv "$TMP/s/1.cmd.x" "$TMP/s/1.cmd"
@@ -210,7 +202,7 @@ recipe_try_it() {  # FILE
   block "$1" try-it "$TMP/b"
   sections "$TMP/b" "$TMP/s"
   (cd "$WORK" && bash "$TMP/s/pre") || fail "try-it: the set-up lines failed"
-  ftok_key "$WORK/somefile3" FKEY
+  free_ftok_key "$WORK/somefile3" FKEY
   # What is typed into shell 2: the lines after its command, up to ^D.
   sed '/^^D$/,$d' "$TMP/s/2.rest" > "$TMP/typed"
   grep -qxF '^D' "$TMP/s/2.rest" || fail "try-it: no ^D after the typed lines"
@@ -323,6 +315,19 @@ recipe_inspect() {  # FILE
   grep -q "\"key\":\"$KEY\"" "$TMP/inspect.out" || fail "inspect: info --json"
   grep -q "^kept $KEY (shmid [0-9]*): [0-9]* unread bytes" "$TMP/inspect.out" || fail "inspect: rm --stale does not say it kept the ring"
   "$SHMRING" rm --key "$KEY" > /dev/null 2>&1 || true  # when run in our namespace
+}
+
+recipe_broadcast() {  # FILE
+  block "$1" broadcast "$TMP/b"
+  head -c 3M /dev/urandom > "$WORK/data.bin"
+  rm -f "$WORK/a.bin" "$WORK/b.bin" "$WORK/c.bin"
+  run_bg "$TMP/b"
+  expect_job 0 $! "broadcast"
+  local f
+  for f in a b c; do
+    cmp -s "$WORK/$f.bin" "$WORK/data.bin" || fail "broadcast: $f.bin differs from data.bin"
+  done
+  expect_gone "$KEY" "broadcast"
 }
 
 recipe_ssh() {  # FILE

@@ -131,8 +131,7 @@ TEST_CASE("bad input: a ring larger than SHMMAX names the limit") {
     report->stage = 2;
     return 0;
   });
-  const auto st = testing::wait_child(pid, std::chrono::seconds(60));
-  guard.forget(pid);
+  const auto st = guard.wait(pid, std::chrono::seconds(60));
   REQUIRE(st.exited);
   if (st.code == 3) {
     testing::privileged_skip(std::string("lowering kernel.shmmax in a "
@@ -210,8 +209,7 @@ TEST_CASE("bad input: a second SPSC producer or consumer is role_taken") {
     if (c2) r2->ok = true; else report_error(*r2, c2.error());
     return 0;
   });
-  const auto st = testing::wait_child(child, std::chrono::seconds(60));
-  guard.forget(child);
+  const auto st = guard.wait(child, std::chrono::seconds(60));
   REQUIRE(st.exited);
   REQUIRE(st.code == 0);
   CHECK_FALSE(r1->ok);

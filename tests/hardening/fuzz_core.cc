@@ -451,9 +451,7 @@ void Runner::attach_guest() {
     const Error& e = g.error();
     const bool allowed =
         e.code == Errc::not_shmring || e.code == Errc::version_mismatch ||
-        e.code == Errc::wrong_kind || e.code == Errc::size_mismatch ||
-        (e.code == Errc::permission_denied &&
-         e.message.find("another PID namespace") != std::string::npos);
+        e.code == Errc::wrong_kind || e.code == Errc::size_mismatch;
     if (!allowed) {
       fail(std::string("attach_id: unexpected error ") + to_string(e.code) +
            ": " + e.message);

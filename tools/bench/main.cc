@@ -60,10 +60,10 @@ int run(int argc, char** argv) {
   app.add_option(
          "--only", config.only,
          "Groups to run: limits, throughput, latency, mpsc, idle, tools, "
-         "rigtorp")
+         "rigtorp, broadcast")
       ->delimiter(',')
       ->check(CLI::IsMember({"limits", "throughput", "latency", "mpsc", "idle",
-                             "tools", "rigtorp"}));
+                             "tools", "rigtorp", "broadcast"}));
   app.add_option("--sizes", config.sizes,
                  "Record sizes for the throughput group")
       ->delimiter(',')
@@ -114,7 +114,7 @@ int run(int argc, char** argv) {
       {"limits", bench::run_limits},   {"throughput", bench::run_throughput},
       {"latency", bench::run_latency}, {"mpsc", bench::run_mpsc},
       {"idle", bench::run_idle},       {"tools", bench::run_tools},
-      {"rigtorp", bench::run_rigtorp},
+      {"rigtorp", bench::run_rigtorp}, {"broadcast", bench::run_broadcast},
   };
   for (const Group& g : groups) {
     if (!config.wants(g.name)) continue;

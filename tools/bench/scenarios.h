@@ -24,5 +24,8 @@ void run_idle(const Config& config, Report& report);
 // 8. rigtorp/SPSCQueue's benchmark method (threads): shmring Queue<int>,
 //    Boost.Lockfree, moodycamel ReaderWriterQueue.
 void run_rigtorp(const Config& config, Report& report);
+// 9. Broadcast: 1, 2, 3 consumers on one broadcast ring vs tee into as many
+//    SPSC rings (issue 17).
+void run_broadcast(const Config& config, Report& report);
 
 }  // namespace bench

@@ -1,0 +1,343 @@
+// Broadcast rings with Overrun::drop_slow (issue 17; docs/design.md
+// section 11, "drop-slow"): the producer never waits; a consumer it lapped
+// gets Status::overrun once, counts exactly what it lost (payload bytes
+// and records), resumes at the oldest intact record and never delivers a
+// torn one (intact() after reading; release() checks it too).
+//
+// Single-process cases drive the producer and consumers step by step; the
+// multi-process case runs a fast producer against two slow consumer
+// processes and checks every record they deliver. (No thread stress under
+// TSan: a lapped reader racing the producer's overwrite is this policy's
+// design, detected after the fact, and TSan would rightly report it.)
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "tests/support.h"
+
+namespace shmring {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ChildGuard;
+using testing::ScopedRing;
+using testing::SharedBlock;
+using testing::wait_child;
+
+RingOptions lossy_options(std::uint64_t capacity, std::uint32_t consumers) {
+  RingOptions o;
+  o.kind = Kind::broadcast;
+  o.capacity = capacity;
+  o.max_consumers = consumers;
+  o.overrun = Overrun::drop_slow;
+  return o;
+}
+
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Record `seq`: 8..max_len bytes, seq first, a pattern of seq after.
+std::size_t length_of(std::uint64_t seq, std::size_t max_len) {
+  return 8 + mix(seq) % (max_len - 7);
+}
+void fill(std::span<std::byte> b, std::uint64_t seq) {
+  std::memcpy(b.data(), &seq, 8);
+  testing::fill_words(b.subspan(8), seq);
+}
+std::uint64_t seq_of(const Record& r) {
+  std::uint64_t s = ~0ULL;
+  if (r.size >= 8) std::memcpy(&s, r.data, 8);
+  return s;
+}
+// max_len 0: fixed 56-byte records.
+bool check(const Record& r, std::uint64_t seq, std::size_t max_len) {
+  const std::size_t len = max_len == 0 ? 56 : length_of(seq, max_len);
+  return r.size == len && seq_of(r) == seq &&
+         testing::check_words(r.bytes().subspan(8), seq);
+}
+
+Status write(Producer& p, std::uint64_t seq, std::size_t len) {
+  Reservation r = p.try_reserve(len);
+  if (!r) return r.status;
+  fill(r.bytes, seq);
+  p.commit(len);
+  return Status::ok;
+}
+
+// Drains `c` (try_peek until would_block), checking order and contents;
+// returns records delivered and adds their payload to *payload.
+struct Drained {
+  std::uint64_t records = 0;
+  std::uint64_t payload = 0;
+  int overruns = 0;
+  std::uint64_t next = 0;  // seq after the last delivered one
+  bool ok = true;
+};
+void drain(Consumer& c, std::size_t max_len, Drained* d) {
+  for (;;) {
+    Peeked got = c.try_peek();
+    if (got.status == Status::overrun) {
+      ++d->overruns;
+      continue;
+    }
+    if (!got) return;
+    // Everything taken before intact() (the producer may overwrite the
+    // record at any moment after it).
+    const std::uint64_t s = seq_of(got.record);
+    const std::uint64_t size = got.record.size;
+    const bool good = check(got.record, s, max_len);
+    if (!c.intact()) continue;  // torn while we looked: dropped
+    if (!good || s < d->next) {
+      d->ok = false;
+      return;
+    }
+    d->next = s + 1;
+    ++d->records;
+    d->payload += size;
+    c.release();
+  }
+}
+
+TEST_CASE("drop-slow: the producer never waits; a lapped consumer counts "
+          "its loss exactly", "[broadcast][overrun]") {
+  constexpr std::uint64_t kCap = 4096;
+  const std::size_t max_len = GENERATE(std::size_t{56}, std::size_t{500});
+  CAPTURE(max_len);
+  ScopedRing ring(lossy_options(kCap, 2));
+  Segment& seg = ring.segment();
+  CHECK(seg.overrun() == Overrun::drop_slow);
+  Consumer fast = testing::attach_consumer(seg);
+  Consumer slow = testing::attach_consumer(seg);
+  Producer p = testing::attach_producer(seg);
+  Drained f, s;
+  std::uint64_t total_payload = 0;
+  constexpr std::uint64_t kRecords = 5000;
+  for (std::uint64_t seq = 0; seq < kRecords; ++seq) {
+    // Never blocks, whatever the consumers do.
+    const std::size_t len = max_len == 56 ? 56 : length_of(seq, max_len);
+    REQUIRE(write(p, seq, len) == Status::ok);
+    total_payload += len;
+    if (seq % 4 == 0) drain(fast, max_len == 56 ? 0 : max_len, &f);
+    // The slow one looks only now and then: lapped many times.
+    if (seq % 997 == 0) drain(slow, max_len == 56 ? 0 : max_len, &s);
+  }
+  p.close();
+  drain(fast, max_len == 56 ? 0 : max_len, &f);
+  drain(slow, max_len == 56 ? 0 : max_len, &s);
+  for (Consumer* c : {&fast, &slow}) {
+    CHECK(c->try_peek().status == Status::closed);
+  }
+  CHECK(f.ok);
+  CHECK(s.ok);
+  CHECK(s.overruns > 0);
+  // Exact: every record and every payload byte either delivered or lost.
+  CHECK(f.records + fast.lost_records() == kRecords);
+  CHECK(f.payload + fast.lost_bytes() == total_payload);
+  CHECK(s.records + slow.lost_records() == kRecords);
+  CHECK(s.payload + slow.lost_bytes() == total_payload);
+  CHECK(slow.lost_records() > kRecords / 2);
+  // shm-ring info shows the loss of each cursor.
+  const SegmentInfo info = seg.info();
+  REQUIRE(info.cursors.size() == 2);
+  CHECK(info.overrun == Overrun::drop_slow);
+}
+
+TEST_CASE("drop-slow: a record overwritten while held is never delivered",
+          "[broadcast][overrun]") {
+  constexpr std::uint64_t kCap = 4096;
+  ScopedRing ring(lossy_options(kCap, 1));
+  Segment& seg = ring.segment();
+  Consumer c = testing::attach_consumer(seg);
+  Producer p = testing::attach_producer(seg);
+  REQUIRE(write(p, 0, 56) == Status::ok);
+  REQUIRE(write(p, 1, 56) == Status::ok);
+  Peeked got = c.try_peek();
+  REQUIRE(got);
+  CHECK(seq_of(got.record) == 0);
+  // The producer laps the held record (a ring and a bit later).
+  for (std::uint64_t seq = 2; seq < 2 + kCap / 64 + 2; ++seq) {
+    REQUIRE(write(p, seq, 56) == Status::ok);
+  }
+  const std::uint64_t written = 2 + kCap / 64 + 2;
+  SECTION("intact() says so and drops it") {
+    CHECK_FALSE(c.intact());
+  }
+  SECTION("release() drops it too: it is not counted as delivered") {
+    c.release();
+  }
+  Peeked next = c.try_peek();
+  CHECK(next.status == Status::overrun);
+  // Record 0 counts as lost, not delivered.
+  std::uint64_t delivered = 0;
+  std::uint64_t expect = ~0ULL;
+  for (;;) {
+    Peeked r = c.try_peek();
+    if (!r) {
+      CHECK(r.status == Status::would_block);
+      break;
+    }
+    REQUIRE(c.intact());
+    if (expect != ~0ULL) CHECK(seq_of(r.record) == expect);
+    expect = seq_of(r.record) + 1;
+    ++delivered;
+    c.release();
+  }
+  CHECK(expect == written);
+  CHECK(delivered + c.lost_records() == written);
+  CHECK(c.lost_bytes() == 56 * c.lost_records());
+  // The oldest intact record: a ring holds 64 such records, minus the one
+  // the producer was about to overwrite when the consumer looked.
+  CHECK(delivered >= kCap / 64 - 2);
+}
+
+TEST_CASE("drop-slow: a late consumer starts near the tail, with exact counts",
+          "[broadcast][overrun]") {
+  ScopedRing ring(lossy_options(4096, 2));
+  Segment& seg = ring.segment();
+  Producer p = testing::attach_producer(seg);
+  // No consumer: the producer writes anyway (it never waits).
+  for (std::uint64_t seq = 0; seq < 500; ++seq) {
+    REQUIRE(write(p, seq, length_of(seq, 100)) == Status::ok);
+  }
+  Consumer c = testing::attach_consumer(seg);
+  for (std::uint64_t seq = 500; seq < 510; ++seq) {
+    REQUIRE(write(p, seq, length_of(seq, 100)) == Status::ok);
+  }
+  p.close();
+  Drained d;
+  drain(c, 100, &d);
+  CHECK(d.ok);
+  CHECK(d.overruns == 0);
+  CHECK(c.lost_records() == 0);
+  // It gets everything after it attached (and at most the records since
+  // the producer's last reserve before that).
+  CHECK(d.next == 510);
+  CHECK(d.records >= 10);
+  CHECK(d.records <= 11);
+}
+
+// ---------------------------------------------------------------------------
+
+struct Shared {
+  std::atomic<std::uint64_t> delivered[2];
+  std::atomic<std::uint64_t> payload[2];
+  std::atomic<std::uint64_t> lost_records[2];
+  std::atomic<std::uint64_t> lost_bytes[2];
+  std::atomic<std::uint64_t> torn_dropped[2];
+  std::atomic<int> attached{0};
+};
+
+constexpr std::size_t kMpMax = 700;
+
+int slow_consumer(int shmid, int id, Shared* sh) {
+  auto seg = Segment::attach_id(shmid, Kind::broadcast);
+  if (!seg) return 2;
+  auto c = Consumer::attach(*seg);
+  if (!c) return 3;
+  sh->attached.fetch_add(1);
+  std::uint64_t next = 0;
+  std::uint64_t n = 0;
+  std::vector<Record> batch(8);
+  for (;;) {
+    std::size_t got = 0;
+    const Status st = c->peek_batch(batch, &got, 30s);
+    if (st == Status::overrun) continue;
+    if (st == Status::closed) break;
+    if (st != Status::ok) {
+      std::fprintf(stderr, "consumer %d: %s\n", id, to_string(st));
+      return 4;
+    }
+    // Everything we need from the records is taken before intact(): after
+    // it, the producer may overwrite them at any moment.
+    bool all_good = true;
+    std::uint64_t seqs[8];
+    std::uint64_t sizes[8];
+    for (std::size_t i = 0; i < got; ++i) {
+      seqs[i] = seq_of(batch[i]);
+      sizes[i] = batch[i].size;
+      if (!check(batch[i], seqs[i], kMpMax)) all_good = false;
+    }
+    if (!c->intact()) {  // torn while read: dropped, never delivered
+      sh->torn_dropped[id].fetch_add(1);
+      continue;
+    }
+    if (!all_good) {
+      std::fprintf(stderr, "consumer %d: an intact batch failed its check\n", id);
+      return 5;
+    }
+    for (std::size_t i = 0; i < got; ++i) {
+      const std::uint64_t s = seqs[i];
+      if (s < next) {
+        std::fprintf(stderr, "consumer %d: record %llu after %llu\n", id,
+                     static_cast<unsigned long long>(s),
+                     static_cast<unsigned long long>(next));
+        return 6;
+      }
+      next = s + 1;
+      sh->payload[id].fetch_add(sizes[i]);
+    }
+    n += got;
+    c->release();
+    // Slow: a pause every few batches, so the producer laps us.
+    if (n % (64 * (id + 1)) < got) std::this_thread::sleep_for(1ms);
+  }
+  sh->delivered[id].store(n);
+  sh->lost_records[id].store(c->lost_records());
+  sh->lost_bytes[id].store(c->lost_bytes());
+  return 0;
+}
+
+TEST_CASE("drop-slow: a fast producer and two slow consumer processes",
+          "[broadcast][overrun][process]") {
+  ScopedRing ring(lossy_options(1 << 14, 2));
+  const int shmid = ring.segment().id();
+  SharedBlock<Shared> sh;
+  ChildGuard kids;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 2; ++i) {
+    pids.push_back(kids.spawn([=, &sh] { return slow_consumer(shmid, i, &*sh); }));
+  }
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (sh->attached.load() < 2 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(1ms);
+  }
+  REQUIRE(sh->attached.load() == 2);
+  constexpr std::uint64_t kRecords = 200000;
+  std::uint64_t total_payload = 0;
+  {
+    Producer p = testing::attach_producer(ring.segment());
+    for (std::uint64_t seq = 0; seq < kRecords; ++seq) {
+      const std::size_t len = length_of(seq, kMpMax);
+      Reservation r = p.reserve(len, 10s);
+      REQUIRE(r);
+      fill(r.bytes, seq);
+      p.commit(len);
+      total_payload += len;
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    const auto st = wait_child(pids[i], 60s);
+    kids.forget(pids[i]);
+    CAPTURE(i, st.describe());
+    REQUIRE(st.exited);
+    REQUIRE(st.code == 0);
+    CHECK(sh->delivered[i].load() + sh->lost_records[i].load() == kRecords);
+    CHECK(sh->payload[i].load() + sh->lost_bytes[i].load() == total_payload);
+    UNSCOPED_INFO("consumer " << i << ": delivered " << sh->delivered[i].load()
+                              << ", lost " << sh->lost_records[i].load()
+                              << " records, dropped " << sh->torn_dropped[i].load()
+                              << " torn batches");
+  }
+  CHECK(sh->lost_records[0].load() + sh->lost_records[1].load() > 0);
+}
+
+}  // namespace
+}  // namespace shmring
