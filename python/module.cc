@@ -566,6 +566,15 @@ std::unique_ptr<PyRing> open_ring(const py::object& key, py::object create,
     seg.emplace(Segment::attach(k, expect));
   }
   if (!*seg) raise_error(seg->error());
+  if ((*seg)->kind() == Kind::slots) {
+    // Fixed-size elements have no record framing to hand out.
+    raise_error(Error{Errc::wrong_kind,
+                      "this is a slots ring (fixed-size elements of " +
+                          std::to_string((*seg)->slot_size()) +
+                          " bytes for C++ QueueWriter/QueueReader<T>); the "
+                          "Python module moves records and opens spsc and "
+                          "mpsc rings only"});
+  }
   auto ring = std::make_unique<PyRing>();
   ring->segment = std::make_shared<Segment>(std::move(*seg).value());
   return ring;

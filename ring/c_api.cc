@@ -174,6 +174,15 @@ int open_key(shmring_key_t key, const shmring_options* options,
           "_ATTACH_OR_CREATE");
   }
   if (!*seg) return fail(seg->error());
+  if ((*seg)->kind() == shmring::Kind::slots) {
+    // Fixed-size elements have no record framing to hand out.
+    return fail(shmring::Error{
+        shmring::Errc::wrong_kind,
+        "shmring_open: this is a slots ring (fixed-size elements of " +
+            std::to_string((*seg)->slot_size()) +
+            " bytes for C++ QueueWriter/QueueReader<T>); the C API moves "
+            "records and opens spsc and mpsc rings only"});
+  }
   auto ring = std::make_unique<shmring_ring>();
   ring->segment = std::make_shared<shmring::Segment>(std::move(*seg).value());
   *out = ring.release();

@@ -14,10 +14,15 @@
 // holder keeps it at 1 with SEM_UNDO, so the kernel releases it when the
 // holder exits, however it exits. That is the liveness proof (liveness.h).
 //
-// A record is an 8-byte RecordHeader followed by its payload, padded to a
-// multiple of 8 bytes (its "span"). Records never straddle the end of the
-// ring: a producer that would straddle writes a padding record to the end and
-// starts its record at offset 0.
+// Record rings (spsc, mpsc): a record is an 8-byte RecordHeader followed by
+// its payload, padded to a multiple of 8 bytes (its "span"). Records never
+// straddle the end of the ring: a producer that would straddle writes a
+// padding record to the end and starts its record at offset 0.
+//
+// Fixed-slot rings (slots, issue 12): the data ring is an array of
+// slot_count(capacity, slot_size) elements of `slot_size` bytes each, no
+// headers; head and tail count elements, not bytes (element i lives at
+// offset (i mod slot_count) * slot_size). One producer, one consumer.
 #pragma once
 
 #include <atomic>
@@ -26,8 +31,10 @@
 
 namespace shmring {
 
-// broadcast = 4 (issue 17): 3 is left for issue 12's fixed-slot kind.
-enum class Kind : std::uint32_t { spsc = 1, mpsc = 2, broadcast = 4 };
+// spsc and mpsc carry variable-size records; slots carries fixed-size
+// elements (Queue<T>, ring/queue.h, issue 12); broadcast (issue 17): one
+// producer, many consumers, each sees every record.
+enum class Kind : std::uint32_t { spsc = 1, mpsc = 2, slots = 3, broadcast = 4 };
 // Broadcast rings: what the producer does when the slowest live consumer
 // would be overwritten (docs/design.md, section 11).
 enum class Overrun : std::uint32_t { wait = 0, drop_slow = 1 };
@@ -131,7 +138,12 @@ struct ControlBlock {
   // Inode of the creator's PID namespace: informational (`shm-ring info`);
   // liveness does not depend on pids.
   std::uint64_t pid_namespace;
-  std::uint8_t pad0[kLine - 80];
+  // ==== issue 12 (fixed-slot kind), in line 0's former padding: the
+  // element size of a Kind::slots ring, 0 for record rings (which is what
+  // every v2 ring created before it reads here).
+  std::uint32_t slot_size;
+  std::uint32_t reserved0;
+  std::uint8_t pad0[kLine - 88];
 
   // ---- line 1: written by the consumer only.
   // Position (monotonic byte count, compared modulo 2^64) of the first
@@ -204,6 +216,7 @@ static_assert(offsetof(ControlBlock, creator_token) == 56);
 static_assert(offsetof(ControlBlock, state) == 64);
 static_assert(offsetof(ControlBlock, sem_id) == 68);
 static_assert(offsetof(ControlBlock, pid_namespace) == 72);
+static_assert(offsetof(ControlBlock, slot_size) == 80);
 static_assert(offsetof(ControlBlock, head) == 1 * kLine);
 static_assert(offsetof(ControlBlock, release_to) == 1 * kLine + 8);
 static_assert(offsetof(ControlBlock, tail) == 2 * kLine);
@@ -420,6 +433,26 @@ constexpr bool positions_sane(std::uint64_t head, std::uint64_t tail,
                               std::uint64_t capacity) {
   return ((head | tail) & (kRecordAlign - 1)) == 0 && tail - head <= capacity;
 }
+
+// ---- Fixed-slot rings (Kind::slots).
+//
+// Largest element: half the ring, so a ring holds at least two.
+constexpr std::uint64_t max_slot_size(std::uint64_t capacity) {
+  return capacity / 2 < 0xffffffffULL ? capacity / 2 : 0xffffffffULL;
+}
+// Elements a ring of `capacity` bytes holds (the tail of the data ring
+// beyond slot_count * slot_size is unused).
+constexpr std::uint64_t slot_count(std::uint64_t capacity,
+                                   std::uint64_t slot_size) {
+  return slot_size == 0 ? 0 : capacity / slot_size;
+}
+// True if element positions read from the segment can be those of a correct
+// slots ring: tail at most `count` elements ahead of head (modulo 2^64).
+constexpr bool slot_positions_sane(std::uint64_t head, std::uint64_t tail,
+                                   std::uint64_t count) {
+  return tail - head <= count;
+}
+static_assert(slot_count(256, 12) == 21 && slot_count(1 << 20, 4) == 1 << 18);
 
 // True if `pos` lies in [from, to) modulo 2^64.
 constexpr bool in_window(std::uint64_t from, std::uint64_t pos,

@@ -16,6 +16,8 @@ const char* kind_name(Kind k) {
       return "spsc";
     case Kind::mpsc:
       return "mpsc";
+    case Kind::slots:
+      return "slots";
     case Kind::broadcast:
       return "broadcast";
   }

@@ -47,7 +47,7 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
   // acquire: pairs with the previous producer's tail store; an SPSC
   // producer continues where the last one (closed or dead) published.
   tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
-  max_payload_ = layout::max_payload(capacity_);
+  record_limit_ = layout::max_payload(capacity_) + 1;
   if (segment.kind() == Kind::broadcast) {
     // No cursor scanned yet: the ring counts as full until the first
     // rescan (broadcast_min) finds the registered consumers.
@@ -57,6 +57,10 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
     cached_head_ = tail_ - capacity_;
     lossy_ = segment.overrun() == Overrun::drop_slow;
     if (lossy_) init_lossy();
+  }
+  if (segment.kind() == Kind::slots) {
+    init_slots(segment);  // element positions; no records (slots.cc)
+    return;
   }
   // SPSC: we are the only writer of tail, so a garbage pair is a peer's
   // scribble, refused by every reserve (corrupt). MPSC: other producers
@@ -70,7 +74,7 @@ Producer::Producer(Producer&&) noexcept = default;
 Producer::~Producer() { close(); }
 
 std::size_t Producer::max_record_size() const {
-  return layout::max_payload(capacity_);
+  return slot_size_ != 0 ? 0 : layout::max_payload(capacity_);  // slots: none
 }
 
 namespace {
@@ -101,8 +105,7 @@ Reservation Producer::reserve(std::size_t size, std::size_t align,
                               Timeout timeout) {
   if (closed_) return {Status::closed, {}};
   if (!alignment_ok(align) ||
-      size + std::max<std::size_t>(align, 8) - 8 > max_record_size() ||
-      (mpsc_ && align > layout::kRecordAlign)) {
+      size + std::max<std::size_t>(align, 8) - 8 > max_record_size()) {
     return {Status::too_large, {}};
   }
   return wait_loop<Reservation>(
@@ -114,13 +117,13 @@ Reservation Producer::try_reserve_slow(std::size_t size, std::size_t align) {
   if (closed_) return {Status::closed, {}};
   if (!alignment_ok(align)) return {Status::too_large, {}};
   align = std::max<std::size_t>(align, layout::kRecordAlign);
-  if (size + align - layout::kRecordAlign > max_record_size() ||
-      (mpsc_ && align > layout::kRecordAlign)) {
+  if (slot_size_ != 0) return {Status::too_large, {}};  // slots: no records
+  if (size + align - layout::kRecordAlign > max_record_size()) {
     return {Status::too_large, {}};
   }
   if (broken_) return {Status::corrupt, {}};
   if (reserved_) abort();  // one reservation at a time
-  return mpsc_ ? reserve_mpsc(size) : reserve_spsc(size, align);
+  return mpsc_ ? reserve_mpsc(size, align) : reserve_spsc(size, align);
 }
 
 Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
@@ -207,18 +210,25 @@ inline void claim_step(detail::ClaimStep step) {
 // write the headers. No lock: a producer stopped anywhere in here never
 // keeps another from claiming; its CAS either happened (the claim is its
 // own, recovered by the consumer if it dies) or did not (nothing is
-// claimed).
-Reservation Producer::reserve_mpsc(std::size_t size) {
+// claimed). An aligned claim (align > 8) also covers a padding record (the
+// gap) before the record, as reserve_spsc() lays it out.
+Reservation Producer::reserve_mpsc(std::size_t size, std::size_t align) {
   const auto span = static_cast<std::uint32_t>(layout::span_for(size));
   auto& slot = cb_->producers[slot_];
   // relaxed: only an expectation for the CAS below, which rereads it.
   std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
   std::uint64_t off = 0;
   std::uint64_t pad = 0;
+  std::uint64_t gap = 0;
   for (;;) {
     off = t & mask_;
-    pad = off + span > capacity_ ? capacity_ - off : 0;
-    const std::uint64_t need = pad + span;
+    gap = align_gap(off, align);
+    pad = 0;
+    if (off + gap + span > capacity_) {
+      pad = capacity_ - off;
+      gap = align_gap(0, align);
+    }
+    const std::uint64_t need = pad + gap + span;
     if (!layout::positions_sane(cached_head_, t, capacity_) ||
         t - cached_head_ + need > capacity_) {
       // seq_cst: acquire pairs with the consumer's head store in
@@ -263,14 +273,23 @@ Reservation Producer::reserve_mpsc(std::size_t size) {
     }
   }
   claim_step(detail::ClaimStep::after_cas);
-  const std::uint64_t pos = t + pad;
+  const std::uint64_t pos = t + pad + gap;
   // relaxed: the consumer that finds it reads it with acquire and needs
-  // nothing else from it; ordered before the padding store (release) and
+  // nothing else from it; ordered before the padding stores (release) and
   // before our next intent (release). Busy until commit().
   header_at(data_, pos & mask_)
       .store(layout::encode_busy(span, owner_), std::memory_order_relaxed);
-  if (pad != 0) {
+  if (gap != 0) {
     claim_step(detail::ClaimStep::after_busy_header);
+    // release: a consumer that skips this gap (acquire) finds the busy
+    // header after it, not a 0 word it would take for a dead claim. Before
+    // the wrap padding, which is the claim's first word when there is one.
+    header_at(data_, (t + pad) & mask_)
+        .store(layout::padding_word(static_cast<std::uint32_t>(gap)),
+               std::memory_order_release);
+  }
+  if (pad != 0) {
+    if (gap == 0) claim_step(detail::ClaimStep::after_busy_header);
     // release: a consumer that skips this padding (acquire) finds the busy
     // header at offset 0, not a 0 word it would take for a dead claim.
     header_at(data_, off)
@@ -380,6 +399,7 @@ Consumer::Consumer(Segment& segment, ProcessToken token, int cursor)
   head_word_ = &cb_->head;
   max_span_ = layout::max_span(capacity_);
   sem_id_ = segment.sem_id();
+  if (segment.kind() == Kind::slots) init_slots(segment);  // slots.cc
   slow_release_ = mpsc_;
   if (cursor >= 0) {  // broadcast: our own cursor, starting at the tail
     cursor_ = cursor;
@@ -407,17 +427,21 @@ Consumer::Consumer(Consumer&&) noexcept = default;
 Consumer::~Consumer() { close(); }
 
 std::size_t Consumer::max_record_size() const {
-  return layout::max_payload(capacity_);
+  return slot_size_ != 0 ? 0 : layout::max_payload(capacity_);  // slots: none
 }
 
 std::uint64_t Consumer::size_guess() const {
   // relaxed: a guess for progress displays.
   const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
+  if (slot_size_ != 0) {  // slots: positions count elements
+    return t - slot_head_ <= slot_count_ ? (t - slot_head_) * slot_size_ : 0;
+  }
   return t - head_ <= capacity_ ? t - head_ : 0;
 }
 
 Peeked Consumer::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
+  if (slot_size_ != 0) return {Status::too_large, {}};  // slots: no records
   if (lossy_) return try_peek_lossy();  // broadcast.cc
   for (;;) {
     if (read_ == cached_tail_) {

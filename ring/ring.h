@@ -47,7 +47,8 @@ enum class ClaimStep : int {
   before_intent = 0,      // space checked, nothing published
   before_cas = 1,         // intent published, tail not moved
   after_cas = 2,          // claimed, no header written (the 0 word)
-  after_busy_header = 3,  // wrapping claim: busy header, no padding yet
+  after_busy_header = 3,  // wrapping or aligned claim: busy header, no
+                          // padding yet
   claimed = 4,            // headers written, reservation returned next
 };
 inline constexpr int kClaimSteps = 5;
@@ -104,8 +105,17 @@ class Producer {
  public:
   // Registers this process in the ring's producer table. Errc::role_taken
   // if an SPSC ring already has a live producer; dead ones are reaped.
+  // Errc::wrong_kind on a slots ring (it holds elements, not records: use
+  // QueueWriter<T>, ring/queue.h, or attach_slots()).
   static Result<Producer> attach(Segment& segment,
                                  ProducerOptions options = {});
+  // The producer role on a fixed-slot ring (Kind::slots) whose element size
+  // is `element_size`; Errc::wrong_kind for another size or kind. The same
+  // roles, liveness and end of stream as attach(); the data calls are the
+  // slot ones below (the record calls return too_large).
+  static Result<Producer> attach_slots(Segment& segment,
+                                       std::size_t element_size,
+                                       ProducerOptions options = {});
 
   Producer(Producer&&) noexcept;
   Producer& operator=(Producer&&) = delete;
@@ -122,7 +132,7 @@ class Producer {
   // record of up to align - 8 bytes before the record when needed, so the
   // record must fit max_record_size() with that slack: size + align - 8.
   // too_large if it cannot, or if `align` is not a power of two <= 64.
-  // SPSC rings only for align > 8 (MPSC: too_large).
+  // MPSC rings too: the claim then covers the padding record.
   static constexpr std::size_t kMaxAlign = 64;
   [[nodiscard]] Reservation try_reserve(std::size_t size, std::size_t align);
   [[nodiscard]] Reservation reserve(std::size_t size, std::size_t align,
@@ -152,6 +162,23 @@ class Producer {
   // When the last producer closes, the consumer sees end of stream.
   void close();
 
+  // ---- Fixed-slot rings (attach_slots; QueueWriter<T> is the typed use).
+  // The free slot for the next element (slot_size() bytes, write it, then
+  // publish_slot()), or nullptr with `*why` saying why: would_block (full),
+  // closed, corrupt, too_large (not a slots producer). Inline: a compare
+  // against the cached head; the head is reloaded only when full.
+  [[nodiscard]] inline std::byte* try_claim_slot(Status* why);
+  // Publishes the claimed slot: tail + 1 (release store) and the wake check
+  // (WaitPoint::publish). Only after a successful try_claim_slot().
+  inline void publish_slot();
+  // Blocks (spin, then sleep) until a slot is free: ok, then
+  // try_claim_slot() succeeds. timed_out, peer_dead, interrupted, closed,
+  // corrupt as reserve().
+  [[nodiscard]] Status wait_slot(Timeout timeout = kForever);
+  // The element size of a slots producer; 0 for a record producer.
+  std::size_t slot_size() const { return slot_size_; }
+
+  // The largest record; 0 on a slots producer (it takes no records).
   std::size_t max_record_size() const;
   int slot() const { return slot_; }
   // Valid while the Segment object lives; the handle itself (and its
@@ -169,9 +196,13 @@ class Producer {
   Reservation try_reserve_slow(std::size_t size, std::size_t align = 8);
   void commit_deferred_slow(std::size_t used, std::uint16_t type);
   Reservation reserve_spsc(std::size_t size, std::size_t align);
-  Reservation reserve_mpsc(std::size_t size);
+  Reservation reserve_mpsc(std::size_t size, std::size_t align);
   inline void publish();
   Status blocked_status();
+  static Result<Producer> attach_role(Segment& segment,
+                                      ProducerOptions options);
+  void init_slots(const Segment& segment);  // slots.cc
+  std::byte* claim_slot_slow(Status* why);  // slots.cc
   // Broadcast rings (broadcast.cc): the minimum registered cursor (the
   // space rule), reaping dead consumers, the full-ring check.
   std::uint64_t broadcast_min();
@@ -193,7 +224,9 @@ class Producer {
   std::byte* data_;
   std::uint64_t mask_;
   std::uint64_t capacity_;
-  std::uint64_t max_payload_ = 0;
+  // One past the largest payload the record fast path takes; 0 on a slots
+  // producer, so its record calls always reach the slow path (too_large).
+  std::uint64_t record_limit_ = 0;
   int slot_;
   std::uint32_t owner_;  // owner tag written into MPSC busy headers
   int sem_id_ = -1;      // the ring's role semaphores (Segment::sem_id)
@@ -212,6 +245,15 @@ class Producer {
   bool reserved_ = false;
   detail::ClosedFlag closed_;
   bool broken_ = false;  // positions in the segment are corrupt
+
+  // Kind::slots: tail_ and cached_head_ count elements.
+  std::byte* slot_at_ = nullptr;    // the slot of element tail_
+  std::byte* slots_end_ = nullptr;  // data_ + slot_count * slot_size
+  std::uint64_t slot_count_ = 0;
+  // slot_count_ while the fast path may claim; 0 when closed, corrupt, or
+  // not a slots producer (the fast path's only bound).
+  std::uint64_t slot_room_ = 0;
+  std::uint32_t slot_size_ = 0;
   // Broadcast rings: cached_head_ is the minimum registered cursor as last
   // scanned (docs/design.md section 11).
   bool broadcast_ = false;
@@ -235,7 +277,14 @@ class Consumer {
   // Takes the consumer role. Errc::role_taken if a live consumer holds it;
   // a dead one's role is taken over and reading resumes at its last
   // released position (records it peeked but did not release come again).
+  // Errc::wrong_kind on a slots ring (use QueueReader<T> or attach_slots()).
   static Result<Consumer> attach(Segment& segment);
+  // The consumer role on a fixed-slot ring (Kind::slots) whose element size
+  // is `element_size`; Errc::wrong_kind for another size or kind. The same
+  // roles, takeover, end of stream and wait_fd() as attach(); the data
+  // calls are the slot ones below (the record calls return too_large).
+  static Result<Consumer> attach_slots(Segment& segment,
+                                       std::size_t element_size);
 
   Consumer(Consumer&&) noexcept;
   Consumer& operator=(Consumer&&) = delete;
@@ -260,6 +309,21 @@ class Consumer {
   [[nodiscard]] Status read(std::vector<std::byte>& out,
                             Timeout timeout = kForever);
 
+  // ---- Fixed-slot rings (attach_slots; QueueReader<T> is the typed use).
+  // The next element (slot_size() bytes, valid until release_slot()), or
+  // nullptr with `*why`: would_block (empty), closed / peer_dead (end of
+  // stream, as try_peek()), corrupt, too_large (not a slots consumer).
+  // Inline: a compare against the cached tail; the tail is reloaded only
+  // when empty. Arms wait_fd() when it finds nothing, as try_peek() does.
+  [[nodiscard]] inline const std::byte* try_slot(Status* why);
+  // Frees the element: head + 1 (release store) and the wake check.
+  inline void release_slot();
+  // Blocks (spin, then sleep) until an element is there: ok, then
+  // try_slot() succeeds; else closed, peer_dead, timed_out, ... as peek().
+  [[nodiscard]] Status wait_slot(Timeout timeout = kForever);
+  // The element size of a slots consumer; 0 for a record consumer.
+  std::size_t slot_size() const { return slot_size_; }
+
   void close();
 
   // A file descriptor for poll/epoll/select (ring/wait_fd.h): readable when
@@ -272,8 +336,8 @@ class Consumer {
   // (else Errc::invalid_argument). One helper thread per consumer.
   [[nodiscard]] Result<int> wait_fd();
 
-  // Bytes committed or claimed but not yet released: a guess while
-  // producers run.
+  // Bytes committed or claimed but not yet released (slots: elements
+  // times their size): a guess while producers run.
   std::uint64_t size_guess() const;
   std::size_t max_record_size() const;
   Segment& segment() const { return *segment_; }
@@ -304,6 +368,7 @@ class Consumer {
   std::uint64_t lost_records() const { return lost_records_; }
 
  private:
+  static Result<Consumer> attach_role(Segment& segment);
   Consumer(Segment& segment, ProcessToken token, int cursor = -1);
   // Broadcast rings (broadcast.cc): take a free cursor; start at the tail;
   // free the cursor.
@@ -313,6 +378,11 @@ class Consumer {
   Peeked try_peek_slow();  // wait_fd.cc: try_peek_scan() + the fd's arming
   Peeked try_peek_scan();
   Status end_status();
+  Status producers_gone();     // roles.cc: would_block while one may publish
+  Status how_stream_ended();   // roles.cc: closed or peer_dead
+  void init_slots(const Segment& segment);      // slots.cc
+  const std::byte* slot_slow(Status* why);      // slots.cc (+ wait_fd arming)
+  const std::byte* slot_scan(Status* why);      // slots.cc
   bool stalled_long_enough(std::uint64_t pos);
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
   bool reclaim_unwritten_claim(std::uint64_t pos);
@@ -350,6 +420,17 @@ class Consumer {
   std::uint32_t empty_polls_ = 0;
   detail::ClosedFlag closed_;
   std::unique_ptr<detail::WaitFd> wait_fd_;  // wait_fd(), created lazily
+
+  // Kind::slots: element positions, apart from the record ones above so
+  // the record fast paths never run on them (read_ == cached_tail_ stays
+  // true) and the slot fast path never runs on a record consumer.
+  std::uint64_t slot_head_ = 0;  // next element to read (= released)
+  std::uint64_t slot_tail_ = 0;  // producer's tail as last seen; set to
+                                 // slot_head_ at close()
+  const std::byte* slot_at_ = nullptr;  // the slot of element slot_head_
+  const std::byte* slots_end_ = nullptr;
+  std::uint64_t slot_count_ = 0;
+  std::uint32_t slot_size_ = 0;
   // Where release() publishes head_: ControlBlock::head, or on a broadcast
   // ring this consumer's cursor position.
   std::atomic<std::uint64_t>* head_word_ = nullptr;
@@ -376,7 +457,7 @@ class Consumer {
 // other case (wrap, full, MPSC, errors) goes to the out-of-line slow path.
 
 inline Reservation Producer::try_reserve(std::size_t size) {
-  if (!mpsc_ && !reserved_ && !closed_ && !broken_ && size <= max_payload_) {
+  if (!mpsc_ && !reserved_ && !closed_ && !broken_ && size < record_limit_) {
     const std::uint64_t span = layout::span_for(size);
     const std::uint64_t off = tail_ & mask_;
     if (off + span <= capacity_ && tail_ + span - cached_head_ <= capacity_) {
@@ -468,6 +549,42 @@ inline Status Consumer::try_peek_batch(std::span<Record> out,
     out[(*count)++] = p.record;
   }
   return Status::ok;
+}
+
+// ---- Fixed-slot fast paths (rigtorp/SPSCQueue's: an index compare
+// against a cached copy of the peer's index, a copy done by the caller, a
+// release store of our index). Ordering: docs/design.md, section 12.
+
+inline std::byte* Producer::try_claim_slot(Status* why) {
+  // slot_room_ is 0 unless this is an open, sane slots producer.
+  if (tail_ - cached_head_ < slot_room_) return slot_at_;
+  return claim_slot_slow(why);
+}
+
+inline void Producer::publish_slot() {
+  ++tail_;
+  slot_at_ += slot_size_;
+  if (slot_at_ == slots_end_) slot_at_ = data_;
+  // Release store of tail (pairs with the consumer's acquire (seq_cst)
+  // reload in slot_scan(): the element's bytes are visible) and the wake
+  // check; the handshake is WaitPoint::publish's (wait.h).
+  data_ready_.publish(cb_->tail, tail_);
+}
+
+inline const std::byte* Consumer::try_slot(Status* why) {
+  // slot_tail_ == slot_head_ on a record consumer and after close().
+  if (slot_tail_ != slot_head_) return slot_at_;
+  return slot_slow(why);
+}
+
+inline void Consumer::release_slot() {
+  ++slot_head_;
+  slot_at_ += slot_size_;
+  if (slot_at_ == slots_end_) slot_at_ = data_;
+  // Release store of head (pairs with the producer's acquire (seq_cst)
+  // reload in claim_slot_slow(): our copy out of the slot happens before
+  // its overwrite) and the space_ready wake check (WaitPoint::publish).
+  space_ready_.publish(cb_->head, slot_head_);
 }
 
 }  // namespace shmring

@@ -142,6 +142,13 @@ using namespace detail;  // the role helpers above
 // ============================== Producer ==================================
 
 Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
+  if (segment.kind() == Kind::slots) return detail::records_on_slots(segment);
+  return attach_role(segment, options);
+}
+
+// The role protocol proper, shared by attach() and attach_slots().
+Result<Producer> Producer::attach_role(Segment& segment,
+                                       ProducerOptions options) {
   ControlBlock* cb = segment.control();
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
@@ -190,6 +197,12 @@ Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
         by_token ? token_pid(cb->producers[0].owner.load(
                        std::memory_order_acquire))
                  : role_pid(segment.sem_id(), layout::producer_sem(0));
+    if (segment.kind() == Kind::slots) {
+      return Error{Errc::role_taken,
+                   "this slots ring already has a live producer (pid " +
+                       std::to_string(pid) +
+                       "); a slots ring has one producer"};
+    }
     return Error{Errc::role_taken,
                  std::string(segment.kind() == Kind::broadcast
                                  ? "this broadcast ring already has a live "
@@ -226,6 +239,7 @@ Status Producer::blocked_status() {
 void Producer::close() {
   if (closed_) return;
   closed_ = true;
+  slot_room_ = 0;  // the slot fast path now fails: closed
   // A handle inherited through fork() belongs to the parent: the child
   // must neither publish nor free the parent's registration.
   if (self_token() != token_) return;
@@ -255,6 +269,11 @@ void Producer::close() {
 // ============================== Consumer ==================================
 
 Result<Consumer> Consumer::attach(Segment& segment) {
+  if (segment.kind() == Kind::slots) return detail::records_on_slots(segment);
+  return attach_role(segment);
+}
+
+Result<Consumer> Consumer::attach_role(Segment& segment) {
   ControlBlock* cb = segment.control();
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
@@ -299,7 +318,7 @@ Result<Consumer> Consumer::attach(Segment& segment) {
   return Consumer(segment, me);
 }
 
-Status Consumer::end_status() {
+Status Consumer::producers_gone() {
   // seq_cst: pairs with Producer::attach's increment; also part of the
   // re-check of the data_ready Dekker pair for end of stream.
   if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
@@ -312,6 +331,21 @@ Status Consumer::end_status() {
     poll_reap();
     if (any_producer_registered(cb_)) return Status::would_block;
   }
+  return Status::ok;
+}
+
+Status Consumer::how_stream_ended() {
+  // The SPSC (and slots) slot says how its last holder left, in the same
+  // CAS that freed it (seq_cst, read by any_producer_registered()).
+  if (!mpsc_ && cb_->producers[0].owner.load(std::memory_order_seq_cst) ==
+                    kFreeDied) {
+    return Status::peer_dead;
+  }
+  return Status::closed;
+}
+
+Status Consumer::end_status() {
+  if (const Status s = producers_gone(); s != Status::ok) return s;
   // Every producer has left; their last tail stores happen before their
   // slot was freed (seq_cst CAS), so this load sees the final tail.
   // Validated before it is cached (see try_peek()).
@@ -323,13 +357,7 @@ Status Consumer::end_status() {
   }
   cached_tail_ = t;
   if (cached_tail_ != read_) return Status::ok;  // more to read
-  // The SPSC slot says how its last holder left, in the same CAS that
-  // freed it (seq_cst, read above by any_producer_registered()).
-  if (!mpsc_ && cb_->producers[0].owner.load(std::memory_order_seq_cst) ==
-                    kFreeDied) {
-    return Status::peer_dead;
-  }
-  return Status::closed;
+  return how_stream_ended();
 }
 
 void Consumer::poll_reap() {
@@ -350,6 +378,7 @@ void Consumer::reap_now() {
 void Consumer::close() {
   if (closed_) return;
   closed_ = true;
+  slot_tail_ = slot_head_;  // the slot fast path now fails: closed
   if (self_token() != token_) return;  // inherited through fork(): not ours
   if (wait_fd_) wait_fd_->stop();
   if (cursor_ >= 0) {  // broadcast: free our cursor (broadcast.cc)

@@ -48,6 +48,9 @@ ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me);
 // it); false if a live process holds the slot.
 bool take_slot_by_token(std::atomic<ProcessToken>& owner, ProcessToken me,
                         ProcessToken* was);
+// The error for the record API's attach on a slots ring.
+Error records_on_slots(const Segment& seg);  // slots.cc
+
 // True if roles are taken by pid token (see take_slot_by_token).
 inline bool degraded(const Segment& seg) {
   return seg.sem_id() < 0 && seg.removed();

@@ -234,10 +234,10 @@ Result<key_t> parse_key(const std::string& text) {
 }
 
 std::optional<Error> validate(const RingOptions& o) {
-  if (o.kind != Kind::spsc && o.kind != Kind::mpsc &&
+  if (o.kind != Kind::spsc && o.kind != Kind::mpsc && o.kind != Kind::slots &&
       o.kind != Kind::broadcast) {
     return Error{Errc::invalid_argument,
-                 "kind must be spsc, mpsc or broadcast"};
+                 "kind must be spsc, mpsc, slots or broadcast"};
   }
   if (o.kind == Kind::broadcast &&
       (o.max_consumers > layout::kMaxConsumers || o.max_producers > 1)) {
@@ -268,9 +268,22 @@ std::optional<Error> validate(const RingOptions& o) {
                  "wait strategy must be futex, semaphore or spin"};
   }
   if (o.max_producers > layout::kMaxProducers ||
-      (o.kind == Kind::spsc && o.max_producers > 1)) {
+      (o.kind != Kind::mpsc && o.max_producers > 1)) {
     return Error{Errc::invalid_argument,
-                 "max_producers must be <= 64 (and 1 for spsc)"};
+                 "max_producers must be <= 64 (and 1 for spsc and slots)"};
+  }
+  if (o.kind == Kind::slots &&
+      (o.slot_size == 0 || o.slot_size > layout::max_slot_size(o.capacity))) {
+    return Error{Errc::invalid_argument,
+                 "a slots ring needs an element size (slot_size) between 1 "
+                 "and half its capacity (" +
+                     std::to_string(layout::max_slot_size(o.capacity)) +
+                     " bytes), got " + std::to_string(o.slot_size)};
+  }
+  if (o.kind != Kind::slots && o.slot_size != 0) {
+    return Error{Errc::invalid_argument,
+                 "slot_size applies to slots rings only (this is " +
+                     std::string(kind_name(o.kind)) + ")"};
   }
   if ((o.mode & ~0777u) != 0 || (o.mode & 0600u) != 0600u) {
     return Error{Errc::invalid_argument,
@@ -294,6 +307,10 @@ Segment::Segment(std::unique_ptr<Mapping> m, key_t key, int shmid)
   }
   capacity_ = control_->capacity;
   wait_ = control_->wait_strategy;
+  if (kind_ == Kind::slots) {
+    slot_size_ = control_->slot_size;
+    slot_count_ = layout::slot_count(capacity_, slot_size_);
+  }
   // The role semaphore set must be the one created with this ring: same
   // key, shmring's size. A missing one (ipcrm by hand) leaves the Segment
   // usable for info and removal only (sem_id() == -1).
@@ -446,6 +463,7 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
     bb->overrun = o.overrun;
   }
   cb->max_producers = o.max_producers;
+  cb->slot_size = o.slot_size;
   cb->wait_strategy = o.wait;
   cb->flags = o.hugepages ? layout::kFlagHugePages : 0;
   cb->creator_pid = ::getpid();
@@ -532,15 +550,18 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
                      std::to_string(cb->version) + ", this is v" +
                      std::to_string(layout::kLayoutVersion)};
   }
-  if (kind != Kind::spsc && kind != Kind::mpsc && kind != Kind::broadcast) {
+  if (kind != Kind::spsc && kind != Kind::mpsc && kind != Kind::slots &&
+      kind != Kind::broadcast) {
     return Error{Errc::not_shmring,
                  "segment " + name + " has unknown kind " +
                      std::to_string(static_cast<unsigned>(kind))};
   }
   if (expect && kind != *expect) {
-    return Error{Errc::wrong_kind, "segment " + name + " is an " +
-                                       kind_name(kind) + " ring, expected " +
-                                       kind_name(*expect)};
+    return Error{Errc::wrong_kind,
+                 "segment " + name +
+                     (kind == Kind::slots ? " is a " : " is an ") +
+                     kind_name(kind) + " ring, expected " +
+                     kind_name(*expect)};
   }
   if (!is_pow2(capacity) || capacity < layout::kMinCapacity ||
       capacity > layout::kMaxCapacity ||
@@ -557,6 +578,10 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
   }
   if (cb->max_producers == 0 || cb->max_producers > layout::kMaxProducers ||
       (kind != Kind::mpsc && cb->max_producers != 1) ||
+      (kind == Kind::slots &&
+       (seg->slot_size() == 0 ||
+        seg->slot_size() > layout::max_slot_size(capacity))) ||
+      (kind != Kind::slots && cb->slot_size != 0) ||
       (kind == Kind::broadcast &&
        (seg->max_consumers() == 0 ||
         seg->max_consumers() > layout::kMaxConsumers ||
@@ -611,6 +636,7 @@ Result<Segment> Segment::attach_or_create(key_t key,
   how.options = options;
   how.expect_kind = options.kind;
   how.expect_capacity = options.capacity;
+  how.expect_slot_size = options.slot_size;
   return attach_or_create(key, how);
 }
 
@@ -631,6 +657,13 @@ Result<Segment> Segment::attach_or_create(key_t key, const AttachOrCreate& how,
                      "ring " + hex_key(key) + " exists with wait strategy " +
                          wait_name(seg->wait_strategy()) + ", asked for " +
                          wait_name(*how.expect_wait)};
+      }
+      if (how.expect_slot_size && seg->slot_size() != *how.expect_slot_size) {
+        return Error{Errc::wrong_kind,
+                     "ring " + hex_key(key) + " exists with " +
+                         std::to_string(seg->slot_size()) +
+                         "-byte elements, asked for " +
+                         std::to_string(*how.expect_slot_size)};
       }
       return seg;
     }
@@ -689,6 +722,13 @@ std::optional<std::uint64_t> Segment::unread_records() const {
   // wrote. Nothing is written: a snapshot for messages.
   const std::uint64_t head = control_->head.load(std::memory_order_acquire);
   const std::uint64_t tail = control_->tail.load(std::memory_order_acquire);
+  if (kind_ == Kind::slots) {
+    // Positions count elements; there are no headers to walk.
+    if (!layout::slot_positions_sane(head, tail, slot_count_)) {
+      return std::nullopt;
+    }
+    return tail - head;
+  }
   if (!layout::positions_sane(head, tail, capacity_)) return std::nullopt;
   std::uint64_t n = 0;
   std::uint64_t steps = 0;
@@ -752,6 +792,8 @@ SegmentInfo Segment::info() const {
   i.segment_size = cb->segment_size;
   i.wait = cb->wait_strategy;
   i.max_producers = cb->max_producers;
+  i.slot_size = slot_size_;
+  i.slot_count = slot_count_;
   i.hugepages = (cb->flags & layout::kFlagHugePages) != 0;
   // relaxed: a diagnostic snapshot.
   i.wake_mode =
@@ -769,7 +811,14 @@ SegmentInfo Segment::info() const {
   // relaxed: a diagnostic snapshot, no data is read through these.
   i.head = cb->head.load(std::memory_order_relaxed);
   i.tail = cb->tail.load(std::memory_order_relaxed);
-  i.used_bytes = i.tail - i.head <= i.capacity ? i.tail - i.head : 0;
+  if (kind_ == Kind::slots) {
+    // Positions count elements.
+    i.used_bytes = i.tail - i.head <= slot_count_
+                       ? (i.tail - i.head) * slot_size_
+                       : 0;
+  } else {
+    i.used_bytes = i.tail - i.head <= i.capacity ? i.tail - i.head : 0;
+  }
   const ProcessToken c = cb->consumer.owner.load(std::memory_order_relaxed);
   i.consumer_pid = token_pid(c);
   i.consumer_alive = c != 0 && role_alive(layout::consumer_sem(), c);

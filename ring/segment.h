@@ -28,7 +28,12 @@ struct RingOptions {
   std::uint64_t capacity = 1 << 20;  // bytes, power of two
   WaitStrategy wait = WaitStrategy::futex;
   unsigned mode = 0600;             // permission bits of the segment
-  std::uint32_t max_producers = 0;  // 0: 1 for spsc, kMaxProducers for mpsc
+  std::uint32_t max_producers = 0;  // 0: 1 for spsc/slots, kMaxProducers
+                                    // for mpsc
+  // Kind::slots only (and required there): the element size in bytes,
+  // 1 .. capacity / 2. Fixed for the ring's life; QueueWriter<T> and
+  // QueueReader<T> refuse a ring whose element size is not sizeof(T).
+  std::uint32_t slot_size = 0;
   // Back the segment with huge pages (shmget SHM_HUGETLB); the segment is
   // rounded up to a whole number of them. Errc::limit, naming
   // /proc/sys/vm/nr_hugepages, when the machine has none free.
@@ -51,6 +56,7 @@ struct AttachOrCreate {
   std::optional<Kind> expect_kind;
   std::optional<std::uint64_t> expect_capacity;
   std::optional<WaitStrategy> expect_wait;
+  std::optional<std::uint32_t> expect_slot_size;  // slots rings' element size
 };
 
 // Validates options without touching the system: capacity power of two in
@@ -67,6 +73,8 @@ struct SegmentInfo {
   std::uint64_t segment_size = 0;
   WaitStrategy wait = WaitStrategy::futex;
   std::uint32_t max_producers = 0;
+  std::uint32_t slot_size = 0;  // Kind::slots: element bytes; else 0
+  std::uint64_t slot_count = 0; // Kind::slots: elements the ring holds
   bool hugepages = false;  // created with SHM_HUGETLB
   layout::WakeMode wake_mode = layout::WakeMode::membarrier;  // handshake
   pid_t creator_pid = 0;
@@ -74,6 +82,7 @@ struct SegmentInfo {
   std::uint64_t head = 0;
   std::uint64_t tail = 0;
   std::uint64_t used_bytes = 0;  // tail - head, a guess while peers run
+                                 // (slots: elements * slot_size)
   pid_t consumer_pid = 0;        // 0: none
   bool consumer_alive = false;
   struct Producer {
@@ -150,6 +159,10 @@ class Segment {
   Kind kind() const { return kind_; }
   std::uint64_t capacity() const { return capacity_; }
   WaitStrategy wait_strategy() const { return wait_; }
+  // Kind::slots: the element size and how many elements the ring holds
+  // (validated copies, like kind()); 0 for record rings.
+  std::uint32_t slot_size() const { return slot_size_; }
+  std::uint64_t slot_count() const { return slot_count_; }
   // The role semaphore set validated at attach; -1 if it is missing (then
   // Producer/Consumer::attach refuse with Errc::removed).
   int sem_id() const { return sem_id_; }
@@ -199,6 +212,8 @@ class Segment {
   Kind kind_ = Kind::spsc;
   std::uint64_t capacity_ = 0;
   WaitStrategy wait_ = WaitStrategy::futex;
+  std::uint32_t slot_size_ = 0;
+  std::uint64_t slot_count_ = 0;
   int sem_id_ = -1;
   layout::BroadcastBlock* broadcast_ = nullptr;
   std::uint32_t max_consumers_ = 0;

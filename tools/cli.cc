@@ -129,7 +129,7 @@ void add_address_flags(CLI::App& app, AddressFlags& f) {
       ->needs(path);
 }
 
-void add_create_flags(CLI::App& app, RingFlags& f) {
+void add_create_flags(CLI::App& app, RingFlags& f, bool slots) {
   add_address_flags(app, f.address);
   app.add_flag("-c,--create", f.create,
                "Create the ring if it does not exist (else attach to it)");
@@ -139,12 +139,25 @@ void add_create_flags(CLI::App& app, RingFlags& f) {
       "1M); an existing ring must match when given");
   app.add_option("--mode", f.mode,
                  "Permission bits when creating, octal (default 0600)");
-  app.add_option("--kind", f.kind,
-                 "spsc (one producer), mpsc (many) or broadcast (one "
-                 "producer, every consumer gets every record). On attach: "
-                 "the ring must be of this kind. Default: any; spsc when "
-                 "creating")
-      ->check(CLI::IsMember({"spsc", "mpsc", "broadcast"}));
+  if (slots) {
+    app.add_option("--kind", f.kind,
+                   "spsc (one producer), mpsc (many), broadcast (one "
+                   "producer, every consumer gets every record) or slots "
+                   "(fixed-size elements for QueueWriter/QueueReader<T>, "
+                   "needs --slot-size). Default: spsc")
+        ->check(CLI::IsMember({"spsc", "mpsc", "broadcast", "slots"}));
+    app.add_option("--slot-size", f.slot_size,
+                   "slots: element size in bytes, 1 .. capacity/2 (sizeof "
+                   "the T of Queue<T>)")
+        ->check(CLI::PositiveNumber);
+  } else {
+    app.add_option("--kind", f.kind,
+                   "spsc (one producer), mpsc (many) or broadcast (one "
+                   "producer, every consumer gets every record). On attach: "
+                   "the ring must be of this kind. Default: any; spsc when "
+                   "creating")
+        ->check(CLI::IsMember({"spsc", "mpsc", "broadcast"}));
+  }
   f.wait_opt = app.add_option("--wait", f.wait,
                               "How sleepers wake when creating: futex "
                               "(default), semaphore or spin; an existing ring "
@@ -254,6 +267,7 @@ key_t resolve_key(const AddressFlags& f) {
 std::optional<Kind> expected_kind(const RingFlags& f) {
   if (f.kind == "spsc") return Kind::spsc;
   if (f.kind == "mpsc") return Kind::mpsc;
+  if (f.kind == "slots") return Kind::slots;
   if (f.kind == "broadcast") return Kind::broadcast;
   return std::nullopt;
 }
@@ -276,6 +290,7 @@ RingOptions ring_options(const RingFlags& f) {
   if (f.wait == "semaphore") o.wait = WaitStrategy::semaphore;
   if (f.wait == "spin") o.wait = WaitStrategy::spin;
   o.max_producers = f.max_producers;
+  o.slot_size = f.slot_size;
   o.max_consumers = f.max_consumers;
   if (f.overrun == "drop-slow") o.overrun = Overrun::drop_slow;
   o.hugepages = f.hugepages;
@@ -301,6 +316,7 @@ OpenedRing open_ring(const RingFlags& f) {
   if (f.wait_opt != nullptr && f.wait_opt->count() > 0) {
     how.expect_wait = how.options.wait;
   }
+  if (f.slot_size != 0) how.expect_slot_size = f.slot_size;
   bool created = false;
   auto seg = Segment::attach_or_create(key, how, &created);
   if (!seg) fail(seg.error());

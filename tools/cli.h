@@ -85,6 +85,7 @@ struct RingFlags {
   std::string kind;                 // empty: any on attach, spsc on create
   std::string wait;                 // empty: any on attach, futex on create
   std::uint32_t max_producers = 0;  // 0: the library's default for the kind
+  std::uint32_t slot_size = 0;      // --slot-size (shm-ring create, slots)
   std::uint32_t max_consumers = 0;  // broadcast: 0 = the library's default
   std::string overrun;              // broadcast: "wait" (default), "drop-slow"
   bool hugepages = false;           // create with SHM_HUGETLB
@@ -102,7 +103,9 @@ extern const CLI::Validator kNonNegative;
 
 void add_address_flags(CLI::App& app, AddressFlags& f);
 // --create --capacity --mode --kind --wait (and the address flags).
-void add_create_flags(CLI::App& app, RingFlags& f);
+// `slots`: also accept --kind slots with --slot-size (shm-ring create only;
+// shm-produce/shm-consume move records and refuse slots rings).
+void add_create_flags(CLI::App& app, RingFlags& f, bool slots = false);
 // --timeout --remove-on-exit.
 void add_lifetime_flags(CLI::App& app, RingFlags& f);
 

@@ -138,7 +138,13 @@ json info_json(const SegmentInfo& i) {
   j["kind"] = kind_name(i.kind);
   j["version"] = i.version;
   j["capacity"] = i.capacity;
-  j["max_record"] = max_record_size(i.capacity);
+  // slots rings: every element is slot_size bytes (no records).
+  j["max_record"] = i.kind == Kind::slots ? std::uint64_t{i.slot_size}
+                                          : max_record_size(i.capacity);
+  if (i.kind == Kind::slots) {
+    j["slot_size"] = i.slot_size;
+    j["slot_count"] = i.slot_count;
+  }
   j["segment_size"] = i.segment_size;
   j["wait"] = wait_name(i.wait);
   j["hugepages"] = i.hugepages;
@@ -192,15 +198,23 @@ void print_info(const SegmentInfo& i) {
               state_of(i).c_str());
   std::printf("  kind        %s (max %u producer%s)\n", kind_name(i.kind),
               i.max_producers, i.max_producers == 1 ? "" : "s");
-  std::printf("  capacity    %llu bytes (%s), largest record %llu bytes\n",
-              static_cast<unsigned long long>(i.capacity),
-              human_bytes(static_cast<double>(i.capacity)).c_str(),
-              static_cast<unsigned long long>(max_record_size(i.capacity)));
-  std::printf("  fill        %llu bytes (%s), head %llu, tail %llu\n",
+  if (i.kind == Kind::slots) {
+    std::printf("  capacity    %llu bytes (%s), %llu elements of %u bytes\n",
+                static_cast<unsigned long long>(i.capacity),
+                human_bytes(static_cast<double>(i.capacity)).c_str(),
+                static_cast<unsigned long long>(i.slot_count), i.slot_size);
+  } else {
+    std::printf("  capacity    %llu bytes (%s), largest record %llu bytes\n",
+                static_cast<unsigned long long>(i.capacity),
+                human_bytes(static_cast<double>(i.capacity)).c_str(),
+                static_cast<unsigned long long>(max_record_size(i.capacity)));
+  }
+  std::printf("  fill        %llu bytes (%s), head %llu, tail %llu%s\n",
               static_cast<unsigned long long>(i.used_bytes),
               fill_text(i).c_str(),
               static_cast<unsigned long long>(i.head),
-              static_cast<unsigned long long>(i.tail));
+              static_cast<unsigned long long>(i.tail),
+              i.kind == Kind::slots ? " (elements)" : "");
   std::printf("  wait        %s (wake-up handshake: %s)\n", wait_name(i.wait),
               handshake_name(i.wake_mode));
   std::printf("  pages       %s\n", i.hugepages ? "huge (SHM_HUGETLB)" : "normal");
@@ -293,9 +307,13 @@ int cmd_create(const Options& o) {
     j["created"] = created;
     std::cout << j.dump() << std::endl;
   } else {
+    const std::string kind =
+        i.kind == Kind::slots ? "slots of " + std::to_string(i.slot_size) +
+                                    " bytes"
+                              : std::string(kind_name(i.kind));
     std::printf("%s ring %s (shmid %d): %s, %s, wait %s, mode %s\n",
                 created ? "created" : "exists:", hex_key(i.key).c_str(),
-                i.shmid, kind_name(i.kind),
+                i.shmid, kind.c_str(),
                 human_bytes(static_cast<double>(i.capacity)).c_str(),
                 wait_name(i.wait), octal(i.mode).c_str());
   }
@@ -541,7 +559,7 @@ void add_flags(CLI::App& app, Options& o) {
 
   auto* create = o.create = app.add_subcommand(
       "create", "Create a ring (exclusive unless --exist-ok)");
-  add_create_flags(*create, o.ring);
+  add_create_flags(*create, o.ring, /*slots=*/true);
   o.max_producers_opt = create->add_option("--max-producers", o.ring.max_producers,
                      "mpsc: producer slots, 1..64 (default 64)");
   o.max_consumers_opt = create->add_option(
@@ -563,7 +581,7 @@ void add_flags(CLI::App& app, Options& o) {
   add_id_flag(*info, o);
   info->add_option("--kind", o.ring.kind,
                    "Fail (exit 5) unless the ring is of this kind")
-      ->check(CLI::IsMember({"spsc", "mpsc", "broadcast"}));
+      ->check(CLI::IsMember({"spsc", "mpsc", "broadcast", "slots"}));
   info->add_flag("--json", o.json, "Print as JSON");
 
   auto* rm = o.rm = app.add_subcommand("rm", "Mark a ring for removal (IPC_RMID)");

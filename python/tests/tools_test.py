@@ -1,6 +1,7 @@
 """The Python module next to the tools: a Python producer read by
 shm-consume byte-exact, and shm-produce --framing lines read by a Python
-consumer that waits in select(). Usage: tools_test.py SHM_PRODUCE SHM_CONSUME
+consumer that waits in select(). A slots ring (made by shm-ring) is refused by open() with WrongKindError.
+Usage: tools_test.py SHM_PRODUCE SHM_CONSUME SHM_RING
 """
 import hashlib
 import os
@@ -13,8 +14,8 @@ import unittest
 
 import shmring
 
-PRODUCE, CONSUME = (os.path.realpath(p) for p in sys.argv[1:3])
-del sys.argv[1:3]
+PRODUCE, CONSUME, SHM_RING = (os.path.realpath(p) for p in sys.argv[1:4])
+del sys.argv[1:4]
 
 
 def unique_key(n):
@@ -25,6 +26,19 @@ def unique_key(n):
 
 
 class Tools(unittest.TestCase):
+    def test_slots_ring_is_refused(self):
+        key = unique_key(9)
+        subprocess.run([SHM_RING, "create", "--key", hex(key), "--kind",
+                        "slots", "--slot-size", "8", "--capacity", "4K"],
+                       check=True, stdout=subprocess.DEVNULL)
+        try:
+            with self.assertRaises(shmring.WrongKindError) as cm:
+                shmring.open(key)
+            self.assertIn("slots ring", str(cm.exception))
+            self.assertEqual(cm.exception.code, "wrong_kind")
+        finally:
+            shmring.remove(key)
+
     def test_python_producer_to_shm_consume(self):
         key = unique_key(1)
         ring = shmring.open(key, create="exclusive", capacity=1 << 16)

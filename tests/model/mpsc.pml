@@ -3,7 +3,12 @@
  *
  * P producers make K claims each on a ring of C words; a record is a
  * header word (span 1) or a header and one payload word (span 2); a claim
- * that would straddle the end writes a padding header first. Any producer
+ * that would straddle the end writes a padding header first. A span-1
+ * claim may be aligned (reserve(size, align) with align > 8: here its
+ * header must sit at an odd word, as a real aligned payload's header sits
+ * 8 bytes before a multiple of the alignment): it may need a padding
+ * record (the gap) before its header, written after the busy header and
+ * before the wrap padding. Any producer
  * may die (kill -9) before any of its steps; the consumer may die once, at
  * any step of a release, and is replaced (at-least-once takeover).
  *
@@ -69,20 +74,28 @@ inline wake() {
 }
 
 proctype Producer(byte p) {
-  byte c, t, off, pad, need, s, pos, id, h;
+  byte c, t, off, pad, gap, need, s, pos, id, h;
+  bool a;
   c = 0;
   do
   :: c < K ->
     id = p * K + c + 1;
     if :: s = 1 :: s = 2 fi;
+    /* aligned claims keep gap + span within half the ring, as the real
+     * size + align - 8 <= max_record_size() rule does */
+    if :: s == 1 -> if :: a = 0 :: a = 1 fi :: else -> a = 0 fi;
 retry:
     CRASH;
     /* step 0: space check */
     t = tail;
     h = head;
     off = t % C;
-    if :: off + s > C -> pad = C - off :: else -> pad = 0 fi;
-    need = pad + s;
+    if :: a && off % 2 == 0 -> gap = 1 :: else -> gap = 0 fi;
+    if
+    :: off + gap + s > C -> pad = C - off; gap = a  /* from word 0 */
+    :: else -> pad = 0
+    fi;
+    need = pad + gap + s;
     if
     :: t + need - h > C ->
       /* full: withdraw any intent of a lost CAS (a live producer waiting
@@ -100,9 +113,13 @@ retry:
     :: atomic { tail == t -> tail = t + need }
     :: atomic { tail != t -> skip }; goto retry
     fi;
-    pos = (t + pad) % C;
+    pos = (t + pad + gap) % C;
     CRASH;
     w[pos] = BUSY(p, s);     /* step 3 */
+    if
+    :: gap > 0 -> CRASH; w[(t + pad) % C] = PADW(gap)
+    :: else -> skip
+    fi;
     if
     :: pad > 0 -> CRASH; w[off] = PADW(pad)
     :: else -> skip
@@ -120,7 +137,7 @@ retry:
     fi;
     wake();
     c++;
-    t = 0; off = 0; pad = 0; need = 0; s = 0; pos = 0; id = 0; h = 0
+    t = 0; off = 0; pad = 0; gap = 0; need = 0; s = 0; pos = 0; id = 0; h = 0; a = 0
   :: else -> break
   od;
   atomic { live[p] = 0; gone++ };
@@ -131,7 +148,7 @@ dead:
 finish:
   skip;
   /* forget the locals: a finished process is one state */
-  d_step { c = 0; t = 0; off = 0; pad = 0; need = 0; s = 0; pos = 0; id = 0; h = 0 }
+  d_step { c = 0; t = 0; off = 0; pad = 0; gap = 0; need = 0; s = 0; pos = 0; id = 0; h = 0; a = 0 }
 }
 
 proctype Consumer() {

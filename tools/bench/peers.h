@@ -513,31 +513,50 @@ enum class RingVariant {
   batched,     // try_reserve + commit_deferred, flush every N; peek_batch +
                // one release per batch
   per_record,  // reserve + commit() each; peek + release() each
-  queue,       // Queue<T>: QueueWriter::try_push / QueueReader::try_pop
+  queue,       // Queue<T> on a slots ring of S-byte elements:
+               // QueueWriter::try_push / QueueReader::try_pop
 };
+
+template <std::size_t S, RingVariant V>
+shmring::RingOptions ring_options_for(const Config& config) {
+  shmring::RingOptions o{.capacity = config.ring_bytes};
+  if constexpr (V == RingVariant::queue) {
+    o.kind = shmring::Kind::slots;  // the fixed-slot kind behind Queue<T>
+    o.slot_size = sizeof(Msg<S>);
+  }
+  return o;
+}
+
+template <class Handle>
+Handle or_throw(shmring::Result<Handle> r, const char* what) {
+  if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().message);
+  return std::move(r).value();
+}
 
 template <std::size_t S, RingVariant V>
 class ShmringPeer {
  public:
   explicit ShmringPeer(const Config& config)
-      : ring_(shmring::RingOptions{.capacity = config.ring_bytes}),
+      : ring_(ring_options_for<S, V>(config)),
         batch_(std::max<std::size_t>(1, config.batch)),
         // Publish at least every 1/16 of the ring so big records stream.
         flush_every_(
             std::clamp<std::size_t>(config.ring_bytes / 16 / S, 1, batch_)) {}
 
   void produce(Child& child) {
-    shmring::Producer p = attach_producer(ring_.segment());
     alignas(64) Msg<S> src = source_record<S>();
     if constexpr (V == RingVariant::queue) {
-      shmring::QueueWriter<Msg<S>> w(p);
+      auto w = or_throw(shmring::QueueWriter<Msg<S>>::attach(ring_.segment()),
+                        "QueueWriter::attach");
       produce_loop<S>(child, [&](std::uint64_t seq) {
         set_seq(src, seq);
         if (w.try_push(src) != shmring::Status::ok) {
           check_status(w.push(src), "push");
         }
       });
+      w.close();
     } else {
+      shmring::Producer p = attach_producer(ring_.segment());
       std::size_t pending = 0;
       produce_loop<S>(child, [&](std::uint64_t seq) {
         auto r = p.try_reserve(S);
@@ -557,16 +576,16 @@ class ShmringPeer {
           p.commit();
         }
       });
+      p.close();
     }
-    p.close();
   }
 
   void consume(Child& child) {
-    shmring::Consumer c = attach_consumer(ring_.segment());
     alignas(64) Msg<S> dst{};
     SeqCheck check;
     if constexpr (V == RingVariant::queue) {
-      shmring::QueueReader<Msg<S>> r(c);
+      auto r = or_throw(shmring::QueueReader<Msg<S>>::attach(ring_.segment()),
+                        "QueueReader::attach");
       const auto t0 = child.ready_and_wait();
       for (;;) {
         shmring::Status s = r.try_pop(&dst);
@@ -577,7 +596,11 @@ class ShmringPeer {
         check(seq_of(&dst));
       }
       finish_consumer(child, t0, check, S);
-    } else if constexpr (V == RingVariant::batched) {
+      r.close();
+      return;
+    }
+    shmring::Consumer c = attach_consumer(ring_.segment());
+    if constexpr (V == RingVariant::batched) {
       std::vector<shmring::Record> recs(batch_);
       const auto t0 = child.ready_and_wait();
       for (;;) {

@@ -64,7 +64,8 @@ void add_cells(const Config& config, std::vector<Cell>& cells) {
        "try_reserve + memcpy + commit(); try_peek + memcpy + release()"},
       Mode::processes, run_once<ShmringPeer<S, RingVariant::per_record>, S>);
   add({"shmring-queue", "shmring Queue<T>",
-       "QueueWriter::try_push / QueueReader::try_pop (one record each)"},
+       "QueueWriter::try_push / QueueReader::try_pop on a slots ring of "
+       "S-byte elements (no record headers)"},
       Mode::processes, run_once<ShmringPeer<S, RingVariant::queue>, S>);
   add({"fixed-ring-limit", "fixed-slot SPSC ring (limit)",
        "fixed S-byte slots in MAP_SHARED, cached indices, release store per "
