@@ -46,7 +46,7 @@ python3 -c 'import json,sys; r=[x for x in json.load(open(sys.argv[1])) if x["ke
 
 log "--exist-ok must match the element size"
 expect_exit 0 "" "$SHMRING" create --key "$KEY" --kind slots --slot-size 12 --capacity 4K --exist-ok
-expect_exit 5 "12-byte elements, but --slot-size asked for 8" \
+expect_exit 5 "12-byte elements, asked for 8" \
   "$SHMRING" create --key "$KEY" --kind slots --slot-size 8 --capacity 4K --exist-ok
 
 log "the record tools refuse a slots ring (exit 5) and name Queue<T>"
