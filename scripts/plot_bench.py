@@ -195,6 +195,9 @@ def limit_row(a_id):
     if parts[0] == "throughput" and parts[1].startswith("shmring"):
         return "throughput/fixed-ring-limit/%s/%s" % (parts[2], parts[3]), \
             "the fixed-slot ring (limit)"
+    if parts[0] == "rigtorp" and parts[1].startswith("shmring"):
+        return "rigtorp/rigtorp-design-limit/%s" % parts[2], \
+            "rigtorp/SPSCQueue's algorithm (limit)"
     if parts[0] == "latency" and parts[1].startswith("shmring"):
         return "limits/cacheline-pingpong/%s" % parts[2], \
             "the raw cache-line ping-pong"
@@ -744,13 +747,17 @@ def render(d, docs):
               "the consumer pops and checks them in order; ops/s = N / time from the "
               "first push to the last pop. Then a ping-pong through two queues: mean "
               "round trip over 1 M round trips. Every queue has a 1 MiB storage "
-              "budget (shmring: a 1 MiB ring of 16-byte records). This is the method "
+              "budget (shmring: a 1 MiB slots ring of 4-byte elements). The last row is "
+              "rigtorp::SPSCQueue's algorithm written out in shm-bench (rigtorp's code is "
+              "not packaged for Debian): the limit a Queue<int> is judged against. This is the method "
               "of src/SPSCQueueBenchmark.cpp in rigtorp/SPSCQueue.\n\n"
               % (d["config"].get("producer_cpu"), d["config"].get("consumer_cpu")))
     rows = []
     for peer, label in (("shmring-queue", "shmring QueueWriter/QueueReader<int>"),
                         ("lockfree-spsc", "Boost.Lockfree spsc_queue<int>"),
-                        ("readerwriterqueue", "moodycamel ReaderWriterQueue<int>")):
+                        ("readerwriterqueue", "moodycamel ReaderWriterQueue<int>"),
+                        ("rigtorp-design-limit",
+                         "rigtorp/SPSCQueue's algorithm, written out (limit)")):
         rid = "rigtorp/%s/threads-pinned" % peer
         rows.append([label, cell(res, rid, "ops_per_s"), cell(res, rid, "rtt_mean_ns")])
     md.append(table(["Queue", "ops/s", "RTT (mean)"], rows))

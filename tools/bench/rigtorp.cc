@@ -15,6 +15,7 @@
 #include <readerwriterqueue/readerwriterqueue.h>
 
 #include <boost/lockfree/spsc_queue.hpp>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -97,6 +98,58 @@ class RwqQueue {
 
  private:
   moodycamel::ReaderWriterQueue<int> q_;
+};
+
+// The limit: rigtorp/SPSCQueue's algorithm written out here (rigtorp's
+// code is not packaged for Debian): capacity + 1 slots with padding on
+// both ends, the two indices on their own cache lines, each side caching
+// the other's index and reloading it (acquire) only when it looks full or
+// empty; a release store of its own index per element. No lifecycle, no
+// wake-up, no shared memory: what a Queue<int> could cost at best.
+class RigtorpDesignQueue {
+ public:
+  RigtorpDesignQueue()
+      : capacity_(kBudget / sizeof(int) + 1),
+        slots_(new int[capacity_ + 2 * kPadding]) {}
+  void push(int v) {
+    // relaxed: only this thread writes writeIdx_.
+    const std::size_t w = write_idx_.load(std::memory_order_relaxed);
+    std::size_t next = w + 1;
+    if (next == capacity_) next = 0;
+    // acquire: pairs with pop()'s release store of read_idx_.
+    while (next == read_idx_cache_) {
+      read_idx_cache_ = read_idx_.load(std::memory_order_acquire);
+      if (next == read_idx_cache_) cpu_relax();
+    }
+    slots_[w + kPadding] = v;
+    // release: pairs with pop()'s acquire load of write_idx_.
+    write_idx_.store(next, std::memory_order_release);
+  }
+  int pop() {
+    // relaxed: only this thread writes read_idx_.
+    const std::size_t r = read_idx_.load(std::memory_order_relaxed);
+    // acquire: pairs with push()'s release store of write_idx_.
+    while (r == write_idx_cache_) {
+      write_idx_cache_ = write_idx_.load(std::memory_order_acquire);
+      if (r == write_idx_cache_) cpu_relax();
+    }
+    const int v = slots_[r + kPadding];
+    std::size_t next = r + 1;
+    if (next == capacity_) next = 0;
+    // release: pairs with push()'s acquire load of read_idx_.
+    read_idx_.store(next, std::memory_order_release);
+    return v;
+  }
+
+ private:
+  static constexpr std::size_t kLine = 64;
+  static constexpr std::size_t kPadding = (kLine - 1) / sizeof(int) + 1;
+  const std::size_t capacity_;
+  const std::unique_ptr<int[]> slots_;
+  alignas(kLine) std::atomic<std::size_t> write_idx_{0};
+  alignas(kLine) std::size_t read_idx_cache_ = 0;
+  alignas(kLine) std::atomic<std::size_t> read_idx_{0};
+  alignas(kLine) std::size_t write_idx_cache_ = 0;
 };
 
 template <class Q>
@@ -186,6 +239,10 @@ void run_rigtorp(const Config& config, Report& report) {
       "initial capacity 262144 ints (1 MiB), try_enqueue / try_dequeue "
       "spinning (never allocates)",
       run_once<RwqQueue>);
+  add("rigtorp-design-limit", "rigtorp/SPSCQueue's algorithm (limit)",
+      "rigtorp::SPSCQueue's design written out in shm-bench (not its code): "
+      "262145 int slots, padded indices, cached opposite index",
+      run_once<RigtorpDesignQueue>);
   run_cells(config, cells, report);
 }
 
