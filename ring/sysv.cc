@@ -85,18 +85,17 @@ Error limit_error(int err, std::uint64_t size, const std::string& name) {
     struct shm_info si {};
     const int max_id = ::shmctl(0, SHM_INFO, reinterpret_cast<shmid_ds*>(&si));
     const std::string shmmni = read_proc("/proc/sys/kernel/shmmni");
-    if (max_id >= 0 &&
-        static_cast<std::uint64_t>(si.used_ids) + 1 >
-            std::strtoull(shmmni.c_str(), nullptr, 10)) {
+    if (max_id >= 0 && static_cast<std::uint64_t>(si.used_ids) + 1 >
+                           std::strtoull(shmmni.c_str(), nullptr, 10)) {
       return {Errc::limit, head + "kernel.shmmni=" + shmmni +
                                " segments exist already; remove some "
                                "(`shm-ring ls`, `ipcs -m`) or raise it with "
                                "sysctl -w kernel.shmmni=N"};
     }
     return {Errc::limit,
-            head + "all segments together would exceed kernel.shmall=" +
-                shmall + " pages (" +
-                std::to_string(max_id >= 0 ? si.shm_tot : 0) +
+            head +
+                "all segments together would exceed kernel.shmall=" + shmall +
+                " pages (" + std::to_string(max_id >= 0 ? si.shm_tot : 0) +
                 " pages in use); remove segments, raise it with sysctl -w "
                 "kernel.shmall=PAGES or use a smaller capacity"};
   }
@@ -119,15 +118,14 @@ std::uint64_t huge_page_bytes() {
 Error huge_page_error(int err, std::uint64_t size, std::uint64_t huge,
                       const std::string& name) {
   if (err == ENOMEM || err == ENOSPC || err == EINVAL) {
-    return Error{Errc::limit,
-                 "cannot create " + std::to_string(size) +
-                     "-byte huge-page segment " + name + ": " +
-                     std::generic_category().message(err) +
-                     " (/proc/sys/vm/nr_hugepages=" +
-                     read_proc("/proc/sys/vm/nr_hugepages") +
-                     " huge pages of " + std::to_string(huge >> 10) +
-                     " KiB reserved, " + huge_pages_free() +
-                     " free; reserve more with sysctl -w vm.nr_hugepages=N)"};
+    return Error{
+        Errc::limit,
+        "cannot create " + std::to_string(size) + "-byte huge-page segment " +
+            name + ": " + std::generic_category().message(err) +
+            " (/proc/sys/vm/nr_hugepages=" +
+            read_proc("/proc/sys/vm/nr_hugepages") + " huge pages of " +
+            std::to_string(huge >> 10) + " KiB reserved, " + huge_pages_free() +
+            " free; reserve more with sysctl -w vm.nr_hugepages=N)"};
   }
   if (err == EPERM) {
     return Error{Errc::permission_denied,
@@ -172,13 +170,14 @@ Result<int> create_sem_set(key_t key, unsigned mode, const std::string& name) {
                        name + "`"};
     }
     if (err == ENOSPC || err == EINVAL) {
-      return Error{Errc::limit,
-                   "cannot create the ring's semaphore set: " +
-                       std::generic_category().message(err) +
-                       " (limits: kernel.sem=" + read_proc("/proc/sys/kernel/sem") +
-                       " = SEMMSL SEMMNS SEMOPM SEMMNI); remove unused rings "
-                       "(`shm-ring rm --stale`, `ipcs -s`) or raise them "
-                       "with sysctl -w kernel.sem=..."};
+      return Error{
+          Errc::limit,
+          "cannot create the ring's semaphore set: " +
+              std::generic_category().message(err) +
+              " (limits: kernel.sem=" + read_proc("/proc/sys/kernel/sem") +
+              " = SEMMSL SEMMNS SEMOPM SEMMNI); remove unused rings "
+              "(`shm-ring rm --stale`, `ipcs -s`) or raise them "
+              "with sysctl -w kernel.sem=..."};
     }
     return os_error(err, "cannot create the semaphore set of " + name);
   }
