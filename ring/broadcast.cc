@@ -3,6 +3,10 @@
 // cursors) and the reaping of dead consumers. The records themselves are
 // SPSC's (ring.h's inline fast paths, Producer::reserve_spsc, try_peek):
 // docs/design.md, section 11, has the protocol and its proof.
+// The wake-up handshake: a seq_cst load below that is "the re-check" of
+// space_ready is the waiter's half of the Dekker pair whose
+// proof is written once, in docs/design.md section 5 and
+// WaitPoint::publish (ring/wait.h); the comments here only say which pair.
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
