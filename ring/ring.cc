@@ -143,7 +143,7 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
   }
   const std::uint64_t need = pad + gap + span;
   if (lossy_) {
-    // drop-slow: never wait; announce the overwrite first (broadcast.cc).
+    // drop-slow: never wait; announce the overwrite first (broadcast_lossy.cc).
     lossy_overwrite(tail_ + need);
   } else if (tail_ + need - cached_head_ > capacity_) {
     // seq_cst (acquire suffices for data): pairs with the consumer's head
@@ -446,7 +446,7 @@ std::uint64_t Consumer::size_guess() const {
 Peeked Consumer::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
   if (slot_size_ != 0) return {Status::too_large, {}};  // slots: no records
-  if (lossy_) return try_peek_lossy();  // broadcast.cc
+  if (lossy_) return try_peek_lossy();  // broadcast_lossy.cc
   for (;;) {
     if (read_ == cached_tail_) {
       // seq_cst: acquire pairs with the producers' tail store (every byte
