@@ -285,6 +285,8 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
   if (degraded(segment)) {
     ProcessToken was = 0;
     if (!take_slot_by_token(cb->consumer.owner, me, &was)) {
+      // acquire: pairs with the holder's claim CAS; only its pid is used,
+      // for the message.
       return Error{Errc::role_taken,
                    "this ring already has a live consumer (pid " +
                        std::to_string(token_pid(cb->consumer.owner.load(
