@@ -4,6 +4,10 @@
 // stream) is in roles.cc, the recovery of dead MPSC claims in reclaim.cc,
 // the waiting policy in wait_loop.h. Ordering proofs: docs/design.md,
 // sections 4 (MPSC claim) and 5 (the wake-up handshake).
+// The wake-up handshake: a seq_cst load below that is "the re-check" of
+// data_ready or space_ready is the waiter's half of the Dekker pair whose
+// proof is written once, in docs/design.md section 5 and
+// WaitPoint::publish (ring/wait.h); the comments here only say which pair.
 #include "ring/ring.h"
 
 #include <algorithm>
@@ -139,13 +143,13 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
   }
   const std::uint64_t need = pad + gap + span;
   if (lossy_) {
-    // drop-slow: never wait; announce the overwrite first (broadcast.cc).
+    // drop-slow: never wait; announce the overwrite first (broadcast_lossy.cc).
     lossy_overwrite(tail_ + need);
   } else if (tail_ + need - cached_head_ > capacity_) {
     // seq_cst (acquire suffices for data): pairs with the consumer's head
     // store in release(), so its reads of the space happen before our
-    // writes; seq_cst also makes this the re-check of the space_ready
-    // Dekker pair when called from wait_loop. Broadcast: the same for
+    // writes; seq_cst: the space_ready re-check when called from
+    // wait_loop (see the top of this file). Broadcast: the same for
     // every registered cursor (broadcast.cc).
     cached_head_ = broadcast_ ? broadcast_min()
                               : cb_->head.load(std::memory_order_seq_cst);
@@ -442,12 +446,12 @@ std::uint64_t Consumer::size_guess() const {
 Peeked Consumer::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
   if (slot_size_ != 0) return {Status::too_large, {}};  // slots: no records
-  if (lossy_) return try_peek_lossy();  // broadcast.cc
+  if (lossy_) return try_peek_lossy();  // broadcast_lossy.cc
   for (;;) {
     if (read_ == cached_tail_) {
       // seq_cst: acquire pairs with the producers' tail store (every byte
-      // before it is written); seq_cst makes this the re-check of the
-      // data_ready Dekker pair when called from wait_loop.
+      // before it is written); seq_cst: the data_ready re-check when
+      // called from wait_loop (see the top of this file).
       // Validated before it is cached: a rejected tail must not be trusted
       // by the next call either.
       const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);

@@ -210,7 +210,7 @@ class Producer {
   void reap_dead_consumers_throttled();
   Status broadcast_blocked_status();
   bool any_consumer_alive() const;
-  // Overrun::drop_slow (broadcast.cc): announce the overwrite of
+  // Overrun::drop_slow (broadcast_lossy.cc): announce the overwrite of
   // [.., end) (tail_intent, the oldest/start snapshots) before writing.
   void init_lossy();
   void lossy_overwrite(std::uint64_t end);
@@ -388,7 +388,7 @@ class Consumer {
   bool reclaim_unwritten_claim(std::uint64_t pos);
   void release_mpsc();
   void release_slow();  // MPSC or drop-slow: out of line
-  // Overrun::drop_slow (broadcast.cc).
+  // Overrun::drop_slow (broadcast_lossy.cc).
   Peeked try_peek_lossy();
   Status lossy_end_status();
   Peeked resync();

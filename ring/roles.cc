@@ -1,6 +1,10 @@
 // The role protocol: attach and close for both sides, liveness of role
 // holders, reaping of dead producers, and the end-of-stream decision that
 // depends on them (roles.h; docs/design.md, sections 3 and 6).
+// The wake-up handshake: a seq_cst load below that is "the re-check" of
+// data_ready (end of stream) is the waiter's half of the Dekker pair whose
+// proof is written once, in docs/design.md section 5 and
+// WaitPoint::publish (ring/wait.h); the comments here only say which pair.
 #include "ring/roles.h"
 
 #include <cerrno>
@@ -281,6 +285,8 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
   if (degraded(segment)) {
     ProcessToken was = 0;
     if (!take_slot_by_token(cb->consumer.owner, me, &was)) {
+      // acquire: pairs with the holder's claim CAS; only its pid is used,
+      // for the message.
       return Error{Errc::role_taken,
                    "this ring already has a live consumer (pid " +
                        std::to_string(token_pid(cb->consumer.owner.load(

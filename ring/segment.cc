@@ -12,17 +12,15 @@
 #include <boost/interprocess/sync/interprocess_semaphore.hpp>
 #include <boost/interprocess/xsi_key.hpp>
 #include <boost/interprocess/xsi_shared_memory.hpp>
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
+#include <cstdlib>
 #include <new>
 #include <thread>
 
 #include "ring/liveness.h"
 #include "ring/names.h"
+#include "ring/sysv.h"
 
 namespace bip = boost::interprocess;
 
@@ -31,168 +29,9 @@ namespace shmring {
 static_assert(sizeof(bip::interprocess_semaphore) <= layout::kSemaphoreBytes);
 static_assert(alignof(bip::interprocess_semaphore) <= 8);
 
-Error os_error(int err, const std::string& what) {
-  const std::string msg = what + ": " + std::generic_category().message(err);
-  switch (err) {
-    case ENOENT:
-      return {Errc::not_found, msg};
-    case EEXIST:
-      return {Errc::exists, msg};
-    case EACCES:
-    case EPERM:
-      return {Errc::permission_denied, msg};
-    case EIDRM:
-      return {Errc::removed, msg};
-    default:
-      return {Errc::system, msg};
-  }
-}
-
 namespace {
 
-std::string read_proc(const char* path) {
-  std::ifstream in(path);
-  std::string s;
-  in >> s;
-  return s.empty() ? "?" : s;
-}
-
-// A field of /proc/meminfo ("Hugepagesize:  2048 kB"), in its units; -1 if
-// absent.
-long long meminfo_field(const std::string& field) {
-  std::ifstream in("/proc/meminfo");
-  std::string name;
-  long long value = -1;
-  std::string unit;
-  while (in >> name >> value) {
-    std::getline(in, unit);
-    if (name == field + ":") return value;
-  }
-  return -1;
-}
-
-// Bytes per huge page (0: none), and how many are free, for messages.
-std::uint64_t huge_page_bytes() {
-  const long long kb = meminfo_field("Hugepagesize");
-  return kb > 0 ? static_cast<std::uint64_t>(kb) << 10 : 0;
-}
-std::string huge_pages_free() {
-  const long long n = meminfo_field("HugePages_Free");
-  return n >= 0 ? std::to_string(n) : "?";
-}
-
 bool is_pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
-
-// A /proc/meminfo field in bytes ("MemTotal:  24576 kB"), 0 if absent.
-std::uint64_t meminfo_bytes(const std::string& field) {
-  std::ifstream in("/proc/meminfo");
-  std::string name, unit;
-  std::uint64_t kb = 0;
-  while (in >> name >> kb) {
-    std::getline(in, unit);
-    if (name == field + ":") return kb * 1024;
-  }
-  return 0;
-}
-
-std::string gib(std::uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f GiB",
-                static_cast<double>(bytes) / (1ULL << 30));
-  return buf;
-}
-
-// shmget refused the size: name the limit that applies. EINVAL is
-// kernel.shmmax (our sizes are far above shmmin); ENOSPC is kernel.shmall
-// (pages of all segments) or kernel.shmmni (segment count); ENOMEM is the
-// memory the kernel will commit (RAM + swap, vm.overcommit_memory).
-Error limit_error(int err, std::uint64_t size, const std::string& name) {
-  const std::string shmmax = read_proc("/proc/sys/kernel/shmmax");
-  const std::string shmall = read_proc("/proc/sys/kernel/shmall");
-  const std::string head = "cannot create " + std::to_string(size) +
-                           "-byte segment " + name + " (" +
-                           std::generic_category().message(err) + "): ";
-  const std::string others = " (kernel.shmmax=" + shmmax +
-                             " bytes, kernel.shmall=" + shmall + " pages)";
-  if (err == EINVAL) {
-    return {Errc::limit, head + "the size exceeds kernel.shmmax=" + shmmax +
-                             " bytes; raise it with sysctl -w "
-                             "kernel.shmmax=BYTES or use a smaller capacity"};
-  }
-  if (err == ENOSPC) {
-    struct shm_info si {};
-    const int max_id = ::shmctl(0, SHM_INFO, reinterpret_cast<shmid_ds*>(&si));
-    const std::string shmmni = read_proc("/proc/sys/kernel/shmmni");
-    if (max_id >= 0 &&
-        static_cast<std::uint64_t>(si.used_ids) + 1 >
-            std::strtoull(shmmni.c_str(), nullptr, 10)) {
-      return {Errc::limit, head + "kernel.shmmni=" + shmmni +
-                               " segments exist already; remove some "
-                               "(`shm-ring ls`, `ipcs -m`) or raise it with "
-                               "sysctl -w kernel.shmmni=N"};
-    }
-    return {Errc::limit,
-            head + "all segments together would exceed kernel.shmall=" +
-                shmall + " pages (" +
-                std::to_string(max_id >= 0 ? si.shm_tot : 0) +
-                " pages in use); remove segments, raise it with sysctl -w "
-                "kernel.shmall=PAGES or use a smaller capacity"};
-  }
-  return {Errc::limit,
-          head + "not enough memory for " + gib(size) + " (MemTotal " +
-              gib(meminfo_bytes("MemTotal")) + ", MemAvailable " +
-              gib(meminfo_bytes("MemAvailable")) + ", SwapTotal " +
-              gib(meminfo_bytes("SwapTotal")) + ", vm.overcommit_memory=" +
-              read_proc("/proc/sys/vm/overcommit_memory") +
-              "); use a smaller capacity. The SysV limits are not what "
-              "refused it" +
-              others};
-}
-
-// The number of semaphores in set `semid`, -1 if it does not exist.
-int sem_count(int semid, key_t* key = nullptr) {
-  semid_ds ds{};
-  if (semid < 0 || ::semctl(semid, 0, IPC_STAT, &ds) != 0) return -1;
-  if (key != nullptr) *key = ds.sem_perm.__key;
-  return static_cast<int>(ds.sem_nsems);
-}
-
-// Creates the ring's role semaphore set under the segment's key (the sem
-// and shm key spaces are separate, so `ipcs -s` shows it next to the
-// segment), all zero, with the segment's mode. The caller just won the
-// exclusive create of the segment under `key`, so a set already there is a
-// leftover of a creator that died mid-create: replaced.
-Result<int> create_sem_set(key_t key, unsigned mode, const std::string& name) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    const int id = ::semget(key, layout::kSemCount,
-                            IPC_CREAT | IPC_EXCL | static_cast<int>(mode));
-    if (id >= 0) return id;
-    const int err = errno;
-    if (err == EEXIST && attempt == 0) {
-      const int old = ::semget(key, 0, 0);
-      if (old >= 0 && sem_count(old) == layout::kSemCount &&
-          ::semctl(old, 0, IPC_RMID) == 0) {
-        continue;
-      }
-      return Error{Errc::exists,
-                   "a semaphore set with key " + name +
-                       " exists and is not a shmring ring's; remove it "
-                       "with `ipcrm -S " +
-                       name + "`"};
-    }
-    if (err == ENOSPC || err == EINVAL) {
-      return Error{Errc::limit,
-                   "cannot create the ring's semaphore set: " +
-                       std::generic_category().message(err) +
-                       " (limits: kernel.sem=" + read_proc("/proc/sys/kernel/sem") +
-                       " = SEMMSL SEMMNS SEMOPM SEMMNI); remove unused rings "
-                       "(`shm-ring rm --stale`, `ipcs -s`) or raise them "
-                       "with sysctl -w kernel.sem=..."};
-    }
-    return os_error(err, "cannot create the semaphore set of " + name);
-  }
-  return Error{Errc::system, "cannot create the semaphore set of " + name};
-}
 
 }  // namespace
 
@@ -380,32 +219,9 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
     if (shmid < 0) {
       const int err = errno;
       if (err == EEXIST) {
-        return Error{Errc::exists,
-                     "a segment with key " + name +
-                         " already exists (attach to it, or remove it with "
-                         "`shm-ring rm --key " +
-                         name + "`)"};
+        return exists_error(name);
       }
-      if (err == ENOMEM || err == ENOSPC || err == EINVAL) {
-        return Error{
-            Errc::limit,
-            "cannot create " + std::to_string(size) +
-                "-byte huge-page segment " + name + ": " +
-                std::generic_category().message(err) +
-                " (/proc/sys/vm/nr_hugepages=" +
-                read_proc("/proc/sys/vm/nr_hugepages") +
-                " huge pages of " + std::to_string(huge >> 10) +
-                " KiB reserved, " + huge_pages_free() +
-                " free; reserve more with sysctl -w vm.nr_hugepages=N)"};
-      }
-      if (err == EPERM) {
-        return Error{Errc::permission_denied,
-                     "cannot create huge-page segment " + name +
-                         ": not permitted (SHM_HUGETLB needs CAP_IPC_LOCK or "
-                         "membership of the group in "
-                         "/proc/sys/vm/hugetlb_shm_group)"};
-      }
-      return os_error(err, "cannot create huge-page segment " + name);
+      return huge_page_error(err, size, huge, name);
     }
   } else {
     // Boost's xsi_shared_memory has no IPC_PRIVATE flavour with IPC_EXCL
@@ -420,11 +236,7 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
         return limit_error(err, size, name);
       }
       if (err == EEXIST) {
-        return Error{Errc::exists,
-                     "a segment with key " + name +
-                         " already exists (attach to it, or remove it with "
-                         "`shm-ring rm --key " +
-                         name + "`)"};
+        return exists_error(name);
       }
       return os_error(err, "cannot create segment " + name);
     }
@@ -709,66 +521,6 @@ Result<Ok> Segment::remove() {
   return Ok{};
 }
 
-bool Segment::removed() const {
-  struct shmid_ds ds {};
-  if (::shmctl(shmid_, IPC_STAT, &ds) != 0) return true;
-  return (ds.shm_perm.mode & SHM_DEST) != 0;
-}
-
-std::optional<std::uint64_t> Segment::unread_records() const {
-  // acquire on both positions and on each header: pairs with the
-  // consumer's head store and the producers' tail (SPSC) or header commit
-  // (MPSC) stores, so every header before `tail` is the one its producer
-  // wrote. Nothing is written: a snapshot for messages.
-  const std::uint64_t head = control_->head.load(std::memory_order_acquire);
-  const std::uint64_t tail = control_->tail.load(std::memory_order_acquire);
-  if (kind_ == Kind::slots) {
-    // Positions count elements; there are no headers to walk.
-    if (!layout::slot_positions_sane(head, tail, slot_count_)) {
-      return std::nullopt;
-    }
-    return tail - head;
-  }
-  if (!layout::positions_sane(head, tail, capacity_)) return std::nullopt;
-  std::uint64_t n = 0;
-  std::uint64_t steps = 0;
-  for (std::uint64_t pos = head; pos < tail; ++steps) {
-    if (steps >= (1u << 24)) return std::nullopt;
-    const std::uint64_t off = pos & (capacity_ - 1);
-    const std::uint64_t word =
-        std::atomic_ref<std::uint64_t>(
-            *reinterpret_cast<std::uint64_t*>(data_ + off))
-            .load(std::memory_order_acquire);
-    const layout::Header h = layout::decode(word);
-    if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
-        pos + h.span > tail) {
-      return std::nullopt;
-    }
-    if (!h.padding) ++n;
-    pos += h.span;
-  }
-  return n;
-}
-
-std::uint64_t Segment::used_bytes() const {
-  // relaxed: a display-only snapshot; no record is read through it.
-  const std::uint64_t head = control_->head.load(std::memory_order_relaxed);
-  const std::uint64_t tail = control_->tail.load(std::memory_order_relaxed);
-  return tail > head && tail - head <= capacity_ ? tail - head : 0;
-}
-
-bool Segment::looks_like_ring(int shmid, std::uint64_t size) {
-  if (size < layout::kDataOffset + layout::kMinCapacity) return false;
-  void* p = ::shmat(shmid, nullptr, SHM_RDONLY);
-  // shmat's failure value is (void*)-1; let attach_id say why.
-  if (p == reinterpret_cast<void*>(-1))  // NOLINT(performance-no-int-to-ptr)
-    return true;
-  std::uint64_t magic = 0;
-  std::memcpy(&magic, p, sizeof magic);
-  ::shmdt(p);
-  return magic == layout::kMagic;
-}
-
 void Segment::remove_role_semaphores(int shmid, int semid) {
   if (semid < 0) {
     struct shmid_ds ds {};
@@ -779,90 +531,6 @@ void Segment::remove_role_semaphores(int shmid, int semid) {
     if (sem_count(semid) != layout::kSemCount) return;
   }
   ::semctl(semid, 0, IPC_RMID);
-}
-
-SegmentInfo Segment::info() const {
-  SegmentInfo i;
-  const auto* cb = control_;
-  i.key = key_;
-  i.shmid = shmid_;
-  i.kind = cb->kind;
-  i.version = cb->version;
-  i.capacity = cb->capacity;
-  i.segment_size = cb->segment_size;
-  i.wait = cb->wait_strategy;
-  i.max_producers = cb->max_producers;
-  i.slot_size = slot_size_;
-  i.slot_count = slot_count_;
-  i.hugepages = (cb->flags & layout::kFlagHugePages) != 0;
-  // relaxed: a diagnostic snapshot.
-  i.wake_mode =
-      static_cast<layout::WakeMode>(cb->wake.mode.load(std::memory_order_relaxed));
-  i.creator_pid = cb->creator_pid;
-  i.creator_alive = alive(cb->creator_token);
-  i.sem_id = sem_id_ >= 0 ? sem_id_ : cb->sem_id;
-  i.sem_present = sem_id_ >= 0 && sem_count(sem_id_) == layout::kSemCount;
-  // Held role semaphore = alive; pid tokens only if the set is gone.
-  auto role_alive = [&](int num, ProcessToken t) {
-    const RoleState r = role_state(sem_id_, num);
-    if (r == RoleState::unknown) return alive(t);
-    return r == RoleState::held;
-  };
-  // relaxed: a diagnostic snapshot, no data is read through these.
-  i.head = cb->head.load(std::memory_order_relaxed);
-  i.tail = cb->tail.load(std::memory_order_relaxed);
-  if (kind_ == Kind::slots) {
-    // Positions count elements.
-    i.used_bytes = i.tail - i.head <= slot_count_
-                       ? (i.tail - i.head) * slot_size_
-                       : 0;
-  } else {
-    i.used_bytes = i.tail - i.head <= i.capacity ? i.tail - i.head : 0;
-  }
-  const ProcessToken c = cb->consumer.owner.load(std::memory_order_relaxed);
-  i.consumer_pid = token_pid(c);
-  i.consumer_alive = c != 0 && role_alive(layout::consumer_sem(), c);
-  for (std::uint32_t s = 0; s < cb->max_producers && s < layout::kMaxProducers;
-       ++s) {
-    const ProcessToken t =
-        cb->producers[s].owner.load(std::memory_order_relaxed);
-    if (t != 0)
-      i.producers.push_back({static_cast<int>(s), token_pid(t),
-                             role_alive(layout::producer_sem(s), t)});
-  }
-  i.producers_seen = cb->producers_seen.load(std::memory_order_relaxed);
-  i.producers_died = cb->producers_died.load(std::memory_order_relaxed);
-  i.consumers_seen = cb->consumers_seen.load(std::memory_order_relaxed);
-  i.records_reclaimed = cb->records_reclaimed.load(std::memory_order_relaxed);
-  if (broadcast_ != nullptr) {
-    i.max_consumers = max_consumers_;
-    i.overrun = overrun_;
-    for (std::uint32_t c = 0;
-         c < max_consumers_ && c < layout::kMaxConsumers; ++c) {
-      const auto& cur = broadcast_->cursors[c];
-      // relaxed: a diagnostic snapshot, as above.
-      const ProcessToken t = cur.owner.load(std::memory_order_relaxed);
-      if (t <= 1) continue;  // free (closed, or its holder died)
-      const std::uint64_t pos = cur.position.load(std::memory_order_relaxed);
-      i.cursors.push_back({static_cast<int>(c), token_pid(t),
-                           role_alive(layout::cursor_sem(c), t), pos,
-                           i.tail - pos <= i.capacity ? i.tail - pos : 0,
-                           cur.lost.load(std::memory_order_relaxed)});
-    }
-    // The slowest registered consumer's backlog is what holds the ring.
-    i.used_bytes = 0;
-    for (const auto& cur : i.cursors) {
-      i.used_bytes = std::max(i.used_bytes, cur.lag);
-    }
-  }
-  struct shmid_ds ds {};
-  if (::shmctl(shmid_, IPC_STAT, &ds) == 0) {
-    i.mode = ds.shm_perm.mode & 0777;
-    i.owner_uid = ds.shm_perm.uid;
-    i.attach_count = ds.shm_nattch;
-    i.marked_for_removal = (ds.shm_perm.mode & SHM_DEST) != 0;
-  }
-  return i;
 }
 
 }  // namespace shmring

@@ -3,8 +3,13 @@
 // corruption, waiting). Roles, liveness, reaping and end of stream are the
 // record rings' own (roles.cc): a slots ring is an SPSC ring whose data
 // ring is an array of elements. Ordering: docs/design.md, section 12.
+// The wake-up handshake: a seq_cst load below that is "the re-check" of
+// data_ready or space_ready is the waiter's half of the Dekker pair whose
+// proof is written once, in docs/design.md section 5 and
+// WaitPoint::publish (ring/wait.h); the comments here only say which pair.
 #include <string>
 
+#include "ring/names.h"
 #include "ring/ring.h"
 #include "ring/roles.h"
 #include "ring/wait_fd.h"
@@ -16,10 +21,14 @@ using detail::wait_loop;
 
 namespace {
 
-std::string hex(key_t key) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(key));
-  return buf;
+// One try of a slot fast path as wait_loop's result: only its status
+// (ok when it gave a slot, else why not).
+template <class R, class Try>
+R attempt(Try try_once) {
+  R out;
+  Status why = Status::ok;
+  out.status = try_once(&why) != nullptr ? Status::ok : why;
+  return out;
 }
 
 // Errc::wrong_kind unless `seg` is a slots ring of `element_size` bytes.
@@ -27,7 +36,7 @@ std::optional<Error> check_slots(const Segment& seg, std::size_t element_size,
                                  const char* role) {
   if (seg.kind() != Kind::slots) {
     return Error{Errc::wrong_kind,
-                 std::string("ring ") + hex(seg.key()) +
+                 std::string("ring ") + hex_key(seg.key()) +
                      " is a record ring (" +
                      (seg.kind() == Kind::mpsc ? "mpsc" : "spsc") +
                      "), not a slots ring: attach the " + role +
@@ -36,7 +45,7 @@ std::optional<Error> check_slots(const Segment& seg, std::size_t element_size,
   }
   if (seg.slot_size() != element_size) {
     return Error{Errc::wrong_kind,
-                 "ring " + hex(seg.key()) + " holds " +
+                 "ring " + hex_key(seg.key()) + " holds " +
                      std::to_string(seg.slot_size()) +
                      "-byte elements, but the " + role + " asked for " +
                      std::to_string(element_size) + "-byte elements"};
@@ -48,7 +57,7 @@ std::optional<Error> check_slots(const Segment& seg, std::size_t element_size,
 
 Error detail::records_on_slots(const Segment& seg) {
   return Error{Errc::wrong_kind,
-               "ring " + hex(seg.key()) + " is a slots ring (fixed " +
+               "ring " + hex_key(seg.key()) + " is a slots ring (fixed " +
                    std::to_string(seg.slot_size()) +
                    "-byte elements, no records): use QueueWriter<T> / "
                    "QueueReader<T> (ring/queue.h) with sizeof(T) = " +
@@ -114,10 +123,8 @@ Status Producer::wait_slot(Timeout timeout) {
   const Reservation r = wait_loop<Reservation>(
       space_ready_, timeout,
       [&] {
-        Reservation out;
-        Status why = Status::ok;
-        out.status = try_claim_slot(&why) != nullptr ? Status::ok : why;
-        return out;
+        return attempt<Reservation>(
+            [&](Status* w) { return try_claim_slot(w); });
       },
       [&] { return blocked_status(); });
   return r.status;
@@ -199,12 +206,7 @@ Status Consumer::wait_slot(Timeout timeout) {
   // follows a kill -9 within about one slice, as peek() does.
   const Peeked p = wait_loop<Peeked>(
       data_ready_, timeout,
-      [&] {
-        Peeked out;
-        Status why = Status::ok;
-        out.status = try_slot(&why) != nullptr ? Status::ok : why;
-        return out;
-      },
+      [&] { return attempt<Peeked>([&](Status* w) { return try_slot(w); }); },
       [&] {
         reap_now();
         return Status::ok;

@@ -1,5 +1,9 @@
-// Names of Status and Errc values (status.h), for messages.
+// Names of Status and Errc values (status.h), for messages, and the
+// errno -> Errc mapping (os_error).
 #include "ring/status.h"
+
+#include <cerrno>
+#include <system_error>
 
 namespace shmring {
 
@@ -59,6 +63,23 @@ const char* to_string(Errc e) {
       return "system error";
   }
   return "unknown error";
+}
+
+Error os_error(int err, const std::string& what) {
+  const std::string msg = what + ": " + std::generic_category().message(err);
+  switch (err) {
+    case ENOENT:
+      return {Errc::not_found, msg};
+    case EEXIST:
+      return {Errc::exists, msg};
+    case EACCES:
+    case EPERM:
+      return {Errc::permission_denied, msg};
+    case EIDRM:
+      return {Errc::removed, msg};
+    default:
+      return {Errc::system, msg};
+  }
 }
 
 }  // namespace shmring
