@@ -37,37 +37,22 @@ RingOptions lossy_options(std::uint64_t capacity, std::uint32_t consumers) {
   return o;
 }
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using testing::mix64;
 
 // Record `seq`: 8..max_len bytes, seq first, a pattern of seq after.
 std::size_t length_of(std::uint64_t seq, std::size_t max_len) {
-  return 8 + mix(seq) % (max_len - 7);
-}
-void fill(std::span<std::byte> b, std::uint64_t seq) {
-  std::memcpy(b.data(), &seq, 8);
-  testing::fill_words(b.subspan(8), seq);
-}
-std::uint64_t seq_of(const Record& r) {
-  std::uint64_t s = ~0ULL;
-  if (r.size >= 8) std::memcpy(&s, r.data, 8);
-  return s;
+  return 8 + mix64(seq) % (max_len - 7);
 }
 // max_len 0: fixed 56-byte records.
 bool check(const Record& r, std::uint64_t seq, std::size_t max_len) {
   const std::size_t len = max_len == 0 ? 56 : length_of(seq, max_len);
-  return r.size == len && seq_of(r) == seq &&
-         testing::check_words(r.bytes().subspan(8), seq);
+  return r.size == len && testing::check_seq_record(r.bytes(), seq);
 }
 
 Status write(Producer& p, std::uint64_t seq, std::size_t len) {
   Reservation r = p.try_reserve(len);
   if (!r) return r.status;
-  fill(r.bytes, seq);
+  testing::fill_seq_record(r.bytes, seq);
   p.commit(len);
   return Status::ok;
 }
@@ -91,7 +76,7 @@ void drain(Consumer& c, std::size_t max_len, Drained* d) {
     if (!got) return;
     // Everything taken before intact() (the producer may overwrite the
     // record at any moment after it).
-    const std::uint64_t s = seq_of(got.record);
+    const std::uint64_t s = testing::seq_stamp(got.record.bytes());
     const std::uint64_t size = got.record.size;
     const bool good = check(got.record, s, max_len);
     if (!c.intact()) continue;  // torn while we looked: dropped
@@ -161,7 +146,7 @@ TEST_CASE("drop-slow: a record overwritten while held is never delivered",
   REQUIRE(write(p, 1, 56) == Status::ok);
   Peeked got = c.try_peek();
   REQUIRE(got);
-  CHECK(seq_of(got.record) == 0);
+  CHECK(testing::seq_stamp(got.record.bytes()) == 0);
   // The producer laps the held record (a ring and a bit later).
   for (std::uint64_t seq = 2; seq < 2 + kCap / 64 + 2; ++seq) {
     REQUIRE(write(p, seq, 56) == Status::ok);
@@ -185,8 +170,8 @@ TEST_CASE("drop-slow: a record overwritten while held is never delivered",
       break;
     }
     REQUIRE(c.intact());
-    if (expect != ~0ULL) CHECK(seq_of(r.record) == expect);
-    expect = seq_of(r.record) + 1;
+    if (expect != ~0ULL) CHECK(testing::seq_stamp(r.record.bytes()) == expect);
+    expect = testing::seq_stamp(r.record.bytes()) + 1;
     ++delivered;
     c.release();
   }
@@ -261,7 +246,7 @@ int slow_consumer(int shmid, int id, Shared* sh) {
     std::uint64_t seqs[8];
     std::uint64_t sizes[8];
     for (std::size_t i = 0; i < got; ++i) {
-      seqs[i] = seq_of(batch[i]);
+      seqs[i] = testing::seq_stamp(batch[i].bytes());
       sizes[i] = batch[i].size;
       if (!check(batch[i], seqs[i], kMpMax)) all_good = false;
     }
@@ -318,7 +303,7 @@ TEST_CASE("drop-slow: a fast producer and two slow consumer processes",
       const std::size_t len = length_of(seq, kMpMax);
       Reservation r = p.reserve(len, 10s);
       REQUIRE(r);
-      fill(r.bytes, seq);
+      testing::fill_seq_record(r.bytes, seq);
       p.commit(len);
       total_payload += len;
     }

@@ -33,17 +33,12 @@ std::uint64_t record_count(std::uint64_t dflt) {
   return dflt;
 }
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using testing::mix64;
 
 // Mostly small records, now and then one up to max_len; at least 8 bytes
 // so every record carries its sequence number.
 std::size_t length_of(std::uint64_t seq, std::size_t max_len) {
-  const std::uint64_t h = mix(seq);
+  const std::uint64_t h = mix64(seq);
   return 8 + ((h & 15) == 0 ? (h >> 8) % (max_len - 7) : (h >> 8) % 41);
 }
 std::uint16_t type_of(std::uint64_t seq) {
@@ -54,15 +49,7 @@ bool check(const Record& r, std::uint64_t seq, std::size_t max_len) {
   if (r.size != length_of(seq, max_len) || r.type != type_of(seq)) {
     return false;
   }
-  std::uint64_t got;
-  std::memcpy(&got, r.data, 8);
-  return got == seq && testing::check_words(r.bytes().subspan(8), seq);
-}
-
-std::uint64_t seq_of(const Record& r) {
-  std::uint64_t s = ~0ULL;
-  if (r.size >= 8) std::memcpy(&s, r.data, 8);
-  return s;
+  return testing::check_seq_record(r.bytes(), seq);
 }
 
 void run(std::uint64_t capacity, WaitStrategy wait, std::uint64_t n) {
@@ -131,7 +118,7 @@ void run(std::uint64_t capacity, WaitStrategy wait, std::uint64_t n) {
           if (got.status != Status::closed) failed = true;
           return;
         }
-        const std::uint64_t s = seq_of(got.record);
+        const std::uint64_t s = testing::seq_stamp(got.record.bytes());
         if ((expect != ~0ULL && s != expect) || !check(got.record, s, max_len)) {
           std::fprintf(stderr, "rejoiner: record %llu after %llu\n",
                        static_cast<unsigned long long>(s),

@@ -37,40 +37,21 @@ RingOptions broadcast_options(std::uint64_t capacity,
   return o;
 }
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using testing::mix64;
 
 // Record `seq`: a random length from seq (0..max_len), seq in the first 8
 // bytes when there is room, a pattern of seq after, low bits as the type.
 std::size_t length_of(std::uint64_t seq, std::size_t max_len) {
-  return mix(seq) % (max_len + 1);
+  return mix64(seq) % (max_len + 1);
 }
 std::uint16_t type_of(std::uint64_t seq) {
   return static_cast<std::uint16_t>(seq & layout::kMaxType);
-}
-void fill_record(std::span<std::byte> b, std::uint64_t seq) {
-  if (b.size() >= 8) {
-    std::memcpy(b.data(), &seq, 8);
-    testing::fill_words(b.subspan(8), seq);
-  } else {
-    testing::fill_words(b, seq);
-  }
 }
 bool check_record(const Record& r, std::uint64_t seq, std::size_t max_len) {
   if (r.size != length_of(seq, max_len) || r.type != type_of(seq)) {
     return false;
   }
-  const auto b = r.bytes();
-  if (b.size() >= 8) {
-    std::uint64_t got;
-    std::memcpy(&got, b.data(), 8);
-    return got == seq && testing::check_words(b.subspan(8), seq);
-  }
-  return testing::check_words(b, seq);
+  return testing::check_seq_record(r.bytes(), seq);
 }
 
 Status write_seq(Producer& p, std::uint64_t seq, std::size_t max_len,
@@ -78,7 +59,7 @@ Status write_seq(Producer& p, std::uint64_t seq, std::size_t max_len,
   const std::size_t len = length_of(seq, max_len);
   Reservation r = timeout == 0ns ? p.try_reserve(len) : p.reserve(len, timeout);
   if (!r) return r.status;
-  fill_record(r.bytes, seq);
+  testing::fill_seq_record(r.bytes, seq);
   p.commit(len, type_of(seq));
   return Status::ok;
 }
@@ -90,7 +71,7 @@ constexpr std::uint64_t kFixedSpan = 64;
 Status write_fixed(Producer& p, std::uint64_t seq) {
   Reservation r = p.try_reserve(kFixed);
   if (!r) return r.status;
-  fill_record(r.bytes, seq);
+  testing::fill_seq_record(r.bytes, seq);
   p.commit(kFixed, type_of(seq));
   return Status::ok;
 }

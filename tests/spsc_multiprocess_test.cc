@@ -29,12 +29,7 @@ using testing::ChildGuard;
 using testing::SharedBlock;
 using Clock = std::chrono::steady_clock;
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using testing::mix64;
 
 // Record `seq`: a length from the sequence number, the sequence number in
 // its first 8 bytes (when there is room), a checksum-like pattern of the
@@ -44,7 +39,7 @@ struct Format {
   std::size_t min_len = 0;
   std::size_t max_len = 1024;
   std::size_t length(std::uint64_t seq) const {
-    return min_len + mix(seq) % (max_len - min_len + 1);
+    return min_len + mix64(seq) % (max_len - min_len + 1);
   }
 };
 
@@ -52,30 +47,9 @@ std::uint16_t type_of(std::uint64_t seq) {
   return static_cast<std::uint16_t>(seq & layout::kMaxType);
 }
 
-void fill_record(std::span<std::byte> b, std::uint64_t seq) {
-  if (b.size() >= 8) {
-    std::memcpy(b.data(), &seq, 8);
-    testing::fill_words(b.subspan(8), seq);
-  } else {
-    testing::fill_words(b, seq);
-  }
-}
-
 bool check_record(const Record& r, std::uint64_t seq, const Format& f) {
   if (r.size != f.length(seq) || r.type != type_of(seq)) return false;
-  const auto b = r.bytes();
-  if (b.size() >= 8) {
-    std::uint64_t got;
-    std::memcpy(&got, b.data(), 8);
-    return got == seq && testing::check_words(b.subspan(8), seq);
-  }
-  return testing::check_words(b, seq);
-}
-
-std::uint64_t seq_in(const Record& r) {
-  std::uint64_t s = ~0ULL;
-  if (r.size >= 8) std::memcpy(&s, r.data, 8);
-  return s;
+  return testing::check_seq_record(r.bytes(), seq);
 }
 
 std::int64_t now_ns() {
@@ -135,7 +109,7 @@ int produce(int shmid, std::uint64_t n, Format f, Shared* sh,
                    static_cast<unsigned long long>(seq), to_string(r.status));
       return 10;
     }
-    fill_record(r.bytes, seq);
+    testing::fill_seq_record(r.bytes, seq);
     if (defer && seq % 5 == 3 && seq + 1 < n) {
       p->commit_deferred(len, type_of(seq));
     } else {
@@ -200,7 +174,8 @@ int consume(int shmid, Format f, Shared* sh, Status want_end,
                      "field %llu)\n",
                      static_cast<unsigned long long>(expected), batch[i].size,
                      batch[i].type,
-                     static_cast<unsigned long long>(seq_in(batch[i])));
+                     static_cast<unsigned long long>(
+                         testing::seq_stamp(batch[i].bytes())));
         return 22;
       }
       ++expected;
@@ -621,7 +596,7 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
           return 20;
         }
         for (std::size_t i = 0; i < n; ++i) {
-          const std::uint64_t seq = seq_in(batch[i]);
+          const std::uint64_t seq = testing::seq_stamp(batch[i].bytes());
           if (expected == ~0ULL) {
             // Resume point: not before the last recorded release, not
             // after the last record verified (that would be a loss).

@@ -36,12 +36,7 @@ std::uint64_t record_count(std::uint64_t dflt) {
   return dflt;
 }
 
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using testing::mix64;
 
 // Record `seq`: its length and type follow from seq; the sequence number
 // fills the first 8 bytes when there is room, a hash pattern the rest.
@@ -50,7 +45,7 @@ struct Format {
   std::size_t length(std::uint64_t seq) const {
     // Mostly small records (the ring machinery is under test, not memcpy),
     // now and then one up to max_len.
-    const std::uint64_t h = mix(seq);
+    const std::uint64_t h = mix64(seq);
     return (h & 15) == 0 ? (h >> 8) % (max_len + 1) : (h >> 8) % 49;
   }
   static std::uint16_t type(std::uint64_t seq) {
@@ -58,24 +53,9 @@ struct Format {
   }
 };
 
-void fill_record(std::span<std::byte> b, std::uint64_t seq) {
-  if (b.size() >= 8) {
-    std::memcpy(b.data(), &seq, 8);
-    testing::fill_words(b.subspan(8), seq);
-  } else {
-    testing::fill_words(b, seq);
-  }
-}
-
 bool check_record(const Record& r, std::uint64_t seq, const Format& f) {
   if (r.size != f.length(seq) || r.type != Format::type(seq)) return false;
-  const auto b = r.bytes();
-  if (b.size() >= 8) {
-    std::uint64_t got;
-    std::memcpy(&got, b.data(), 8);
-    return got == seq && testing::check_words(b.subspan(8), seq);
-  }
-  return testing::check_words(b, seq);
+  return testing::check_seq_record(r.bytes(), seq);
 }
 
 // The first error either thread met; threads stop at the first.
@@ -143,7 +123,7 @@ void producer_loop(Producer& p, std::uint64_t n, const Format& f,
       --seq;
       continue;
     }
-    fill_record(r.bytes.first(len), seq);
+    testing::fill_seq_record(r.bytes.first(len), seq);
     if (extra != 0) {
       std::memset(r.bytes.data() + len, 0xcd, extra);  // never delivered
       ++st.trimmed;

@@ -376,6 +376,35 @@ bool check_words(std::span<const std::byte> in, std::uint64_t seq) {
   return true;
 }
 
+std::uint64_t mix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+void fill_seq_record(std::span<std::byte> b, std::uint64_t seq) {
+  if (b.size() >= 8) {
+    std::memcpy(b.data(), &seq, 8);
+    fill_words(b.subspan(8), seq);
+  } else {
+    fill_words(b, seq);
+  }
+}
+
+bool check_seq_record(std::span<const std::byte> b, std::uint64_t seq) {
+  if (b.size() >= 8) {
+    return seq_stamp(b) == seq && check_words(b.subspan(8), seq);
+  }
+  return check_words(b, seq);
+}
+
+std::uint64_t seq_stamp(std::span<const std::byte> b) {
+  std::uint64_t s = ~0ULL;
+  if (b.size() >= 8) std::memcpy(&s, b.data(), 8);
+  return s;
+}
+
 std::span<const std::byte> as_bytes(const std::string& s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }

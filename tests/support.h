@@ -247,6 +247,18 @@ bool check_payload(std::span<const std::byte> in, std::uint32_t producer,
 void fill_words(std::span<std::byte> out, std::uint64_t seq);
 bool check_words(std::span<const std::byte> in, std::uint64_t seq);
 
+// A 64-bit mixer (splitmix64's finaliser): the record lengths and types
+// the stress and multi-process tests derive from a sequence number.
+std::uint64_t mix64(std::uint64_t x);
+// A sequence-stamped record: `seq` in its first 8 bytes when there is room,
+// fill_words(seq) after them (or in all of a shorter record). A lost,
+// repeated, reordered or torn record fails check_seq_record().
+void fill_seq_record(std::span<std::byte> b, std::uint64_t seq);
+bool check_seq_record(std::span<const std::byte> b, std::uint64_t seq);
+// The sequence number a record of at least 8 bytes starts with; ~0 if it
+// is shorter.
+std::uint64_t seq_stamp(std::span<const std::byte> b);
+
 std::span<const std::byte> as_bytes(const std::string& s);
 std::string as_string(std::span<const std::byte> b);
 
