@@ -155,15 +155,19 @@ TEST_CASE("aligned MPSC claims from racing producers: aligned, in order "
   testing::ScopedRing ring({.kind = Kind::mpsc, .capacity = 1 << 13});
   auto c = Consumer::attach(ring.segment());
   REQUIRE(c);
+  // Every producer attaches before any writes: one that finished and
+  // closed before the next attached would end the stream early.
+  std::vector<Producer> producers;
+  for (int id = 0; id < kProducers; ++id) {
+    auto p = Producer::attach(ring.segment());
+    REQUIRE(p);
+    producers.push_back(std::move(p).value());
+  }
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int id = 0; id < kProducers; ++id) {
     threads.emplace_back([&, id] {
-      auto p = Producer::attach(ring.segment());
-      if (!p) {
-        ++failures;
-        return;
-      }
+      Producer* p = &producers[static_cast<std::size_t>(id)];
       std::mt19937_64 rng(id);
       for (std::uint64_t seq = 0; seq < kEach; ++seq) {
         const std::size_t align = std::size_t{8} << (rng() % 4);  // 8..64
@@ -171,17 +175,19 @@ TEST_CASE("aligned MPSC claims from racing producers: aligned, in order "
         Reservation r = p->reserve(size, align, 10s);
         if (!r || !aligned(r.bytes.data(), align)) {
           ++failures;
-          return;
+          break;
         }
         testing::fill_payload(r.bytes, static_cast<std::uint32_t>(id), seq);
         p->commit(size, static_cast<std::uint16_t>(id));
       }
+      p->close();  // the last one to close ends the stream
     });
   }
   std::uint64_t next[kProducers] = {};
   std::uint64_t got = 0;
   while (got < kProducers * kEach) {
     Peeked pk = c->peek(10s);
+    INFO("peek: " << to_string(pk.status) << " after " << got << " records");
     REQUIRE(pk);
     const int id = pk.record.type;
     REQUIRE(id < kProducers);
