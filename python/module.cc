@@ -575,6 +575,16 @@ std::unique_ptr<PyRing> open_ring(const py::object& key, py::object create,
                           "Python module moves records and opens spsc and "
                           "mpsc rings only"});
   }
+  if ((*seg)->overrun() == Overrun::drop_slow) {
+    // Its producer overwrites records while they are read; a memoryview
+    // cannot be checked for that, so the module would hand out torn data.
+    raise_error(Error{Errc::wrong_kind,
+                      "this is a drop-slow broadcast ring (its producer "
+                      "overwrites records a slow consumer may be reading); "
+                      "the Python module cannot check a record for that and "
+                      "opens spsc and mpsc rings only: read it with "
+                      "shm-consume"});
+  }
   auto ring = std::make_unique<PyRing>();
   ring->segment = std::make_shared<Segment>(std::move(*seg).value());
   return ring;

@@ -128,7 +128,7 @@ Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
 // is after our registration, and publish that as our position (it may be
 // ahead of the conservative one attach stored, and so unblock the producer).
 void Consumer::join_cursor() {
-  Cursor& cur = segment_->broadcast()->cursors[cursor_];
+  Cursor& cur = bb_->cursors[cursor_];
   head_word_ = &cur.position;
   // seq_cst: after the owner CAS in attach_broadcast() (the proof's X).
   head_ = read_ = cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
@@ -139,7 +139,7 @@ void Consumer::join_cursor() {
 }
 
 void Consumer::leave_cursor() {
-  Cursor& cur = segment_->broadcast()->cursors[cursor_];
+  Cursor& cur = bb_->cursors[cursor_];
   ProcessToken mine = token_;
   // seq_cst: the waker half of the space_ready pair with a producer
   // sleeping because we were the slowest (its announce, then the rescan's
@@ -157,7 +157,7 @@ void Consumer::leave_cursor() {
 // ---------------------------------------------------------------- producer
 
 std::uint64_t Producer::broadcast_min() {
-  BroadcastBlock* bb = segment_->broadcast();
+  BroadcastBlock* bb = bb_;
   // seq_cst fence before the owner loads: a joiner whose owner CAS we do
   // not see loads tail after everything we stored before this fence
   // (docs/design.md section 11), so it starts at or after the minimum we
@@ -198,7 +198,7 @@ std::uint64_t Producer::broadcast_min() {
 }
 
 int Producer::reap_dead_consumers() {
-  BroadcastBlock* bb = segment_->broadcast();
+  BroadcastBlock* bb = bb_;
   int reaped = 0;
   for (std::uint32_t i = 0; i < max_consumers_; ++i) {
     Cursor& cur = bb->cursors[i];
@@ -233,7 +233,7 @@ Status Producer::broadcast_blocked_status() {
   // not hold the producer for longer than one slice.
   last_reap_ = Clock::now();
   reap_dead_consumers();
-  BroadcastBlock* bb = segment_->broadcast();
+  BroadcastBlock* bb = bb_;
   for (std::uint32_t i = 0; i < max_consumers_; ++i) {
     // acquire: pairs with the consumer's owner CAS.
     if (registered(bb->cursors[i].owner.load(std::memory_order_acquire))) {
@@ -249,7 +249,7 @@ Status Producer::broadcast_blocked_status() {
 }
 
 bool Producer::any_consumer_alive() const {
-  BroadcastBlock* bb = segment_->broadcast();
+  BroadcastBlock* bb = bb_;
   for (std::uint32_t i = 0; i < max_consumers_; ++i) {
     // acquire: pairs with the consumer's owner CAS.
     const ProcessToken t = bb->cursors[i].owner.load(std::memory_order_acquire);

@@ -83,7 +83,7 @@ bool ahead(std::uint64_t from, std::uint64_t pos) {
 }  // namespace
 
 void Producer::write_snapshots() {
-  BroadcastBlock* bb = segment_->broadcast();
+  BroadcastBlock* bb = bb_;
   // relaxed: only this producer writes it; odd means a predecessor died
   // while writing, and we finish its turn.
   std::uint64_t s = bb->snap_seq.load(std::memory_order_relaxed);
@@ -134,7 +134,7 @@ void Producer::init_lossy() {
   // Continue a predecessor's counts and its oldest record if they fit our
   // tail; else start afresh here (a new ring: everything 0).
   Snapshots s;
-  if (!read_snapshots(segment_->broadcast(), &s, 1)) s = {};
+  if (!read_snapshots(bb_, &s, 1)) s = {};
   counted_ = tail_;
   counted_payload_ = s.start.payload;
   counted_records_ = s.start.records;
@@ -185,7 +185,7 @@ void Producer::lossy_overwrite(std::uint64_t end) {
   // The snapshots first, then the intent (release): a consumer that sees
   // this intent (acquire) finds an oldest record this write spares.
   write_snapshots();
-  segment_->broadcast()->tail_intent.store(end, std::memory_order_release);
+  bb_->tail_intent.store(end, std::memory_order_release);
   // release fence: the intent is ordered before the record and header
   // stores that follow (they overwrite bytes a consumer may be reading; it
   // reads them, then, after an acquire fence, the intent: a seqlock's
@@ -204,7 +204,7 @@ void Producer::close_lossy() {
 
 Peeked Consumer::resync() {
   Snapshots s;
-  if (!read_snapshots(segment_->broadcast(), &s, 64) ||
+  if (!read_snapshots(bb_, &s, 64) ||
       !ahead(read_, s.oldest.pos) || !aligned(s.oldest.pos)) {
     // The producer is mid-update, or its snapshot is older than the lap we
     // saw: look again at the next peek.
@@ -217,7 +217,7 @@ Peeked Consumer::resync() {
   head_ = read_ = valid_ = lossy_tail_ = cached_tail_ = s.oldest.pos;
   payload_before_read_ = payload_at_valid_ = s.oldest.payload;
   records_before_read_ = records_at_valid_ = s.oldest.records;
-  layout::Cursor& cur = segment_->broadcast()->cursors[cursor_];
+  layout::Cursor& cur = bb_->cursors[cursor_];
   // relaxed: informational (`shm-ring info`).
   cur.lost.store(lost_bytes_, std::memory_order_relaxed);
   // Our position (informational on a drop-slow ring: the producer does
@@ -232,7 +232,7 @@ Peeked Consumer::resync() {
 // the tail we read. Without a usable snapshot: at the tail, counts from 0.
 void Consumer::join_lossy() {
   Snapshots s;
-  if (read_snapshots(segment_->broadcast(), &s, 64) && aligned(s.start.pos) &&
+  if (read_snapshots(bb_, &s, 64) && aligned(s.start.pos) &&
       !ahead(read_, s.start.pos)) {
     head_ = read_ = cached_tail_ = s.start.pos;
     payload_before_read_ = payload_at_valid_ = s.start.payload;
@@ -241,14 +241,14 @@ void Consumer::join_lossy() {
   lossy_tail_ = valid_ = read_;
 }
 
-bool Consumer::intact() {
-  if (!lossy_ || read_ == valid_) return true;
+bool Consumer::intact_lossy() {
+  if (read_ == valid_) return true;
   // acquire fence: our reads of the records happen before the intent load
   // (pairs with the producer's release fence after its intent store: if we
   // read any byte it wrote after that, we see its intent or a later one).
   std::atomic_thread_fence(std::memory_order_acquire);
   const std::uint64_t ti =
-      segment_->broadcast()->tail_intent.load(std::memory_order_relaxed);
+      bb_->tail_intent.load(std::memory_order_relaxed);
   // The producer overwrites in position order, so the first record not
   // yet vouched for is the first it would have torn.
   if (!ahead(valid_, ti) || ti - valid_ <= capacity_) {
@@ -292,7 +292,7 @@ Status Consumer::lossy_end_status() {
 }
 
 Peeked Consumer::try_peek_lossy() {
-  BroadcastBlock* bb = segment_->broadcast();
+  BroadcastBlock* bb = bb_;
   for (;;) {
     if (read_ == lossy_tail_) {
       // seq_cst: acquire pairs with the producer's tail store; seq_cst for

@@ -60,8 +60,8 @@ int code_of(Status s) {
       return SHMRING_INTERRUPTED;
     case Status::corrupt:
       return SHMRING_CORRUPT;
-    case Status::overrun:  // broadcast rings are not in the C API
-      return SHMRING_E_SYSTEM;
+    case Status::overrun:
+      return SHMRING_OVERRUN;
   }
   return SHMRING_E_SYSTEM;
 }
@@ -182,6 +182,16 @@ int open_key(shmring_key_t key, const shmring_options* options,
             std::to_string((*seg)->slot_size()) +
             " bytes for C++ QueueWriter/QueueReader<T>); the C API moves "
             "records and opens spsc and mpsc rings only"});
+  }
+  if ((*seg)->overrun() == shmring::Overrun::drop_slow) {
+    // Its producer overwrites records while they are read; the C API has
+    // no check of a copy against that, so it would hand out torn records.
+    return fail(shmring::Error{
+        shmring::Errc::wrong_kind,
+        "shmring_open: this is a drop-slow broadcast ring (its producer "
+        "overwrites records a slow consumer may be reading); the C API "
+        "cannot check a record for that and opens spsc and mpsc rings "
+        "only: read it from C++ (Consumer::intact) or with shm-consume"});
   }
   auto ring = std::make_unique<shmring_ring>();
   ring->segment = std::make_shared<shmring::Segment>(std::move(*seg).value());
@@ -438,6 +448,8 @@ const char* shmring_strerror(int code) {
       return "interrupted";
     case SHMRING_CORRUPT:
       return "corrupt";
+    case SHMRING_OVERRUN:
+      return "overrun";
     case SHMRING_E_NOT_FOUND:
       return "not_found";
     case SHMRING_E_EXISTS:

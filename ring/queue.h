@@ -181,7 +181,10 @@ class QueueReader {
   void close() { c_->close(); }
 
   // ok with *out filled, or why not (would_block, closed, peer_dead, ...).
-  // Records: a record of the wrong size is corrupt.
+  // Records: a record of the wrong size is corrupt. On a drop-slow
+  // broadcast ring: overrun when the producer lapped this reader, the
+  // element being copied included (a torn copy is never ok); the lost
+  // elements are counted in consumer().lost_records().
   [[nodiscard]] Status try_pop(T* out) {
     if (mode_ == Mode::slots) {
       Status why;
@@ -233,6 +236,14 @@ class QueueReader {
     if (!p) return p.status;
     if (p.record.size != sizeof(T)) return Status::corrupt;
     std::memcpy(out, p.record.data, sizeof(T));
+    if (!c_->intact()) {
+      // Torn while copied (drop-slow only): dropped. The next peek finds
+      // the lap, counts the loss and resumes at the oldest intact record;
+      // report that overrun now rather than at the next pop.
+      const Peeked q = c_->try_peek();
+      if (q) return Status::corrupt;  // a lapped reader has no record next
+      return Status::overrun;
+    }
     c_->release();
     return Status::ok;
   }

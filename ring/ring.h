@@ -218,9 +218,10 @@ class Producer {
   void write_snapshots();
   void close_lossy();
 
-  Segment* segment_;
+  Segment* segment_;  // only for segment(): may be gone (see there)
   std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
   layout::ControlBlock* cb_;
+  layout::BroadcastBlock* bb_;  // broadcast rings; null on other kinds
   std::byte* data_;
   std::uint64_t mask_;
   std::uint64_t capacity_;
@@ -363,7 +364,7 @@ class Consumer {
   //    release() checks records intact() has not vouched for, so a torn
   //    record is never counted as delivered.
   // On every other ring intact() is true and the counters stay 0.
-  [[nodiscard]] bool intact();
+  [[nodiscard]] bool intact() { return !lossy_ || intact_lossy(); }
   std::uint64_t lost_bytes() const { return lost_bytes_; }
   std::uint64_t lost_records() const { return lost_records_; }
 
@@ -390,6 +391,7 @@ class Consumer {
   void release_slow();  // MPSC or drop-slow: out of line
   // Overrun::drop_slow (broadcast_lossy.cc).
   Peeked try_peek_lossy();
+  bool intact_lossy();
   Status lossy_end_status();
   Peeked resync();
   void join_lossy();
@@ -397,9 +399,10 @@ class Consumer {
   void poll_reap();  // reap dead producers, at most once per slice
   void reap_now();
 
-  Segment* segment_;
+  Segment* segment_;  // only for segment(): may be gone (see there)
   std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
   layout::ControlBlock* cb_;
+  layout::BroadcastBlock* bb_;  // broadcast rings; null on other kinds
   std::byte* data_;
   std::uint64_t mask_;
   std::uint64_t capacity_;

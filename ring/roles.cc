@@ -93,10 +93,6 @@ int reap_dead_producers(ControlBlock* cb, int semid) {
   return reaped;
 }
 
-int reap_dead_producers(Segment& segment) {
-  return reap_dead_producers(segment.control(), segment.sem_id());
-}
-
 Error roles_gone(const Segment& seg) {
   return Error{Errc::removed,
                "the ring's role semaphore set (semid " +

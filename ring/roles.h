@@ -38,7 +38,6 @@ bool owner_alive(const layout::ControlBlock* cb, int semid, std::uint32_t tag);
 bool any_producer_registered(const layout::ControlBlock* cb);
 // Frees the slots of dead producers; returns how many.
 int reap_dead_producers(layout::ControlBlock* cb, int semid);
-int reap_dead_producers(Segment& segment);
 
 // The error for a ring whose role semaphore set is gone.
 Error roles_gone(const Segment& seg);

@@ -47,6 +47,7 @@ enum shmring_code {
                               died */
   SHMRING_INTERRUPTED = 6, /* a signal, or shmring_interrupt() */
   SHMRING_CORRUPT = 7,     /* the segment holds values no peer writes */
+  SHMRING_OVERRUN = 8,     /* a broadcast producer lapped the consumer */
   /* Set-up errors (shmring::Errc). */
   SHMRING_E_NOT_FOUND = 20,
   SHMRING_E_EXISTS = 21,

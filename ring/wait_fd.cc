@@ -16,8 +16,10 @@
 namespace shmring {
 namespace detail {
 
-Result<WaitFd*> WaitFd::create(Segment& segment) {
-  if (segment.wait_strategy() != WaitStrategy::futex) {
+Result<WaitFd*> WaitFd::create(layout::ControlBlock* cb, int sem_id,
+                               WaitStrategy strategy,
+                               std::shared_ptr<const void> mapping) {
+  if (strategy != WaitStrategy::futex) {
     return Error{Errc::invalid_argument,
                  "wait_fd() needs a ring created with the futex wait "
                  "strategy (this one uses semaphore or spin)"};
@@ -27,20 +29,22 @@ Result<WaitFd*> WaitFd::create(Segment& segment) {
     return Error{Errc::system, std::string("eventfd: ") + std::strerror(errno)};
   }
   try {
-    return new WaitFd(segment, fd);
+    return new WaitFd(cb, sem_id, strategy, std::move(mapping), fd);
   } catch (const std::system_error& e) {  // thread creation
     ::close(fd);
     return Error{Errc::system, std::string("wait_fd thread: ") + e.what()};
   }
 }
 
-WaitFd::WaitFd(Segment& segment, int fd)
-    : segment_(&segment),
+WaitFd::WaitFd(layout::ControlBlock* cb, int sem_id, WaitStrategy strategy,
+               std::shared_ptr<const void> mapping, int fd)
+    : mapping_(std::move(mapping)),
+      cb_(cb),
+      sem_id_(sem_id),
       fd_(fd),
       // join = false: the consumer's own data WaitPoint joined the ring's
       // wake-up handshake for this process already.
-      point_(&segment.control()->data_ready, segment.control()->data_sem,
-             segment.wait_strategy(), &segment.control()->wake, false),
+      point_(&cb->data_ready, cb->data_sem, strategy, &cb->wake, false),
       owner_pid_(::getpid()) {
   // Starts readable: the consumer's first try_peek() arms the helper. (One
   // possibly spurious wake-up instead of peeking without consuming.)
@@ -129,7 +133,7 @@ void WaitFd::run() {
       const auto now = Clock::now();
       if (now - last_reap >= kSleepSlice) {
         last_reap = now;
-        if (reap_dead_producers(*segment_) > 0) break;
+        if (reap_dead_producers(cb_, sem_id_) > 0) break;
       }
     }
     fire();
@@ -144,7 +148,8 @@ Result<int> Consumer::wait_fd() {
     return Error{Errc::invalid_argument, "wait_fd(): the consumer is closed"};
   }
   if (!wait_fd_) {
-    auto w = detail::WaitFd::create(*segment_);
+    auto w = detail::WaitFd::create(cb_, sem_id_, data_ready_.strategy(),
+                                    mapping_);
     if (!w) return w.error();
     wait_fd_.reset(*w);
   }

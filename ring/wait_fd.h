@@ -31,6 +31,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -39,15 +40,18 @@
 
 namespace shmring {
 
-class Segment;
-
 namespace detail {
 
 class WaitFd {
  public:
-  // The eventfd and the helper thread; Errc::invalid_argument unless the
-  // ring waits with futexes, Errc::system if eventfd/thread creation fails.
-  static Result<WaitFd*> create(Segment& segment);
+  // The eventfd and the helper thread for the ring whose control block is
+  // `cb` (role semaphores `sem_id`, mapped as long as `mapping` is held:
+  // the helper keeps its own reference, so it never depends on the
+  // Segment object). Errc::invalid_argument unless the ring waits with
+  // futexes, Errc::system if eventfd/thread creation fails.
+  static Result<WaitFd*> create(layout::ControlBlock* cb, int sem_id,
+                                WaitStrategy strategy,
+                                std::shared_ptr<const void> mapping);
   ~WaitFd();
   WaitFd(const WaitFd&) = delete;
   WaitFd& operator=(const WaitFd&) = delete;
@@ -69,14 +73,17 @@ class WaitFd {
   void stop();
 
  private:
-  WaitFd(Segment& segment, int fd);
+  WaitFd(layout::ControlBlock* cb, int sem_id, WaitStrategy strategy,
+         std::shared_ptr<const void> mapping, int fd);
   void run();
   void fire();
 
   static constexpr std::uint32_t kFired = 0;  // fd readable, helper idle
   static constexpr std::uint32_t kArmed = 1;  // fd clear, helper watching
 
-  Segment* segment_;
+  std::shared_ptr<const void> mapping_;  // keeps cb_ mapped
+  layout::ControlBlock* cb_;
+  int sem_id_;
   int fd_;
   WaitPoint point_;  // the helper's own view of the data wait word
   std::atomic<std::uint32_t> state_{kFired};

@@ -274,25 +274,6 @@ TEST_CASE("claim: positions wrap past 2^64 on both ring kinds") {
   }
 }
 
-// ---- Bug 3: a handle outliving its Segment object.
-TEST_CASE("claim: handles may outlive their Segment object") {
-  for (Kind kind : {Kind::spsc, Kind::mpsc}) {
-    auto made = Segment::create_private({.kind = kind, .capacity = kCap});
-    REQUIRE(made);
-    std::optional<Segment> seg(std::move(*made));
-    Producer p = attach_producer(*seg);
-    Consumer c = attach_consumer(*seg);
-    REQUIRE(p.try_write(as_bytes("one")) == Status::ok);
-    REQUIRE(seg->remove());
-    seg.reset();  // the handles keep the mapping
-    REQUIRE(p.try_write(as_bytes("two")) == Status::ok);
-    CHECK(next(c) == "one");
-    CHECK(next(c) == "two");
-    p.close();
-    CHECK(next(c) == "<closed (end of stream)>");
-  }  // destructors after the Segment's: no crash (ASan checks the rest)
-}
-
 // ---- Bug 4: racing reapers. A loser's late "died" used to overwrite a
 // clean close; the slot now says how its holder left in the CAS that
 // freed it.

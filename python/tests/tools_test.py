@@ -1,6 +1,7 @@
 """The Python module next to the tools: a Python producer read by
 shm-consume byte-exact, and shm-produce --framing lines read by a Python
-consumer that waits in select(). A slots ring (made by shm-ring) is refused by open() with WrongKindError.
+consumer that waits in select(). A slots ring and a drop-slow broadcast
+ring (made by shm-ring) are refused by open() with WrongKindError.
 Usage: tools_test.py SHM_PRODUCE SHM_CONSUME SHM_RING
 """
 import hashlib
@@ -36,6 +37,21 @@ class Tools(unittest.TestCase):
                 shmring.open(key)
             self.assertIn("slots ring", str(cm.exception))
             self.assertEqual(cm.exception.code, "wrong_kind")
+        finally:
+            shmring.remove(key)
+
+    def test_drop_slow_ring_is_refused(self):
+        # Its records may be overwritten while a memoryview is read: the
+        # module refuses the ring rather than hand out torn records.
+        key = unique_key(10)
+        subprocess.run([SHM_RING, "create", "--key", hex(key), "--kind",
+                        "broadcast", "--overrun", "drop-slow",
+                        "--capacity", "4K"],
+                       check=True, stdout=subprocess.DEVNULL)
+        try:
+            with self.assertRaises(shmring.WrongKindError) as cm:
+                shmring.open(key)
+            self.assertIn("drop-slow broadcast ring", str(cm.exception))
         finally:
             shmring.remove(key)
 
