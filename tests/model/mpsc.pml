@@ -36,8 +36,11 @@
 #ifndef K
 #define K 2
 #endif
+#ifndef K1
+#define K1 K   /* claims of producers 1.. (producer 0 makes K) */
+#endif
 #define C 4
-#define NIDS (P * K + 1)
+#define NIDS (K + (P - 1) * K1 + 1)
 #define NOINT 255
 
 #define BUSY(p, s) (10 + (p) * 3 + (s))
@@ -52,7 +55,8 @@
 #define CSPAN(x) (((x) - 100) / 10)
 #define CID(x) (((x) - 100) % 10)
 #define DATA(i) (200 + (i))
-#define ID (p * K + c + 1)  /* a Producer's current claim */
+#define NCLAIMS (p == 0 -> K : K1)  /* a Producer's claims */
+#define ID (p == 0 -> c + 1 : K + (p - 1) * K1 + c + 1)  /* its current one */
 
 byte w[C];             /* the ring's words */
 byte tail, head, release_to;
@@ -89,7 +93,7 @@ proctype Producer(byte p) {
   byte c, t, off, pad, gap, need, s, pos, h;
   bool a;
   do
-  :: c < K ->
+  :: c < NCLAIMS ->
     /* span 1, span 1 aligned, or span 2: aligned claims keep gap + span
      * within half the ring, as the real size + align - 8 <=
      * max_record_size() rule does */
@@ -196,7 +200,12 @@ inline release() {
     w[z % C] = 0; z++
   :: else -> break
   od;
-  head = r
+  /* invariant Z as head is published: the space it frees is 0 */
+  atomic {
+    z = head;
+    do :: z != r -> assert(w[z % C] == 0); z++ :: else -> break od;
+    head = r
+  }
 }
 
 proctype Consumer() {
@@ -315,8 +324,8 @@ loop:
   :: else -> assert(false)  /* a payload word taken for a header */
   fi;
   if
-  :: e != 0 -> release()  /* padding with nothing held, or a record */
   :: e != 1 -> e = 0      /* hold it and peek on: a batch */
+  :: e != 0 -> release()  /* padding with nothing held, or a record */
   fi;
   goto loop;
 drained:
