@@ -1,7 +1,9 @@
 /* The MPSC claim / commit / abort / reclaim protocol and the consumer's
- * release-and-zero (docs/design.md, sections 4 and 9), for spin -a.
+ * release-and-zero (docs/design.md, section 4; the model: section 8),
+ * for spin -a.
  *
- * P producers make K claims each on a ring of C words; a record is a
+ * P producers make K claims each (producers 1.. make K1 if it is
+ * defined) on a ring of C words; a record is a
  * header word (span 1) or a header and one payload word (span 2); a claim
  * that would straddle the end writes a padding header first. A span-1
  * claim may be aligned (reserve(size, align) with align > 8: here its
@@ -87,8 +89,8 @@ inline wake() {
   fi
 }
 
-/* Each step is an alternative to dying before it ("|| die"): no state
- * between the choice and the step. */
+/* Every step is one option of an if whose other option is dying (goto
+ * dead): no stored state between the choice and the step. */
 proctype Producer(byte p) {
   byte c, t, off, pad, gap, need, s, pos, h;
   bool a;
