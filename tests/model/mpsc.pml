@@ -1,19 +1,29 @@
 /* The MPSC claim / commit / abort / reclaim protocol and the consumer's
- * release-and-zero (docs/design.md, sections 4 and 9), for spin -a.
+ * release-and-zero (docs/design.md, section 4; the model: section 8),
+ * for spin -a.
  *
- * P producers make K claims each on a ring of C words; a record is a
+ * P producers make K claims each (producers 1.. make K1 if it is
+ * defined) on a ring of C words; a record is a
  * header word (span 1) or a header and one payload word (span 2); a claim
  * that would straddle the end writes a padding header first. A span-1
  * claim may be aligned (reserve(size, align) with align > 8: here its
  * header must sit at an odd word, as a real aligned payload's header sits
  * 8 bytes before a multiple of the alignment): it may need a padding
  * record (the gap) before its header, written after the busy header and
- * before the wrap padding. Any producer
+ * before the wrap padding. A span-2 claim may be committed trimmed
+ * (commit(used) with a shorter span: its second word becomes a padding
+ * record, stored before the commit header). Any producer
  * may die (kill -9) before any of its steps; the consumer may die once, at
- * any step of a release, and is replaced (at-least-once takeover).
+ * any step of a release, and is replaced (at-least-once takeover). The
+ * consumer may hold several records and release them together (peek,
+ * peek, ..., release: one zeroing of [head, read)); it releases what it
+ * holds before it sleeps, as peek_batch + release does, and padding at
+ * once when it holds nothing.
  *
  * Checked (assertions and end states):
- *  - nothing delivered torn (a span-2 record's payload is its own);
+ *  - invariant Z: a successful claim covers only 0 words;
+ *  - nothing delivered torn (a span-2 record's payload is its own), and
+ *    the records a consumer holds are still intact when it releases them;
  *  - nothing delivered twice, unless a consumer was replaced;
  *  - every committed record is delivered;
  *  - no state blocks the ring forever (invalid end states), including a
@@ -28,8 +38,11 @@
 #ifndef K
 #define K 2
 #endif
+#ifndef K1
+#define K1 K   /* claims of producers 1.. (producer 0 makes K) */
+#endif
 #define C 4
-#define NIDS (P * K + 1)
+#define NIDS (K + (P - 1) * K1 + 1)
 #define NOINT 255
 
 #define BUSY(p, s) (10 + (p) * 3 + (s))
@@ -44,6 +57,8 @@
 #define CSPAN(x) (((x) - 100) / 10)
 #define CID(x) (((x) - 100) % 10)
 #define DATA(i) (200 + (i))
+#define NCLAIMS (p == 0 -> K : K1)  /* a Producer's claims */
+#define ID (p == 0 -> c + 1 : K + (p - 1) * K1 + c + 1)  /* its current one */
 
 byte w[C];             /* the ring's words */
 byte tail, head, release_to;
@@ -57,8 +72,9 @@ bool waiters;
 byte gone;             /* producers closed or dead */
 byte deaths;           /* producers dead: a sleeper's 50 ms slice notices */
 
-/* a producer may die here */
-#define CRASH if :: skip :: goto dead fi
+/* invariant Z: the words of a claim [t, t + n) are 0 when its CAS wins */
+#define Z(t, n, i) ((n) <= (i) || w[((t) + (i)) % C] == 0)
+#define CLAIM_ZERO(t, n) assert(Z(t, n, 0) && Z(t, n, 1) && Z(t, n, 2) && Z(t, n, 3))
 
 #if P == 2
 #define LIVE_INTENT(r) ((live[0] && intent[0] == (r)) || (live[1] && intent[1] == (r)))
@@ -73,29 +89,29 @@ inline wake() {
   fi
 }
 
+/* Every step is one option of an if whose other option is dying (goto
+ * dead): no stored state between the choice and the step. */
 proctype Producer(byte p) {
-  byte c, t, off, pad, gap, need, s, pos, id, h;
+  byte c, t, off, pad, gap, need, s, pos, h;
   bool a;
-  c = 0;
   do
-  :: c < K ->
-    id = p * K + c + 1;
-    if :: s = 1 :: s = 2 fi;
-    /* aligned claims keep gap + span within half the ring, as the real
-     * size + align - 8 <= max_record_size() rule does */
-    if :: s == 1 -> if :: a = 0 :: a = 1 fi :: else -> a = 0 fi;
+  :: c < NCLAIMS ->
+    /* span 1, span 1 aligned, or span 2: aligned claims keep gap + span
+     * within half the ring, as the real size + align - 8 <=
+     * max_record_size() rule does */
+    if :: s = 1 :: atomic { s = 1; a = 1 } :: s = 2 fi;
 retry:
-    CRASH;
-    /* step 0: space check */
-    t = tail;
-    h = head;
-    off = t % C;
-    if :: a && off % 2 == 0 -> gap = 1 :: else -> gap = 0 fi;
-    if
-    :: off + gap + s > C -> pad = C - off; gap = a  /* from word 0 */
-    :: else -> pad = 0
-    fi;
-    need = pad + gap + s;
+    if :: t = tail :: goto dead fi;  /* step 0: space check */
+    d_step {
+      h = head;
+      off = t % C;
+      if :: a && off % 2 == 0 -> gap = 1 :: else -> gap = 0 fi;
+      if
+      :: off + gap + s > C -> pad = C - off; gap = a  /* from word 0 */
+      :: else -> pad = 0
+      fi;
+      need = pad + gap + s
+    };
     if
     :: t + need - h > C ->
       /* full: withdraw any intent of a lost CAS (a live producer waiting
@@ -104,51 +120,94 @@ retry:
       intent[p] = NOINT;
       (head != h || tail != t);
       goto retry
-    :: else -> skip
+    :: t + need - h <= C -> intent[p] = t  /* step 1 */
+    :: t + need - h <= C -> goto dead
     fi;
-    CRASH;
-    intent[p] = t;           /* step 1 */
-    CRASH;
     if                       /* step 2: the CAS */
-    :: atomic { tail == t -> tail = t + need }
+    :: atomic {
+         tail == t -> tail = t + need; CLAIM_ZERO(t, need);
+         pos = (t + pad + gap) % C
+       }
     :: atomic { tail != t -> skip }; goto retry
+    :: goto dead
     fi;
-    pos = (t + pad + gap) % C;
-    CRASH;
-    w[pos] = BUSY(p, s);     /* step 3 */
+    if :: w[pos] = BUSY(p, s) :: goto dead fi;  /* step 3 */
     if
-    :: gap > 0 -> CRASH; w[(t + pad) % C] = PADW(gap)
+    :: gap > 0 -> if :: w[(t + pad) % C] = PADW(gap) :: goto dead fi
     :: else -> skip
     fi;
     if
-    :: pad > 0 -> CRASH; w[off] = PADW(pad)
+    :: pad > 0 -> if :: w[off] = PADW(pad) :: goto dead fi
     :: else -> skip
     fi;
-    CRASH;
-    intent[p] = NOINT;       /* headers written: the intent is done */
+    /* headers written: the intent is done */
+    if :: intent[p] = NOINT :: goto dead fi;
     if                       /* the payload */
-    :: s == 2 -> CRASH; w[pos + 1] = DATA(id)
+    :: s == 2 -> if :: w[pos + 1] = DATA(ID) :: goto dead fi
     :: else -> skip
     fi;
-    CRASH;
     if
-    :: atomic { w[pos] = COMMITW(s, id); committed[id] = 1 }
+    :: atomic { w[pos] = COMMITW(s, ID); committed[ID] = 1 }
+    :: s == 2 ->             /* trimmed commit: the rest becomes padding */
+      if :: w[pos + 1] = PADW(1) :: goto dead fi;
+      if :: atomic { w[pos] = COMMITW(1, ID); committed[ID] = 1 } :: goto dead fi
     :: w[pos] = PADW(s)      /* abort */
+    :: goto dead
     fi;
     wake();
-    c++;
-    t = 0; off = 0; pad = 0; gap = 0; need = 0; s = 0; pos = 0; id = 0; h = 0; a = 0
+    /* forget the claim's locals */
+    d_step { c++; t = 0; off = 0; pad = 0; gap = 0; need = 0; s = 0; pos = 0; h = 0; a = 0 }
   :: else -> break
   od;
-  atomic { live[p] = 0; gone++ };
+  atomic { live[p] = 0; gone++; c = 0 };
   wake();
   goto finish;
 dead:
-  atomic { live[p] = 0; gone++; deaths++ };
+  /* forget the locals: a dead process is one state */
+  atomic {
+    live[p] = 0; gone++; deaths++;
+    c = 0; t = 0; off = 0; pad = 0; gap = 0; need = 0; s = 0; pos = 0; h = 0; a = 0
+  };
 finish:
-  skip;
-  /* forget the locals: a finished process is one state */
-  d_step { c = 0; t = 0; off = 0; pad = 0; gap = 0; need = 0; s = 0; pos = 0; id = 0; h = 0; a = 0 }
+  skip
+}
+
+/* The consumer's release of [head, r), the records it holds (inside
+ * Consumer: its locals). The holder reads them up to here, so they must be
+ * intact; then release_to, the zeroing (the consumer may die before any
+ * zero store, once), head. */
+inline release() {
+  d_step {
+    z = head;
+    do
+    :: z != r ->
+      e = w[z % C];
+      if
+      :: ISCOMMIT(e) -> q = CSPAN(e);
+        assert(q == 1 || w[(z + 1) % C] == DATA(CID(e)))
+      :: ISPAD(e) -> q = PSPAN(e)
+      :: else -> assert(false)  /* a held record was overwritten */
+      fi;
+      assert(z + q <= r);
+      z = z + q
+    :: else -> break
+    od;
+    e = 0; q = 0
+  };
+  release_to = r;
+  z = head;  /* zero the whole batch */
+  do
+  :: z != r ->
+    if :: !crashed -> crashed = 1; takeover = 1; goto restart :: skip fi;
+    w[z % C] = 0; z++
+  :: else -> break
+  od;
+  /* invariant Z as head is published: the space it frees is 0 */
+  atomic {
+    z = head;
+    do :: z != r -> assert(w[z % C] == 0); z++ :: else -> break od;
+    head = r
+  }
 }
 
 proctype Consumer() {
@@ -171,30 +230,37 @@ loop:
   if
   :: r == tail ->
     if
+    :: r != head -> release(); goto loop  /* the batch ends: release it */
+    :: else -> skip
+    fi;
+    if
     :: gone == P && r == tail -> goto drained
     :: else ->
       /* sleep on data_ready: announce, re-check, sleep */
-      s = seq;
-      d = deaths;
+      d_step { s = seq; d = deaths };
       waiters = 1;
       if
-      :: r != tail || gone == P -> waiters = 0
-      :: else -> if :: (seq != s) :: (deaths != d) fi; waiters = 0
+      :: d_step { r != tail || gone == P -> waiters = 0; s = 0; d = 0 }
+      :: d_step { seq != s || deaths != d -> waiters = 0; s = 0; d = 0 }
       fi;
       goto loop
     fi
   :: else -> skip
   fi;
-  d_step { s = 0; d = 0; e = 0; q = 0; z = 0; sd = 0; x = w[r % C] };
+  x = w[r % C];
   if
   :: x == 0 ->
     if
     :: LIVE_INTENT(r) ->
+      if
+      :: r != head -> x = 0; release(); goto loop  /* never sleep holding records */
+      :: else -> skip
+      fi;
       s = seq;
       waiters = 1;
       if
-      :: w[r % C] != 0 -> waiters = 0
-      :: else -> if :: (seq != s) :: (!LIVE_INTENT(r)) fi; waiters = 0
+      :: d_step { w[r % C] != 0 -> waiters = 0; s = 0 }
+      :: d_step { seq != s || !LIVE_INTENT(r) -> waiters = 0; s = 0 }
       fi;
       goto loop
     :: else -> skip
@@ -218,41 +284,51 @@ loop:
     :: q < e && w[q % C] == 0 -> q++
     :: else -> break
     od;
-    atomic { if :: w[r % C] == 0 -> w[r % C] = PADW(e - r) :: else -> skip fi };
+    atomic {
+      if :: w[r % C] == 0 -> w[r % C] = PADW(e - r) :: else -> skip fi;
+      e = 0; q = 0
+    };
     goto loop
   :: ISBUSY(x) ->
     if
     :: live[BOWNER(x)] ->
+      if
+      :: r != head -> x = 0; release(); goto loop  /* never sleep holding records */
+      :: else -> skip
+      fi;
       s = seq;
       waiters = 1;
       if
-      :: w[r % C] != x -> waiters = 0
-      :: else -> if :: (seq != s) :: (!live[BOWNER(x)]) fi; waiters = 0
+      :: d_step { w[r % C] != x -> waiters = 0; s = 0; x = 0 }
+      :: d_step { seq != s || !live[BOWNER(x)] -> waiters = 0; s = 0; x = 0 }
       fi
     :: else ->
-      atomic { if :: w[r % C] == x -> w[r % C] = PADW(BSPAN(x)) :: else -> skip fi }
+      d_step { if :: w[r % C] == x -> w[r % C] = PADW(BSPAN(x)) :: else -> skip fi; x = 0 }
     fi;
     goto loop
-  :: ISPAD(x) -> sd = PSPAN(x); assert(sd > 0 && r + sd <= tail)
-  :: ISCOMMIT(x) ->
-    sd = CSPAN(x);
-    assert(r + sd <= tail);
-    if :: sd == 2 -> assert(w[(r + 1) % C] == DATA(CID(x))) :: else -> skip fi;
-    assert(delivered[CID(x)] == 0 || takeover);
-    delivered[CID(x)]++
+  :: d_step {
+       ISPAD(x) ->
+       sd = PSPAN(x);
+       assert(sd > 0 && r + sd <= tail);
+       e = (r == head);  /* nothing held: give it back at once */
+       r = r + sd; x = 0; sd = 0
+     }
+  :: d_step {
+       ISCOMMIT(x) ->
+       sd = CSPAN(x);
+       assert(r + sd <= tail);
+       if :: sd == 2 -> assert(w[(r + 1) % C] == DATA(CID(x))) :: else -> skip fi;
+       assert(delivered[CID(x)] == 0 || takeover);
+       delivered[CID(x)]++;
+       e = 2;
+       r = r + sd; x = 0; sd = 0
+     }
   :: else -> assert(false)  /* a payload word taken for a header */
   fi;
-  r = r + sd;
-  /* release: release_to, zero, head; the consumer may die in between */
-  release_to = r;
-  z = head;
-  do
-  :: z != r ->
-    if :: !crashed -> crashed = 1; takeover = 1; goto restart :: skip fi;
-    w[z % C] = 0; z++
-  :: else -> break
-  od;
-  head = r;
+  if
+  :: e != 1 -> e = 0      /* hold it and peek on: a batch */
+  :: e != 0 -> release()  /* padding with nothing held, or a record */
+  fi;
   goto loop;
 drained:
   /* every committed record came */
