@@ -36,9 +36,8 @@ bool role_alive(int semid, int num, ProcessToken t,
     case RoleState::unknown:
       break;
   }
-  // relaxed: stored before the owner CAS that published `t`, which the
-  // caller's load of `t` acquired; a later registrant's stamp names
-  // another token, and alive() then answers "alive".
+  // A later registrant's stamp names another token: alive() says "alive".
+  // relaxed: ordered by the acquire load of `t`; pairs with stamp_slot().
   return alive(t, pid_ns.load(std::memory_order_relaxed));
 }
 
@@ -127,8 +126,7 @@ ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me) {
 }
 
 void stamp_slot(std::atomic<std::uint64_t>& pid_ns, ProcessToken me) {
-  // relaxed: published by the owner CAS that follows (its release half);
-  // read after an acquire load of the owner word (role_alive()).
+  // relaxed: the owner CAS that follows publishes it; pairs with role_alive().
   pid_ns.store(ns_stamp(me), std::memory_order_relaxed);
 }
 
