@@ -39,8 +39,9 @@ std::uint32_t cursor_count(const Segment& seg) {
 }
 
 // True while the registration `t` of cursor `i` runs (roles.h).
-bool cursor_alive(int semid, std::uint32_t i, ProcessToken t) {
-  return detail::role_alive(semid, layout::cursor_sem(i), t);
+bool cursor_alive(int semid, std::uint32_t i, const Cursor& cur,
+                  ProcessToken t) {
+  return detail::role_alive(semid, layout::cursor_sem(i), t, cur.pid_ns);
 }
 
 }  // namespace
@@ -58,14 +59,9 @@ Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
   for (std::uint32_t i = 0; i < n; ++i) {
     Cursor& cur = bb->cursors[i];
     if (by_token) {
-      // acquire: pairs with the release CAS of the cursor's last holder.
-      ProcessToken t = cur.owner.load(std::memory_order_acquire);
-      if (registered(t) && alive(t)) continue;
-      // seq_cst: as the CAS below.
-      if (!cur.owner.compare_exchange_strong(t, me,
-                                             std::memory_order_seq_cst)) {
-        continue;
-      }
+      // seq_cst inside: as the CAS below.
+      ProcessToken t = 0;
+      if (!detail::take_slot_by_token(cur.owner, cur.pid_ns, me, &t)) continue;
       if (registered(t)) {
         // relaxed: statistics only.
         cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
@@ -87,15 +83,15 @@ Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
       // CAS's release half to a producer that acquires our token.
       cur.position.store(cb->tail.load(std::memory_order_acquire),
                          std::memory_order_relaxed);
+      detail::stamp_slot(cur.pid_ns, me);
       // seq_cst: the producer's rescan (a seq_cst fence, then the owner
       // loads) either sees our token, or it came before this CAS in the
       // total order and so before our tail load in the constructor
       // (docs/design.md section 11, "Taking a cursor"). A reaper may free
       // a dead token meanwhile: the loop retries from its value.
       ProcessToken was = cur.owner.load(std::memory_order_acquire);
-      while (!cur.owner.compare_exchange_weak(was, me,
-                                              std::memory_order_seq_cst,
-                                              std::memory_order_acquire)) {
+      while (!cur.owner.compare_exchange_weak(
+          was, me, std::memory_order_seq_cst, std::memory_order_acquire)) {
       }
       if (registered(was)) {
         // A dead consumer's registration, taken over. relaxed: statistics.
@@ -113,8 +109,9 @@ Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
   std::string pids;
   for (std::uint32_t i = 0; i < n; ++i) {
     const pid_t pid =
-        by_token ? token_pid(bb->cursors[i].owner.load(std::memory_order_relaxed))
-                 : role_pid(segment.sem_id(), layout::cursor_sem(i));
+        by_token
+            ? token_pid(bb->cursors[i].owner.load(std::memory_order_relaxed))
+            : role_pid(segment.sem_id(), layout::cursor_sem(i));
     pids += (i == 0 ? "" : ", ") + std::to_string(pid);
   }
   return Error{Errc::role_taken,
@@ -145,9 +142,8 @@ void Consumer::leave_cursor() {
   // sleeping because we were the slowest (its announce, then the rescan's
   // owner loads), completed by wake() below. A CAS: a cursor that was
   // reaped and taken over is not ours to free.
-  cur.owner.compare_exchange_strong(mine, kFreeClosed,
-                                    std::memory_order_seq_cst,
-                                    std::memory_order_relaxed);
+  cur.owner.compare_exchange_strong(
+      mine, kFreeClosed, std::memory_order_seq_cst, std::memory_order_relaxed);
   // After the owner word: a reaper that still sees our token finds the
   // role held, so a clean close is never counted as a death.
   drop_role(sem_id_, layout::cursor_sem(static_cast<std::uint32_t>(cursor_)));
@@ -204,7 +200,7 @@ int Producer::reap_dead_consumers() {
     Cursor& cur = bb->cursors[i];
     // acquire: pairs with the consumer's owner CAS.
     ProcessToken t = cur.owner.load(std::memory_order_acquire);
-    if (!registered(t) || cursor_alive(sem_id_, i, t)) continue;
+    if (!registered(t) || cursor_alive(sem_id_, i, cur, t)) continue;
     // seq_cst: one of racing reapers (or a consumer taking the cursor
     // over) wins; our next rescan no longer counts the cursor.
     if (!cur.owner.compare_exchange_strong(t, kFreeDied,
@@ -253,7 +249,7 @@ bool Producer::any_consumer_alive() const {
   for (std::uint32_t i = 0; i < max_consumers_; ++i) {
     // acquire: pairs with the consumer's owner CAS.
     const ProcessToken t = bb->cursors[i].owner.load(std::memory_order_acquire);
-    if (cursor_alive(sem_id_, i, t)) return true;
+    if (cursor_alive(sem_id_, i, bb->cursors[i], t)) return true;
   }
   return false;
 }

@@ -34,7 +34,12 @@ namespace shmring {
 // spsc and mpsc carry variable-size records; slots carries fixed-size
 // elements (Queue<T>, ring/queue.h, issue 12); broadcast (issue 17): one
 // producer, many consumers, each sees every record.
-enum class Kind : std::uint32_t { spsc = 1, mpsc = 2, slots = 3, broadcast = 4 };
+enum class Kind : std::uint32_t {
+  spsc = 1,
+  mpsc = 2,
+  slots = 3,
+  broadcast = 4
+};
 // Broadcast rings: what the producer does when the slowest live consumer
 // would be overwritten (docs/design.md, section 11).
 enum class Overrun : std::uint32_t { wait = 0, drop_slow = 1 };
@@ -95,7 +100,11 @@ struct alignas(32) Slot {
   // before its CAS on tail), kNoIntent after attach. Names the owner of a
   // claim whose header is still 0 (docs/design.md, section 4).
   std::atomic<std::uint64_t> intent;
-  std::uint64_t reserved2;
+  // The PID namespace stamp of `owner` (ns_stamp(), liveness.h): stored by
+  // the registrant before its owner CAS. In what v2 rings reserved (0 in
+  // every ring, and left 0 by builds without stamps: then `owner` is judged
+  // in the reader's namespace, as those builds did).
+  std::atomic<std::uint64_t> pid_ns;
 };
 static_assert(sizeof(Slot) == 32);
 
@@ -135,8 +144,9 @@ struct ControlBlock {
   // The ring's SysV semaphore set: semaphore 0 is the consumer's, 1 + i
   // producer slot i's (kSemCount in all). Same key as the segment.
   std::int32_t sem_id;
-  // Inode of the creator's PID namespace: informational (`shm-ring info`);
-  // liveness does not depend on pids.
+  // Inode of the creator's PID namespace: creator_token means something
+  // only there (`shm-ring info`). Each registration has its own stamp
+  // (Slot::pid_ns): a ring is shared across PID namespaces.
   std::uint64_t pid_namespace;
   // ==== issue 12 (fixed-slot kind), in line 0's former padding: the
   // element size of a Kind::slots ring, 0 for record rings (which is what
@@ -151,7 +161,8 @@ struct ControlBlock {
   alignas(kLine) std::atomic<std::uint64_t> head;
   // MPSC: where the release in progress ends. The consumer stores it, then
   // zeroes [head, release_to), then stores head = release_to; a consumer
-  // taking over a dead one finishes the zeroing (ring.cc, Consumer::zero_released()).
+  // taking over a dead one finishes the zeroing (ring.cc,
+  // Consumer::zero_released()).
   std::atomic<std::uint64_t> release_to;
   std::uint8_t pad1[kLine - 16];
 
@@ -229,6 +240,7 @@ static_assert(offsetof(ControlBlock, data_sem) == 6 * kLine);
 static_assert(offsetof(ControlBlock, space_sem) == 6 * kLine + 64);
 static_assert(offsetof(ControlBlock, producers) == 7 * kLine);
 static_assert(offsetof(Slot, intent) == 16);
+static_assert(offsetof(Slot, pid_ns) == 24);
 static_assert(offsetof(ControlBlock, wake) == 23 * kLine);
 static_assert(offsetof(ControlBlock, wake) ==
               7 * kLine + kMaxProducers * sizeof(Slot));
@@ -276,7 +288,10 @@ struct alignas(kLine) Cursor {
   // Overrun::drop_slow: bytes this registration lost to the producer
   // lapping it (written by the consumer; informational).
   std::atomic<std::uint64_t> lost;
-  std::uint8_t pad[kLine - 32];
+  // The PID namespace stamp of `owner`, as Slot::pid_ns (in what was this
+  // line's padding).
+  std::atomic<std::uint64_t> pid_ns;
+  std::uint8_t pad[kLine - 40];
 };
 static_assert(sizeof(Cursor) == kLine);
 
@@ -313,6 +328,7 @@ static_assert(offsetof(BroadcastBlock, start_records) == kLine + 56);
 static_assert(offsetof(BroadcastBlock, cursors) == 2 * kLine);
 static_assert(offsetof(Cursor, position) == 8);
 static_assert(offsetof(Cursor, lost) == 24);
+static_assert(offsetof(Cursor, pid_ns) == 32);
 static_assert(sizeof(BroadcastBlock) == 18 * kLine);
 static_assert(kBroadcastOffset >= sizeof(ControlBlock));
 static_assert(kBroadcastOffset + sizeof(BroadcastBlock) <=

@@ -88,9 +88,27 @@ bool alive(ProcessToken t) {
 }
 
 std::uint64_t pid_namespace_id() {
+  // Not cached: a child of unshare(CLONE_NEWPID) may reuse its parent's pid
+  // in the new namespace, so nothing cheap tells a stale cache apart.
   struct stat st {};
   if (::stat("/proc/self/ns/pid", &st) != 0) return 0;
   return static_cast<std::uint64_t>(st.st_ino);
+}
+
+std::uint64_t ns_stamp(ProcessToken t) {
+  const std::uint64_t ns = pid_namespace_id();
+  if (ns == 0 || ns > 0xffffffffULL) return 0;
+  const auto fingerprint =
+      static_cast<std::uint32_t>((t * 0x9e3779b97f4a7c15ULL) >> 32);
+  return (ns << 32) | fingerprint;
+}
+
+bool alive(ProcessToken t, std::uint64_t stamp) {
+  if (t == 0) return false;
+  // Another namespace's token (or a stamp of another registration): only
+  // proof of death counts as death, and its pid proves nothing here.
+  if (stamp != 0 && stamp != ns_stamp(t)) return true;
+  return alive(t);
 }
 
 bool take_role(int semid, int num, int* err) {

@@ -29,6 +29,26 @@ bool alive(ProcessToken t);
 // only mean something between processes of one PID namespace.
 std::uint64_t pid_namespace_id();
 
+// ---- Tokens across PID namespaces.
+//
+// A ring is shared by every process of its IPC namespace, whatever their
+// PID namespaces (a container's pid 1 and ours are different processes).
+// So every registration stores, next to its token, a stamp of the PID
+// namespace the token was taken in: the namespace's inode in the high 32
+// bits (nsfs inode numbers are 32-bit) and a 32-bit fingerprint of the
+// token in the low ones, so a stamp an earlier holder of the slot left
+// behind is never read as the current holder's. 0: no stamp (a
+// registration by a build without stamps, or no /proc/self/ns/pid).
+
+// The stamp of `t`, a token taken in the calling process's PID namespace;
+// 0 if the namespace is unknown.
+std::uint64_t ns_stamp(ProcessToken t);
+
+// alive(t) for a registration stamped `stamp`: a token taken in another PID
+// namespace, or whose stamp names another token, is alive (unknown): its
+// pid names nothing here, so it can prove no death. Stamp 0: alive(t).
+bool alive(ProcessToken t, std::uint64_t stamp);
+
 // ---- Role semaphores: the liveness the kernel guarantees.
 //
 // Each role of a ring owns one semaphore of the ring's SysV set. Its holder

@@ -74,7 +74,8 @@ bool Consumer::reclaim_unwritten_claim(std::uint64_t pos) {
     const std::uint64_t p = s.intent.load(std::memory_order_acquire);
     const ProcessToken o = s.owner.load(std::memory_order_acquire);
     if (p == pos) {
-      const bool live = role_alive(sem_id_, layout::producer_sem(i), o);
+      const bool live =
+          role_alive(sem_id_, layout::producer_sem(i), o, s.pid_ns);
       const std::uint32_t g2 = s.generation.load(std::memory_order_acquire);
       if (live || g1 != g2) return false;  // may be the claimer: wait
       continue;

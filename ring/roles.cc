@@ -23,8 +23,10 @@ namespace detail {
 // True while the registration `t` in role semaphore `num` runs: the role
 // semaphore is held (the kernel drops it when the holder's process exits).
 // Only if the ring's set is gone (removed by hand, or the ring removed
-// while attached) do pid tokens decide instead (liveness.h).
-bool role_alive(int semid, int num, ProcessToken t) {
+// while attached) do pid tokens decide instead, and only tokens of our own
+// PID namespace (liveness.h, alive(t, stamp)).
+bool role_alive(int semid, int num, ProcessToken t,
+                const std::atomic<std::uint64_t>& pid_ns) {
   if (!registered(t)) return false;
   switch (role_state(semid, num)) {
     case RoleState::held:
@@ -34,7 +36,9 @@ bool role_alive(int semid, int num, ProcessToken t) {
     case RoleState::unknown:
       break;
   }
-  return alive(t);
+  // A later registrant's stamp names another token: alive() says "alive".
+  // relaxed: ordered by the acquire load of `t`; pairs with stamp_slot().
+  return alive(t, pid_ns.load(std::memory_order_relaxed));
 }
 
 // True while the producer named by an owner tag (slot + generation) still
@@ -47,7 +51,7 @@ bool owner_alive(const ControlBlock* cb, int semid, std::uint32_t tag) {
   const ProcessToken t = s.owner.load(std::memory_order_acquire);
   const std::uint32_t g = s.generation.load(std::memory_order_acquire);
   if (layout::owner_tag(slot, g) != tag) return false;
-  return role_alive(semid, layout::producer_sem(slot), t);
+  return role_alive(semid, layout::producer_sem(slot), t, s.pid_ns);
 }
 
 // True if any producer slot is held (by a live or a not yet reaped dead
@@ -74,7 +78,8 @@ int reap_dead_producers(ControlBlock* cb, int semid) {
     auto& s = cb->producers[i];
     // acquire: pairs with the claim CAS in Producer::attach.
     ProcessToken t = s.owner.load(std::memory_order_acquire);
-    if (!registered(t) || role_alive(semid, layout::producer_sem(i), t)) {
+    if (!registered(t) ||
+        role_alive(semid, layout::producer_sem(i), t, s.pid_ns)) {
       continue;
     }
     // seq_cst: pairs with any_producer_registered() in the consumer's
@@ -116,19 +121,35 @@ ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me) {
   return cur;
 }
 
+void stamp_slot(std::atomic<std::uint64_t>& pid_ns, ProcessToken me) {
+  // relaxed: the owner CAS that follows publishes it; pairs with role_alive().
+  pid_ns.store(ns_stamp(me), std::memory_order_relaxed);
+}
+
 // Degraded registration, only for a ring marked for removal whose set went
 // with it (Segment::remove() while the ring is still used, as tests and
-// shm-bench do with private rings): pid tokens decide, as in layout v1.
+// shm-bench do with private rings): pid tokens decide, as in layout v1,
+// each judged only in its own PID namespace (alive(t, stamp)).
 // False if a live process holds the slot.
-bool take_slot_by_token(std::atomic<ProcessToken>& owner, ProcessToken me,
+bool take_slot_by_token(std::atomic<ProcessToken>& owner,
+                        std::atomic<std::uint64_t>& pid_ns, ProcessToken me,
                         ProcessToken* was) {
   // acquire: pairs with the release CAS of the slot's last holder.
   ProcessToken cur = owner.load(std::memory_order_acquire);
   for (;;) {
-    if (registered(cur) && alive(cur)) return false;
-    // seq_cst: as in take_slot().
-    if (owner.compare_exchange_weak(cur, me, std::memory_order_seq_cst,
-                                    std::memory_order_acquire)) {
+    // relaxed: as in role_alive().
+    if (registered(cur) && alive(cur, pid_ns.load(std::memory_order_relaxed))) {
+      return false;
+    }
+    // Our stamp goes in before the CAS, so whoever sees our token sees a
+    // stamp of it. A racing registrant may overwrite it (or we theirs):
+    // a stamp of another token only ever makes its holder count as alive.
+    stamp_slot(pid_ns, me);
+    // seq_cst: as in take_slot(). Strong: a spurious failure would find
+    // our own stamp next to the old token and call it alive.
+    if (owner.compare_exchange_strong(cur, me, std::memory_order_seq_cst,
+                                      std::memory_order_acquire)) {
+      stamp_slot(pid_ns, me);  // ours again, if a loser's landed meanwhile
       *was = cur;
       return true;
     }
@@ -158,7 +179,7 @@ Result<Producer> Producer::attach_role(Segment& segment,
     auto& s = cb->producers[i];
     ProcessToken was = 0;
     if (by_token) {
-      if (!take_slot_by_token(s.owner, me, &was)) continue;
+      if (!take_slot_by_token(s.owner, s.pid_ns, me, &was)) continue;
     } else {
       int err = 0;
       if (!take_role(segment.sem_id(), layout::producer_sem(i), &err)) {
@@ -170,6 +191,7 @@ Result<Producer> Producer::attach_role(Segment& segment,
         }
         continue;  // held by a live producer
       }
+      stamp_slot(s.pid_ns, me);
       was = take_slot(s.owner, me);
     }
     if (registered(was)) {
@@ -194,9 +216,9 @@ Result<Producer> Producer::attach_role(Segment& segment,
   }
   if (segment.kind() != Kind::mpsc) {
     const pid_t pid =
-        by_token ? token_pid(cb->producers[0].owner.load(
-                       std::memory_order_acquire))
-                 : role_pid(segment.sem_id(), layout::producer_sem(0));
+        by_token
+            ? token_pid(cb->producers[0].owner.load(std::memory_order_acquire))
+            : role_pid(segment.sem_id(), layout::producer_sem(0));
     if (segment.kind() == Kind::slots) {
       return Error{Errc::role_taken,
                    "this slots ring already has a live producer (pid " +
@@ -221,7 +243,8 @@ bool Producer::consumer_alive() const {
   if (broadcast_) return any_consumer_alive();
   // acquire: pairs with the consumer's claim CAS in Consumer::attach.
   return role_alive(sem_id_, layout::consumer_sem(),
-                    cb_->consumer.owner.load(std::memory_order_acquire));
+                    cb_->consumer.owner.load(std::memory_order_acquire),
+                    cb_->consumer.pid_ns);
 }
 
 Status Producer::blocked_status() {
@@ -232,7 +255,9 @@ Status Producer::blocked_status() {
   if (cb_->consumers_seen.load(std::memory_order_acquire) == 0) {
     return Status::ok;  // no consumer yet: wait for one, like a FIFO
   }
-  if (role_alive(sem_id_, layout::consumer_sem(), c)) return Status::ok;
+  if (role_alive(sem_id_, layout::consumer_sem(), c, cb_->consumer.pid_ns)) {
+    return Status::ok;
+  }
   return Status::peer_dead;
 }
 
@@ -280,7 +305,8 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
   if (segment.kind() == Kind::broadcast) return attach_broadcast(segment, me);
   if (degraded(segment)) {
     ProcessToken was = 0;
-    if (!take_slot_by_token(cb->consumer.owner, me, &was)) {
+    if (!take_slot_by_token(cb->consumer.owner, cb->consumer.pid_ns, me,
+                            &was)) {
       // acquire: pairs with the holder's claim CAS; only its pid is used,
       // for the message.
       return Error{Errc::role_taken,
@@ -290,7 +316,8 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
                        ")"};
     }
     // relaxed: statistics only.
-    if (registered(was)) cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
+    if (registered(was))
+      cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
     // seq_cst: as below.
     cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
     return Consumer(segment, me);
@@ -300,17 +327,19 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
   if (!take_role(segment.sem_id(), layout::consumer_sem(), &err)) {
     if (err == EIDRM || err == EINVAL) return roles_gone(segment);
     if (err != 0) {
-      return Error{Errc::system, std::string("cannot take the consumer role: ") +
-                                     std::strerror(err)};
+      return Error{
+          Errc::system,
+          std::string("cannot take the consumer role: ") + std::strerror(err)};
     }
-    return Error{Errc::role_taken,
-                 "this ring already has a live consumer (pid " +
-                     std::to_string(
-                         role_pid(segment.sem_id(), layout::consumer_sem())) +
-                     ")"};
+    return Error{
+        Errc::role_taken,
+        "this ring already has a live consumer (pid " +
+            std::to_string(role_pid(segment.sem_id(), layout::consumer_sem())) +
+            ")"};
   }
   // The role is ours; a token still in the slot is a dead consumer's: take
   // over its role and its position.
+  stamp_slot(cb->consumer.pid_ns, me);
   if (registered(take_slot(cb->consumer.owner, me))) {
     // relaxed: statistics only.
     cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
@@ -339,8 +368,8 @@ Status Consumer::producers_gone() {
 Status Consumer::how_stream_ended() {
   // The SPSC (and slots) slot says how its last holder left, in the same
   // CAS that freed it (seq_cst, read by any_producer_registered()).
-  if (!mpsc_ && cb_->producers[0].owner.load(std::memory_order_seq_cst) ==
-                    kFreeDied) {
+  if (!mpsc_ &&
+      cb_->producers[0].owner.load(std::memory_order_seq_cst) == kFreeDied) {
     return Status::peer_dead;
   }
   return Status::closed;
@@ -380,7 +409,7 @@ void Consumer::reap_now() {
 void Consumer::close() {
   if (closed_) return;
   closed_ = true;
-  slot_tail_ = slot_head_;  // the slot fast path now fails: closed
+  slot_tail_ = slot_head_;             // the slot fast path now fails: closed
   if (self_token() != token_) return;  // inherited through fork(): not ours
   if (wait_fd_) wait_fd_->stop();
   if (cursor_ >= 0) {  // broadcast: free our cursor (broadcast.cc)

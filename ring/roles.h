@@ -28,8 +28,10 @@ inline constexpr ProcessToken kFreeClosed = 0;
 inline constexpr ProcessToken kFreeDied = 1;
 inline bool registered(ProcessToken t) { return t > kFreeDied; }
 
-// True while the registration `t` in role semaphore `num` runs.
-bool role_alive(int semid, int num, ProcessToken t);
+// True while the registration `t` in role semaphore `num` runs; `pid_ns`
+// is the stamp word stored next to `t` (layout.h, Slot::pid_ns).
+bool role_alive(int semid, int num, ProcessToken t,
+                const std::atomic<std::uint64_t>& pid_ns);
 // True while the producer named by an MPSC owner tag (slot + generation)
 // still holds its slot and runs.
 bool owner_alive(const layout::ControlBlock* cb, int semid, std::uint32_t tag);
@@ -44,9 +46,14 @@ Error roles_gone(const Segment& seg);
 // Takes over a slot whose role semaphore we hold; returns what was there.
 ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me);
 // Degraded registration by pid token (a removed ring whose set went with
-// it); false if a live process holds the slot.
-bool take_slot_by_token(std::atomic<ProcessToken>& owner, ProcessToken me,
+// it); false if a live process holds the slot. `pid_ns` is the slot's
+// stamp word.
+bool take_slot_by_token(std::atomic<ProcessToken>& owner,
+                        std::atomic<std::uint64_t>& pid_ns, ProcessToken me,
                         ProcessToken* was);
+// Stores our PID namespace stamp in a slot whose role semaphore we hold,
+// before the owner CAS that registers `me`.
+void stamp_slot(std::atomic<std::uint64_t>& pid_ns, ProcessToken me);
 // The error for the record API's attach on a slots ring.
 Error records_on_slots(const Segment& seg);  // slots.cc
 

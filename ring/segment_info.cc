@@ -92,16 +92,24 @@ SegmentInfo Segment::info() const {
   i.slot_count = slot_count_;
   i.hugepages = (cb->flags & layout::kFlagHugePages) != 0;
   // relaxed: a diagnostic snapshot.
-  i.wake_mode =
-      static_cast<layout::WakeMode>(cb->wake.mode.load(std::memory_order_relaxed));
+  i.wake_mode = static_cast<layout::WakeMode>(
+      cb->wake.mode.load(std::memory_order_relaxed));
   i.creator_pid = cb->creator_pid;
-  i.creator_alive = alive(cb->creator_token);
+  // The creator's token was taken in the creator's PID namespace.
+  i.creator_alive =
+      cb->pid_namespace == 0 || cb->pid_namespace == pid_namespace_id()
+          ? alive(cb->creator_token)
+          : true;
   i.sem_id = sem_id_ >= 0 ? sem_id_ : cb->sem_id;
   i.sem_present = sem_id_ >= 0 && sem_count(sem_id_) == layout::kSemCount;
   // Held role semaphore = alive; pid tokens only if the set is gone.
-  auto role_alive = [&](int num, ProcessToken t) {
+  // relaxed (the stamps): a diagnostic snapshot.
+  auto role_alive = [&](int num, ProcessToken t,
+                        const std::atomic<std::uint64_t>& pid_ns) {
     const RoleState r = role_state(sem_id_, num);
-    if (r == RoleState::unknown) return alive(t);
+    if (r == RoleState::unknown) {
+      return alive(t, pid_ns.load(std::memory_order_relaxed));
+    }
     return r == RoleState::held;
   };
   // relaxed: a diagnostic snapshot, no data is read through these.
@@ -109,22 +117,23 @@ SegmentInfo Segment::info() const {
   i.tail = cb->tail.load(std::memory_order_relaxed);
   if (kind_ == Kind::slots) {
     // Positions count elements.
-    i.used_bytes = i.tail - i.head <= slot_count_
-                       ? (i.tail - i.head) * slot_size_
-                       : 0;
+    i.used_bytes =
+        i.tail - i.head <= slot_count_ ? (i.tail - i.head) * slot_size_ : 0;
   } else {
     i.used_bytes = i.tail - i.head <= i.capacity ? i.tail - i.head : 0;
   }
   const ProcessToken c = cb->consumer.owner.load(std::memory_order_relaxed);
   i.consumer_pid = token_pid(c);
-  i.consumer_alive = c != 0 && role_alive(layout::consumer_sem(), c);
+  i.consumer_alive =
+      c != 0 && role_alive(layout::consumer_sem(), c, cb->consumer.pid_ns);
   for (std::uint32_t s = 0; s < cb->max_producers && s < layout::kMaxProducers;
        ++s) {
     const ProcessToken t =
         cb->producers[s].owner.load(std::memory_order_relaxed);
     if (t != 0)
-      i.producers.push_back({static_cast<int>(s), token_pid(t),
-                             role_alive(layout::producer_sem(s), t)});
+      i.producers.push_back(
+          {static_cast<int>(s), token_pid(t),
+           role_alive(layout::producer_sem(s), t, cb->producers[s].pid_ns)});
   }
   i.producers_seen = cb->producers_seen.load(std::memory_order_relaxed);
   i.producers_died = cb->producers_died.load(std::memory_order_relaxed);
@@ -133,16 +142,16 @@ SegmentInfo Segment::info() const {
   if (broadcast_ != nullptr) {
     i.max_consumers = max_consumers_;
     i.overrun = overrun_;
-    for (std::uint32_t c = 0;
-         c < max_consumers_ && c < layout::kMaxConsumers; ++c) {
+    for (std::uint32_t c = 0; c < max_consumers_ && c < layout::kMaxConsumers;
+         ++c) {
       const auto& cur = broadcast_->cursors[c];
       // relaxed: a diagnostic snapshot, as above.
       const ProcessToken t = cur.owner.load(std::memory_order_relaxed);
       if (t <= 1) continue;  // free (closed, or its holder died)
       const std::uint64_t pos = cur.position.load(std::memory_order_relaxed);
       i.cursors.push_back({static_cast<int>(c), token_pid(t),
-                           role_alive(layout::cursor_sem(c), t), pos,
-                           i.tail - pos <= i.capacity ? i.tail - pos : 0,
+                           role_alive(layout::cursor_sem(c), t, cur.pid_ns),
+                           pos, i.tail - pos <= i.capacity ? i.tail - pos : 0,
                            cur.lost.load(std::memory_order_relaxed)});
     }
     // The slowest registered consumer's backlog is what holds the ring.

@@ -3,12 +3,12 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/sync/interprocess_semaphore.hpp>
 #include <cerrno>
@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 namespace shmring {
 namespace {
@@ -25,6 +26,25 @@ std::atomic<bool> g_interrupt{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
 namespace bip = boost::interprocess;
+
+// Boost's interprocess_semaphore is, on this platform, a POSIX sem_t and
+// nothing else (ipcdetail::posix_semaphore, its only member); the segment
+// holds one (layout.h, data_sem / space_sem). Its timed_wait() is
+// sem_timedwait() on CLOCK_REALTIME, which a clock step stretches, so
+// sleeps call sem_clockwait(CLOCK_MONOTONIC) on that sem_t instead.
+#if defined(BOOST_INTERPROCESS_FORCE_GENERIC_EMULATION) || \
+    !defined(BOOST_INTERPROCESS_POSIX_PROCESS_SHARED) ||   \
+    !defined(BOOST_INTERPROCESS_POSIX_UNNAMED_SEMAPHORES)
+#error "shmring needs Boost.Interprocess's POSIX unnamed semaphores"
+#endif
+#if !defined(__GLIBC__) || !__GLIBC_PREREQ(2, 30)
+#error "shmring needs sem_clockwait (glibc 2.30 or later)"
+#endif
+static_assert(sizeof(bip::interprocess_semaphore) == sizeof(sem_t));
+static_assert(alignof(bip::interprocess_semaphore) == alignof(sem_t));
+static_assert(std::is_standard_layout_v<bip::interprocess_semaphore>);
+
+sem_t* native(void* sem) { return static_cast<sem_t*>(sem); }
 
 // The fallback semaphores live in the segment, where any peer can scribble.
 // glibc's sem_t (64-bit) is a 64-bit counter followed by a futex "private"
@@ -66,9 +86,7 @@ bool plain_sleep(std::chrono::nanoseconds slice) {
 // first callers both register, which is harmless.
 std::atomic<int> g_membarrier{-1};
 
-long membarrier_call(int cmd) {
-  return ::syscall(SYS_membarrier, cmd, 0U, 0);
-}
+long membarrier_call(int cmd) { return ::syscall(SYS_membarrier, cmd, 0U, 0); }
 
 int probe_membarrier(bool honour_env = true) {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): read-only use of the environment
@@ -82,8 +100,7 @@ int probe_membarrier(bool honour_env = true) {
       (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0) {
     return 0;
   }
-  return membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0 ? 1
-                                                                          : 0;
+  return membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0 ? 1 : 0;
 }
 
 // A forked child is a new mm: register it again (idempotent if the kernel
@@ -291,21 +308,18 @@ bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
   if (strategy_ == WaitStrategy::semaphore) {
     // A scribbled semaphore: poll at the slice instead (callers re-check).
     if (!semaphore_intact(sem_)) return plain_sleep(slice);
-    auto* sem = static_cast<boost::interprocess::interprocess_semaphore*>(sem_);
-    const auto until =
-        boost::posix_time::microsec_clock::universal_time() +
-        boost::posix_time::microseconds(
-            std::chrono::duration_cast<std::chrono::microseconds>(slice)
-                .count() +
-            1);
-    try {
-      got_post_ = sem->timed_wait(until);
-    } catch (const boost::interprocess::interprocess_exception& ex) {
-      if (ex.get_native_error() == EINTR) return false;
-      // A scribbled counter (EINVAL, EOVERFLOW): never crash over it.
-      return plain_sleep(slice);
-    }
-    return true;
+    // A deadline on the monotonic clock: a wall clock stepped back cannot
+    // stretch the slice (see native() above).
+    struct timespec until {};
+    ::clock_gettime(CLOCK_MONOTONIC, &until);
+    const long long ns = until.tv_nsec + slice.count();
+    until.tv_sec += static_cast<time_t>(ns / 1000000000);
+    until.tv_nsec = static_cast<long>(ns % 1000000000);
+    got_post_ = ::sem_clockwait(native(sem_), CLOCK_MONOTONIC, &until) == 0;
+    if (got_post_ || errno == ETIMEDOUT) return true;
+    if (errno == EINTR) return false;
+    // A scribbled counter (EINVAL, EOVERFLOW): never crash over it.
+    return plain_sleep(slice);
   }
   if (strategy_ == WaitStrategy::spin) {
     ::sched_yield();

@@ -9,24 +9,24 @@ namespace {
 using layout::ControlBlock;
 
 TEST_CASE("control block offsets are the documented ones") {
-  std::printf("sizeof(ControlBlock)=%zu head=%zu tail=%zu release_to=%zu "
-              "data_ready=%zu space_ready=%zu consumer=%zu producers=%zu "
-              "wake=%zu data_offset=%llu\n",
-              sizeof(ControlBlock), offsetof(ControlBlock, head),
-              offsetof(ControlBlock, tail), offsetof(ControlBlock, release_to),
-              offsetof(ControlBlock, data_ready),
-              offsetof(ControlBlock, space_ready),
-              offsetof(ControlBlock, consumer),
-              offsetof(ControlBlock, producers),
-              offsetof(ControlBlock, wake),
-              static_cast<unsigned long long>(layout::kDataOffset));
+  std::printf(
+      "sizeof(ControlBlock)=%zu head=%zu tail=%zu release_to=%zu "
+      "data_ready=%zu space_ready=%zu consumer=%zu producers=%zu "
+      "wake=%zu data_offset=%llu\n",
+      sizeof(ControlBlock), offsetof(ControlBlock, head),
+      offsetof(ControlBlock, tail), offsetof(ControlBlock, release_to),
+      offsetof(ControlBlock, data_ready), offsetof(ControlBlock, space_ready),
+      offsetof(ControlBlock, consumer), offsetof(ControlBlock, producers),
+      offsetof(ControlBlock, wake),
+      static_cast<unsigned long long>(layout::kDataOffset));
   // Hot indices each own a 128-byte pair of lines.
   CHECK(offsetof(ControlBlock, head) % 128 == 0);
   CHECK(offsetof(ControlBlock, tail) - offsetof(ControlBlock, head) >= 128);
   // The consumer's release_to shares head's line (one writer), not tail's.
   CHECK(offsetof(ControlBlock, release_to) / 128 ==
         offsetof(ControlBlock, head) / 128);
-  CHECK(offsetof(ControlBlock, data_ready) - offsetof(ControlBlock, tail) >= 128);
+  CHECK(offsetof(ControlBlock, data_ready) - offsetof(ControlBlock, tail) >=
+        128);
   CHECK(layout::kLayoutVersion == 2);
   CHECK(offsetof(ControlBlock, data_ready) % 128 == 0);
   CHECK(offsetof(ControlBlock, space_ready) % 128 == 0);
@@ -45,6 +45,21 @@ TEST_CASE("control block offsets are the documented ones") {
   std::printf("slot_size=%zu\n", offsetof(ControlBlock, slot_size));
   CHECK(offsetof(ControlBlock, slot_size) == 80);
   CHECK(offsetof(ControlBlock, slot_size) + 8 <= offsetof(ControlBlock, head));
+}
+
+TEST_CASE("registration stamps sit in what layout v2 reserved") {
+  // Slot::pid_ns and Cursor::pid_ns (the PID namespace stamp of each
+  // registration) took a reserved word and padding: every other offset and
+  // size stays, and so does the version.
+  CHECK(layout::kLayoutVersion == 2);
+  CHECK(sizeof(layout::Slot) == 32);
+  CHECK(offsetof(layout::Slot, intent) == 16);
+  CHECK(offsetof(layout::Slot, pid_ns) == 24);
+  CHECK(sizeof(layout::Cursor) == 128);
+  CHECK(offsetof(layout::Cursor, lost) == 24);
+  CHECK(offsetof(layout::Cursor, pid_ns) == 32);
+  CHECK(offsetof(ControlBlock, producers) == 7 * 128);
+  CHECK(offsetof(ControlBlock, wake) == 23 * 128);
 }
 
 TEST_CASE("record header round-trips every field") {
