@@ -142,6 +142,13 @@ void Producer::init_lossy() {
     counted_ = s.start.pos;
     count_to(tail_);
   }
+  // acquire: pairs with the predecessor's release store of the intent.
+  // Bytes up to it may have been written (a record it trimmed or aborted,
+  // or never committed), so ours continues from it. A value more than a
+  // ring past our tail is no predecessor's: a scribble, ignored.
+  const std::uint64_t ti =
+      segment_->broadcast()->tail_intent.load(std::memory_order_acquire);
+  intent_ = ahead(tail_, ti) && ti - tail_ <= capacity_ ? ti : tail_;
   oldest_ = counted_;
   oldest_payload_ = counted_payload_;
   oldest_records_ = counted_records_;
@@ -155,13 +162,19 @@ void Producer::init_lossy() {
 }
 
 void Producer::lossy_overwrite(std::uint64_t end) {
+  // The intent never goes down: a reservation trimmed by commit() or
+  // dropped by abort() may have had all its bytes written, so the span it
+  // announced stays announced (a lower intent would vouch for records
+  // those bytes tore).
+  if (ahead(intent_, end)) intent_ = end;
   // Records committed with commit_deferred() that this write would
   // overwrite are published first: consumers see them (or are lapped).
-  if (end - published_ > capacity_) publish();
+  if (intent_ - published_ > capacity_) publish();
   count_to(published_);
-  // The records whose bytes [end - capacity, ...) we are about to reuse:
-  // walk past them; the first one we keep is the oldest intact record.
-  while (end - oldest_ > capacity_) {
+  // The records whose bytes [intent_ - capacity, ...) we are about to
+  // reuse or have reused: walk past them; the first one we keep is the
+  // oldest intact record.
+  while (intent_ - oldest_ > capacity_) {
     const std::uint64_t off = oldest_ & mask_;
     // relaxed: our own (or our predecessor's) header, as in count_to().
     const layout::Header h = layout::decode(
@@ -185,7 +198,7 @@ void Producer::lossy_overwrite(std::uint64_t end) {
   // The snapshots first, then the intent (release): a consumer that sees
   // this intent (acquire) finds an oldest record this write spares.
   write_snapshots();
-  segment_->broadcast()->tail_intent.store(end, std::memory_order_release);
+  segment_->broadcast()->tail_intent.store(intent_, std::memory_order_release);
   // release fence: the intent is ordered before the record and header
   // stores that follow (they overwrite bytes a consumer may be reading; it
   // reads them, then, after an acquire fence, the intent: a seqlock's
