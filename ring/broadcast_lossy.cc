@@ -324,6 +324,26 @@ Peeked Consumer::try_peek_lossy() {
         corrupt_at_ = read_ & mask_;
         return {Status::corrupt, {}};
       }
+      if (t - read_ > capacity_) {
+        // More than a ring ahead: only a lap explains it, and then the
+        // intent, stored before that tail, is more than a ring ahead too.
+        // Never a walk towards it (a peer's padding records could make
+        // that 2^60 passes): a resync to the oldest record, or corrupt.
+        // relaxed: the tail load above (acquire) follows the producer's
+        // intent store for that tail (its release store of tail is after).
+        const std::uint64_t ti =
+            bb->tail_intent.load(std::memory_order_relaxed);
+        if (!ahead(read_, ti) || ti - read_ <= capacity_) {
+          corrupt_at_ = read_ & mask_;
+          return {Status::corrupt, {}};
+        }
+        cached_tail_ = read_;
+        // Holding records: they are torn too; intact() drops them first.
+        if (read_ != head_) return {Status::overrun, {}};
+        return resync();
+      }
+      // At most a ring to walk: every pass below advances read_ by at
+      // least a header towards it.
       lossy_tail_ = t;
     }
     const std::uint64_t off = read_ & mask_;

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -327,6 +328,119 @@ TEST_CASE(
   CHECK(t.records > 0);
   CHECK(delivered + t.records + c.lost_records() == records);
   CHECK(delivered_payload + t.payload + c.lost_bytes() == payload);
+}
+
+// Runs `call` in a forked child (it inherits the handles and the mapping)
+// and returns its exit code; a call that does not return within 10 s
+// fails the test (the child is killed) instead of hanging the suite.
+int bounded(const std::function<int()>& call) {
+  ChildGuard kids;
+  const pid_t pid = kids.spawn(call);
+  const auto st = kids.wait(pid, 10s);
+  INFO(st.describe());
+  CHECK_FALSE(st.timed_out);
+  REQUIRE(st.exited);
+  return st.code;
+}
+
+TEST_CASE(
+    "drop-slow hostile: a tail far ahead over ring-sized padding is "
+    "answered at once, never walked",
+    "[broadcast][overrun][hostile]") {
+  // A peer moves the tail 2^62 bytes ahead and writes a padding record
+  // that spans the whole ring at the consumer's offset: each pass over it
+  // would advance one ring, 2^50 passes.
+  constexpr std::uint64_t kCap = 4096;
+  ScopedRing ring(lossy_options(kCap, 1));
+  Segment& seg = ring.segment();
+  Consumer c = testing::attach_consumer(seg);
+  Producer p = testing::attach_producer(seg);
+  for (std::uint64_t seq = 0; seq < kCap / 64; ++seq) {
+    REQUIRE(write(p, seq, 56) == Status::ok);
+  }
+  Drained d;
+  drain(c, 0, &d);
+  REQUIRE(d.records == kCap / 64);  // at 4096: offset 0, nothing unread
+  const std::uint64_t at = kCap;
+  Segment peer = ring.attach_again();
+  auto* cb = peer.control();
+  auto* bb = peer.broadcast();
+  layout::header_at(peer.data(), 0).store(layout::padding_word(kCap));
+  const std::uint64_t far = at + (std::uint64_t{1} << 62);
+  cb->tail.store(far);
+  SECTION("the intent left where it was: not a lap, corrupt") {
+    CHECK(bounded([&] { return static_cast<int>(c.try_peek().status); }) ==
+          static_cast<int>(Status::corrupt));
+  }
+  SECTION("the intent a ring ahead (the padding passes its check): corrupt") {
+    bb->tail_intent.store(at + kCap);
+    CHECK(bounded([&] { return static_cast<int>(c.try_peek().status); }) ==
+          static_cast<int>(Status::corrupt));
+  }
+  SECTION("the intent as far as the tail: a lap, resynchronised at once") {
+    bb->tail_intent.store(far);
+    // The producer's snapshot is not ahead of us: "look again".
+    CHECK(bounded([&] { return static_cast<int>(c.try_peek().status); }) ==
+          static_cast<int>(Status::would_block));
+    SECTION("and a snapshot the peer points far ahead too") {
+      bb->snap_seq.store(bb->snap_seq.load() + 2);
+      bb->oldest.store(far - kCap);
+      CHECK(bounded([&] {
+              // overrun, then at most a ring of padding up to the tail.
+              Peeked first = c.try_peek();
+              if (first.status != Status::overrun) return 100;
+              return static_cast<int>(c.try_peek().status);
+            }) == static_cast<int>(Status::would_block));
+    }
+  }
+}
+
+TEST_CASE(
+    "drop-slow hostile: a producer attaching to scribbled intent and "
+    "snapshots starts at its tail",
+    "[broadcast][overrun][hostile]") {
+  constexpr std::uint64_t kCap = 4096;
+  ScopedRing ring(lossy_options(kCap, 1));
+  Segment& seg = ring.segment();
+  Consumer c = testing::attach_consumer(seg);
+  Segment peer = ring.attach_again();
+  auto* bb = peer.broadcast();
+  const std::uint64_t t = peer.control()->tail.load();
+  for (auto& w : {&bb->tail_intent, &bb->oldest, &bb->start}) {
+    w->store(t + (std::uint64_t{1} << 62));
+  }
+  for (auto& w : {&bb->oldest_payload, &bb->oldest_records, &bb->start_payload,
+                  &bb->start_records}) {
+    w->store(~0ULL - 5);
+  }
+  SECTION("snapshots even") {}
+  SECTION("snapshots odd, as a producer killed while writing them") {
+    bb->snap_seq.store(bb->snap_seq.load() | 1);
+  }
+  SECTION("snapshots odd, killed in the start snapshot") {
+    bb->snap_seq.store(bb->snap_seq.load() | 3);
+  }
+  CHECK(bounded([&] {
+          // No Catch2 in the child: it answers with its exit code.
+          auto p = Producer::attach(seg);
+          if (!p) return 1;
+          for (std::uint64_t seq = 0; seq < 100; ++seq) {
+            if (write(*p, seq, 56) != Status::ok) return 2;
+          }
+          p->close();
+          std::uint64_t last = ~0ULL;
+          for (;;) {
+            Peeked got = c.try_peek();
+            if (got.status == Status::overrun) continue;
+            if (!got) {
+              if (got.status != Status::closed) return 3;
+              return last == 99 ? 0 : 4;  // it got the newest record
+            }
+            const std::uint64_t s = testing::seq_stamp(got.record.bytes());
+            if (c.intact()) last = s;
+            c.release();
+          }
+        }) == 0);
 }
 
 // ---------------------------------------------------------------------------
