@@ -160,12 +160,12 @@ void Producer::init_lossy() {
   // (this write's; the start one is torn). Either is a record boundary
   // within a ring of our tail with the counts before it, and serves as
   // both.
+  BroadcastBlock* bb = segment_->broadcast();
   Snapshots s;
   // acquire: pairs with the predecessor's release store of snap_seq (a
   // dead one's stores are ordered before our attach by the role hand-over).
-  const std::uint64_t seq =
-      segment_->broadcast()->snap_seq.load(std::memory_order_acquire);
-  load_fields(segment_->broadcast(), &s);
+  const std::uint64_t seq = bb->snap_seq.load(std::memory_order_acquire);
+  load_fields(bb, &s);
   if ((seq & 3) == 1) s.oldest = s.start;
   if ((seq & 3) == 3) s.start = s.oldest;
   counted_ = tail_;
@@ -179,8 +179,7 @@ void Producer::init_lossy() {
   // Bytes up to it may have been written (a record it trimmed or aborted,
   // or never committed), so ours continues from it. A value more than a
   // ring past our tail is no predecessor's: a scribble, ignored.
-  const std::uint64_t ti =
-      segment_->broadcast()->tail_intent.load(std::memory_order_acquire);
+  const std::uint64_t ti = bb->tail_intent.load(std::memory_order_acquire);
   intent_ = ahead(tail_, ti) && ti - tail_ <= capacity_ ? ti : tail_;
   oldest_ = counted_;
   oldest_payload_ = counted_payload_;
@@ -190,6 +189,17 @@ void Producer::init_lossy() {
     oldest_ = s.oldest.pos;
     oldest_payload_ = s.oldest.payload;
     oldest_records_ = s.oldest.records;
+  }
+  if ((seq & 3) == 3) {
+    // The torn start snapshot is made whole (ours) before our write moves
+    // snap_seq to 4n + 1, which vouches for it: killed in between, we
+    // leave 4n + 3 and a whole oldest snapshot, as our predecessor did.
+    // relaxed (all three): we hold the role; read by our successor only.
+    bb->start.store(counted_, std::memory_order_relaxed);
+    bb->start_payload.store(counted_payload_, std::memory_order_relaxed);
+    bb->start_records.store(counted_records_, std::memory_order_relaxed);
+    // Compiler order only, as in write_snapshots().
+    std::atomic_signal_fence(std::memory_order_seq_cst);
   }
   write_snapshots();
 }
