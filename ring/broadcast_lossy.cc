@@ -45,6 +45,17 @@ struct Snapshots {
   Snapshot start;
 };
 
+// The six fields; relaxed (all six): ordered by what the caller does
+// around them (the seqlock's fences, or holding the producer role).
+void load_fields(const BroadcastBlock* bb, Snapshots* out) {
+  out->oldest = {bb->oldest.load(std::memory_order_relaxed),
+                 bb->oldest_payload.load(std::memory_order_relaxed),
+                 bb->oldest_records.load(std::memory_order_relaxed)};
+  out->start = {bb->start.load(std::memory_order_relaxed),
+                bb->start_payload.load(std::memory_order_relaxed),
+                bb->start_records.load(std::memory_order_relaxed)};
+}
+
 // The seqlock reader: false if the producer was writing (odd, or changed
 // during the read) `tries` times in a row (a producer killed mid-write
 // leaves it odd until the next one fixes it).
@@ -57,13 +68,7 @@ bool read_snapshots(const BroadcastBlock* bb, Snapshots* out, int tries) {
       detail::cpu_relax();
       continue;
     }
-    // relaxed (all six): ordered by the fences around them.
-    out->oldest = {bb->oldest.load(std::memory_order_relaxed),
-                   bb->oldest_payload.load(std::memory_order_relaxed),
-                   bb->oldest_records.load(std::memory_order_relaxed)};
-    out->start = {bb->start.load(std::memory_order_relaxed),
-                  bb->start_payload.load(std::memory_order_relaxed),
-                  bb->start_records.load(std::memory_order_relaxed)};
+    load_fields(bb, out);
     // acquire fence: the field loads above happen before the re-read; if
     // it is unchanged no write overlapped them (pairs with the writer's
     // release fence after its odd store).
@@ -82,13 +87,19 @@ bool ahead(std::uint64_t from, std::uint64_t pos) {
 
 }  // namespace
 
+// The seqlock writer: snap_seq is a multiple of 4 between writes, 4n + 1
+// while the oldest snapshot is written, 4n + 3 while the start snapshot
+// is, 4n + 4 after. Readers only need "odd: writing"; the two odd values
+// tell a successor which snapshot a writer killed here left complete
+// (init_lossy).
 void Producer::write_snapshots() {
   BroadcastBlock* bb = bb_;
-  // relaxed: only this producer writes it; odd means a predecessor died
-  // while writing, and we finish its turn.
+  // relaxed: only this producer writes it; a value that is not a multiple
+  // of 4 was left by a predecessor that died while writing: we finish its
+  // turn.
   std::uint64_t s = bb->snap_seq.load(std::memory_order_relaxed);
-  if ((s & 1) != 0) ++s;
-  // The seqlock writer: odd, fence, fields, even (release).
+  s = (s + 3) & ~std::uint64_t{3};
+  // relaxed: odd, published to readers by the fence below.
   bb->snap_seq.store(s + 1, std::memory_order_relaxed);
   // release fence: a reader that sees any field below also sees the odd
   // value (pairs with the reader's acquire fence before its re-read).
@@ -97,11 +108,20 @@ void Producer::write_snapshots() {
   bb->oldest.store(oldest_, std::memory_order_relaxed);
   bb->oldest_payload.store(oldest_payload_, std::memory_order_relaxed);
   bb->oldest_records.store(oldest_records_, std::memory_order_relaxed);
+  // Signal fences (compiler only, no instruction): the stores stay in
+  // this program order, and a kill stops the thread between two
+  // instructions, so a killed writer leaves every store before that point
+  // in the segment and none after it: at 4n + 3, the oldest snapshot is
+  // complete.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  // relaxed: still odd for readers; only a successor reads which.
+  bb->snap_seq.store(s + 3, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   bb->start.store(counted_, std::memory_order_relaxed);
   bb->start_payload.store(counted_payload_, std::memory_order_relaxed);
   bb->start_records.store(counted_records_, std::memory_order_relaxed);
   // release: pairs with the reader's acquire load of snap_seq.
-  bb->snap_seq.store(s + 2, std::memory_order_release);
+  bb->snap_seq.store(s + 4, std::memory_order_release);
 }
 
 // Adds the records in [counted_, pos) to the cumulative counts. They are
@@ -132,9 +152,22 @@ void Producer::count_to(std::uint64_t pos) {
 
 void Producer::init_lossy() {
   // Continue a predecessor's counts and its oldest record if they fit our
-  // tail; else start afresh here (a new ring: everything 0).
+  // tail; else start afresh here (a new ring: everything 0). We hold the
+  // producer role: nobody else writes the snapshots, and an odd snap_seq
+  // is a predecessor killed while writing them, which will never finish.
+  // Its value says which snapshot is whole: 4n + 1, the start snapshot
+  // (the previous write's; the oldest one is torn), 4n + 3, the oldest
+  // (this write's; the start one is torn). Either is a record boundary
+  // within a ring of our tail with the counts before it, and serves as
+  // both.
+  BroadcastBlock* bb = bb_;
   Snapshots s;
-  if (!read_snapshots(bb_, &s, 1)) s = {};
+  // acquire: pairs with the predecessor's release store of snap_seq (a
+  // dead one's stores are ordered before our attach by the role hand-over).
+  const std::uint64_t seq = bb->snap_seq.load(std::memory_order_acquire);
+  load_fields(bb, &s);
+  if ((seq & 3) == 1) s.oldest = s.start;
+  if ((seq & 3) == 3) s.start = s.oldest;
   counted_ = tail_;
   counted_payload_ = s.start.payload;
   counted_records_ = s.start.records;
@@ -142,6 +175,12 @@ void Producer::init_lossy() {
     counted_ = s.start.pos;
     count_to(tail_);
   }
+  // acquire: pairs with the predecessor's release store of the intent.
+  // Bytes up to it may have been written (a record it trimmed or aborted,
+  // or never committed), so ours continues from it. A value more than a
+  // ring past our tail is no predecessor's: a scribble, ignored.
+  const std::uint64_t ti = bb->tail_intent.load(std::memory_order_acquire);
+  intent_ = ahead(tail_, ti) && ti - tail_ <= capacity_ ? ti : tail_;
   oldest_ = counted_;
   oldest_payload_ = counted_payload_;
   oldest_records_ = counted_records_;
@@ -151,17 +190,34 @@ void Producer::init_lossy() {
     oldest_payload_ = s.oldest.payload;
     oldest_records_ = s.oldest.records;
   }
+  if ((seq & 3) == 3) {
+    // The torn start snapshot is made whole (ours) before our write moves
+    // snap_seq to 4n + 1, which vouches for it: killed in between, we
+    // leave 4n + 3 and a whole oldest snapshot, as our predecessor did.
+    // relaxed (all three): we hold the role; read by our successor only.
+    bb->start.store(counted_, std::memory_order_relaxed);
+    bb->start_payload.store(counted_payload_, std::memory_order_relaxed);
+    bb->start_records.store(counted_records_, std::memory_order_relaxed);
+    // Compiler order only, as in write_snapshots().
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
   write_snapshots();
 }
 
 void Producer::lossy_overwrite(std::uint64_t end) {
+  // The intent never goes down: a reservation trimmed by commit() or
+  // dropped by abort() may have had all its bytes written, so the span it
+  // announced stays announced (a lower intent would vouch for records
+  // those bytes tore).
+  if (ahead(intent_, end)) intent_ = end;
   // Records committed with commit_deferred() that this write would
   // overwrite are published first: consumers see them (or are lapped).
-  if (end - published_ > capacity_) publish();
+  if (intent_ - published_ > capacity_) publish();
   count_to(published_);
-  // The records whose bytes [end - capacity, ...) we are about to reuse:
-  // walk past them; the first one we keep is the oldest intact record.
-  while (end - oldest_ > capacity_) {
+  // The records whose bytes [intent_ - capacity, ...) we are about to
+  // reuse or have reused: walk past them; the first one we keep is the
+  // oldest intact record.
+  while (intent_ - oldest_ > capacity_) {
     const std::uint64_t off = oldest_ & mask_;
     // relaxed: our own (or our predecessor's) header, as in count_to().
     const layout::Header h = layout::decode(
@@ -185,7 +241,7 @@ void Producer::lossy_overwrite(std::uint64_t end) {
   // The snapshots first, then the intent (release): a consumer that sees
   // this intent (acquire) finds an oldest record this write spares.
   write_snapshots();
-  bb_->tail_intent.store(end, std::memory_order_release);
+  bb_->tail_intent.store(intent_, std::memory_order_release);
   // release fence: the intent is ordered before the record and header
   // stores that follow (they overwrite bytes a consumer may be reading; it
   // reads them, then, after an acquire fence, the intent: a seqlock's
@@ -211,9 +267,16 @@ Peeked Consumer::resync() {
     cached_tail_ = read_;
     return {Status::would_block, {}};
   }
-  // Exact: both counts are the producer's cumulative ones.
-  lost_bytes_ += s.oldest.payload - payload_before_read_;
-  lost_records_ += s.oldest.records - records_before_read_;
+  // Exact: both counts are the producer's cumulative ones. Counts below
+  // our own (a producer that could not continue its predecessor's, or a
+  // peer's scribble) say nothing about the loss: it is unknown, and
+  // counted as none rather than as a wrapped difference.
+  const std::uint64_t lost_payload = s.oldest.payload - payload_before_read_;
+  const std::uint64_t lost_records = s.oldest.records - records_before_read_;
+  if (lost_payload < (1ULL << 63) && lost_records < (1ULL << 63)) {
+    lost_bytes_ += lost_payload;
+    lost_records_ += lost_records;
+  }
   head_ = read_ = valid_ = lossy_tail_ = cached_tail_ = s.oldest.pos;
   payload_before_read_ = payload_at_valid_ = s.oldest.payload;
   records_before_read_ = records_at_valid_ = s.oldest.records;
@@ -311,6 +374,26 @@ Peeked Consumer::try_peek_lossy() {
         corrupt_at_ = read_ & mask_;
         return {Status::corrupt, {}};
       }
+      if (t - read_ > capacity_) {
+        // More than a ring ahead: only a lap explains it, and then the
+        // intent, stored before that tail, is more than a ring ahead too.
+        // Never a walk towards it (a peer's padding records could make
+        // that 2^60 passes): a resync to the oldest record, or corrupt.
+        // relaxed: the tail load above (acquire) follows the producer's
+        // intent store for that tail (its release store of tail is after).
+        const std::uint64_t ti =
+            bb->tail_intent.load(std::memory_order_relaxed);
+        if (!ahead(read_, ti) || ti - read_ <= capacity_) {
+          corrupt_at_ = read_ & mask_;
+          return {Status::corrupt, {}};
+        }
+        cached_tail_ = read_;
+        // Holding records: they are torn too; intact() drops them first.
+        if (read_ != head_) return {Status::overrun, {}};
+        return resync();
+      }
+      // At most a ring to walk: every pass below advances read_ by at
+      // least a header towards it.
       lossy_tail_ = t;
     }
     const std::uint64_t off = read_ & mask_;

@@ -310,7 +310,9 @@ struct BroadcastBlock {
   // A seqlock (odd while the producer writes) over two snapshots, each a
   // record boundary with the payload bytes and records committed before it:
   // the oldest record not yet overwritten (where a lapped consumer
-  // resumes), and a published tail (where a consumer starts).
+  // resumes), and a published tail (where a consumer starts). 4n between
+  // writes, 4n + 1 while `oldest` is written, 4n + 3 while `start` is: a
+  // producer killed inside a write leaves the one it finished named.
   std::atomic<std::uint64_t> snap_seq;
   std::atomic<std::uint64_t> oldest;
   std::atomic<std::uint64_t> oldest_payload;

@@ -271,6 +271,9 @@ class Producer {
   std::uint64_t oldest_ = 0;
   std::uint64_t oldest_payload_ = 0;
   std::uint64_t oldest_records_ = 0;
+  // The highest tail intent announced on this ring (ours, or at attach a
+  // predecessor's that fits our tail): what we store never goes below it.
+  std::uint64_t intent_ = 0;
 };
 
 class Consumer {

@@ -14,6 +14,9 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -207,6 +210,409 @@ TEST_CASE("drop-slow: a late consumer starts near the tail, with exact counts",
   CHECK(d.next == 510);
   CHECK(d.records >= 10);
   CHECK(d.records <= 11);
+}
+
+// What the consumer delivered and lost in a drain that must see no
+// corrupt ring: seq-stamped 56-byte records in order, other sizes counted.
+struct Tally {
+  std::uint64_t records = 0;
+  std::uint64_t payload = 0;
+  int overruns = 0;
+  std::uint64_t next_seq = 0;
+  bool ok = true;
+  std::uint64_t lost_bytes = 0;  // as seen after each overrun: never less
+  bool monotone = true;
+};
+void tally(Consumer& c, Tally* t) {
+  int overruns_in_a_row = 0;
+  for (;;) {
+    Peeked got = c.try_peek();
+    if (got.status == Status::overrun) {
+      // Twice in a row only while holding records; we hold none.
+      if (++overruns_in_a_row > 1) {
+        UNSCOPED_INFO("overrun twice in a row");
+        t->ok = false;
+        return;
+      }
+      ++t->overruns;
+      if (c.lost_bytes() < t->lost_bytes) t->monotone = false;
+      t->lost_bytes = c.lost_bytes();
+      continue;
+    }
+    overruns_in_a_row = 0;
+    if (got.status == Status::would_block || got.status == Status::closed) {
+      return;
+    }
+    if (!got) {
+      UNSCOPED_INFO("peek: " << to_string(got.status));
+      t->ok = false;
+      return;
+    }
+    const std::uint64_t size = got.record.size;
+    const std::uint64_t s = testing::seq_stamp(got.record.bytes());
+    const bool good = size != 56 || check(got.record, s, 0);
+    if (!c.intact()) continue;
+    if (size == 56) {
+      if (!good || s < t->next_seq) {
+        t->ok = false;
+        return;
+      }
+      t->next_seq = s + 1;
+    }
+    ++t->records;
+    t->payload += size;
+    c.release();
+  }
+}
+
+TEST_CASE(
+    "drop-slow: a record torn by a reservation later trimmed or "
+    "aborted is never vouched intact",
+    "[broadcast][overrun]") {
+  // The consumer holds record 2 (position 128) of a 4096-byte ring. The
+  // producer, a ring later, reserves 1000 bytes at 4096 (its intent: 5104)
+  // and writes all of them, which tears records 0..15 of the previous lap,
+  // record 2 among them. Then the reservation shrinks (commit(8)) or goes
+  // (abort(), or the producer leaves with it open and a new one attaches),
+  // and an aligned reservation follows that ends at 4168: an intent of
+  // 4168 would vouch for record 2 (4168 - 128 <= 4096).
+  constexpr std::uint64_t kCap = 4096;
+  const char* how = GENERATE("trim", "abort", "leave");
+  CAPTURE(how);
+  ScopedRing ring(lossy_options(kCap, 1));
+  Segment& seg = ring.segment();
+  Consumer c = testing::attach_consumer(seg);
+  std::optional<Producer> p(testing::attach_producer(seg));
+  std::uint64_t records = 0;
+  std::uint64_t payload = 0;
+  for (std::uint64_t seq = 0; seq < kCap / 64; ++seq) {
+    REQUIRE(write(*p, seq, 56) == Status::ok);
+    ++records;
+    payload += 56;
+  }
+  std::uint64_t delivered = 0;
+  std::uint64_t delivered_payload = 0;
+  for (std::uint64_t seq = 0; seq < 2; ++seq) {
+    Peeked got = c.try_peek();
+    REQUIRE(got);
+    REQUIRE(check(got.record, seq, 0));
+    REQUIRE(c.intact());
+    c.release();
+    ++delivered;
+    delivered_payload += 56;
+  }
+  Peeked held = c.try_peek();
+  REQUIRE(held);
+  REQUIRE(testing::seq_stamp(held.record.bytes()) == 2);
+
+  Reservation big = p->try_reserve(1000);
+  REQUIRE(big);
+  std::memset(big.bytes.data(), 0xab, big.bytes.size());
+  if (std::string(how) == "trim") {
+    p->commit(8);
+    ++records;
+    payload += 8;
+  } else if (std::string(how) == "abort") {
+    p->abort();
+  } else {
+    p.reset();  // closes with the reservation open
+    p.emplace(testing::attach_producer(seg));
+  }
+  Reservation aligned = p->try_reserve(8, 64);
+  REQUIRE(aligned);
+  std::memset(aligned.bytes.data(), 0xcd, aligned.bytes.size());
+  p->commit(8);
+  ++records;
+  payload += 8;
+
+  // Record 2's bytes are 0xab now: it must not count as delivered.
+  CHECK_FALSE(c.intact());
+  Peeked next = c.try_peek();
+  CHECK(next.status == Status::overrun);
+  Tally t;
+  t.next_seq = 3;
+  tally(c, &t);
+  CHECK(t.ok);
+  CHECK(t.records > 0);
+  CHECK(delivered + t.records + c.lost_records() == records);
+  CHECK(delivered_payload + t.payload + c.lost_bytes() == payload);
+}
+
+TEST_CASE(
+    "drop-slow: a record torn by a producer killed mid-reservation "
+    "is never vouched intact by its successor's wrapping reservation",
+    "[broadcast][overrun][process]") {
+  // The consumer holds record 67 (position 4288). A producer process
+  // reserves 1000 bytes at 8064 (offset 3968): a wrapping one, padding to
+  // 8192 and the record after it, intent 9200; it writes all of it, which
+  // tears positions 4104..5104, and is killed before it commits. Its
+  // successor starts at the published tail, 8064, and makes a wrapping
+  // reservation of 128 bytes: it ends at 8328, and an intent of 8328
+  // would vouch for record 67 (8328 - 4288 <= 4096).
+  constexpr std::uint64_t kCap = 4096;
+  ScopedRing ring(lossy_options(kCap, 1));
+  Segment& seg = ring.segment();
+  Consumer c = testing::attach_consumer(seg);
+  std::uint64_t delivered = 0;
+  std::uint64_t delivered_payload = 0;
+  {
+    Producer p1 = testing::attach_producer(seg);
+    for (std::uint64_t seq = 0; seq < 68; ++seq) {
+      REQUIRE(write(p1, seq, 56) == Status::ok);
+      if (seq == 67) break;
+      Peeked got = c.try_peek();
+      REQUIRE(got);
+      REQUIRE(check(got.record, seq, 0));
+      REQUIRE(c.intact());
+      c.release();
+      ++delivered;
+      delivered_payload += 56;
+    }
+    for (std::uint64_t seq = 68; seq < 126; ++seq) {
+      REQUIRE(write(p1, seq, 56) == Status::ok);
+    }
+  }
+  Peeked held = c.try_peek();
+  REQUIRE(held);
+  REQUIRE(testing::seq_stamp(held.record.bytes()) == 67);
+
+  testing::Beacon written;
+  ChildGuard kids;
+  const pid_t pid = testing::spawn_producer(kids, seg, [&written](Producer& p) {
+    Reservation r = p.try_reserve(1000);
+    if (!r) return 2;
+    std::memset(r.bytes.data(), 0xab, r.bytes.size());
+    written.signal();
+    return testing::park_until_killed();
+  });
+  REQUIRE(written.wait(testing::kHang));
+  kids.kill_and_reap(pid);
+
+  Producer p2 = testing::attach_producer(seg);
+  Reservation wrap = p2.try_reserve(128);
+  REQUIRE(wrap);
+  std::memset(wrap.bytes.data(), 0xcd, wrap.bytes.size());
+  p2.commit();
+
+  CHECK_FALSE(c.intact());
+  Peeked next = c.try_peek();
+  CHECK(next.status == Status::overrun);
+  Tally t;
+  t.next_seq = 68;
+  tally(c, &t);
+  CHECK(t.ok);
+  CHECK(t.records > 0);
+  CHECK(delivered + t.records + c.lost_records() == 127);
+  CHECK(delivered_payload + t.payload + c.lost_bytes() == 126 * 56 + 128);
+}
+
+// Runs `call` in a forked child (it inherits the handles and the mapping)
+// and returns its exit code; a call that does not return within 10 s
+// fails the test (the child is killed) instead of hanging the suite.
+int bounded(const std::function<int()>& call) {
+  ChildGuard kids;
+  const pid_t pid = kids.spawn(call);
+  const auto st = kids.wait(pid, 10s);
+  INFO(st.describe());
+  CHECK_FALSE(st.timed_out);
+  REQUIRE(st.exited);
+  return st.code;
+}
+
+TEST_CASE(
+    "drop-slow hostile: a tail far ahead over ring-sized padding is "
+    "answered at once, never walked",
+    "[broadcast][overrun][hostile]") {
+  // A peer moves the tail 2^62 bytes ahead and writes a padding record
+  // that spans the whole ring at the consumer's offset: each pass over it
+  // would advance one ring, 2^50 passes.
+  constexpr std::uint64_t kCap = 4096;
+  ScopedRing ring(lossy_options(kCap, 1));
+  Segment& seg = ring.segment();
+  Consumer c = testing::attach_consumer(seg);
+  Producer p = testing::attach_producer(seg);
+  for (std::uint64_t seq = 0; seq < kCap / 64; ++seq) {
+    REQUIRE(write(p, seq, 56) == Status::ok);
+  }
+  Drained d;
+  drain(c, 0, &d);
+  REQUIRE(d.records == kCap / 64);  // at 4096: offset 0, nothing unread
+  const std::uint64_t at = kCap;
+  Segment peer = ring.attach_again();
+  auto* cb = peer.control();
+  auto* bb = peer.broadcast();
+  layout::header_at(peer.data(), 0).store(layout::padding_word(kCap));
+  const std::uint64_t far = at + (std::uint64_t{1} << 62);
+  cb->tail.store(far);
+  SECTION("the intent left where it was: not a lap, corrupt") {
+    CHECK(bounded([&] { return static_cast<int>(c.try_peek().status); }) ==
+          static_cast<int>(Status::corrupt));
+  }
+  SECTION("the intent a ring ahead (the padding passes its check): corrupt") {
+    bb->tail_intent.store(at + kCap);
+    CHECK(bounded([&] { return static_cast<int>(c.try_peek().status); }) ==
+          static_cast<int>(Status::corrupt));
+  }
+  SECTION("the intent as far as the tail: a lap, resynchronised at once") {
+    bb->tail_intent.store(far);
+    // The producer's snapshot is not ahead of us: "look again".
+    CHECK(bounded([&] { return static_cast<int>(c.try_peek().status); }) ==
+          static_cast<int>(Status::would_block));
+    SECTION("and a snapshot the peer points far ahead too") {
+      bb->snap_seq.store(bb->snap_seq.load() + 2);
+      bb->oldest.store(far - kCap);
+      CHECK(bounded([&] {
+              // overrun, then at most a ring of padding up to the tail.
+              Peeked first = c.try_peek();
+              if (first.status != Status::overrun) return 100;
+              return static_cast<int>(c.try_peek().status);
+            }) == static_cast<int>(Status::would_block));
+    }
+  }
+}
+
+TEST_CASE(
+    "drop-slow hostile: a producer attaching to scribbled intent and "
+    "snapshots starts at its tail",
+    "[broadcast][overrun][hostile]") {
+  constexpr std::uint64_t kCap = 4096;
+  ScopedRing ring(lossy_options(kCap, 1));
+  Segment& seg = ring.segment();
+  Consumer c = testing::attach_consumer(seg);
+  Segment peer = ring.attach_again();
+  auto* bb = peer.broadcast();
+  const std::uint64_t t = peer.control()->tail.load();
+  for (auto& w : {&bb->tail_intent, &bb->oldest, &bb->start}) {
+    w->store(t + (std::uint64_t{1} << 62));
+  }
+  for (auto& w : {&bb->oldest_payload, &bb->oldest_records, &bb->start_payload,
+                  &bb->start_records}) {
+    w->store(~0ULL - 5);
+  }
+  SECTION("snapshots even") {}
+  SECTION("snapshots odd, as a producer killed while writing them") {
+    bb->snap_seq.store(bb->snap_seq.load() | 1);
+  }
+  SECTION("snapshots odd, killed in the start snapshot") {
+    bb->snap_seq.store(bb->snap_seq.load() | 3);
+  }
+  CHECK(bounded([&] {
+          // No Catch2 in the child: it answers with its exit code.
+          auto p = Producer::attach(seg);
+          if (!p) return 1;
+          for (std::uint64_t seq = 0; seq < 100; ++seq) {
+            if (write(*p, seq, 56) != Status::ok) return 2;
+          }
+          p->close();
+          std::uint64_t last = ~0ULL;
+          for (;;) {
+            Peeked got = c.try_peek();
+            if (got.status == Status::overrun) continue;
+            if (!got) {
+              if (got.status != Status::closed) return 3;
+              return last == 99 ? 0 : 4;  // it got the newest record
+            }
+            const std::uint64_t s = testing::seq_stamp(got.record.bytes());
+            if (c.intact()) last = s;
+            c.release();
+          }
+        }) == 0);
+}
+
+// A consumer reads 300 records of a first producer, which then leaves;
+// `between` changes the snapshots as a death or a peer would; a second
+// producer writes 300 more while the consumer does not read, so it is
+// lapped, then it drains.
+struct Restart {
+  Tally before;  // the first producer's records
+  Tally after;   // the rest
+  std::uint64_t lost_records = 0;
+  std::uint64_t lost_bytes = 0;
+};
+Restart restart_and_lap(
+    const std::function<void(layout::BroadcastBlock*)>& between) {
+  ScopedRing ring(lossy_options(4096, 1));
+  Segment& seg = ring.segment();
+  Segment peer = ring.attach_again();
+  Consumer c = testing::attach_consumer(seg);
+  Restart r;
+  r.after.next_seq = 300;
+  std::uint64_t seq = 0;
+  {
+    Producer p1 = testing::attach_producer(seg);
+    for (; seq < 300; ++seq) {
+      REQUIRE(write(p1, seq, 56) == Status::ok);
+      if (seq % 8 == 0) tally(c, &r.before);
+    }
+    tally(c, &r.before);
+  }
+  REQUIRE(r.before.ok);
+  REQUIRE(r.before.records == 300);
+  REQUIRE(c.lost_records() == 0);
+  between(peer.broadcast());
+  {
+    Producer p2 = testing::attach_producer(seg);
+    for (; seq < 600; ++seq) REQUIRE(write(p2, seq, 56) == Status::ok);
+  }
+  tally(c, &r.after);
+  CHECK(c.try_peek().status == Status::closed);
+  r.lost_records = c.lost_records();
+  r.lost_bytes = c.lost_bytes();
+  return r;
+}
+
+TEST_CASE(
+    "drop-slow: a producer that died inside its snapshot write is "
+    "continued exactly by the next",
+    "[broadcast][overrun]") {
+  // The seqlock's odd value says where the writer was: in the oldest
+  // snapshot (..01) or in the start snapshot (..11). The fields it was
+  // writing are torn (a position new, its counts old).
+  const char* where = GENERATE("oldest", "start");
+  CAPTURE(where);
+  const Restart r = restart_and_lap([&](layout::BroadcastBlock* bb) {
+    const std::uint64_t s = bb->snap_seq.load();
+    REQUIRE(s % 2 == 0);
+    if (std::string(where) == "oldest") {
+      bb->snap_seq.store(s + 1);
+      bb->oldest.store(bb->oldest.load() + 64);
+    } else {
+      bb->snap_seq.store(s + 3);
+      bb->start.store(bb->start.load() - 64);
+    }
+  });
+  CHECK(r.after.ok);
+  CHECK(r.after.monotone);
+  CHECK(r.after.overruns == 1);
+  CHECK(r.lost_records <= 300);
+  CHECK(r.lost_bytes <= 300 * 56);
+  // Exact: every record either delivered or counted lost.
+  CHECK(r.before.records + r.after.records + r.lost_records == 600);
+  CHECK(r.before.payload + r.after.payload + r.lost_bytes == 600 * 56);
+}
+
+TEST_CASE(
+    "drop-slow: counts a producer restarted below the consumer's "
+    "never make its loss go backwards or wrap",
+    "[broadcast][overrun]") {
+  // The snapshots say 0 records so far (a peer, or a producer that could
+  // not continue the counts): the second producer counts from there.
+  const Restart r = restart_and_lap([](layout::BroadcastBlock* bb) {
+    bb->snap_seq.store(bb->snap_seq.load() + 2);
+    bb->oldest.store(bb->start.load());
+    for (auto* w : {&bb->oldest_payload, &bb->oldest_records,
+                    &bb->start_payload, &bb->start_records}) {
+      w->store(0);
+    }
+  });
+  CHECK(r.after.ok);
+  CHECK(r.after.monotone);
+  CHECK(r.after.overruns == 1);
+  // Unknown, so not counted: never a wrapped difference.
+  CHECK(r.lost_records <= 300);
+  CHECK(r.lost_bytes <= 300 * 56);
+  CHECK(r.before.records + r.after.records + r.lost_records <= 600);
+  CHECK(r.before.payload + r.after.payload + r.lost_bytes <= 600 * 56);
 }
 
 // ---------------------------------------------------------------------------
