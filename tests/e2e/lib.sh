@@ -182,3 +182,37 @@ expect_job_within() {
   kill -0 "$3" 2> /dev/null && fail "$4: still running after $1 s"
   expect_job "$2" "$3" "$4"
 }
+
+# ---- Holding a stream at a point. A test that acts "mid-stream" (kill,
+# SIGSTOP, a signal) first holds the stream there, so the action lands at
+# the same point on a fast or a slow machine: the producer's stdin is a
+# fifo the test writes a part of the input to and then stops writing to
+# (source_*), or a consumer's stdout is a fifo the test stops reading
+# (read_exactly).
+
+# source_open NAME: makes the fifo $TMP/NAME, to be the stdin of a job the
+# caller starts next (`< "$TMP/NAME" &`), then source_attach NAME opens the
+# test's write end as fd $SOURCE_FD (blocks until the job opened it).
+source_open() { rm -f "$TMP/$1"; mkfifo "$TMP/$1"; }
+source_attach() { exec {SOURCE_FD}> "$TMP/$1"; }
+# source_feed FILE FROM TO: bytes [FROM, TO) of FILE into the source; the
+# job's input then pauses there until the next feed.
+source_feed() {
+  dd if="$1" bs=64K iflag=skip_bytes,count_bytes skip="$2" count=$(( $3 - $2 )) \
+    status=none >&"$SOURCE_FD"
+}
+# source_close: end of the job's input.
+source_close() { exec {SOURCE_FD}>&-; }
+
+# read_exactly SECONDS BYTES FILE < FIFO: appends exactly BYTES from a fifo
+# a job writes to onto FILE (blocking reads, no polling), failing if they do
+# not come within SECONDS. Reading stops there: the writer then blocks once
+# the pipe is full, where it is until the test reads again.
+read_exactly() {
+  local before after
+  before=$(stat -c %s "$3" 2>/dev/null || echo 0)
+  timeout -k 5 "$1" dd bs=64K iflag=fullblock,count_bytes count="$2" status=none >> "$3" || true
+  after=$(stat -c %s "$3")
+  [ $(( after - before )) -eq "$2" ] ||
+    fail "read $(( after - before )) of $2 bytes from a fifo within $1 s"
+}
