@@ -97,17 +97,28 @@ expect_grep() {
   grep -q -- "$1" "$2" || { cat "$2" >&2; fail "expected '$1' in $2"; }
 }
 
-# Waits (bounded) until ring KEY exists with at least N attachments.
+# wait_attached KEY N: waits (bounded, 60 s) until N processes hold their
+# roles on ring KEY (a live consumer or broadcast cursor, live producers),
+# as `shm-ring info` shows them. Not the segment's attachment count: a tool
+# attaches (shmat) before it takes its role, so N attachments do not mean N
+# roles taken, and a test acting on the roles would race the tool.
 wait_attached() {
-  local key=$1 n=$2 i
-  for i in $(seq 1 1000); do
-    local att
-    att=$(ipcs -m | awk -v k="$(printf '0x%08x' "$key")" '$1 == k { print $6 }')
-    if [ -n "$att" ] && [ "$att" -ge "$n" ]; then return 0; fi
+  local key=$1 n=$2 deadline=$(( SECONDS + 60 ))
+  while :; do
+    if "$SHMRING" info --key "$key" --json 2> /dev/null | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+held = sum(bool(c.get("alive")) for c in j.get("consumers") or [])
+held += bool((j.get("consumer") or {}).get("alive"))
+held += sum(bool(p.get("alive")) for p in j.get("producers") or [])
+sys.exit(0 if held >= int(sys.argv[1]) else 1)' "$n"; then
+      return 0
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || break
     sleep 0.02
   done
-  ipcs -m >&2
-  fail "ring $key never had $n attachments"
+  "$SHMRING" info --key "$key" >&2 || true
+  fail "ring $key never had $n processes holding their roles"
 }
 
 ring_exists() {
