@@ -27,11 +27,7 @@ for i in 0 1 2; do
     > "$TMP/out.$i" &
   pids+=($!)
 done
-for t in $(seq 1 500); do
-  [ "$(live_consumers)" -eq 3 ] && break
-  sleep 0.02
-done
-[ "$(live_consumers)" -eq 3 ] || fail "3 consumers never attached: $("$SHMRING" info --key "$KEY")"
+wait_attached "$KEY" 3
 # A fourth subscriber finds every cursor held: exit 9 (role taken).
 expect_exit 9 "consumers" "$CONSUME" --key "$KEY" --timeout 1
 
