@@ -61,13 +61,18 @@ expect_exit 0 "created ring" "$SHMRING" create --key "$K2" --kind mpsc --capacit
 expect_exit 0 "" "$SHMRING" create --key "$K2" --exist-ok --json
 expect_json "$TMP/stdout" 'j["created"], j["kind"], j["max_producers"], j["wait"]' "(False, 'mpsc', 8, 'semaphore')"
 
-# K1 gets a live consumer and a producer that has committed 5 records and
-# waits on its input; K2 stays idle: made by `shm-ring create`, never used.
+# K1 gets a live consumer and a producer that has committed 3 records and
+# waits on its input (a fifo this shell holds open until the producer's
+# SIGTERM below, however long the steps between take); K2 stays idle: made
+# by `shm-ring create`, never used.
 "$CONSUME" --key "$K1" --count 5 > /dev/null &
 consumer=$!
 wait_attached "$K1" 1
-"$PRODUCE" --key "$K1" --framing lines < <(seq 1 3; sleep 30) &
+source_open k1.in
+"$PRODUCE" --key "$K1" --framing lines < "$TMP/k1.in" &
 producer=$!
+source_attach k1.in
+seq 1 3 >&"$SOURCE_FD"
 wait_attached "$K1" 2
 expect_exit 0 "" "$SHMRING" info --key "$K1" --json
 expect_json "$TMP/stdout" 'j["consumer"]["pid"], j["consumer"]["alive"]' "($consumer, True)"
@@ -136,6 +141,7 @@ expect_exit 0 "" "$SHMRING" ls --json
 expect_json "$TMP/stdout" "[(r['key'], r['state']) for r in j if r['shmid'] == $id1]" "[('0x00000000', 'removing')]"
 kill -TERM "$producer"
 expect_job 143 "$producer" "producer after SIGTERM"
+source_close
 expect_job 0 "$consumer" "consumer of a removed ring"
 expect_exit 3 "no ring with key $K1" "$SHMRING" rm --key "$K1"
 
