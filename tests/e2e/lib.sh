@@ -121,6 +121,18 @@ sys.exit(0 if held >= int(sys.argv[1]) else 1)' "$n"; then
   fail "ring $key never had $n processes holding their roles"
 }
 
+# wait_listening PORT: waits (bounded, 60 s) until a TCP socket listens on
+# PORT (state 0A in /proc/net/tcp or tcp6), so a client started next does
+# not race the listener's start-up.
+wait_listening() {
+  local hex deadline=$(( SECONDS + 60 ))
+  hex=$(printf '%04X' "$1")
+  until cat /proc/net/tcp /proc/net/tcp6 2> /dev/null | grep -q ":$hex [0-9A-F]*:0000 0A"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "nothing listens on port $1 after 60 s"
+    sleep 0.02
+  done
+}
+
 ring_exists() {
   ipcs -m | awk -v k="$(printf '0x%08x' "$1")" '$1 == k { f = 1 } END { exit !f }'
 }
