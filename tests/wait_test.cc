@@ -577,8 +577,15 @@ TEST_CASE("interrupt() ends blocking calls with interrupted") {
     while (e.p->try_write(rec) == Status::ok) {
     }
     Status s = Status::ok;
-    std::thread waiter([&] { s = e.p->write(rec); });
-    std::this_thread::sleep_for(150ms);
+    std::atomic<pid_t> tid{0};
+    std::thread waiter([&] {
+      tid.store(static_cast<pid_t>(::syscall(SYS_gettid)),
+                std::memory_order_relaxed);  // polled by wait_until_blocked
+      s = e.p->write(rec);
+    });
+    // Really inside write(), as above for peek().
+    wait_until_blocked(tid, ring.segment().control()->space_ready.waiters,
+                       wait);
     interrupt();
     waiter.join();
     CHECK(s == Status::interrupted);

@@ -66,6 +66,9 @@ WriteResult write_all(iovec* iov, std::size_t n) {
     if (n > 0) {
       iov->iov_base = static_cast<char*>(iov->iov_base) + left;
       iov->iov_len -= left;
+      // A signal that cuts a write short (some bytes taken) returns a count,
+      // not EINTR: the second one is seen here or never.
+      if (signal_count() >= 2) return WriteResult::interrupted;
     }
   }
   return WriteResult::ok;

@@ -27,42 +27,49 @@ for i in 0 1 2; do
     > "$TMP/out.$i" &
   pids+=($!)
 done
-for t in $(seq 1 500); do
-  [ "$(live_consumers)" -eq 3 ] && break
-  sleep 0.02
-done
-[ "$(live_consumers)" -eq 3 ] || fail "3 consumers never attached: $("$SHMRING" info --key "$KEY")"
+wait_attached "$KEY" 3
 # A fourth subscriber finds every cursor held: exit 9 (role taken).
 expect_exit 9 "consumers" "$CONSUME" --key "$KEY" --timeout 1
 
-"$PRODUCE" --key "$KEY" --stats-json="$TMP/produce.json" < "$TMP/in.bin" &
+# The producer reads a fifo this shell writes: with `kill`, the stream holds
+# at a quarter of the input until consumer 1 is killed.
+source_open src
+"$PRODUCE" --key "$KEY" --stats-json="$TMP/produce.json" < "$TMP/src" &
 producer=$!
+source_attach src
+total=$(( MIB * 1024 * 1024 ))
 survivors=(0 1 2)
 if [ "$MODE" = kill ]; then
-  # Mid-stream: consumer 1 has written a quarter of the stream.
-  wait_for_size "$TMP/out.1" $(( MIB * 1024 * 1024 / 4 ))
+  # Mid-stream: consumer 1 has written the first quarter, and the producer
+  # has no more input until it is killed.
+  source_feed "$TMP/in.bin" 0 $(( total / 4 ))
+  wait_for_size "$TMP/out.1" $(( total / 4 ))
   kill -KILL "${pids[1]}"
   rc=0; wait "${pids[1]}" || rc=$?
   [ "$rc" -eq 137 ] || fail "killed consumer: exit $rc, expected 137"
   survivors=(0 2)
   log "killed consumer 1 after $(stat -c %s "$TMP/out.1") bytes"
+  source_feed "$TMP/in.bin" $(( total / 4 )) "$total"
+else
+  source_feed "$TMP/in.bin" 0 "$total"
 fi
+source_close
 expect_job_within 120 0 "$producer" "shm-produce"
 for i in "${survivors[@]}"; do
   expect_job_within 60 0 "${pids[$i]}" "shm-consume $i"
   got=$(sha256sum < "$TMP/out.$i" | cut -d' ' -f1)
   [ "$got" = "$want" ] || fail "consumer $i: sha256 differs ($(stat -c %s "$TMP/out.$i") bytes out)"
-  grep -q "\"bytes\":$((MIB * 1024 * 1024))," "$TMP/consume.$i.json" ||
+  grep -q "\"bytes\":$total," "$TMP/consume.$i.json" ||
     fail "consume $i stats: $(cat "$TMP/consume.$i.json")"
   grep -q '"end":"end_of_stream"' "$TMP/consume.$i.json" ||
     fail "consume $i stats: $(cat "$TMP/consume.$i.json")"
 done
 if [ "$MODE" = kill ]; then
-  # What the killed one wrote is a prefix of the stream.
-  n=$(stat -c %s "$TMP/out.1")
-  cmp -n "$n" "$TMP/in.bin" "$TMP/out.1" || fail "killed consumer's output is not a prefix"
+  # What the killed one wrote is the quarter the stream held at.
+  cmp -n $(( total / 4 )) "$TMP/in.bin" "$TMP/out.1" || fail "killed consumer's output is not the first quarter"
+  [ "$(stat -c %s "$TMP/out.1")" -eq $(( total / 4 )) ] || fail "killed consumer wrote past the held point"
 fi
-grep -q "\"bytes\":$((MIB * 1024 * 1024))," "$TMP/produce.json" ||
+grep -q "\"bytes\":$total," "$TMP/produce.json" ||
   fail "produce stats: $(cat "$TMP/produce.json")"
 # Every cursor is free again (two closed, the killed one reaped).
 [ "$(live_consumers)" -eq 0 ] || fail "cursors still held: $("$SHMRING" info --key "$KEY")"

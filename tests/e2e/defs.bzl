@@ -6,7 +6,9 @@ _TOOLS = [
     "//tools:shm-ring",
 ]
 
-def e2e_test(name, src, args = [], size = "small", data = [], tags = [], **kwargs):
+def e2e_test(name, src, args = [], size = "medium", data = [], tags = [], **kwargs):
+    # Medium (300 s) by default: a script starts dozens of processes, which
+    # on a loaded machine takes longer than small's 60 s.
     # The tools come first on the command line: lib.sh PRODUCE CONSUME RING.
     native.sh_test(
         name = name,

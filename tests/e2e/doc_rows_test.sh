@@ -206,14 +206,14 @@ expect_exit 3 "no segment with shmid $id" "$SHMRING" rm --id "$id"
 log "idle state"
 expect_exit 0 "" "$SHMRING" create --key "$KEY" --capacity 4K
 python3 -c '
-import ctypes, sys, time
+import ctypes, signal, sys
 libc = ctypes.CDLL(None, use_errno=True)
 libc.shmat.restype = ctypes.c_void_p
 shmid = libc.shmget(int(sys.argv[1], 16), 0, 0)
 if shmid < 0 or libc.shmat(shmid, None, 0) in (None, ctypes.c_void_p(-1).value):
     sys.exit("shmat failed: errno %d" % ctypes.get_errno())
 print("attached", flush=True)
-time.sleep(60)' "$KEY" > "$TMP/attach.out" &
+signal.pause()' "$KEY" > "$TMP/attach.out" &  # until killed below
 holder=$!
 wait_for_size "$TMP/attach.out" 9
 expect_exit 0 "" "$SHMRING" info --key "$KEY" --json

@@ -97,17 +97,40 @@ expect_grep() {
   grep -q -- "$1" "$2" || { cat "$2" >&2; fail "expected '$1' in $2"; }
 }
 
-# Waits (bounded) until ring KEY exists with at least N attachments.
+# wait_attached KEY N: waits (bounded, 60 s) until N processes hold their
+# roles on ring KEY (a live consumer or broadcast cursor, live producers),
+# as `shm-ring info` shows them. Not the segment's attachment count: a tool
+# attaches (shmat) before it takes its role, so N attachments do not mean N
+# roles taken, and a test acting on the roles would race the tool.
 wait_attached() {
-  local key=$1 n=$2 i
-  for i in $(seq 1 1000); do
-    local att
-    att=$(ipcs -m | awk -v k="$(printf '0x%08x' "$key")" '$1 == k { print $6 }')
-    if [ -n "$att" ] && [ "$att" -ge "$n" ]; then return 0; fi
+  local key=$1 n=$2 deadline=$(( SECONDS + 60 ))
+  while :; do
+    if "$SHMRING" info --key "$key" --json 2> /dev/null | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+held = sum(bool(c.get("alive")) for c in j.get("consumers") or [])
+held += bool((j.get("consumer") or {}).get("alive"))
+held += sum(bool(p.get("alive")) for p in j.get("producers") or [])
+sys.exit(0 if held >= int(sys.argv[1]) else 1)' "$n"; then
+      return 0
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || break
     sleep 0.02
   done
-  ipcs -m >&2
-  fail "ring $key never had $n attachments"
+  "$SHMRING" info --key "$key" >&2 || true
+  fail "ring $key never had $n processes holding their roles"
+}
+
+# wait_listening PORT: waits (bounded, 60 s) until a TCP socket listens on
+# PORT (state 0A in /proc/net/tcp or tcp6), so a client started next does
+# not race the listener's start-up.
+wait_listening() {
+  local hex deadline=$(( SECONDS + 60 ))
+  hex=$(printf '%04X' "$1")
+  until cat /proc/net/tcp /proc/net/tcp6 2> /dev/null | grep -q ":$hex [0-9A-F]*:0000 0A"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "nothing listens on port $1 after 60 s"
+    sleep 0.02
+  done
 }
 
 ring_exists() {
@@ -181,4 +204,38 @@ expect_job_within() {
   done
   kill -0 "$3" 2> /dev/null && fail "$4: still running after $1 s"
   expect_job "$2" "$3" "$4"
+}
+
+# ---- Holding a stream at a point. A test that acts "mid-stream" (kill,
+# SIGSTOP, a signal) first holds the stream there, so the action lands at
+# the same point on a fast or a slow machine: the producer's stdin is a
+# fifo the test writes a part of the input to and then stops writing to
+# (source_*), or a consumer's stdout is a fifo the test stops reading
+# (read_exactly).
+
+# source_open NAME: makes the fifo $TMP/NAME, to be the stdin of a job the
+# caller starts next (`< "$TMP/NAME" &`), then source_attach NAME opens the
+# test's write end as fd $SOURCE_FD (blocks until the job opened it).
+source_open() { rm -f "$TMP/$1"; mkfifo "$TMP/$1"; }
+source_attach() { exec {SOURCE_FD}> "$TMP/$1"; }
+# source_feed FILE FROM TO: bytes [FROM, TO) of FILE into the source; the
+# job's input then pauses there until the next feed.
+source_feed() {
+  dd if="$1" bs=64K iflag=skip_bytes,count_bytes skip="$2" count=$(( $3 - $2 )) \
+    status=none >&"$SOURCE_FD"
+}
+# source_close: end of the job's input.
+source_close() { exec {SOURCE_FD}>&-; }
+
+# read_exactly SECONDS BYTES FILE < FIFO: appends exactly BYTES from a fifo
+# a job writes to onto FILE (blocking reads, no polling), failing if they do
+# not come within SECONDS. Reading stops there: the writer then blocks once
+# the pipe is full, where it is until the test reads again.
+read_exactly() {
+  local before after
+  before=$(stat -c %s "$3" 2>/dev/null || echo 0)
+  timeout -k 5 "$1" dd bs=64K iflag=fullblock,count_bytes count="$2" status=none >> "$3" || true
+  after=$(stat -c %s "$3")
+  [ $(( after - before )) -eq "$2" ] ||
+    fail "read $(( after - before )) of $2 bytes from a fifo within $1 s"
 }

@@ -23,11 +23,19 @@ done
 consumer=$!
 wait_attached "$KEY" 1
 
+# Each producer's input waits for a gate (a fifo this shell opens and
+# closes once all of them hold their roles): they run at once on any
+# machine, and none can finish (ending the stream) before the last attached.
+mkfifo "$TMP/gate"
 pids=()
 for p in $(seq 0 $((P - 1))); do
-  "$PRODUCE" --key "$KEY" --kind mpsc --framing lines --stats-json="$TMP/p$p.json" < "$TMP/in.$p" &
+  { cat "$TMP/gate" > /dev/null; cat "$TMP/in.$p"; } |
+    "$PRODUCE" --key "$KEY" --kind mpsc --framing lines --stats-json="$TMP/p$p.json" &
   pids+=($!)
 done
+wait_attached "$KEY" $((P + 1))
+exec {gate}> "$TMP/gate"
+exec {gate}>&-
 for pid in "${pids[@]}"; do wait "$pid" || fail "a producer exited $?"; done
 wait "$consumer" || fail "shm-consume exited $?"
 

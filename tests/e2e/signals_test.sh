@@ -11,21 +11,31 @@ lines() { wc -l < "$1" | tr -d ' '; }
 
 # --- Consumer SIGTERM while data flows: it finishes the batch it is writing,
 # releases it and exits 143; a second consumer gets exactly the rest. The
-# producer reads a fifo this shell holds open, so the stream cannot end
-# before the signal: exit 0 would be a bug, not a fast machine.
+# stream is held mid-way: the producer reads a fifo this shell holds open
+# (the stream cannot end before the signal), and the consumer's stdout is a
+# fifo this shell reads 1 MiB of and then stops reading, so the consumer is
+# stuck writing with the rest of the input behind it, on any machine.
 log "consumer SIGTERM mid-stream"
 head -c 8M /dev/urandom > "$TMP/in"
-"$CONSUME" --key "$KEY" --create --capacity 4K > "$TMP/out1" &
+mkfifo "$TMP/out1fifo"
+"$CONSUME" --key "$KEY" --create --capacity 4K > "$TMP/out1fifo" &
 c1=$!
+exec 5< "$TMP/out1fifo"
 wait_attached "$KEY" 1
-"$PRODUCE" --key "$KEY" --wait-consumer < "$TMP/fifo" &
+"$PRODUCE" --key "$KEY" --wait-consumer < "$TMP/fifo" 5<&- &
 producer=$!
 exec 3> "$TMP/fifo"
-cat "$TMP/in" >&3 &
+cat "$TMP/in" >&3 5<&- &
 writer=$!
-wait_for_size "$TMP/out1" $((1024 * 1024))
+: > "$TMP/out1"
+read_exactly 60 $((1024 * 1024)) "$TMP/out1" <&5
 kill -TERM "$c1"
+# The batch it was writing comes out (this shell reads again), then it exits.
+cat <&5 >> "$TMP/out1" 3>&- &
+reader=$!
 expect_job 143 "$c1" "consumer after SIGTERM mid-stream"
+expect_job 0 "$reader" "reader of the first consumer's output"
+exec 5<&-
 log "first consumer: $(stat -c %s "$TMP/out1") bytes"
 "$CONSUME" --key "$KEY" --remove-on-exit > "$TMP/out2" 3>&- &
 c2=$!
@@ -33,25 +43,28 @@ expect_job 0 "$writer" "writer of the producer's input"
 exec 3>&-
 expect_job 0 "$producer" "producer across two consumers"
 expect_job 0 "$c2" "second consumer"
+[ -s "$TMP/out2" ] || fail "the first consumer got the whole stream: the signal was not mid-stream"
 cat "$TMP/out1" "$TMP/out2" | cmp - "$TMP/in" || fail "out1 + out2 differs from the input"
 expect_no_leak
 
 # --- A second signal abandons the batch in hand: a consumer blocked in
-# write(2) (its stdout is a fifo nobody reads) gets SIGTERM, keeps trying to
-# finish the batch, gets a second SIGTERM and exits 143 at once without
-# releasing it; the next consumer writes the whole batch again.
+# write(2) (its stdout is a fifo this shell stops reading) gets SIGTERM,
+# keeps trying to finish the batch, gets a second SIGTERM and exits 143 at
+# once without releasing it; the next consumer writes the whole batch again.
+# The batch (200 lines of 1005 bytes) is three times what a pipe holds.
 log "second signal abandons the batch"
 mkfifo "$TMP/outfifo"
-exec 4<> "$TMP/outfifo"   # opened, never read: writes block once it is full
+exec 4<> "$TMP/outfifo"   # opened, read only below: writes block once it is full
 awk 'BEGIN { for (i = 1; i <= 200; i++) printf "%04d%01000d\n", i, 0 }' > "$TMP/big"
 "$SHMRING" create --key "$KEY" --capacity 1M > /dev/null
 "$PRODUCE" --key "$KEY" --framing lines < "$TMP/big"
 "$CONSUME" --key "$KEY" > "$TMP/outfifo" 2> "$TMP/cerr" &
 c1=$!
-wait_attached "$KEY" 1
-sleep 0.5   # let it reach the blocking write(2) (it stays there)
+# Its first byte out: the consumer is writing the batch (and stays there).
+read_exactly 60 1 "$TMP/drained" <&4
 kill -TERM "$c1"
-sleep 0.5
+# More than a pipe holds comes out after the signal: it kept writing.
+read_exactly 60 100000 "$TMP/drained" <&4
 kill -0 "$c1" 2> /dev/null || fail "one signal ended a consumer that still had a batch to write"
 kill -TERM "$c1"
 expect_job_within 20 143 "$c1" "consumer after a second SIGTERM"

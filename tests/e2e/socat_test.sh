@@ -50,6 +50,9 @@ for framing in bytes length; do
   socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" - |
     "$PRODUCE" --key "$KEY_B" --create --framing "$framing" &
   producer_b=$!
+  # Listening before the client starts: its retries (100, 50 ms apart)
+  # give up after 5 s, a start-up a loaded machine can exceed.
+  wait_listening "$port"
 
   # Sending side: shm-produce -> ring A -> shm-consume -> socat client.
   "$PRODUCE" --key "$KEY" --create --framing "$framing" <"$TMP/in" &
