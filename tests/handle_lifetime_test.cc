@@ -46,17 +46,19 @@ struct Case {
   RingOptions options;
 };
 
+// Every kind that moves records.
+const Case kRecordKinds[] = {
+    {"spsc", {.kind = Kind::spsc, .capacity = kCap}},
+    {"mpsc", {.kind = Kind::mpsc, .capacity = kCap}},
+    {"broadcast wait", {.kind = Kind::broadcast, .capacity = kCap}},
+    {"broadcast drop_slow",
+     {.kind = Kind::broadcast,
+      .capacity = kCap,
+      .overrun = Overrun::drop_slow}},
+};
+
 TEST_CASE("lifetime: record handles outlive their Segment, every kind") {
-  const Case cases[] = {
-      {"spsc", {.kind = Kind::spsc, .capacity = kCap}},
-      {"mpsc", {.kind = Kind::mpsc, .capacity = kCap}},
-      {"broadcast wait", {.kind = Kind::broadcast, .capacity = kCap}},
-      {"broadcast drop_slow",
-       {.kind = Kind::broadcast,
-        .capacity = kCap,
-        .overrun = Overrun::drop_slow}},
-  };
-  for (const Case& k : cases) {
+  for (const Case& k : kRecordKinds) {
     SECTION(k.name) {
       auto seg = std::make_unique<Segment>(make(k.options));
       Consumer c = attach_consumer(*seg);
@@ -81,16 +83,7 @@ TEST_CASE("lifetime: record handles outlive their Segment, every kind") {
 }
 
 TEST_CASE("lifetime: close() and destructors after the Segment is gone") {
-  const Case cases[] = {
-      {"spsc", {.kind = Kind::spsc, .capacity = kCap}},
-      {"mpsc", {.kind = Kind::mpsc, .capacity = kCap}},
-      {"broadcast wait", {.kind = Kind::broadcast, .capacity = kCap}},
-      {"broadcast drop_slow",
-       {.kind = Kind::broadcast,
-        .capacity = kCap,
-        .overrun = Overrun::drop_slow}},
-  };
-  for (const Case& k : cases) {
+  for (const Case& k : kRecordKinds) {
     SECTION(k.name) {
       auto seg = std::make_unique<Segment>(make(k.options));
       std::optional<Consumer> c(attach_consumer(*seg));
@@ -105,8 +98,8 @@ TEST_CASE("lifetime: close() and destructors after the Segment is gone") {
 }
 
 TEST_CASE("lifetime: queue handles on a slots ring outlive their Segment") {
-  auto seg = std::make_unique<Segment>(make(
-      {.kind = Kind::slots, .capacity = kCap, .slot_size = sizeof(int)}));
+  auto seg = std::make_unique<Segment>(
+      make({.kind = Kind::slots, .capacity = kCap, .slot_size = sizeof(int)}));
   auto w = QueueWriter<int>::attach(*seg);
   auto r = QueueReader<int>::attach(*seg);
   REQUIRE(w);
@@ -129,7 +122,8 @@ TEST_CASE("lifetime: queue handles on a slots ring outlive their Segment") {
 // what the consumer holds.
 TEST_CASE("lifetime: wait_fd() and its helper thread outlive the Segment") {
   for (Kind kind : {Kind::spsc, Kind::mpsc, Kind::broadcast}) {
-    auto seg = std::make_unique<Segment>(make({.kind = kind, .capacity = kCap}));
+    auto seg =
+        std::make_unique<Segment>(make({.kind = kind, .capacity = kCap}));
     Consumer c = attach_consumer(*seg);
     Producer p = attach_producer(*seg);
     auto fd = c.wait_fd();
@@ -150,7 +144,8 @@ TEST_CASE("lifetime: wait_fd() and its helper thread outlive the Segment") {
 }
 
 TEST_CASE("lifetime: wait_fd() first asked for after the Segment is gone") {
-  auto seg = std::make_unique<Segment>(make({.kind = Kind::spsc, .capacity = kCap}));
+  auto seg =
+      std::make_unique<Segment>(make({.kind = Kind::spsc, .capacity = kCap}));
   Consumer c = attach_consumer(*seg);
   Producer p = attach_producer(*seg);
   REQUIRE(seg->remove());

@@ -21,8 +21,8 @@ RingOptions broadcast(Overrun overrun) {
 }
 
 TEST_CASE("c api: a drop-slow broadcast ring is refused with a reason") {
-  auto seg = Segment::create(testing::test_key(1),
-                             broadcast(Overrun::drop_slow));
+  auto seg =
+      Segment::create(testing::test_key(1), broadcast(Overrun::drop_slow));
   REQUIRE(seg);
   shmring_ring* r = nullptr;
   CHECK(shmring_open(seg->key(), nullptr, &r) == SHMRING_E_WRONG_KIND);
