@@ -257,10 +257,18 @@ void sample(Watched& w) {
   const std::uint64_t cap = seg.capacity();
   const bool broadcast = seg.kind() == Kind::broadcast;
   if (c.published) {
-    w.pub_now = {static_cast<std::int64_t>(c.published_records),
-                 static_cast<std::int64_t>(c.published_payload), t};
-    if (!w.pub) w.pub_rep = w.pub_now;
-    w.pub = true;
+    // Drop-slow: the producer's cumulative counts at its published
+    // position, plus a walk from there (intact while the producer has not
+    // announced an overwrite of it): exact at any speed.
+    const RecordWalk r =
+        seg.walk_records(c.published_pos, std::nullopt, kMaxSteps);
+    if (r.intact) {
+      w.pub_now = {static_cast<std::int64_t>(c.published_records + r.records),
+                   static_cast<std::int64_t>(c.published_payload + r.payload),
+                   t};
+      if (!w.pub) w.pub_rep = w.pub_now;
+      w.pub = true;
+    }
   }
   // Readers' released positions: candidates for a frontier overtaken.
   std::vector<std::uint64_t> readers;
