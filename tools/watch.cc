@@ -487,13 +487,12 @@ json report(Watched& w, const SegmentInfo& info, const std::string& state) {
       cj["cursor"] = slot;
       cj["pid"] = side.pid;
       bool alive = false;
-      std::uint64_t lag = 0;
       for (const auto& ic : info.cursors) {
-        if (ic.slot == slot) {
-          alive = ic.alive;
-          lag = ic.lag;
-        }
+        if (ic.slot == slot) alive = ic.alive;
       }
+      // From the last sample: more than the capacity for a lapped
+      // drop-slow cursor (info()'s lag says 0 there).
+      const std::uint64_t lag = w.tail - side.position;
       cj["alive"] = alive;
       cj["position"] = side.position;
       cj["lag_bytes"] = lag;
