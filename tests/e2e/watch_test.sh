@@ -31,12 +31,12 @@ expect_py() {  # expect_py FILE KEY EXPR WANT
   got=$(py "$1" "$2" "$3")
   [ "$got" = "$4" ] || { cat "$1" >&2; fail "$3 = '$got', expected '$4'"; }
 }
-# Waits (bounded) until EXPR over the watch's JSON lines prints True.
+# Waits (60 s at most) until EXPR over the watch's JSON lines prints True.
 wait_py() {  # wait_py FILE KEY EXPR
-  local i
-  for i in $(seq 1 1500); do
+  local end=$((SECONDS + 60))
+  while [ "$SECONDS" -lt "$end" ]; do
     [ "$(py "$1" "$2" "$3" 2> /dev/null)" = True ] && return 0
-    sleep 0.02
+    sleep 0.1
   done
   cat "$1" >&2
   fail "never: $3"
@@ -50,9 +50,9 @@ watch=$!
 wait_attached "$K1" 1
 seq 1 500 | "$PRODUCE" --key "$K1" --framing lines
 payload=$(seq 1 500 | tr -d '\n' | wc -c)
-wait_py "$TMP/exact.jsonl" "$K1" 'sum(r["in"]["records"] for r in rings) == 500'
+wait_py "$TMP/exact.jsonl" "$K1" 'sum(r["in"]["records"] for r in rings) >= 500'
 "$CONSUME" --key "$K1" > "$TMP/exact.out"
-wait_py "$TMP/exact.jsonl" "$K1" 'sum(r["out"]["records"] for r in rings) == 500'
+wait_py "$TMP/exact.jsonl" "$K1" 'sum(r["out"]["records"] for r in rings) >= 500'
 kill -INT "$watch"
 expect_job 0 "$watch" "watch after SIGINT"
 expect_py "$TMP/exact.jsonl" "$K1" 'sum(r["in"]["records"] for r in rings), sum(r["in"]["bytes"] for r in rings)' "(500, $payload)"
