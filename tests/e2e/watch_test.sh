@@ -44,23 +44,25 @@ wait_py() {  # wait_py FILE KEY EXPR
 
 # ---- Exact: records nobody has released yet are counted exactly, and so
 # are the consumer's once it reads them. The watch starts first.
-"$SHMRING" create --key "$K1" --capacity 1M > /dev/null
-"$SHMRING" watch --key "$K1" --json --interval 0.2 > "$TMP/exact.jsonl" 2> "$TMP/exact.err" &
-watch=$!
-wait_attached "$K1" 1
-seq 1 500 | "$PRODUCE" --key "$K1" --framing lines
 payload=$(seq 1 500 | tr -d '\n' | wc -c)
-wait_py "$TMP/exact.jsonl" "$K1" 'sum(r["in"]["records"] for r in rings) >= 500'
-"$CONSUME" --key "$K1" > "$TMP/exact.out"
-wait_py "$TMP/exact.jsonl" "$K1" 'sum(r["out"]["records"] for r in rings) >= 500'
-kill -INT "$watch"
-expect_job 0 "$watch" "watch after SIGINT"
-expect_py "$TMP/exact.jsonl" "$K1" 'sum(r["in"]["records"] for r in rings), sum(r["in"]["bytes"] for r in rings)' "(500, $payload)"
-expect_py "$TMP/exact.jsonl" "$K1" 'sum(r["out"]["records"] for r in rings), sum(r["out"]["bytes"] for r in rings)' "(500, $payload)"
-expect_py "$TMP/exact.jsonl" "$K1" 'all(r["in"]["records_exact"] and r["out"]["records_exact"] for r in rings)' True
-expect_py "$TMP/exact.jsonl" "$K1" 'rings[-1]["lag_records"], rings[-1]["lag_bytes"], rings[-1]["kind"]' "(0, 0, 'spsc')"
-expect_py "$TMP/exact.jsonl" "$K1" 'set(rings[0]) >= {"in", "out", "fill_percent", "producers", "wait", "consumer"}' True
-"$SHMRING" rm --key "$K1" > /dev/null
+for kind in spsc mpsc; do
+  "$SHMRING" create --key "$K1" --capacity 1M --kind "$kind" > /dev/null
+  "$SHMRING" watch --key "$K1" --json --interval 0.2 > "$TMP/exact.jsonl" &
+  watch=$!
+  wait_attached "$K1" 1
+  seq 1 500 | "$PRODUCE" --key "$K1" --framing lines
+  wait_py "$TMP/exact.jsonl" "$K1" 'sum(r["in"]["records"] for r in rings) >= 500'
+  "$CONSUME" --key "$K1" > "$TMP/exact.out"
+  wait_py "$TMP/exact.jsonl" "$K1" 'sum(r["out"]["records"] for r in rings) >= 500'
+  kill -INT "$watch"
+  expect_job 0 "$watch" "$kind: watch after SIGINT"
+  expect_py "$TMP/exact.jsonl" "$K1" 'sum(r["in"]["records"] for r in rings), sum(r["in"]["bytes"] for r in rings)' "(500, $payload)"
+  expect_py "$TMP/exact.jsonl" "$K1" 'sum(r["out"]["records"] for r in rings), sum(r["out"]["bytes"] for r in rings)' "(500, $payload)"
+  expect_py "$TMP/exact.jsonl" "$K1" 'all(r["in"]["records_exact"] and r["out"]["records_exact"] for r in rings)' True
+  expect_py "$TMP/exact.jsonl" "$K1" 'rings[-1]["lag_records"], rings[-1]["lag_bytes"], rings[-1]["kind"]' "(0, 0, '$kind')"
+  expect_py "$TMP/exact.jsonl" "$K1" 'set(rings[0]) >= {"in", "out", "fill_percent", "producers", "wait", "consumer"}' True
+  "$SHMRING" rm --key "$K1" > /dev/null
+done
 
 # ---- Rates: a stream paced by the test (100-byte lines at 2000 lines/s
 # for 3 s) through a live consumer. The pacer reports what it really wrote
