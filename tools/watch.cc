@@ -172,9 +172,9 @@ void count_reader(Watched& w, Side& side, std::uint64_t pos,
                   const std::function<std::optional<std::uint64_t>()>& reread,
                   double t) {
   const Segment& seg = *w.seg;
-  const std::uint64_t cap = seg.capacity();
   for (int i = 0; i < kWalkTries; ++i) {
-    if (ahead(w.frontier, pos, cap)) {
+    // Ahead by any distance (modulo 2^64: less than half of it).
+    if (ahead(w.frontier, pos, std::uint64_t{1} << 63)) {
       // Past the frontier: it released records never walked (estimated).
       const auto [recs, pay] = estimate(w, w.frontier, pos);
       side.now = {w.in.records + recs, w.in.payload + pay, t};
