@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "ring/names.h"
 #include "ring/ring.h"
 #include "ring/wait_fd.h"
 
@@ -107,6 +108,14 @@ Error roles_gone(const Segment& seg) {
                    "it; remove the ring (`shm-ring rm`) and create it again"};
 }
 
+// A Segment mapped read-only (Segment::attach_read_only) is for looking.
+Error read_only_role(const Segment& seg, const char* role) {
+  return Error{Errc::permission_denied,
+               std::string("ring ") + hex_key(seg.key()) +
+                   " is attached read-only: no " + role +
+                   " role can be taken through it"};
+}
+
 // Takes over a slot whose role semaphore we now hold: its owner word is
 // free or names a dead registration not yet reaped. Returns what was there.
 ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me) {
@@ -170,6 +179,7 @@ Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
 // The role protocol proper, shared by attach() and attach_slots().
 Result<Producer> Producer::attach_role(Segment& segment,
                                        ProducerOptions options) {
+  if (segment.read_only()) return read_only_role(segment, "producer");
   ControlBlock* cb = segment.control();
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
@@ -299,6 +309,7 @@ Result<Consumer> Consumer::attach(Segment& segment) {
 }
 
 Result<Consumer> Consumer::attach_role(Segment& segment) {
+  if (segment.read_only()) return read_only_role(segment, "consumer");
   ControlBlock* cb = segment.control();
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};

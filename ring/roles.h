@@ -43,6 +43,8 @@ int reap_dead_producers(layout::ControlBlock* cb, int semid);
 
 // The error for a ring whose role semaphore set is gone.
 Error roles_gone(const Segment& seg);
+// The error for taking a role through a read-only Segment.
+Error read_only_role(const Segment& seg, const char* role);
 // Takes over a slot whose role semaphore we hold; returns what was there.
 ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me);
 // Degraded registration by pid token (a removed ring whose set went with

@@ -37,6 +37,7 @@ bool is_pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 struct Segment::Mapping {
   std::unique_ptr<bip::mapped_region> region;
+  bool read_only = false;  // SHM_RDONLY: attach_read_only()
 };
 
 Result<key_t> key_from_path(const std::string& path, int proj) {
@@ -182,9 +183,10 @@ namespace {
 
 struct Factory {
   static Result<Segment> make(std::unique_ptr<bip::mapped_region> region,
-                              key_t key, int shmid) {
+                              key_t key, int shmid, bool read_only = false) {
     auto m = std::make_unique<Segment::Mapping>();
     m->region = std::move(region);
+    m->read_only = read_only;
     return Segment(std::move(m), key, shmid);
   }
 };
@@ -297,7 +299,8 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
 }
 
 Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
-                                std::optional<Kind> expect) {
+                                std::optional<Kind> expect,
+                                bool read_only = false) {
   struct shmid_ds ds {};
   if (::shmctl(shmid, IPC_STAT, &ds) != 0) {
     return os_error(errno, "cannot stat segment " + name);
@@ -312,7 +315,8 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
   std::unique_ptr<bip::mapped_region> region;
   try {
     bip::xsi_shared_memory shm(bip::open_only, shmid);
-    region = std::make_unique<bip::mapped_region>(shm, bip::read_write);
+    region = std::make_unique<bip::mapped_region>(
+        shm, read_only ? bip::read_only : bip::read_write);
   } catch (const bip::interprocess_exception& ex) {
     return os_error(ex.get_native_error(), "cannot attach segment " + name);
   }
@@ -348,7 +352,7 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
   }
   // Kind, capacity and wait strategy are validated on the Segment's own
   // copies (taken here), so what we check is what Producer/Consumer use.
-  auto seg = Factory::make(std::move(region), key, shmid);
+  auto seg = Factory::make(std::move(region), key, shmid, read_only);
   const Kind kind = seg->kind();
   const std::uint64_t capacity = seg->capacity();
   if (cb->magic != layout::kMagic) {
@@ -408,16 +412,24 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
   return seg;
 }
 
-}  // namespace
-
-Result<Segment> Segment::attach(key_t key, std::optional<Kind> expect) {
+Result<Segment> attach_key(key_t key, std::optional<Kind> expect,
+                           bool read_only) {
   const std::string name = hex_key(key);
   int shmid = -1;
-  try {
-    bip::xsi_shared_memory shm(bip::open_only, bip::xsi_key(key));
-    shmid = shm.get_shmid();
-  } catch (const bip::interprocess_exception& ex) {
-    const int err = ex.get_native_error();
+  int err = 0;
+  if (read_only) {
+    // No permission bits asked for: shmat(SHM_RDONLY) checks read access.
+    shmid = ::shmget(key, 0, 0);
+    if (shmid < 0) err = errno;
+  } else {
+    try {
+      bip::xsi_shared_memory shm(bip::open_only, bip::xsi_key(key));
+      shmid = shm.get_shmid();
+    } catch (const bip::interprocess_exception& ex) {
+      err = ex.get_native_error();
+    }
+  }
+  if (shmid < 0) {
     if (err == ENOENT) {
       return Error{Errc::not_found, "no ring with key " + name +
                                         " (create it with --create or "
@@ -425,10 +437,11 @@ Result<Segment> Segment::attach(key_t key, std::optional<Kind> expect) {
     }
     return os_error(err, "cannot open segment " + name);
   }
-  return attach_validate(shmid, key, name, expect);
+  return attach_validate(shmid, key, name, expect, read_only);
 }
 
-Result<Segment> Segment::attach_id(int shmid, std::optional<Kind> expect) {
+Result<Segment> attach_shmid(int shmid, std::optional<Kind> expect,
+                             bool read_only) {
   struct shmid_ds ds {};
   if (::shmctl(shmid, IPC_STAT, &ds) != 0) {
     const int err = errno;
@@ -439,8 +452,30 @@ Result<Segment> Segment::attach_id(int shmid, std::optional<Kind> expect) {
     return os_error(err, "cannot stat shmid " + std::to_string(shmid));
   }
   return attach_validate(shmid, ds.shm_perm.__key,
-                         "shmid " + std::to_string(shmid), expect);
+                         "shmid " + std::to_string(shmid), expect, read_only);
 }
+
+}  // namespace
+
+Result<Segment> Segment::attach(key_t key, std::optional<Kind> expect) {
+  return attach_key(key, expect, false);
+}
+
+Result<Segment> Segment::attach_id(int shmid, std::optional<Kind> expect) {
+  return attach_shmid(shmid, expect, false);
+}
+
+Result<Segment> Segment::attach_read_only(key_t key,
+                                          std::optional<Kind> expect) {
+  return attach_key(key, expect, true);
+}
+
+Result<Segment> Segment::attach_id_read_only(int shmid,
+                                             std::optional<Kind> expect) {
+  return attach_shmid(shmid, expect, true);
+}
+
+bool Segment::read_only() const { return mapping_ && mapping_->read_only; }
 
 Result<Segment> Segment::attach_or_create(key_t key,
                                           const RingOptions& options) {

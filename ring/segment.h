@@ -116,6 +116,58 @@ struct SegmentInfo {
   std::vector<Cursor> cursors;
 };
 
+// A cheap sample of a ring's moving counters for rate displays (`shm-ring
+// watch`): a few loads from the mapping, no syscall, nothing written. Stale
+// the moment it is taken; positions are those of SegmentInfo.
+struct RingCounters {
+  std::uint64_t head = 0;  // bytes (slots: elements); broadcast: the
+                           // producer's published low-water mark
+  std::uint64_t tail = 0;
+  // A consumer (producer) has registered to sleep for data (space): the
+  // waiters word of its wait line is non-zero. False while it spins or runs.
+  bool consumer_waiting = false;
+  bool producer_waiting = false;
+  // Broadcast rings: every registered cursor.
+  struct Cursor {
+    int slot;
+    pid_t pid;
+    std::uint32_t generation;  // bumped on every take-over of the cursor
+    std::uint64_t position;
+    std::uint64_t lost;  // drop-slow: payload bytes lost to overruns
+  };
+  std::vector<Cursor> cursors;
+  // Overrun::drop_slow: the producer's published tail snapshot (a record
+  // boundary) with the payload bytes and records it committed before it,
+  // cumulative; `published` is false if the snapshot could not be read
+  // consistently (the producer was writing it).
+  bool published = false;
+  std::uint64_t published_pos = 0;
+  std::uint64_t published_payload = 0;
+  std::uint64_t published_records = 0;
+  // The positions read are ones a correct ring can have (aligned, tail at
+  // most a ring ahead of head; broadcast: of every cursor unless drop-slow).
+  // A ring that moves between the loads may fail this once: only a
+  // repeated false means corrupt.
+  bool sane = true;
+};
+
+// What Segment::walk_records() found between a position and the tail.
+struct RecordWalk {
+  std::uint64_t from = 0;
+  std::uint64_t end = 0;      // where the walk stopped (a record boundary)
+  std::uint64_t records = 0;  // committed records in [from, end) (padding
+                              // is not a record)
+  std::uint64_t payload = 0;  // their payload bytes
+  bool reached_to = false;    // end is the `to` asked for
+  // Every header read was one no peer could have rewritten (released and
+  // then overwritten, or zeroed on MPSC) before the walk ended: the counts
+  // are exact. False: discard them (a reader passed `from` meanwhile, or
+  // `from` is more than a ring behind the tail).
+  bool intact = false;
+  // Intact, yet a header no correct peer writes was found.
+  bool corrupt = false;
+};
+
 class Segment {
  public:
   // Exclusive create; Errc::exists if the key is taken.
@@ -129,6 +181,14 @@ class Segment {
   // Attach by shmid (as `ipcs -m` lists it).
   static Result<Segment> attach_id(int shmid,
                                    std::optional<Kind> expect = std::nullopt);
+  // The same, mapped read-only (shmat SHM_RDONLY; read permission is
+  // enough): for looking only (info(), counters(), walk_records()); a
+  // write through it faults, so Producer and Consumer refuse it
+  // (Errc::permission_denied).
+  static Result<Segment> attach_read_only(
+      key_t key, std::optional<Kind> expect = std::nullopt);
+  static Result<Segment> attach_id_read_only(
+      int shmid, std::optional<Kind> expect = std::nullopt);
   // Attach if it exists and matches kind and capacity, else create.
   static Result<Segment> attach_or_create(key_t key,
                                           const RingOptions& options);
@@ -170,6 +230,18 @@ class Segment {
   std::shared_ptr<const void> mapping_ref() const { return mapping_; }
 
   SegmentInfo info() const;
+  // True if mapped by attach_read_only()/attach_id_read_only().
+  bool read_only() const;
+  // The moving counters, cheaply (no syscall): see RingCounters.
+  RingCounters counters() const;
+  // Walks the committed record headers from `from` (a record boundary: a
+  // reader's released position, or where an earlier walk ended) toward the
+  // tail, counting records and payload bytes. Stops at `to` (if given), at
+  // the tail, at an uncommitted MPSC claim, or after `max_steps` headers.
+  // Read-only; exact when intact (see RecordWalk). Slots rings have no
+  // headers (their positions count elements): never intact.
+  RecordWalk walk_records(std::uint64_t from, std::optional<std::uint64_t> to,
+                          std::uint64_t max_steps) const;
   // Bytes committed or claimed and not yet released (tail - head; 0 if
   // those are inconsistent): a display snapshot while peers run.
   std::uint64_t used_bytes() const;

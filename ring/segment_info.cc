@@ -2,8 +2,9 @@
 // behind `shm-ring info`/`ls` (info()), the backlog named in messages
 // (unread_records(), used_bytes()), whether a segment looks like a ring
 // (looks_like_ring(), for listings) and whether it is marked for removal.
-// Every load here is a diagnostic snapshot: nothing is written and no
-// record is read through it.
+// The moving counters and record walks behind `shm-ring watch` (counters(),
+// walk_records()) are here too. Every load here is a diagnostic snapshot:
+// nothing is written and no record is read through it.
 #include <sys/ipc.h>
 #include <sys/shm.h>
 
@@ -168,6 +169,137 @@ SegmentInfo Segment::info() const {
     i.marked_for_removal = (ds.shm_perm.mode & SHM_DEST) != 0;
   }
   return i;
+}
+RingCounters Segment::counters() const {
+  RingCounters c;
+  const auto* cb = control_;
+  // relaxed (all of this function but the seqlock): a display snapshot;
+  // no record is read through these values.
+  c.head = cb->head.load(std::memory_order_relaxed);
+  c.tail = cb->tail.load(std::memory_order_relaxed);
+  c.consumer_waiting =
+      cb->data_ready.waiters.load(std::memory_order_relaxed) != 0;
+  c.producer_waiting =
+      cb->space_ready.waiters.load(std::memory_order_relaxed) != 0;
+  if (kind_ == Kind::slots) {
+    c.sane = layout::slot_positions_sane(c.head, c.tail, slot_count_);
+  } else if (broadcast_ == nullptr) {
+    c.sane = layout::positions_sane(c.head, c.tail, capacity_);
+  } else {
+    c.sane = (c.tail & (layout::kRecordAlign - 1)) == 0;
+  }
+  if (broadcast_ == nullptr) return c;
+  for (std::uint32_t i = 0; i < max_consumers_ && i < layout::kMaxConsumers;
+       ++i) {
+    const auto& cur = broadcast_->cursors[i];
+    const ProcessToken t = cur.owner.load(std::memory_order_relaxed);
+    if (t <= 1) continue;  // free (closed, or its holder died)
+    c.cursors.push_back({static_cast<int>(i), token_pid(t),
+                         cur.generation.load(std::memory_order_relaxed),
+                         cur.position.load(std::memory_order_relaxed),
+                         cur.lost.load(std::memory_order_relaxed)});
+    const std::uint64_t p = c.cursors.back().position;
+    c.sane = c.sane && (p & (layout::kRecordAlign - 1)) == 0 &&
+             (overrun_ == Overrun::drop_slow || c.tail - p <= capacity_);
+  }
+  if (overrun_ != Overrun::drop_slow) return c;
+  // The seqlock reader of the producer's snapshots (its writer is
+  // Producer::write_snapshots, broadcast_lossy.cc); a few tries, then
+  // published = false (a producer killed mid-write leaves it odd).
+  const auto* bb = broadcast_;
+  for (int i = 0; i < 4 && !c.published; ++i) {
+    // acquire: pairs with the writer's final release store of snap_seq.
+    const std::uint64_t s1 = bb->snap_seq.load(std::memory_order_acquire);
+    if ((s1 & 1) != 0) continue;
+    // relaxed (all three): ordered by the acquire load above and the
+    // acquire fence below.
+    c.published_pos = bb->start.load(std::memory_order_relaxed);
+    c.published_payload = bb->start_payload.load(std::memory_order_relaxed);
+    c.published_records = bb->start_records.load(std::memory_order_relaxed);
+    // acquire fence: the loads above happen before the re-read (pairs with
+    // the writer's release fence after its odd store).
+    std::atomic_thread_fence(std::memory_order_acquire);
+    c.published = bb->snap_seq.load(std::memory_order_relaxed) == s1;
+  }
+  return c;
+}
+
+RecordWalk Segment::walk_records(std::uint64_t from,
+                                 std::optional<std::uint64_t> to,
+                                 std::uint64_t max_steps) const {
+  RecordWalk w;
+  w.from = from;
+  w.end = from;
+  if (kind_ == Kind::slots) return w;
+  const auto* cb = control_;
+  // acquire: pairs with the producers' tail store (SPSC, broadcast) or
+  // claim CAS (MPSC): every committed header before it is visible.
+  const std::uint64_t tail = cb->tail.load(std::memory_order_acquire);
+  bool bad = (from & (layout::kRecordAlign - 1)) != 0;
+  // A reader more than a ring behind (a lapped drop-slow cursor) has no
+  // intact header to start from: not intact, not corrupt.
+  const bool lapped = tail - from > capacity_;
+  std::uint64_t pos = from;
+  for (std::uint64_t steps = 0;
+       !bad && !lapped && pos != tail && steps < max_steps; ++steps) {
+    if (to && pos == *to) break;
+    const std::uint64_t off = pos & (capacity_ - 1);
+    // acquire: pairs with the header's commit store (MPSC) or, through
+    // the tail load above, with the producer's tail store.
+    const std::uint64_t word =
+        std::atomic_ref<std::uint64_t>(
+            *reinterpret_cast<std::uint64_t*>(data_ + off))
+            .load(std::memory_order_acquire);
+    const layout::Header h = layout::decode(word);
+    if (kind_ == Kind::mpsc && (word == 0 || h.busy)) break;  // a claim
+    if (h.busy || h.span < layout::kHeaderSize || off + h.span > capacity_ ||
+        tail - pos < h.span) {
+      bad = true;
+      break;
+    }
+    if (!h.padding) {
+      ++w.records;
+      w.payload += h.length;
+    }
+    pos += h.span;
+  }
+  w.end = pos;
+  w.reached_to = to && pos == *to;
+  // Was any header read rewritten before now? Only once a reader released
+  // its position can a producer rewrite it (overwrite it, or zero it on
+  // MPSC); drop-slow producers announce each rewrite in tail_intent.
+  // acquire fence: the header loads above happen before the loads below.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  bool intact = !lapped;
+  if (kind_ != Kind::broadcast) {
+    // relaxed: ordered by the fence above.
+    const std::uint64_t head = cb->head.load(std::memory_order_relaxed);
+    intact = intact && from - head <= capacity_;  // head <= from
+  } else if (overrun_ == Overrun::drop_slow) {
+    // relaxed: ordered by the fence above.
+    const std::uint64_t ti =
+        broadcast_->tail_intent.load(std::memory_order_relaxed);
+    intact = intact && ti - from <= capacity_;
+  } else {
+    // The producer overwrites `from` only once every registered cursor is
+    // past it; with none registered it writes nothing.
+    bool held = true;
+    for (std::uint32_t i = 0; i < max_consumers_ && i < layout::kMaxConsumers;
+         ++i) {
+      const auto& cur = broadcast_->cursors[i];
+      // relaxed: ordered by the fence above.
+      if (cur.owner.load(std::memory_order_relaxed) <= 1) continue;
+      held = false;
+      if (from - cur.position.load(std::memory_order_relaxed) <= capacity_) {
+        held = true;
+        break;
+      }
+    }
+    intact = intact && held;
+  }
+  w.intact = intact;
+  w.corrupt = intact && bad;
+  return w;
 }
 
 }  // namespace shmring

@@ -18,6 +18,7 @@
 
 #include "tools/cli.h"
 #include "tools/stats.h"
+#include "tools/watch.h"
 
 namespace shmring::tools {
 namespace {
@@ -37,6 +38,8 @@ struct Options {
   CLI::App* create = nullptr;
   CLI::App* info = nullptr;
   CLI::App* rm = nullptr;
+  CLI::App* watch = nullptr;
+  WatchFlags watch_flags;
 };
 
 std::string user_name(uid_t uid) {
@@ -602,12 +605,25 @@ void add_flags(CLI::App& app, Options& o) {
   auto* ls = app.add_subcommand("ls", "List the rings in this IPC namespace");
   ls->add_flag("--all", o.all, "Also list segments that are not shmring rings");
   ls->add_flag("--json", o.json, "Print as a JSON array");
+
+  auto* watch = o.watch = app.add_subcommand(
+      "watch",
+      "Watch rings live: records/s and bytes/s in and out, fill, lag, loss, "
+      "peers, wait state (read-only)");
+  add_address_flags(*watch, o.ring.address);
+  add_id_flag(*watch, o);
+  add_watch_flags(*watch, o.watch_flags);
+  watch->get_option("--all")
+      ->excludes(watch->get_option("--key"))
+      ->excludes(watch->get_option("--path"))
+      ->excludes(watch->get_option("--id"));
 }
 
 int run(const Options& o) {
   if (*o.create) return cmd_create(o);
   if (*o.info) return cmd_info(o);
   if (*o.rm) return cmd_rm(o);
+  if (*o.watch) return run_watch(o.ring.address, o.watch_flags, state_of);
   return cmd_ls(o);
 }
 
