@@ -121,6 +121,21 @@ sys.exit(0 if held >= int(sys.argv[1]) else 1)' "$n"; then
   fail "ring $key never had $n processes holding their roles"
 }
 
+# wait_nattach KEY N: waits (bounded, 60 s) until ring KEY has at least N
+# attachments (shm_nattch), for a process that maps the ring but takes no
+# role (shm-ring watch).
+wait_nattach() {
+  local key=$1 n=$2 att deadline=$(( SECONDS + 60 ))
+  while :; do
+    att=$(ipcs -m | awk -v k="$(printf '0x%08x' "$key")" '$1 == k { print $6 }')
+    if [ -n "$att" ] && [ "$att" -ge "$n" ]; then return 0; fi
+    [ "$SECONDS" -lt "$deadline" ] || break
+    sleep 0.02
+  done
+  ipcs -m >&2
+  fail "ring $key never had $n attachments"
+}
+
 # wait_listening PORT: waits (bounded, 60 s) until a TCP socket listens on
 # PORT (state 0A in /proc/net/tcp or tcp6), so a client started next does
 # not race the listener's start-up.

@@ -49,7 +49,7 @@ for kind in spsc mpsc; do
   "$SHMRING" create --key "$K1" --capacity 1M --kind "$kind" > /dev/null
   "$SHMRING" watch --key "$K1" --json --interval 0.2 > "$TMP/exact.jsonl" &
   watch=$!
-  wait_attached "$K1" 1
+  wait_nattach "$K1" 1
   seq 1 500 | "$PRODUCE" --key "$K1" --framing lines
   wait_py "$TMP/exact.jsonl" "$K1" 'sum(r["in"]["records"] for r in rings) >= 500'
   "$CONSUME" --key "$K1" > "$TMP/exact.out"
@@ -88,7 +88,7 @@ consumer=$!
 wait_attached "$K1" 1
 "$SHMRING" watch --key "$K1" --json --interval 0.5 > "$TMP/rates.jsonl" &
 watch=$!
-wait_attached "$K1" 2
+wait_nattach "$K1" 2
 pace | "$PRODUCE" --key "$K1" --framing lines --stats-json="$TMP/produce.json"
 expect_job_within 30 0 "$consumer" "consumer of the paced stream"
 # One report after the stream ended, then SIGTERM.
@@ -126,7 +126,7 @@ done
 "$SHMRING" create --key "$K2" --capacity 4K > /dev/null
 "$SHMRING" watch --key "$K2" --interval 0.1 > "$TMP/removed.out" 2> "$TMP/removed.err" &
 watch=$!
-wait_attached "$K2" 1
+wait_nattach "$K2" 1
 wait_for_size "$TMP/removed.out" 100
 "$SHMRING" rm --key "$K2" > /dev/null
 expect_job_within 10 3 "$watch" "watch of a removed ring"
