@@ -23,17 +23,9 @@ using testing::as_string;
 using testing::attach_consumer;
 using testing::attach_producer;
 using testing::kHang;
+using testing::next_record;
 
 constexpr std::uint64_t kCap = 4096;
-
-std::string next(Consumer& c, Timeout t = milliseconds(0)) {
-  Peeked p = c.peek(t);
-  if (!p) return std::string("<") + to_string(p.status) + ">";
-  std::string s = as_string(p.record.bytes());
-  CHECK(c.intact());
-  c.release();
-  return s;
-}
 
 Segment make(const RingOptions& o) {
   auto made = Segment::create_private(o);
@@ -72,8 +64,8 @@ TEST_CASE("lifetime: record handles outlive their Segment, every kind") {
         std::string big(1000, 'x');
         for (int i = 0; i < 8; ++i) (void)p.try_write(as_bytes(big));
       }
-      CHECK(next(c) == "one");
-      CHECK(next(c) == "two");
+      CHECK(next_record(c) == "one");
+      CHECK(next_record(c) == "two");
       while (c.try_peek().status == Status::ok) c.release();
       p.close();
       CHECK(c.peek(kHang).status != Status::ok);
@@ -137,7 +129,7 @@ TEST_CASE("lifetime: wait_fd() and its helper thread outlive the Segment") {
     REQUIRE(p.try_write(as_bytes("after")) == Status::ok);
     REQUIRE(::poll(&pfd, 1, static_cast<int>(milliseconds(kHang).count())) ==
             1);
-    CHECK(next(c) == "after");
+    CHECK(next_record(c) == "after");
     p.close();
     CHECK(c.peek(kHang).status == Status::closed);
   }
@@ -155,7 +147,7 @@ TEST_CASE("lifetime: wait_fd() first asked for after the Segment is gone") {
   REQUIRE(p.try_write(as_bytes("late")) == Status::ok);
   pollfd pfd{*fd, POLLIN, 0};
   REQUIRE(::poll(&pfd, 1, static_cast<int>(milliseconds(kHang).count())) == 1);
-  CHECK(next(c) == "late");
+  CHECK(next_record(c) == "late");
 }
 
 }  // namespace

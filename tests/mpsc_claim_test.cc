@@ -34,19 +34,12 @@ using testing::Beacon;
 using testing::ChildGuard;
 using testing::kHang;
 using testing::kReclaimBound;
+using testing::next_record;
 using testing::park_until_killed;
 using testing::ScopedRing;
 using testing::spawn_producer;
 
 constexpr std::uint64_t kCap = 4096;
-
-std::string next(Consumer& c, Timeout t = milliseconds(0)) {
-  auto p = t == milliseconds(0) ? c.try_peek() : c.peek(t);
-  if (!p) return std::string("<") + to_string(p.status) + ">";
-  std::string s = as_string(p.record.bytes());
-  c.release();
-  return s;
-}
 
 // Moves the (idle) ring to `offset` bytes before its end, so that a child's
 // 40-byte record (span 48) wraps: padding, then the record at offset 0.
@@ -141,7 +134,7 @@ TEST_CASE("claim: a producer stopped at any step never stops another") {
       if (s == Status::would_block) break;
       REQUIRE(s == Status::ok);
       if (!claimed_at(step)) {
-        REQUIRE(next(c) == rec);  // nothing holds the consumer
+        REQUIRE(next_record(c) == rec);  // nothing holds the consumer
         if (written > 1000) break;
       }
     }
@@ -156,12 +149,14 @@ TEST_CASE("claim: a producer stopped at any step never stops another") {
     }
     REQUIRE(::kill(pid, SIGCONT) == 0);
     if (claimed_at(step)) {
-      CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
+      CHECK(next_record(c, kHang) ==
+            "child record, forty bytes long, exactly!");
       for (int i = 0; i < written; ++i) {
-        REQUIRE(next(c, kHang) == "r" + std::to_string(i));
+        REQUIRE(next_record(c, kHang) == "r" + std::to_string(i));
       }
     } else {
-      CHECK(next(c, kHang) == "child record, forty bytes long, exactly!");
+      CHECK(next_record(c, kHang) ==
+            "child record, forty bytes long, exactly!");
     }
     const auto st = children.wait(pid);
     REQUIRE(st.exited);
@@ -181,13 +176,13 @@ TEST_CASE("claim: a producer killed at any step is recovered") {
     children.kill_and_reap(pid);
     const auto dead_at = Clock::now();
     // The dead claim is skipped, nothing of it delivered, nothing lost.
-    CHECK(next(c, kHang) == "after 0");
+    CHECK(next_record(c, kHang) == "after 0");
     const auto stuck = Clock::now() - dead_at;
     CHECK(stuck < kReclaimBound);
-    CHECK(next(c, kHang) == "after 1");
-    CHECK(next(c, kHang) == "after 2");
+    CHECK(next_record(c, kHang) == "after 1");
+    CHECK(next_record(c, kHang) == "after 2");
     mine.close();
-    CHECK(next(c, kHang) == "<closed (end of stream)>");
+    CHECK(next_record(c, kHang) == "<closed (end of stream)>");
     const auto reclaimed = seg.info().records_reclaimed;
     if (claimed_at(step)) {
       CHECK(reclaimed >= 1);
@@ -199,7 +194,7 @@ TEST_CASE("claim: a producer killed at any step is recovered") {
     for (int i = 0; i < 300; ++i) {
       const std::string rec = "lap " + std::to_string(i);
       REQUIRE(again.write(as_bytes(rec), kHang) == Status::ok);
-      REQUIRE(next(c, kHang) == rec);
+      REQUIRE(next_record(c, kHang) == rec);
     }
   });
 }
@@ -218,7 +213,7 @@ TEST_CASE("claim: a transiently insane pair at attach is not corrupt") {
   seg.control()->tail.store(8192, std::memory_order_relaxed);
   CHECK(p.try_write(as_bytes("fine")) == Status::ok);
   Consumer c = attach_consumer(seg);
-  CHECK(next(c) == "fine");
+  CHECK(next_record(c) == "fine");
 }
 
 TEST_CASE("claim: attaching under traffic never yields corrupt") {
@@ -266,11 +261,11 @@ TEST_CASE("claim: positions wrap past 2^64 on both ring kinds") {
     for (int i = 0; i < 200; ++i) {
       const std::string rec = "wrap " + std::to_string(i);
       REQUIRE(p.try_write(as_bytes(rec)) == Status::ok);
-      REQUIRE(next(c) == rec);
+      REQUIRE(next_record(c) == rec);
     }
     CHECK(seg.control()->tail.load(std::memory_order_relaxed) <
           4096);  // really went past 2^64
-    CHECK(next(c) == "<would block>");
+    CHECK(next_record(c) == "<would block>");
   }
 }
 
@@ -297,7 +292,7 @@ TEST_CASE("claim: a clean SPSC close is closed even after a stale 'died'") {
   seg.control()->last_exit.store(
       static_cast<std::uint32_t>(layout::LastExit::died),
       std::memory_order_relaxed);
-  CHECK(next(c, kHang) == "clean");
+  CHECK(next_record(c, kHang) == "clean");
   CHECK(c.peek(kHang).status == Status::closed);
 }
 
@@ -332,7 +327,7 @@ TEST_CASE("claim: a producer that exec()s holds its role until it exits") {
     return 3;
   });
   REQUIRE(attached.wait(kHang));
-  CHECK(next(c, kHang) == "before exec");
+  CHECK(next_record(c, kHang) == "before exec");
   // The exec'ed image runs: the registration is alive, no end of stream.
   CHECK(c.peek(milliseconds(300)).status == Status::timed_out);
   CHECK(seg.info().producers_died == 0);
@@ -372,8 +367,8 @@ TEST_CASE("claim: a dead SPSC producer's unflushed deferred records") {
   });
   REQUIRE(ready.wait(kHang));
   children.kill_and_reap(pid);
-  CHECK(next(c, kHang) == "a");
-  CHECK(next(c, kHang) == "b");
+  CHECK(next_record(c, kHang) == "a");
+  CHECK(next_record(c, kHang) == "b");
   CHECK(c.peek(kHang).status == Status::peer_dead);
 }
 

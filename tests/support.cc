@@ -409,6 +409,15 @@ std::span<const std::byte> as_bytes(const std::string& s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
 
+std::string next_record(Consumer& c, Timeout t) {
+  Peeked p = t == std::chrono::milliseconds(0) ? c.try_peek() : c.peek(t);
+  if (!p) return std::string("<") + to_string(p.status) + ">";
+  std::string s = as_string(p.record.bytes());
+  CHECK(c.intact());
+  c.release();
+  return s;
+}
+
 std::string as_string(std::span<const std::byte> b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }

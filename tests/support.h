@@ -261,5 +261,9 @@ std::uint64_t seq_stamp(std::span<const std::byte> b);
 
 std::span<const std::byte> as_bytes(const std::string& s);
 std::string as_string(std::span<const std::byte> b);
+// The next record as a string, released, or "<status>" if there is none:
+// try_peek() for a zero timeout, else peek(t). Checks intact() first (a
+// drop-slow ring's copy must be vouched for; true on every other kind).
+std::string next_record(Consumer& c, Timeout t = std::chrono::milliseconds(0));
 
 }  // namespace shmring::testing
