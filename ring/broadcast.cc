@@ -7,16 +7,17 @@
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // space_ready is the waiter's half of the Dekker pair whose
 // proof is written once, in docs/design.md section 5 and
-// WaitPoint::publish (ring/wait.h); the comments here only say which pair.
+// WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
 
-#include "ring/liveness.h"
+#include "ring/internal/liveness.h"
 #include "ring/ring.h"
-#include "ring/roles.h"
+#include "ring/internal/roles.h"
+#include "ring/internal/segment_access.h"
 
 namespace shmring {
 
@@ -49,13 +50,13 @@ bool cursor_alive(int semid, std::uint32_t i, const Cursor& cur,
 // ---------------------------------------------------------------- consumer
 
 Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
-  ControlBlock* cb = segment.control();
-  BroadcastBlock* bb = segment.broadcast();
+  ControlBlock* cb = detail::control(segment);
+  BroadcastBlock* bb = detail::broadcast_block(segment);
   const std::uint32_t n = cursor_count(segment);
   // A ring marked for removal whose set went with it: pid tokens decide
   // (the layout-v1 rule, as for the other roles).
   const bool by_token = degraded(segment);
-  if (segment.sem_id() < 0 && !by_token) return roles_gone(segment);
+  if (detail::sem_id(segment) < 0 && !by_token) return roles_gone(segment);
   for (std::uint32_t i = 0; i < n; ++i) {
     Cursor& cur = bb->cursors[i];
     if (by_token) {
@@ -68,7 +69,7 @@ Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
       }
     } else {
       int err = 0;
-      if (!take_role(segment.sem_id(), layout::cursor_sem(i), &err)) {
+      if (!take_role(detail::sem_id(segment), layout::cursor_sem(i), &err)) {
         if (err == EIDRM || err == EINVAL) return roles_gone(segment);
         if (err != 0) {
           return Error{Errc::system,
@@ -111,7 +112,7 @@ Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
     const pid_t pid =
         by_token
             ? token_pid(bb->cursors[i].owner.load(std::memory_order_relaxed))
-            : role_pid(segment.sem_id(), layout::cursor_sem(i));
+            : role_pid(detail::sem_id(segment), layout::cursor_sem(i));
     pids += (i == 0 ? "" : ", ") + std::to_string(pid);
   }
   return Error{Errc::role_taken,

@@ -6,12 +6,12 @@
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready is the waiter's half of the Dekker pair whose proof is
 // written once, in docs/design.md section 5 and WaitPoint::publish
-// (ring/wait.h); the comments here only say which pair.
+// (ring/internal/wait.h); the comments here only say which pair.
 #include <atomic>
 #include <cstdint>
 
 #include "ring/ring.h"
-#include "ring/roles.h"
+#include "ring/internal/roles.h"
 
 // ================================================= Overrun::drop_slow
 //

@@ -1,4 +1,4 @@
-#include "ring/liveness.h"
+#include "ring/internal/liveness.h"
 
 #include <fcntl.h>
 #include <signal.h>

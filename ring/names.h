@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "ring/layout.h"
+#include "ring/internal/layout.h"
 
 namespace shmring {
 

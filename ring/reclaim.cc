@@ -7,7 +7,7 @@
 #include <atomic>
 
 #include "ring/ring.h"
-#include "ring/roles.h"
+#include "ring/internal/roles.h"
 
 namespace shmring {
 

@@ -7,16 +7,17 @@
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready or space_ready is the waiter's half of the Dekker pair whose
 // proof is written once, in docs/design.md section 5 and
-// WaitPoint::publish (ring/wait.h); the comments here only say which pair.
+// WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
 #include "ring/ring.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 
-#include "ring/roles.h"
-#include "ring/wait_fd.h"
-#include "ring/wait_loop.h"
+#include "ring/internal/roles.h"
+#include "ring/internal/wait_fd.h"
+#include "ring/internal/wait_loop.h"
+#include "ring/internal/segment_access.h"
 
 namespace shmring {
 
@@ -32,9 +33,9 @@ using layout::header_at;
 Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
                    ProcessToken token, ProducerOptions options)
     : segment_(&segment),
-      cb_(segment.control()),
-      bb_(segment.broadcast()),
-      data_(segment.data()),
+      cb_(detail::control(segment)),
+      bb_(detail::broadcast_block(segment)),
+      data_(detail::ring_data(segment)),
       mask_(segment.capacity() - 1),
       capacity_(segment.capacity()),
       slot_(slot),
@@ -44,8 +45,8 @@ Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
       options_(options),
       data_ready_(data_point(segment)),
       space_ready_(space_point(segment)) {
-  mapping_ = segment.mapping_ref();
-  sem_id_ = segment.sem_id();
+  mapping_ = detail::mapping_ref(segment);
+  sem_id_ = detail::sem_id(segment);
   // acquire: pairs with the consumer's head store (head first: it only
   // grows towards tail, so the pair below is a consistent one for SPSC).
   cached_head_ = cb_->head.load(std::memory_order_acquire);
@@ -388,10 +389,10 @@ Status Producer::write(std::span<const std::byte> bytes, Timeout timeout,
 
 Consumer::Consumer(Segment& segment, ProcessToken token, int cursor)
     : segment_(&segment),
-      mapping_(segment.mapping_ref()),
-      cb_(segment.control()),
-      bb_(segment.broadcast()),
-      data_(segment.data()),
+      mapping_(detail::mapping_ref(segment)),
+      cb_(detail::control(segment)),
+      bb_(detail::broadcast_block(segment)),
+      data_(detail::ring_data(segment)),
       mask_(segment.capacity() - 1),
       capacity_(segment.capacity()),
       mpsc_(segment.kind() == Kind::mpsc),
@@ -404,7 +405,7 @@ Consumer::Consumer(Segment& segment, ProcessToken token, int cursor)
   head_ = read_ = cached_tail_ = cb_->head.load(std::memory_order_acquire);
   head_word_ = &cb_->head;
   max_span_ = layout::max_span(capacity_);
-  sem_id_ = segment.sem_id();
+  sem_id_ = detail::sem_id(segment);
   if (segment.kind() == Kind::slots) init_slots(segment);  // slots.cc
   slow_release_ = mpsc_;
   if (cursor >= 0) {  // broadcast: our own cursor, starting at the tail

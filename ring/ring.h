@@ -26,16 +26,16 @@
 #include <vector>
 
 #include "ring/deadline.h"
-#include "ring/layout.h"
-#include "ring/liveness.h"
+#include "ring/internal/layout.h"
+#include "ring/internal/liveness.h"
 #include "ring/segment.h"
 #include "ring/status.h"
-#include "ring/wait.h"
+#include "ring/internal/wait.h"
 
 namespace shmring {
 
 namespace detail {
-class WaitFd;  // ring/wait_fd.h
+class WaitFd;  // ring/internal/wait_fd.h
 }  // namespace detail
 
 namespace detail {
@@ -330,7 +330,7 @@ class Consumer {
 
   void close();
 
-  // A file descriptor for poll/epoll/select (ring/wait_fd.h): readable when
+  // A file descriptor for poll/epoll/select (ring/internal/wait_fd.h): readable when
   // a record is available or the stream ended; level-triggered: it stays
   // readable until try_peek()/peek() has found nothing (would_block), so
   // drain with try_peek() until would_block on each wake-up. It may be

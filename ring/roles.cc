@@ -4,8 +4,8 @@
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready (end of stream) is the waiter's half of the Dekker pair whose
 // proof is written once, in docs/design.md section 5 and
-// WaitPoint::publish (ring/wait.h); the comments here only say which pair.
-#include "ring/roles.h"
+// WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
+#include "ring/internal/roles.h"
 
 #include <cerrno>
 #include <cstring>
@@ -13,7 +13,8 @@
 
 #include "ring/names.h"
 #include "ring/ring.h"
-#include "ring/wait_fd.h"
+#include "ring/internal/wait_fd.h"
+#include "ring/internal/segment_access.h"
 
 namespace shmring {
 
@@ -102,7 +103,7 @@ int reap_dead_producers(ControlBlock* cb, int semid) {
 Error roles_gone(const Segment& seg) {
   return Error{Errc::removed,
                "the ring's role semaphore set (semid " +
-                   std::to_string(seg.control()->sem_id) +
+                   std::to_string(detail::control(seg)->sem_id) +
                    ") is gone (ipcrm by hand, or the ring was removed): "
                    "shmring cannot tell live peers from dead ones without "
                    "it; remove the ring (`shm-ring rm`) and create it again"};
@@ -180,11 +181,11 @@ Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
 Result<Producer> Producer::attach_role(Segment& segment,
                                        ProducerOptions options) {
   if (segment.read_only()) return read_only_role(segment, "producer");
-  ControlBlock* cb = segment.control();
+  ControlBlock* cb = detail::control(segment);
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
   const bool by_token = degraded(segment);
-  if (segment.sem_id() < 0 && !by_token) return roles_gone(segment);
+  if (detail::sem_id(segment) < 0 && !by_token) return roles_gone(segment);
   for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
     auto& s = cb->producers[i];
     ProcessToken was = 0;
@@ -192,7 +193,7 @@ Result<Producer> Producer::attach_role(Segment& segment,
       if (!take_slot_by_token(s.owner, s.pid_ns, me, &was)) continue;
     } else {
       int err = 0;
-      if (!take_role(segment.sem_id(), layout::producer_sem(i), &err)) {
+      if (!take_role(detail::sem_id(segment), layout::producer_sem(i), &err)) {
         if (err != 0) {
           if (err == EIDRM || err == EINVAL) return roles_gone(segment);
           return Error{Errc::system,
@@ -228,7 +229,7 @@ Result<Producer> Producer::attach_role(Segment& segment,
     const pid_t pid =
         by_token
             ? token_pid(cb->producers[0].owner.load(std::memory_order_acquire))
-            : role_pid(segment.sem_id(), layout::producer_sem(0));
+            : role_pid(detail::sem_id(segment), layout::producer_sem(0));
     if (segment.kind() == Kind::slots) {
       return Error{Errc::role_taken,
                    "this slots ring already has a live producer (pid " +
@@ -310,7 +311,7 @@ Result<Consumer> Consumer::attach(Segment& segment) {
 
 Result<Consumer> Consumer::attach_role(Segment& segment) {
   if (segment.read_only()) return read_only_role(segment, "consumer");
-  ControlBlock* cb = segment.control();
+  ControlBlock* cb = detail::control(segment);
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
   if (segment.kind() == Kind::broadcast) return attach_broadcast(segment, me);
@@ -333,9 +334,9 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
     cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
     return Consumer(segment, me);
   }
-  if (segment.sem_id() < 0) return roles_gone(segment);
+  if (detail::sem_id(segment) < 0) return roles_gone(segment);
   int err = 0;
-  if (!take_role(segment.sem_id(), layout::consumer_sem(), &err)) {
+  if (!take_role(detail::sem_id(segment), layout::consumer_sem(), &err)) {
     if (err == EIDRM || err == EINVAL) return roles_gone(segment);
     if (err != 0) {
       return Error{
@@ -345,7 +346,7 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
     return Error{
         Errc::role_taken,
         "this ring already has a live consumer (pid " +
-            std::to_string(role_pid(segment.sem_id(), layout::consumer_sem())) +
+            std::to_string(role_pid(detail::sem_id(segment), layout::consumer_sem())) +
             ")"};
   }
   // The role is ours; a token still in the slot is a dead consumer's: take

@@ -18,9 +18,9 @@
 #include <new>
 #include <thread>
 
-#include "ring/liveness.h"
+#include "ring/internal/liveness.h"
 #include "ring/names.h"
-#include "ring/sysv.h"
+#include "ring/internal/sysv.h"
 
 namespace bip = boost::interprocess;
 

@@ -12,10 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "ring/layout.h"
+#include "ring/internal/layout.h"
 #include "ring/status.h"
 
 namespace shmring {
+
+namespace detail {
+struct SegmentAccess;
+}  // namespace detail
 
 // A SysV key from ftok(path, proj); not_found if the path does not exist.
 Result<key_t> key_from_path(const std::string& path, int proj);
@@ -223,12 +227,6 @@ class Segment {
   // (validated copies, like kind()); 0 for record rings.
   std::uint32_t slot_size() const { return slot_size_; }
   std::uint64_t slot_count() const { return slot_count_; }
-  // The role semaphore set validated at attach; -1 if it is missing (then
-  // Producer/Consumer::attach refuse with Errc::removed).
-  int sem_id() const { return sem_id_; }
-  // Keeps the mapping alive for handles that outlive this Segment object.
-  std::shared_ptr<const void> mapping_ref() const { return mapping_; }
-
   SegmentInfo info() const;
   // True if mapped by attach_read_only()/attach_id_read_only().
   bool read_only() const;
@@ -263,19 +261,18 @@ class Segment {
   // the consumer has gone), a snapshot otherwise. Read-only.
   std::optional<std::uint64_t> unread_records() const;
 
-  layout::ControlBlock* control() const { return control_; }
-  // Broadcast rings: the cursor page; nullptr for other kinds.
-  layout::BroadcastBlock* broadcast() const { return broadcast_; }
   // Broadcast rings: max_consumers and overrun as validated at attach.
   std::uint32_t max_consumers() const { return max_consumers_; }
   Overrun overrun() const { return overrun_; }
-  std::byte* data() const { return data_; }
 
   // Internal: the mapping type is private to segment.cc.
   struct Mapping;
   Segment(std::unique_ptr<Mapping> m, key_t key, int shmid);
 
  private:
+  // The handles' view of the mapping (ring/internal/segment_access.h).
+  friend struct detail::SegmentAccess;
+
   std::shared_ptr<Mapping> mapping_;
   layout::ControlBlock* control_ = nullptr;
   std::byte* data_ = nullptr;

@@ -12,9 +12,9 @@
 #include <atomic>
 #include <cstring>
 
-#include "ring/liveness.h"
+#include "ring/internal/liveness.h"
 #include "ring/segment.h"
-#include "ring/sysv.h"
+#include "ring/internal/sysv.h"
 
 namespace shmring {
 

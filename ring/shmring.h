@@ -1,6 +1,6 @@
 // The whole public surface of //ring. (The headers of //ring:internal that
-// these include for their inline parts, ring/layout.h, ring/wait.h and
-// ring/liveness.h, are not API: ring/BUILD.)
+// these include for their inline parts, ring/internal/layout.h, ring/internal/wait.h and
+// ring/internal/liveness.h, are not API: ring/BUILD.)
 #pragma once
 
 #include "ring/deadline.h"  // IWYU pragma: export

@@ -6,14 +6,14 @@
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready or space_ready is the waiter's half of the Dekker pair whose
 // proof is written once, in docs/design.md section 5 and
-// WaitPoint::publish (ring/wait.h); the comments here only say which pair.
+// WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
 #include <string>
 
 #include "ring/names.h"
 #include "ring/ring.h"
-#include "ring/roles.h"
-#include "ring/wait_fd.h"
-#include "ring/wait_loop.h"
+#include "ring/internal/roles.h"
+#include "ring/internal/wait_fd.h"
+#include "ring/internal/wait_loop.h"
 
 namespace shmring {
 

@@ -26,6 +26,13 @@ enum class Status {
 
 const char* to_string(Status s);
 
+// Asks every blocking call in this process to return Status::interrupted.
+// Async-signal-safe: call it from a SIGINT/SIGTERM handler. A wait in another
+// thread notices within one sleep slice or at once on EINTR.
+void interrupt() noexcept;
+void clear_interrupt() noexcept;
+bool interrupt_requested() noexcept;
+
 // Why a segment or role could not be set up.
 enum class Errc {
   not_found,           // no segment under this key / ftok path missing

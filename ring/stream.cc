@@ -5,8 +5,9 @@
 #include <atomic>
 #include <chrono>
 
-#include "ring/layout.h"
-#include "ring/wait.h"
+#include "ring/internal/layout.h"
+#include "ring/internal/wait.h"
+#include "ring/internal/segment_access.h"
 
 namespace shmring {
 namespace {
@@ -43,7 +44,7 @@ std::uint32_t Producer::consumers_seen() const {
 
 Result<StreamReader> StreamReader::attach(Segment& segment,
                                           StreamOptions options) {
-  const layout::ControlBlock* cb = segment.control();
+  const layout::ControlBlock* cb = detail::control(segment);
   // Read before our own attach bumps consumers_seen.
   const std::uint32_t consumers_before =
       cb->consumers_seen.load(std::memory_order_seq_cst);
@@ -85,7 +86,7 @@ StreamReader::StreamReader(Segment& segment, Consumer consumer,
 
 std::uint32_t StreamReader::producers_seen() const {
   // seq_cst: see the top of this file.
-  return segment_->control()->producers_seen.load(std::memory_order_seq_cst);
+  return detail::control(*segment_)->producers_seen.load(std::memory_order_seq_cst);
 }
 
 std::uint32_t StreamReader::producers_missing() const {

@@ -1,4 +1,4 @@
-#include "ring/sysv.h"
+#include "ring/internal/sysv.h"
 
 #include <sys/ipc.h>
 #include <sys/sem.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <system_error>
 
-#include "ring/layout.h"
+#include "ring/internal/layout.h"
 
 namespace shmring {
 

@@ -1,4 +1,4 @@
-#include "ring/wait.h"
+#include "ring/internal/wait.h"
 
 #include <linux/futex.h>
 #include <linux/membarrier.h>

@@ -1,4 +1,4 @@
-#include "ring/wait_fd.h"
+#include "ring/internal/wait_fd.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <system_error>
 
 #include "ring/ring.h"
-#include "ring/roles.h"
+#include "ring/internal/roles.h"
 #include "ring/segment.h"
 
 namespace shmring {

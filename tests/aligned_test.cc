@@ -37,7 +37,7 @@ TEST_CASE("aligned reservations: every payload aligned, every record back") {
     // Sizes from 0 to 300: most spans are not multiples of `align`, so
     // gaps and wraps are frequent in a 4 KiB ring.
     const std::size_t size = 8 + rng() % 293;
-    auto* cb = ring.segment().control();
+    auto* cb = shmring::detail::control(ring.segment());
     // Blocking: never ask for more than the ring has free (one thread).
     const bool drain_first =
         blocking && cb->tail.load() - cb->head.load() > 4096 - 512;

@@ -439,9 +439,9 @@ TEST_CASE(
   REQUIRE(d.records == kCap / 64);  // at 4096: offset 0, nothing unread
   const std::uint64_t at = kCap;
   Segment peer = ring.attach_again();
-  auto* cb = peer.control();
-  auto* bb = peer.broadcast();
-  layout::header_at(peer.data(), 0).store(layout::padding_word(kCap));
+  auto* cb = shmring::detail::control(peer);
+  auto* bb = shmring::detail::broadcast_block(peer);
+  layout::header_at(shmring::detail::ring_data(peer), 0).store(layout::padding_word(kCap));
   const std::uint64_t far = at + (std::uint64_t{1} << 62);
   cb->tail.store(far);
   SECTION("the intent left where it was: not a lap, corrupt") {
@@ -480,8 +480,8 @@ TEST_CASE(
   Segment& seg = ring.segment();
   Consumer c = testing::attach_consumer(seg);
   Segment peer = ring.attach_again();
-  auto* bb = peer.broadcast();
-  const std::uint64_t t = peer.control()->tail.load();
+  auto* bb = shmring::detail::broadcast_block(peer);
+  const std::uint64_t t = shmring::detail::control(peer)->tail.load();
   for (auto& w : {&bb->tail_intent, &bb->oldest, &bb->start}) {
     w->store(t + (std::uint64_t{1} << 62));
   }
@@ -549,7 +549,7 @@ Restart restart_and_lap(
   REQUIRE(r.before.ok);
   REQUIRE(r.before.records == 300);
   REQUIRE(c.lost_records() == 0);
-  between(peer.broadcast());
+  between(shmring::detail::broadcast_block(peer));
   {
     Producer p2 = testing::attach_producer(seg);
     for (; seq < 600; ++seq) REQUIRE(write(p2, seq, 56) == Status::ok);

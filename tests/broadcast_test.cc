@@ -94,23 +94,23 @@ TEST_CASE("broadcast: layout, create and attach validation", "[broadcast]") {
   CHECK(seg.kind() == Kind::broadcast);
   CHECK(seg.max_consumers() == 3);
   CHECK(seg.overrun() == Overrun::wait);
-  REQUIRE(seg.broadcast() != nullptr);
-  const auto* base = reinterpret_cast<const std::byte*>(seg.control());
-  CHECK(reinterpret_cast<const std::byte*>(seg.broadcast()) - base ==
+  REQUIRE(shmring::detail::broadcast_block(seg) != nullptr);
+  const auto* base = reinterpret_cast<const std::byte*>(shmring::detail::control(seg));
+  CHECK(reinterpret_cast<const std::byte*>(shmring::detail::broadcast_block(seg)) - base ==
         static_cast<std::ptrdiff_t>(layout::kBroadcastOffset));
-  CHECK(seg.data() - base ==
+  CHECK(shmring::detail::ring_data(seg) - base ==
         static_cast<std::ptrdiff_t>(layout::kBroadcastDataOffset));
-  CHECK(reinterpret_cast<std::uintptr_t>(seg.data()) % 4096 == 0);
+  CHECK(reinterpret_cast<std::uintptr_t>(shmring::detail::ring_data(seg)) % 4096 == 0);
   // Each cursor on its own 128-byte line.
   for (std::uint32_t i = 0; i + 1 < layout::kMaxConsumers; ++i) {
-    CHECK(reinterpret_cast<const std::byte*>(&seg.broadcast()->cursors[i + 1]) -
-              reinterpret_cast<const std::byte*>(&seg.broadcast()->cursors[i]) ==
+    CHECK(reinterpret_cast<const std::byte*>(&shmring::detail::broadcast_block(seg)->cursors[i + 1]) -
+              reinterpret_cast<const std::byte*>(&shmring::detail::broadcast_block(seg)->cursors[i]) ==
           static_cast<std::ptrdiff_t>(layout::kLine));
   }
   Segment again = ring.attach_again();
   CHECK(again.kind() == Kind::broadcast);
   CHECK(again.max_consumers() == 3);
-  CHECK(again.data() != nullptr);
+  CHECK(shmring::detail::ring_data(again) != nullptr);
   auto wrong = Segment::attach_id(seg.id(), Kind::spsc);
   REQUIRE_FALSE(wrong);
   CHECK(wrong.error().code == Errc::wrong_kind);
@@ -175,8 +175,8 @@ TEST_CASE("broadcast: every consumer gets every record, in order, in place",
   constexpr std::size_t kMax = 700;
   std::vector<std::uint64_t> next(cs.size(), 0);
   std::uint64_t written = 0;
-  const std::byte* lo = seg.data();
-  const std::byte* hi = seg.data() + seg.capacity();
+  const std::byte* lo = shmring::detail::ring_data(seg);
+  const std::byte* hi = shmring::detail::ring_data(seg) + seg.capacity();
   while (written < 20000) {
     while (written < 20000 && write_seq(p, written, kMax) == Status::ok) {
       ++written;
@@ -348,7 +348,7 @@ TEST_CASE("broadcast: a scribbled cursor never makes the producer overrun",
   std::uint64_t seq = 0;
   for (; seq < 8; ++seq) REQUIRE(write_fixed(p, seq) == Status::ok);
   for (std::uint64_t s = 0; s < 8; ++s) REQUIRE(read_fixed(a, s));
-  auto& pos = seg.broadcast()->cursors[b.cursor()].position;
+  auto& pos = shmring::detail::broadcast_block(seg)->cursors[b.cursor()].position;
   const std::uint64_t honest = pos.load();  // b has released nothing
   const std::uint64_t bad[] = {honest + 1000 * kFixedSpan, honest + 3,
                                honest - 100 * kCap};
@@ -581,7 +581,7 @@ TEST_CASE("broadcast: kill -9 of one consumer mid-stream", "[broadcast][process]
   }
   const SegmentInfo info = seg.info();
   CHECK(info.cursors.empty());  // 0 and 2 closed, 1 reaped
-  CHECK(seg.control()->consumers_died.load() == 1);
+  CHECK(shmring::detail::control(seg)->consumers_died.load() == 1);
 }
 
 }  // namespace

@@ -196,7 +196,7 @@ int producer_main(Segment& seg, Shared& sh, testing::Beacon& beacon, int id,
       testing::fill_payload(body.first(body.size() / 2), id, seq);
       for (auto& b : body.subspan(body.size() / 2)) b = std::byte{0xa5};
       me.held_offset.store(
-          static_cast<std::uint64_t>(r.bytes.data() - seg.data()) -
+          static_cast<std::uint64_t>(r.bytes.data() - shmring::detail::ring_data(seg)) -
               layout::kHeaderSize,
           std::memory_order_relaxed);
       beacon.signal();  // the pipe write publishes held_offset
@@ -458,7 +458,7 @@ class FaultRun {
     const std::uint64_t off = ps.held_offset.load(std::memory_order_relaxed);
     REQUIRE(off + layout::kHeaderSize <= kCapacity);
     std::atomic_ref<std::uint64_t> header(
-        *reinterpret_cast<std::uint64_t*>(seg_.data() + off));
+        *reinterpret_cast<std::uint64_t*>(shmring::detail::ring_data(seg_) + off));
     // acquire: pairs with the consumer's reclaim CAS.
     const std::uint64_t busy = header.load(std::memory_order_acquire);
     REQUIRE(layout::decode(busy).busy);
@@ -566,7 +566,7 @@ class FaultRun {
             cs.held_records.load(std::memory_order_relaxed)),
         static_cast<unsigned long long>(
             cs.resent.load(std::memory_order_relaxed)),
-        seg_.control()->records_reclaimed.load(std::memory_order_relaxed),
+        shmring::detail::control(seg_)->records_reclaimed.load(std::memory_order_relaxed),
         static_cast<unsigned long long>(
             cs.uncertain.load(std::memory_order_relaxed)),
         ms(max_reclaim_), ms(max_progress_));
@@ -642,7 +642,7 @@ void run_faults(WaitStrategy wait, int rounds, unsigned seed) {
     CHECK(sh.consumer.replayed.load(std::memory_order_relaxed) >=
           sh.consumer.held_records.load(std::memory_order_relaxed));
     // Each producer killed between reserve and commit left one busy record.
-    CHECK(seg.control()->records_reclaimed.load(std::memory_order_relaxed) >=
+    CHECK(shmring::detail::control(seg)->records_reclaimed.load(std::memory_order_relaxed) >=
           static_cast<std::uint32_t>(run.producer_held_));
     // Each producer killed after a commit, before noting it, makes its
     // replacement send that record again, and the consumer sees it as a

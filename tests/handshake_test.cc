@@ -22,10 +22,10 @@ using layout::WakeMode;
 using testing::MembarrierScope;
 
 WakeMode mode_of(Segment& s) {
-  return static_cast<WakeMode>(s.control()->wake.mode.load());
+  return static_cast<WakeMode>(shmring::detail::control(s)->wake.mode.load());
 }
 bool light_joined(Segment& s) {
-  return s.control()->wake.light_joined.load() != 0;
+  return shmring::detail::control(s)->wake.light_joined.load() != 0;
 }
 
 TEST_CASE("a fresh ring is in membarrier mode until a handle joins") {

@@ -99,7 +99,7 @@ TEST_CASE("positions are sane only aligned, ordered and a ring apart") {
 
 TEST_CASE("a created segment is published ready with its identity") {
   testing::ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
-  auto* cb = ring.segment().control();
+  auto* cb = shmring::detail::control(ring.segment());
   CHECK(cb->magic == layout::kMagic);
   CHECK(cb->version == layout::kLayoutVersion);
   CHECK(cb->kind == Kind::mpsc);

@@ -203,7 +203,7 @@ TEST_CASE("lifetime: a dead producer's busy record is reclaimed quickly") {
     mine.close();
     CHECK(c.peek(kHang).status == Status::closed);
     CHECK(seg.info().producers_died == 1);
-    CHECK(seg.control()->producers_attached.load(std::memory_order_relaxed) ==
+    CHECK(shmring::detail::control(seg)->producers_attached.load(std::memory_order_relaxed) ==
           0);
   }
   CHECK(testing::own_segment_count() == segments_before);
@@ -225,7 +225,7 @@ TEST_CASE(
   children.kill_and_reap(pid);
   Producer mine = attach_producer(seg);
   CHECK(mine.slot() == 0);
-  CHECK(seg.control()->producers[0].generation.load(
+  CHECK(shmring::detail::control(seg)->producers[0].generation.load(
             std::memory_order_relaxed) == 2);
   REQUIRE(write_after(mine, 0) == Status::ok);
   auto p = c.peek(kHang);
@@ -259,12 +259,12 @@ TEST_CASE("lifetime: pid reuse cannot make a dead owner look alive") {
 
     children.kill_and_reap(pid);
     const int slot = child_slot->load(std::memory_order_relaxed);
-    seg.control()->producers[slot].owner.store(me, std::memory_order_relaxed);
+    shmring::detail::control(seg)->producers[slot].owner.store(me, std::memory_order_relaxed);
     expect_reclaimed_in_time(c, seg, 0);
     // And the ghost registration is reaped.
     mine.close();
     CHECK(c.peek(kHang).status == Status::closed);
-    CHECK(seg.control()->producers[slot].owner.load(
+    CHECK(shmring::detail::control(seg)->producers[slot].owner.load(
               std::memory_order_relaxed) <= 1);
     CHECK(seg.info().producers_died == 1);
   }
@@ -289,10 +289,10 @@ TEST_CASE("lifetime: pid reuse cannot make a dead owner look alive") {
     REQUIRE(attached.wait(kHang));
     CHECK_FALSE(Consumer::attach(seg));  // the child holds it
     children.kill_and_reap(pid);
-    seg.control()->consumer.owner.store(me, std::memory_order_relaxed);
+    shmring::detail::control(seg)->consumer.owner.store(me, std::memory_order_relaxed);
     Consumer c = attach_consumer(seg);
-    CHECK(seg.control()->consumers_died.load(std::memory_order_relaxed) == 1);
-    CHECK(seg.control()->consumer.owner.load(std::memory_order_relaxed) == me);
+    CHECK(shmring::detail::control(seg)->consumers_died.load(std::memory_order_relaxed) == 1);
+    CHECK(shmring::detail::control(seg)->consumer.owner.load(std::memory_order_relaxed) == me);
   }
 }
 
@@ -385,7 +385,7 @@ TEST_CASE("lifetime: a producer blocked on a dead consumer gets peer_dead") {
   // A new consumer resumes at the last released record: the two the dead
   // one peeked come again (at-least-once), nothing is lost.
   Consumer c = attach_consumer(seg);
-  CHECK(seg.control()->consumers_died.load(std::memory_order_relaxed) == 1);
+  CHECK(shmring::detail::control(seg)->consumers_died.load(std::memory_order_relaxed) == 1);
   CHECK(mine.consumer_alive());
   for (std::uint64_t want = 3; want < seq; ++want) {
     auto p = c.peek(kHang);

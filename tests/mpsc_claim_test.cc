@@ -206,11 +206,11 @@ TEST_CASE("claim: a transiently insane pair at attach is not corrupt") {
   Segment& seg = ring.segment();
   // What the constructor could load: a tail older than the head it read
   // next (both moved by others in between).
-  seg.control()->tail.store(4096, std::memory_order_relaxed);
-  seg.control()->head.store(8192, std::memory_order_relaxed);
+  shmring::detail::control(seg)->tail.store(4096, std::memory_order_relaxed);
+  shmring::detail::control(seg)->head.store(8192, std::memory_order_relaxed);
   Producer p = attach_producer(seg);
   // The ring is healthy again (others went on): reserve must work.
-  seg.control()->tail.store(8192, std::memory_order_relaxed);
+  shmring::detail::control(seg)->tail.store(8192, std::memory_order_relaxed);
   CHECK(p.try_write(as_bytes("fine")) == Status::ok);
   Consumer c = attach_consumer(seg);
   CHECK(next_record(c) == "fine");
@@ -263,7 +263,7 @@ TEST_CASE("claim: positions wrap past 2^64 on both ring kinds") {
       REQUIRE(p.try_write(as_bytes(rec)) == Status::ok);
       REQUIRE(next_record(c) == rec);
     }
-    CHECK(seg.control()->tail.load(std::memory_order_relaxed) <
+    CHECK(shmring::detail::control(seg)->tail.load(std::memory_order_relaxed) <
           4096);  // really went past 2^64
     CHECK(next_record(c) == "<would block>");
   }
@@ -289,7 +289,7 @@ TEST_CASE("claim: a clean SPSC close is closed even after a stale 'died'") {
     REQUIRE(p.try_write(as_bytes("clean")) == Status::ok);
   }  // closed
   // What a losing reaper wrote late in the old protocol.
-  seg.control()->last_exit.store(
+  shmring::detail::control(seg)->last_exit.store(
       static_cast<std::uint32_t>(layout::LastExit::died),
       std::memory_order_relaxed);
   CHECK(next_record(c, kHang) == "clean");
@@ -301,7 +301,7 @@ TEST_CASE("claim: attach ignores a scribbled owner word of a free role") {
   // word says (the old "role taken (pid 0)" race).
   ScopedRing ring({.kind = Kind::spsc, .capacity = kCap});
   Segment& seg = ring.segment();
-  seg.control()->producers[0].owner.store(self_token(),
+  shmring::detail::control(seg)->producers[0].owner.store(self_token(),
                                           std::memory_order_relaxed);
   auto p = Producer::attach(seg);
   REQUIRE(p);
@@ -388,7 +388,7 @@ TEST_CASE("roles: the semaphore set lives and dies with its ring") {
   {
     ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
     Segment& seg = ring.segment();
-    semid = seg.sem_id();
+    semid = shmring::detail::sem_id(seg);
     REQUIRE(semid >= 0);
     CHECK(seg.info().sem_present);
     CHECK(seg.info().sem_id == semid);
@@ -422,11 +422,11 @@ TEST_CASE("roles: a keyed ring's set has the ring's key and mode") {
       key, {.kind = Kind::spsc, .capacity = kCap, .mode = 0640});
   REQUIRE(seg);
   struct semid_ds ds {};
-  REQUIRE(::semctl(seg->sem_id(), 0, IPC_STAT, &ds) == 0);
+  REQUIRE(::semctl(shmring::detail::sem_id(*seg), 0, IPC_STAT, &ds) == 0);
   CHECK(ds.sem_perm.__key == key);
   CHECK((ds.sem_perm.mode & 0777) == 0640);
   CHECK(ds.sem_nsems == static_cast<unsigned long>(layout::kSemCount));
-  const int semid = seg->sem_id();
+  const int semid = shmring::detail::sem_id(*seg);
   REQUIRE(Segment::remove(key));
   CHECK_FALSE(sem_set_exists(semid));
 }

@@ -234,9 +234,9 @@ void run(const Scenario& sc) {
   }
   if (sc.abort_one_in != 0) CHECK(aborted > 0);
   // Every producer closed: nothing was reaped or reclaimed.
-  CHECK(seg.control()->records_reclaimed.load() == 0);
-  CHECK(seg.control()->producers_died.load() == 0);
-  CHECK(seg.control()->producers_attached.load() == 0);
+  CHECK(shmring::detail::control(seg)->records_reclaimed.load() == 0);
+  CHECK(shmring::detail::control(seg)->producers_died.load() == 0);
+  CHECK(shmring::detail::control(seg)->producers_attached.load() == 0);
   std::printf(
       "%-28s %u x %llu records in %.2f s (%.2f M records/s), "
       "%llu aborted\n",

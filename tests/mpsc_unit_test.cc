@@ -22,7 +22,7 @@ using testing::ScopedRing;
 
 // Ring offset of a reservation's record header.
 std::uint64_t header_offset(Segment& seg, const Reservation& r) {
-  return static_cast<std::uint64_t>(r.bytes.data() - seg.data()) -
+  return static_cast<std::uint64_t>(r.bytes.data() - shmring::detail::ring_data(seg)) -
          layout::kHeaderSize;
 }
 
@@ -30,7 +30,7 @@ layout::Header header_at(Segment& seg, std::uint64_t off) {
   // acquire: the test reads headers the library wrote in this thread; the
   // atomic access just mirrors how the consumer reads them.
   return layout::decode(std::atomic_ref<std::uint64_t>(
-                            *reinterpret_cast<std::uint64_t*>(seg.data() + off))
+                            *reinterpret_cast<std::uint64_t*>(shmring::detail::ring_data(seg) + off))
                             .load(std::memory_order_acquire));
 }
 
@@ -87,7 +87,7 @@ TEST_CASE("mpsc: each producer gets its own slot, threads of one process too") {
   INFO(b_error);
   REQUIRE(b);
   CHECK(a.slot() != b->slot());
-  auto* cb = ring.segment().control();
+  auto* cb = shmring::detail::control(ring.segment());
   CHECK(cb->producers_attached.load(std::memory_order_relaxed) == 2);
   CHECK(cb->producers[a.slot()].owner.load(std::memory_order_relaxed) ==
         self_token());
@@ -117,7 +117,7 @@ TEST_CASE("mpsc: out-of-order commits are delivered in claim order") {
   // must stop at a (and not skip ahead, which would reorder records).
   CHECK(next(c) == "<would_block>");
   CHECK(next(c) == "<would_block>");
-  CHECK(ring.segment().control()->records_reclaimed.load(
+  CHECK(shmring::detail::control(ring.segment())->records_reclaimed.load(
             std::memory_order_relaxed) == 0);
 
   a.commit();
@@ -182,7 +182,7 @@ TEST_CASE("mpsc: abort turns the record into padding, others flow past it") {
   CHECK(next(c) == "yes");
   CHECK(next(c) == "<would_block>");
   // An aborted record is not a reclaimed one.
-  CHECK(ring.segment().control()->records_reclaimed.load(
+  CHECK(shmring::detail::control(ring.segment())->records_reclaimed.load(
             std::memory_order_relaxed) == 0);
   // The producer is usable after an abort.
   REQUIRE(a.try_write(as_bytes("again")) == Status::ok);
@@ -333,7 +333,7 @@ TEST_CASE("mpsc: the producer table fills up, and a closed slot is reused") {
   CHECK(again->slot() == freed);
   // A new registration of the slot has a new generation, so its records
   // never look like the old owner's.
-  CHECK(ring.segment().control()->producers[freed].generation.load(
+  CHECK(shmring::detail::control(ring.segment())->producers[freed].generation.load(
             std::memory_order_relaxed) == 2);
 }
 
@@ -366,7 +366,7 @@ TEST_CASE("mpsc: ghost slots of dead processes are reaped on attach") {
       REQUIRE(st.exited);
       REQUIRE(st.code == 0);
     }
-    auto* cb = seg.control();
+    auto* cb = shmring::detail::control(seg);
     // The kernel freed the first ghost's role semaphore when it exited, so
     // the second took over its slot at once (counting one death).
     CHECK(cb->producers_died.load(std::memory_order_relaxed) == 1);
@@ -409,7 +409,7 @@ TEST_CASE("mpsc: end of stream only after every producer closed") {
   b.close();
   CHECK(next(c) == "<closed>");
   CHECK(c.peek(std::chrono::seconds(10)).status == Status::closed);
-  CHECK(ring.segment().control()->producers_attached.load(
+  CHECK(shmring::detail::control(ring.segment())->producers_attached.load(
             std::memory_order_relaxed) == 0);
   // A closed producer cannot write.
   CHECK(a.try_write(as_bytes("x")) == Status::closed);
@@ -442,7 +442,7 @@ TEST_CASE("mpsc: end of stream when the last producer died") {
   // The dead producer is still registered until someone reaps it; a drained
   // try_peek does (rate-limited) and then reports end of stream.
   CHECK(c.peek(std::chrono::seconds(30)).status == Status::closed);
-  CHECK(seg.control()->producers_died.load(std::memory_order_relaxed) == 1);
+  CHECK(shmring::detail::control(seg)->producers_died.load(std::memory_order_relaxed) == 1);
   // MPSC reports a producer's death as end of stream, not peer_dead: the
   // other producers' data was complete.
 }

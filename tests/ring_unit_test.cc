@@ -66,7 +66,7 @@ TEST_CASE("peeks return successive records until release") {
     REQUIRE(p.try_write(as_bytes(s)) == Status::ok);
   }
   const auto head0 =
-      ring.segment().control()->head.load(std::memory_order_relaxed);
+      shmring::detail::control(ring.segment())->head.load(std::memory_order_relaxed);
   auto a = c.try_peek();
   auto b = c.try_peek();
   REQUIRE(a);
@@ -74,12 +74,12 @@ TEST_CASE("peeks return successive records until release") {
   CHECK(as_string(a.record.bytes()) == "a");
   CHECK(as_string(b.record.bytes()) == "bb");
   // Peeked records stay valid and unreleased until release().
-  CHECK(ring.segment().control()->head.load(std::memory_order_relaxed) ==
+  CHECK(shmring::detail::control(ring.segment())->head.load(std::memory_order_relaxed) ==
         head0);
   CHECK(as_string(a.record.bytes()) == "a");
   CHECK(c.size_guess() > 0);
   c.release();
-  CHECK(ring.segment().control()->head.load(std::memory_order_relaxed) > head0);
+  CHECK(shmring::detail::control(ring.segment())->head.load(std::memory_order_relaxed) > head0);
   auto d = c.try_peek();
   REQUIRE(d);
   CHECK(as_string(d.record.bytes()) == "ccc");
@@ -314,11 +314,11 @@ TEST_CASE("Queue<T> moves trivially copyable values") {
 
 TEST_CASE("a ring holding values no correct peer writes is corrupt") {
   testing::ScopedRing ring({.capacity = 4096});
-  auto* cb = ring.segment().control();
+  auto* cb = shmring::detail::control(ring.segment());
   Producer p = attach_producer(ring.segment());
   Consumer c = attach_consumer(ring.segment());
   REQUIRE(p.try_write(as_bytes("good")) == Status::ok);
-  auto* header = reinterpret_cast<std::uint64_t*>(ring.segment().data());
+  auto* header = reinterpret_cast<std::uint64_t*>(shmring::detail::ring_data(ring.segment()));
 
   SECTION("tail beyond a full ring") {
     cb->tail.store(cb->head.load(std::memory_order_relaxed) + 4096 + 8,

@@ -73,7 +73,7 @@ class RawSegment {
 // A valid control block, copied out of a real ring.
 std::vector<std::byte> valid_header(RingOptions options) {
   testing::ScopedRing ring(options);
-  const auto* p = reinterpret_cast<const std::byte*>(ring.segment().control());
+  const auto* p = reinterpret_cast<const std::byte*>(shmring::detail::control(ring.segment()));
   return std::vector<std::byte>(p, p + layout::kDataOffset);
 }
 
@@ -99,8 +99,8 @@ TEST_CASE("create, attach and remove by key") {
     CHECK(again->capacity() == 8192);
     CHECK(again->wait_strategy() == WaitStrategy::futex);
     // Both mappings see the same bytes.
-    made->data()[100] = std::byte{0x5a};
-    CHECK(again->data()[100] == std::byte{0x5a});
+    shmring::detail::ring_data(*made)[100] = std::byte{0x5a};
+    CHECK(shmring::detail::ring_data(*again)[100] == std::byte{0x5a});
 
     auto typed = Segment::attach(key, Kind::spsc);
     REQUIRE(typed);
@@ -125,7 +125,7 @@ TEST_CASE("create, attach and remove by key") {
     auto gone = Segment::attach(key);
     REQUIRE_FALSE(gone);
     CHECK(gone.error().code == Errc::not_found);
-    CHECK(again->data()[100] == std::byte{0x5a});
+    CHECK(shmring::detail::ring_data(*again)[100] == std::byte{0x5a});
     // Removing twice through a handle is harmless.
     CHECK(made->remove());
   }
@@ -324,7 +324,7 @@ TEST_CASE("another layout version is version_mismatch, naming both") {
   {
     auto made = Segment::create(key, {.capacity = 4096});
     REQUIRE(made);
-    made->control()->version = layout::kLayoutVersion + 41;
+    shmring::detail::control(*made)->version = layout::kLayoutVersion + 41;
     auto r = Segment::attach(key);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::version_mismatch);

@@ -105,7 +105,7 @@ TEST_CASE("slots between processes: every element once, in order, then "
   // A process without membarrier moved the ring out of membarrier mode
   // (whether the request was acknowledged depends on who joined first).
   const auto mode =
-      static_cast<layout::WakeMode>(seg.control()->wake.mode.load());
+      static_cast<layout::WakeMode>(shmring::detail::control(seg)->wake.mode.load());
   if (hs == Handshake::membarrier || hs == Handshake::fallback) {
     CHECK(mode == testing::settled_mode(hs));
   } else {

@@ -398,7 +398,7 @@ TEST_CASE("slots: a corrupt tail is refused, never read") {
   std::uint64_t v = 0;
   REQUIRE(r.try_pop(&v) == Status::ok);
   // A peer scribbles a tail more than a ring ahead.
-  seg.control()->tail.store(1 + 10 * seg.slot_count());
+  shmring::detail::control(seg)->tail.store(1 + 10 * seg.slot_count());
   CHECK(r.try_pop(&v) == Status::corrupt);
 }
 

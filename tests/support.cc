@@ -271,7 +271,7 @@ pid_t spawn_producer(ChildGuard& children, Segment& seg,
 }
 
 void set_positions(Segment& segment, std::uint64_t pos) {
-  auto* cb = segment.control();
+  auto* cb = shmring::detail::control(segment);
   // relaxed: no peer is attached; whoever attaches next is this thread
   // (program order) or a child forked after this (fork orders it).
   cb->head.store(pos, std::memory_order_relaxed);

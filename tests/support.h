@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "ring/internal/segment_access.h"
 #include "ring/shmring.h"
 
 namespace shmring::testing {

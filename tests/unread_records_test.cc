@@ -51,11 +51,11 @@ TEST_CASE("unread_records refuses inconsistent positions") {
   testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
   Segment& seg = ring.segment();
   // relaxed: a test writing the control block with no peer attached.
-  seg.control()->tail.store(3, std::memory_order_relaxed);  // unaligned
+  shmring::detail::control(seg)->tail.store(3, std::memory_order_relaxed);  // unaligned
   CHECK_FALSE(seg.unread_records().has_value());
-  seg.control()->tail.store(8192, std::memory_order_relaxed);  // > capacity
+  shmring::detail::control(seg)->tail.store(8192, std::memory_order_relaxed);  // > capacity
   CHECK_FALSE(seg.unread_records().has_value());
-  seg.control()->tail.store(0, std::memory_order_relaxed);
+  shmring::detail::control(seg)->tail.store(0, std::memory_order_relaxed);
   CHECK(seg.unread_records() == 0u);
 }
 

@@ -1,4 +1,4 @@
-// Consumer::wait_fd(): an eventfd an event loop can wait on (ring/wait_fd.h).
+// Consumer::wait_fd(): an eventfd an event loop can wait on (ring/internal/wait_fd.h).
 // Level-triggered readiness, end of stream, a dead producer, epoll next to a
 // socket, a producer in another process, and the idle CPU cost.
 #include <poll.h>

@@ -40,7 +40,7 @@ using testing::Handshake;
 // relaxed: read once the peers are done (joined or reaped).
 layout::WakeMode mode_of(Segment& s) {
   return static_cast<layout::WakeMode>(
-      s.control()->wake.mode.load(std::memory_order_relaxed));
+      shmring::detail::control(s)->wake.mode.load(std::memory_order_relaxed));
 }
 
 // The parent's ends of the two rings (producer on ab, consumer on ba) for
@@ -62,7 +62,7 @@ struct ParentEnds {
       // no light wakers, then its role slots say so), so no self-ack.
       auto joined = [](Segment* s, bool consumer) {
         // relaxed: polled until set; nothing else is read through it.
-        auto* cb = s->control();
+        auto* cb = shmring::detail::control(*s);
         if (detail::kLightWakeBuild) {
           return cb->wake.light_joined.load(std::memory_order_relaxed) != 0;
         }
@@ -369,7 +369,7 @@ TEST_CASE(
     REQUIRE(mine.in);
     auto& out = mine.out;
     auto& in = mine.in;
-    auto& waiters = ab.segment().control()->data_ready.waiters;
+    auto& waiters = shmring::detail::control(ab.segment())->data_ready.waiters;
     int count[2] = {0, 0};
     std::vector<double> lat[2];
     for (int i = 0; i < rounds; ++i) {
@@ -560,7 +560,7 @@ TEST_CASE("interrupt() ends blocking calls with interrupted") {
     });
     // Really inside peek() (not about to call it, where the sticky flag
     // alone would make it return interrupted).
-    wait_until_blocked(tid, ring.segment().control()->data_ready.waiters,
+    wait_until_blocked(tid, shmring::detail::control(ring.segment())->data_ready.waiters,
                        wait);
     const auto t0 = Clock::now();
     interrupt();
@@ -584,7 +584,7 @@ TEST_CASE("interrupt() ends blocking calls with interrupted") {
       s = e.p->write(rec);
     });
     // Really inside write(), as above for peek().
-    wait_until_blocked(tid, ring.segment().control()->space_ready.waiters,
+    wait_until_blocked(tid, shmring::detail::control(ring.segment())->space_ready.waiters,
                        wait);
     interrupt();
     waiter.join();
@@ -629,7 +629,7 @@ TEST_CASE("SIGUSR1 whose handler calls interrupt() ends a blocked peek") {
   });
   // Asleep in the futex / semaphore, so the signal interrupts the sleep
   // (EINTR) rather than landing before peek() and leaving the sticky flag.
-  wait_until_blocked(tid, ring.segment().control()->data_ready.waiters);
+  wait_until_blocked(tid, shmring::detail::control(ring.segment())->data_ready.waiters);
   const auto t0 = Clock::now();
   REQUIRE(::pthread_kill(waiter.native_handle(), SIGUSR1) == 0);
   waiter.join();

@@ -116,7 +116,7 @@ TEST_CASE("walk_records reports a garbage header as corrupt") {
   p.flush();
   // A hostile peer rewrites the second header: a span of 3 bytes.
   const std::uint64_t garbage = 3;
-  std::memcpy(seg.data() + 24, &garbage, sizeof garbage);
+  std::memcpy(shmring::detail::ring_data(seg) + 24, &garbage, sizeof garbage);
   const RecordWalk w = seg.walk_records(0, std::nullopt, 100);
   CHECK(w.intact);
   CHECK(w.corrupt);

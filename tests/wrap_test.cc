@@ -229,15 +229,15 @@ class Harness {
     release();
   }
 
-  std::uint64_t tail() const { return seg_->control()->tail.load(); }
-  std::uint64_t head() const { return seg_->control()->head.load(); }
+  std::uint64_t tail() const { return shmring::detail::control(*seg_)->tail.load(); }
+  std::uint64_t head() const { return shmring::detail::control(*seg_)->head.load(); }
   void check_positions() const {
     REQUIRE(tail() == model_.published());
     REQUIRE(head() == model_.head());
   }
 
  private:
-  std::byte* ring_data() const { return seg_->data(); }
+  std::byte* ring_data() const { return shmring::detail::ring_data(*seg_); }
   void check_record(const Record& r, const Model::Entry& want) const {
     INFO("record seq " << want.seq << " at position " << want.pos);
     REQUIRE(r.data == at(want.pos) + kHeader);
@@ -398,7 +398,7 @@ TEST_CASE("hand-computed fills") {
     CHECK(h.tail() == 4096 * 6 + 2048);
     auto r = h.peek();
     REQUIRE(r);
-    CHECK(r->data == h.segment().data() + kHeader);
+    CHECK(r->data == shmring::detail::ring_data(h.segment()) + kHeader);
     h.release();
     CHECK(h.head() == h.tail());
   }

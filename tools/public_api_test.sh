@@ -13,7 +13,7 @@ forbidden='#include *"ring/(layout|liveness|wait|wait_fd)\.h"|ControlBlock|layou
 # The pattern must catch what it is for, or this test could never fail.
 probe=$(mktemp)
 trap 'rm -f "$probe"' EXIT
-printf '%s\n' '#include "ring/layout.h"' 'auto* cb = seg.control();' \
+printf '%s\n' '#include "ring/internal/layout.h"' 'auto* cb = seg.control();' \
   'layout::kMagic;' 'detail::Deadline d;' 'layout::ControlBlock* x;' > "$probe"
 caught=$(grep -cE "$forbidden" "$probe" || true)
 if [ "$caught" -ne 5 ]; then

@@ -525,7 +525,7 @@ int cmd_rm(const Options& o) {
     Segment seg = attach_addressed(o);  // refuses what is not a ring
     const SegmentInfo i = seg.info();
     shmid = seg.id();
-    semid = seg.sem_id();
+    semid = i.sem_id;
     others = others_attached(i);
     name = "ring " + hex_key(i.key);
   }

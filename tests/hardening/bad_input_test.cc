@@ -270,7 +270,7 @@ TEST_CASE("bad input: a segment smaller than its header claims") {
   // room for 256 bytes of data.
   testing::ScopedRing ring({.capacity = 65536});
   RawSegment small(test_key(5), layout::kDataOffset + 256);
-  std::memcpy(small.addr(), ring.segment().control(), layout::kDataOffset);
+  std::memcpy(small.addr(), shmring::detail::control(ring.segment()), layout::kDataOffset);
   auto s = Segment::attach(test_key(5));
   REQUIRE_FALSE(s);
   CHECK(s.error().code == Errc::size_mismatch);
@@ -282,7 +282,7 @@ TEST_CASE("bad input: a segment smaller than its header claims") {
 
 TEST_CASE("bad input: version skew names both versions") {
   testing::ScopedRing ring({.capacity = 4096});
-  ring.segment().control()->version = layout::kLayoutVersion + 1;
+  shmring::detail::control(ring.segment())->version = layout::kLayoutVersion + 1;
   auto s = Segment::attach_id(ring.segment().id());
   REQUIRE_FALSE(s);
   CHECK(s.error().code == Errc::version_mismatch);
@@ -296,7 +296,7 @@ TEST_CASE("bad input: a ring from another PID namespace is attached") {
   // Liveness is the kernel's role semaphores, not pids: peers in another
   // PID namespace (a container sharing the IPC namespace) are fine.
   testing::ScopedRing ring({.capacity = 4096});
-  ring.segment().control()->pid_namespace ^= 0x5a5a;
+  shmring::detail::control(ring.segment())->pid_namespace ^= 0x5a5a;
   auto s = Segment::attach_id(ring.segment().id());
   REQUIRE(s);
   auto c = Consumer::attach(*s);
@@ -305,13 +305,13 @@ TEST_CASE("bad input: a ring from another PID namespace is attached") {
 
 TEST_CASE("bad input: a ring whose semaphore set was removed by hand") {
   testing::ScopedRing ring({.capacity = 4096});
-  const int semid = ring.segment().sem_id();
+  const int semid = shmring::detail::sem_id(ring.segment());
   REQUIRE(semid >= 0);
   REQUIRE(::semctl(semid, 0, IPC_RMID) == 0);
   // Still attachable (for info and rm), but no role can be taken.
   auto s = Segment::attach_id(ring.segment().id());
   REQUIRE(s);
-  CHECK(s->sem_id() == -1);
+  CHECK(shmring::detail::sem_id(*s) == -1);
   CHECK_FALSE(s->info().sem_present);
   auto c = Consumer::attach(*s);
   REQUIRE_FALSE(c);

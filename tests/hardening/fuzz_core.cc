@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ring/shmring.h"
+#include "ring/internal/segment_access.h"
 
 namespace shmring::hardening {
 namespace {
@@ -212,7 +213,7 @@ class Runner {
 };
 
 std::uint64_t Runner::value(std::uint8_t sel, std::uint64_t cur) {
-  const ControlBlock* cb = host_->control();
+  const ControlBlock* cb = shmring::detail::control(*host_);
   const std::uint64_t cap = capacity_;
   const std::uint64_t head = cb->head.load(std::memory_order_relaxed);
   const std::uint64_t tail = cb->tail.load(std::memory_order_relaxed);
@@ -270,13 +271,13 @@ std::uint64_t Runner::value(std::uint8_t sel, std::uint64_t cur) {
 std::vector<std::uint64_t> Runner::record_offsets() const {
   // Walks the headers between head and tail as a reader would, stopping at
   // the first implausible one.
-  const ControlBlock* cb = host_->control();
+  const ControlBlock* cb = shmring::detail::control(*host_);
   std::uint64_t pos = cb->head.load(std::memory_order_relaxed);
   const std::uint64_t tail = cb->tail.load(std::memory_order_relaxed);
   std::vector<std::uint64_t> offs;
   while (pos < tail && pos % 8 == 0 && offs.size() < capacity_ / 8) {
     const std::uint64_t off = pos & (capacity_ - 1);
-    const std::uint64_t w = load_word(host_->data() + off, 8);
+    const std::uint64_t w = load_word(shmring::detail::ring_data(*host_) + off, 8);
     const auto h = layout::decode(w);
     offs.push_back(off);
     if (h.span < 8 || off + h.span > capacity_) break;
@@ -291,8 +292,8 @@ std::vector<std::uint64_t> Runner::record_offsets() const {
 
 void Runner::mutate(std::uint8_t op) {
   out_.mutated = true;
-  std::byte* cbase = reinterpret_cast<std::byte*>(host_->control());
-  std::byte* data = host_->data();
+  std::byte* cbase = reinterpret_cast<std::byte*>(shmring::detail::control(*host_));
+  std::byte* data = shmring::detail::ring_data(*host_);
   switch (op % kOpCount) {
     case kSetField: {
       const auto& f = fields()[in_.u8() % fields().size()];
@@ -382,7 +383,7 @@ bool Runner::build() {
   // Start position: 0, just before a wrap, far out, or just before the
   // 64-bit positions overflow (no correct ring gets there: counts as a
   // mutation).
-  ControlBlock* cb = host_->control();
+  ControlBlock* cb = shmring::detail::control(*host_);
   std::uint64_t start = 0;
   switch ((s0 >> 5) & 3) {
     case 0: start = 0; break;
@@ -437,7 +438,7 @@ void Runner::attach_guest() {
   // A correct creator never leaves state 0 behind for long; an attacher
   // waits 2 s for it (Errc::not_ready). That path has its own test in
   // bad_input_test.cc; here it would only slow the fuzzer down.
-  ControlBlock* cb = host_->control();
+  ControlBlock* cb = shmring::detail::control(*host_);
   if (cb->state.load(std::memory_order_relaxed) == 0) {
     cb->state.store(2, std::memory_order_relaxed);
   }
@@ -518,7 +519,7 @@ void Runner::close_producer(int who) {
 
 void Runner::check_reservation(int who, const Reservation& r, std::size_t size) {
   const Segment& seg = prod_[who]->segment();
-  const std::byte* lo = seg.data();
+  const std::byte* lo = shmring::detail::ring_data(seg);
   const std::byte* hi = lo + capacity_;
   if (r.bytes.size() != size) fail("reservation has the wrong size");
   if (r.bytes.data() < lo + layout::kHeaderSize ||
@@ -587,8 +588,8 @@ bool Runner::produce(int who, std::size_t size, std::size_t used, int mode,
 
 void Runner::attach_consumer(Segment& seg) {
   trace("  consumer attach: head %llu tail %llu\n",
-        static_cast<unsigned long long>(host_->control()->head.load()),
-        static_cast<unsigned long long>(host_->control()->tail.load()));
+        static_cast<unsigned long long>(shmring::detail::control(*host_)->head.load()),
+        static_cast<unsigned long long>(shmring::detail::control(*host_)->tail.load()));
   auto c = Consumer::attach(seg);
   if (c) {
     cons_.emplace(std::move(c).value());
@@ -603,7 +604,7 @@ void Runner::attach_consumer(Segment& seg) {
 }
 
 void Runner::check_record(const Record& rec) {
-  const std::byte* lo = cons_seg_->data();
+  const std::byte* lo = shmring::detail::ring_data(*cons_seg_);
   const std::byte* hi = lo + capacity_;
   if (rec.data < lo + layout::kHeaderSize || rec.data > hi ||
       rec.size > static_cast<std::uint64_t>(hi - rec.data) ||
@@ -791,8 +792,8 @@ void Runner::finish() {
     if (last != Status::ok || failed()) break;
     release();
     trace("  drain: head %llu tail %llu\n",
-          static_cast<unsigned long long>(host_->control()->head.load()),
-          static_cast<unsigned long long>(host_->control()->tail.load()));
+          static_cast<unsigned long long>(shmring::detail::control(*host_)->head.load()),
+          static_cast<unsigned long long>(shmring::detail::control(*host_)->tail.load()));
   }
   if (n > bound) fail("drain delivered more records than the ring holds");
   if (!out_.mutated && !failed()) {

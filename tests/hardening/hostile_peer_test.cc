@@ -24,7 +24,7 @@ TEST_CASE("hostile: capacity rewritten after attach does not resize our view") {
   // would lie far outside the mapping.
   testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
   Segment mine = ring.attach_again();
-  ring.segment().control()->capacity = layout::kMaxCapacity;  // the peer
+  shmring::detail::control(ring.segment())->capacity = layout::kMaxCapacity;  // the peer
   CHECK(mine.capacity() == 4096);
   auto p = Producer::attach(mine);
   auto c = Consumer::attach(mine);
@@ -35,8 +35,8 @@ TEST_CASE("hostile: capacity rewritten after attach does not resize our view") {
     const std::string msg(100 + i % 50, static_cast<char>('a' + i % 26));
     auto r = p->try_reserve(msg.size());
     REQUIRE(r);
-    REQUIRE(r.bytes.data() >= mine.data());
-    REQUIRE(r.bytes.data() + r.bytes.size() <= mine.data() + 4096);
+    REQUIRE(r.bytes.data() >= shmring::detail::ring_data(mine));
+    REQUIRE(r.bytes.data() + r.bytes.size() <= shmring::detail::ring_data(mine) + 4096);
     std::memcpy(r.bytes.data(), msg.data(), msg.size());
     p->commit();
     auto got = c->try_peek();
@@ -50,7 +50,7 @@ TEST_CASE("hostile: max_producers rewritten past the slot table") {
   // Every slot held by a live process (us), and max_producers claims 1000:
   // attach must not walk past the 64-entry table into the ring.
   testing::ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
-  auto* cb = ring.segment().control();
+  auto* cb = shmring::detail::control(ring.segment());
   // Every role held by a live producer (roles are the kernel's semaphores:
   // scribbled owner words would not do).
   std::vector<Producer> holders;
@@ -76,7 +76,7 @@ TEST_CASE("hostile: scribbled claim intents never stop a producer") {
   testing::ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
   auto p = Producer::attach(ring.segment());
   REQUIRE(p);
-  auto* cb = ring.segment().control();
+  auto* cb = shmring::detail::control(ring.segment());
   for (auto& s : cb->producers) s.intent.store(cb->tail.load());
   CHECK(p->try_write(as_bytes("x")) == Status::ok);
   for (auto& s : cb->producers) s.intent.store(0);
@@ -91,11 +91,11 @@ TEST_CASE("hostile: a scribbled MPSC tail is corrupt, never a wild write") {
     auto p = Producer::attach(ring.segment());
     REQUIRE(p);
     REQUIRE(p->try_write(as_bytes("one")) == Status::ok);
-    const std::uint64_t good = ring.segment().control()->tail.load();
-    ring.segment().control()->tail.store(bad);
+    const std::uint64_t good = shmring::detail::control(ring.segment())->tail.load();
+    shmring::detail::control(ring.segment())->tail.store(bad);
     CHECK(p->try_reserve(1000).status == Status::corrupt);
     CHECK(p->try_reserve(8).status == Status::corrupt);
-    ring.segment().control()->tail.store(good);
+    shmring::detail::control(ring.segment())->tail.store(good);
     CHECK(p->try_write(as_bytes("two")) == Status::ok);
   }
 }
@@ -110,7 +110,7 @@ TEST_CASE("hostile: a rejected tail is not trusted by the next peek") {
   auto got = c->try_peek();
   REQUIRE(got);
   c->release();
-  auto* cb = ring.segment().control();
+  auto* cb = shmring::detail::control(ring.segment());
   const std::uint64_t good = cb->tail.load();
   for (std::uint64_t bad : {good + 5000, good + 4, good + 1024 + 8}) {
     INFO("tail " << bad);
@@ -138,7 +138,7 @@ TEST_CASE("hostile: scribbled semaphores neither crash nor hang") {
   auto c = Consumer::attach(ring.segment());
   REQUIRE(p);
   REQUIRE(c);
-  auto* cb = ring.segment().control();
+  auto* cb = shmring::detail::control(ring.segment());
   SECTION("a waiter count of 2^32-1 (once: ~2^31 posts, then EOVERFLOW "
           "thrown through the waker)") {
     cb->data_ready.waiters.store(~0u);
@@ -172,7 +172,7 @@ TEST_CASE("hostile: scribbled semaphores neither crash nor hang") {
 
 TEST_CASE("hostile: slot and counter scribbles leave a usable ring") {
   testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
-  auto* cb = ring.segment().control();
+  auto* cb = shmring::detail::control(ring.segment());
   // A dead token in the producer slot is reaped; a dead consumer's role is
   // taken over; lifecycle counters are statistics, not trusted.
   cb->producers[0].owner.store(kDeadToken);

@@ -1,7 +1,7 @@
 // shmpoke: a test-only hostile peer for the tool tests. It maps a segment by
 // key with raw shmget/shmat (no validation) and rewrites one control-block
 // field, or changes the segment's owner and mode. Field offsets come from
-// ring/layout.h, so no layout constant is copied here.
+// ring/internal/layout.h, so no layout constant is copied here.
 //
 //   shmpoke set KEY FIELD VALUE    FIELD: magic version kind capacity
 //                                  segment_size state pid_namespace head
@@ -21,7 +21,7 @@
 #include <cstring>
 #include <string>
 
-#include "ring/layout.h"
+#include "ring/internal/layout.h"
 
 namespace {
 

@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "ring/wait.h"
+#include "ring/internal/wait.h"
 
 #include <nlohmann/json.hpp>
 
@@ -148,7 +148,7 @@ void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
                 std::chrono::nanoseconds timeout);
 void futex_wake(std::atomic<std::uint32_t>* word);
 
-using shmring::detail::cpu_relax;  // ring/wait.h
+using shmring::detail::cpu_relax;  // ring/internal/wait.h
 
 // A spin-wait step for the peers that have no blocking call (Boost.Lockfree,
 // the fixed-slot ring): pause, and yield every 1024 misses so an unpinned

@@ -36,7 +36,7 @@
 #include <thread>
 
 #include "ring/status.h"
-#include "ring/wait.h"
+#include "ring/internal/wait.h"
 
 namespace shmring {
 

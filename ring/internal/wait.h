@@ -32,16 +32,10 @@
 #include <chrono>
 #include <cstdint>
 
-#include "ring/layout.h"
+#include "ring/internal/layout.h"
+#include "ring/status.h"
 
 namespace shmring {
-
-// Asks every blocking call in this process to return Status::interrupted.
-// Async-signal-safe: call it from a SIGINT/SIGTERM handler. A wait in another
-// thread notices within one sleep slice (kSleepSlice) or at once on EINTR.
-void interrupt() noexcept;
-void clear_interrupt() noexcept;
-bool interrupt_requested() noexcept;
 
 namespace detail {
 

@@ -9,10 +9,11 @@
 #include <atomic>
 #include <cstdint>
 
-#include "ring/layout.h"
-#include "ring/liveness.h"
+#include "ring/internal/layout.h"
+#include "ring/internal/liveness.h"
 #include "ring/segment.h"
 #include "ring/status.h"
+#include "ring/internal/segment_access.h"
 
 namespace shmring::detail {
 
@@ -61,7 +62,7 @@ Error records_on_slots(const Segment& seg);  // slots.cc
 
 // True if roles are taken by pid token (see take_slot_by_token).
 inline bool degraded(const Segment& seg) {
-  return seg.sem_id() < 0 && seg.removed();
+  return detail::sem_id(seg) < 0 && seg.removed();
 }
 
 }  // namespace shmring::detail

@@ -29,21 +29,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace shmring {
+#include "ring/kinds.h"
 
-// spsc and mpsc carry variable-size records; slots carries fixed-size
-// elements (Queue<T>, ring/queue.h, issue 12); broadcast (issue 17): one
-// producer, many consumers, each sees every record.
-enum class Kind : std::uint32_t {
-  spsc = 1,
-  mpsc = 2,
-  slots = 3,
-  broadcast = 4
-};
-// Broadcast rings: what the producer does when the slowest live consumer
-// would be overwritten (docs/design.md, section 11).
-enum class Overrun : std::uint32_t { wait = 0, drop_slow = 1 };
-enum class WaitStrategy : std::uint32_t { futex = 1, semaphore = 2, spin = 3 };
+namespace shmring {
 
 namespace layout {
 

@@ -9,7 +9,8 @@
 #include "ring/deadline.h"
 #include "ring/segment.h"
 #include "ring/status.h"
-#include "ring/wait.h"
+#include "ring/internal/wait.h"
+#include "ring/internal/segment_access.h"
 
 namespace shmring::detail {
 
@@ -18,12 +19,12 @@ namespace shmring::detail {
 // A handle's data point joins the ring's wake-up handshake (wait.h) before
 // the handle publishes or sleeps.
 inline WaitPoint data_point(const Segment& seg) {
-  return {&seg.control()->data_ready, seg.control()->data_sem,
-          seg.wait_strategy(), &seg.control()->wake, true};
+  return {&detail::control(seg)->data_ready, detail::control(seg)->data_sem,
+          seg.wait_strategy(), &detail::control(seg)->wake, true};
 }
 inline WaitPoint space_point(const Segment& seg) {
-  return {&seg.control()->space_ready, seg.control()->space_sem,
-          seg.wait_strategy(), &seg.control()->wake, false};
+  return {&detail::control(seg)->space_ready, detail::control(seg)->space_sem,
+          seg.wait_strategy(), &detail::control(seg)->wake, false};
 }
 
 // The spin → yield → sleep loop shared by reserve() and peek().

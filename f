@@ -1,0 +1,3 @@
+hello
+more
+again
