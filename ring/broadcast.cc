@@ -14,12 +14,17 @@
 #include <cstring>
 #include <string>
 
+#include "ring/broadcast.h"
+#include "ring/internal/broadcast_state.h"
 #include "ring/internal/liveness.h"
 #include "ring/ring.h"
 #include "ring/internal/roles.h"
+#include "ring/names.h"
 #include "ring/internal/segment_access.h"
 
 namespace shmring {
+
+using detail::RecordReader;
 
 using detail::Clock;
 using layout::BroadcastBlock;
@@ -49,7 +54,8 @@ bool cursor_alive(int semid, std::uint32_t i, const Cursor& cur,
 
 // ---------------------------------------------------------------- consumer
 
-Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
+Result<RecordReader> RecordReader::attach_cursor(Segment& segment,
+                                                 ProcessToken me) {
   ControlBlock* cb = detail::control(segment);
   BroadcastBlock* bb = detail::broadcast_block(segment);
   const std::uint32_t n = cursor_count(segment);
@@ -105,7 +111,7 @@ Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
     // seq_cst: a producer blocked on a full ring reads it in
     // blocked_status() (no consumer yet: keep waiting).
     cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
-    return Consumer(segment, me, static_cast<int>(i));
+    return RecordReader(segment, me, static_cast<int>(i));
   }
   std::string pids;
   for (std::uint32_t i = 0; i < n; ++i) {
@@ -125,8 +131,8 @@ Result<Consumer> Consumer::attach_broadcast(Segment& segment, ProcessToken me) {
 // The constructor's part for a broadcast consumer: start at the tail as it
 // is after our registration, and publish that as our position (it may be
 // ahead of the conservative one attach stored, and so unblock the producer).
-void Consumer::join_cursor() {
-  Cursor& cur = bb_->cursors[cursor_];
+void RecordReader::join_cursor() {
+  Cursor& cur = cursor_->bb->cursors[cursor_->index];
   head_word_ = &cur.position;
   // seq_cst: after the owner CAS in attach_broadcast() (the proof's X).
   head_ = read_ = cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
@@ -136,8 +142,8 @@ void Consumer::join_cursor() {
   space_ready_.publish(cur.position, head_);
 }
 
-void Consumer::leave_cursor() {
-  Cursor& cur = bb_->cursors[cursor_];
+void RecordReader::leave_cursor() {
+  Cursor& cur = cursor_->bb->cursors[cursor_->index];
   ProcessToken mine = token_;
   // seq_cst: the waker half of the space_ready pair with a producer
   // sleeping because we were the slowest (its announce, then the rescan's
@@ -147,14 +153,37 @@ void Consumer::leave_cursor() {
       mine, kFreeClosed, std::memory_order_seq_cst, std::memory_order_relaxed);
   // After the owner word: a reaper that still sees our token finds the
   // role held, so a clean close is never counted as a death.
-  drop_role(sem_id_, layout::cursor_sem(static_cast<std::uint32_t>(cursor_)));
+  drop_role(sem_id_, layout::cursor_sem(static_cast<std::uint32_t>(cursor_->index)));
   space_ready_.wake();
+}
+
+Result<Subscriber> Subscriber::attach(Segment& segment) {
+  if (segment.kind() != Kind::broadcast) {
+    return Error{Errc::wrong_kind,
+                 "ring " + hex_key(segment.key()) +
+                     " is not a broadcast ring: a Subscriber reads broadcast "
+                     "rings (use Consumer for spsc/mpsc, QueueReader<T> for "
+                     "slots)"};
+  }
+  auto r = RecordReader::attach(segment);
+  if (!r) return r.error();
+  return Subscriber(std::move(r).value());
+}
+
+int RecordReader::cursor_index() const { return cursor_ ? cursor_->index : -1; }
+
+std::uint64_t RecordReader::lost_bytes() const {
+  return cursor_ ? cursor_->lost_bytes : 0;
+}
+
+std::uint64_t RecordReader::lost_records() const {
+  return cursor_ ? cursor_->lost_records : 0;
 }
 
 // ---------------------------------------------------------------- producer
 
 std::uint64_t Producer::broadcast_min() {
-  BroadcastBlock* bb = bb_;
+  BroadcastBlock* bb = fan_->bb;
   // seq_cst fence before the owner loads: a joiner whose owner CAS we do
   // not see loads tail after everything we stored before this fence
   // (docs/design.md section 11), so it starts at or after the minimum we
@@ -169,7 +198,7 @@ std::uint64_t Producer::broadcast_min() {
   const std::uint64_t floor_lag = tail_ - cached_head_;
   std::uint64_t lag = 0;
   bool any = false;
-  for (std::uint32_t i = 0; i < max_consumers_; ++i) {
+  for (std::uint32_t i = 0; i < fan_->max_consumers; ++i) {
     const Cursor& cur = bb->cursors[i];
     // seq_cst: see the fence above; acquire pairs with the joiner's owner
     // CAS (its first position is visible).
@@ -195,9 +224,9 @@ std::uint64_t Producer::broadcast_min() {
 }
 
 int Producer::reap_dead_consumers() {
-  BroadcastBlock* bb = bb_;
+  BroadcastBlock* bb = fan_->bb;
   int reaped = 0;
-  for (std::uint32_t i = 0; i < max_consumers_; ++i) {
+  for (std::uint32_t i = 0; i < fan_->max_consumers; ++i) {
     Cursor& cur = bb->cursors[i];
     // acquire: pairs with the consumer's owner CAS.
     ProcessToken t = cur.owner.load(std::memory_order_acquire);
@@ -218,20 +247,20 @@ int Producer::reap_dead_consumers() {
 void Producer::reap_dead_consumers_throttled() {
   // A producer that only polls try_reserve() on a full ring: look at the
   // clock every 256th time, reap at most once per sleep slice.
-  if ((++full_polls_ & 255) != 1) return;
+  if ((++fan_->full_polls & 255) != 1) return;
   const auto now = Clock::now();
-  if (now - last_reap_ < detail::kSleepSlice) return;
-  last_reap_ = now;
+  if (now - fan_->last_reap < detail::kSleepSlice) return;
+  fan_->last_reap = now;
   reap_dead_consumers();
 }
 
 Status Producer::broadcast_blocked_status() {
   // Dead consumers first, whatever the options: a killed subscriber must
   // not hold the producer for longer than one slice.
-  last_reap_ = Clock::now();
+  fan_->last_reap = Clock::now();
   reap_dead_consumers();
-  BroadcastBlock* bb = bb_;
-  for (std::uint32_t i = 0; i < max_consumers_; ++i) {
+  BroadcastBlock* bb = fan_->bb;
+  for (std::uint32_t i = 0; i < fan_->max_consumers; ++i) {
     // acquire: pairs with the consumer's owner CAS.
     if (registered(bb->cursors[i].owner.load(std::memory_order_acquire))) {
       return Status::ok;  // a live consumer holds the ring: wait for it
@@ -246,8 +275,8 @@ Status Producer::broadcast_blocked_status() {
 }
 
 bool Producer::any_consumer_alive() const {
-  BroadcastBlock* bb = bb_;
-  for (std::uint32_t i = 0; i < max_consumers_; ++i) {
+  BroadcastBlock* bb = fan_->bb;
+  for (std::uint32_t i = 0; i < fan_->max_consumers; ++i) {
     // acquire: pairs with the consumer's owner CAS.
     const ProcessToken t = bb->cursors[i].owner.load(std::memory_order_acquire);
     if (cursor_alive(sem_id_, i, bb->cursors[i], t)) return true;

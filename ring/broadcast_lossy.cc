@@ -10,8 +10,9 @@
 #include <atomic>
 #include <cstdint>
 
-#include "ring/ring.h"
+#include "ring/internal/broadcast_state.h"
 #include "ring/internal/roles.h"
+#include "ring/ring.h"
 
 // ================================================= Overrun::drop_slow
 //
@@ -28,6 +29,8 @@
 // 11, "drop-slow").
 
 namespace shmring {
+
+using detail::RecordReader;
 
 using detail::kFreeDied;
 using layout::BroadcastBlock;
@@ -93,7 +96,7 @@ bool ahead(std::uint64_t from, std::uint64_t pos) {
 // tell a successor which snapshot a writer killed here left complete
 // (init_lossy).
 void Producer::write_snapshots() {
-  BroadcastBlock* bb = bb_;
+  BroadcastBlock* bb = fan_->bb;
   // relaxed: only this producer writes it; a value that is not a multiple
   // of 4 was left by a predecessor that died while writing: we finish its
   // turn.
@@ -105,9 +108,9 @@ void Producer::write_snapshots() {
   // value (pairs with the reader's acquire fence before its re-read).
   std::atomic_thread_fence(std::memory_order_release);
   // relaxed (all six): published by the release store of snap_seq below.
-  bb->oldest.store(oldest_, std::memory_order_relaxed);
-  bb->oldest_payload.store(oldest_payload_, std::memory_order_relaxed);
-  bb->oldest_records.store(oldest_records_, std::memory_order_relaxed);
+  bb->oldest.store(fan_->oldest, std::memory_order_relaxed);
+  bb->oldest_payload.store(fan_->oldest_payload, std::memory_order_relaxed);
+  bb->oldest_records.store(fan_->oldest_records, std::memory_order_relaxed);
   // Signal fences (compiler only, no instruction): the stores stay in
   // this program order, and a kill stops the thread between two
   // instructions, so a killed writer leaves every store before that point
@@ -117,20 +120,20 @@ void Producer::write_snapshots() {
   // relaxed: still odd for readers; only a successor reads which.
   bb->snap_seq.store(s + 3, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  bb->start.store(counted_, std::memory_order_relaxed);
-  bb->start_payload.store(counted_payload_, std::memory_order_relaxed);
-  bb->start_records.store(counted_records_, std::memory_order_relaxed);
+  bb->start.store(fan_->counted, std::memory_order_relaxed);
+  bb->start_payload.store(fan_->counted_payload, std::memory_order_relaxed);
+  bb->start_records.store(fan_->counted_records, std::memory_order_relaxed);
   // release: pairs with the reader's acquire load of snap_seq.
   bb->snap_seq.store(s + 4, std::memory_order_release);
 }
 
-// Adds the records in [counted_, pos) to the cumulative counts. They are
+// Adds the records in [fan_->counted, pos) to the cumulative counts. They are
 // ours (or our predecessor's, at attach): headers are checked all the same,
 // and a walk that meets a bad one gives up at pos (the counts stay what
 // they were: consumers' loss figures are then off by what it skipped).
 void Producer::count_to(std::uint64_t pos) {
-  while (counted_ != pos) {
-    const std::uint64_t off = counted_ & mask_;
+  while (fan_->counted != pos) {
+    const std::uint64_t off = fan_->counted & mask_;
     // relaxed: our own earlier store (or our predecessor's, published by
     // its tail store, which our attach acquired).
     const layout::Header h = layout::decode(
@@ -138,15 +141,15 @@ void Producer::count_to(std::uint64_t pos) {
             *reinterpret_cast<std::uint64_t*>(data_ + off))
             .load(std::memory_order_relaxed));
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
-        h.span > pos - counted_ || h.busy) {
-      counted_ = pos;
+        h.span > pos - fan_->counted || h.busy) {
+      fan_->counted = pos;
       return;
     }
     if (!h.padding) {
-      counted_payload_ += h.length;
-      ++counted_records_;
+      fan_->counted_payload += h.length;
+      ++fan_->counted_records;
     }
-    counted_ += h.span;
+    fan_->counted += h.span;
   }
 }
 
@@ -160,7 +163,7 @@ void Producer::init_lossy() {
   // (this write's; the start one is torn). Either is a record boundary
   // within a ring of our tail with the counts before it, and serves as
   // both.
-  BroadcastBlock* bb = bb_;
+  BroadcastBlock* bb = fan_->bb;
   Snapshots s;
   // acquire: pairs with the predecessor's release store of snap_seq (a
   // dead one's stores are ordered before our attach by the role hand-over).
@@ -168,11 +171,11 @@ void Producer::init_lossy() {
   load_fields(bb, &s);
   if ((seq & 3) == 1) s.oldest = s.start;
   if ((seq & 3) == 3) s.start = s.oldest;
-  counted_ = tail_;
-  counted_payload_ = s.start.payload;
-  counted_records_ = s.start.records;
+  fan_->counted = tail_;
+  fan_->counted_payload = s.start.payload;
+  fan_->counted_records = s.start.records;
   if (aligned(s.start.pos) && tail_ - s.start.pos <= capacity_) {
-    counted_ = s.start.pos;
+    fan_->counted = s.start.pos;
     count_to(tail_);
   }
   // acquire: pairs with the predecessor's release store of the intent.
@@ -180,24 +183,24 @@ void Producer::init_lossy() {
   // or never committed), so ours continues from it. A value more than a
   // ring past our tail is no predecessor's: a scribble, ignored.
   const std::uint64_t ti = bb->tail_intent.load(std::memory_order_acquire);
-  intent_ = ahead(tail_, ti) && ti - tail_ <= capacity_ ? ti : tail_;
-  oldest_ = counted_;
-  oldest_payload_ = counted_payload_;
-  oldest_records_ = counted_records_;
+  fan_->intent = ahead(tail_, ti) && ti - tail_ <= capacity_ ? ti : tail_;
+  fan_->oldest = fan_->counted;
+  fan_->oldest_payload = fan_->counted_payload;
+  fan_->oldest_records = fan_->counted_records;
   if (aligned(s.oldest.pos) && tail_ - s.oldest.pos <= capacity_ &&
-      !ahead(counted_, s.oldest.pos)) {
-    oldest_ = s.oldest.pos;
-    oldest_payload_ = s.oldest.payload;
-    oldest_records_ = s.oldest.records;
+      !ahead(fan_->counted, s.oldest.pos)) {
+    fan_->oldest = s.oldest.pos;
+    fan_->oldest_payload = s.oldest.payload;
+    fan_->oldest_records = s.oldest.records;
   }
   if ((seq & 3) == 3) {
     // The torn start snapshot is made whole (ours) before our write moves
     // snap_seq to 4n + 1, which vouches for it: killed in between, we
     // leave 4n + 3 and a whole oldest snapshot, as our predecessor did.
     // relaxed (all three): we hold the role; read by our successor only.
-    bb->start.store(counted_, std::memory_order_relaxed);
-    bb->start_payload.store(counted_payload_, std::memory_order_relaxed);
-    bb->start_records.store(counted_records_, std::memory_order_relaxed);
+    bb->start.store(fan_->counted, std::memory_order_relaxed);
+    bb->start_payload.store(fan_->counted_payload, std::memory_order_relaxed);
+    bb->start_records.store(fan_->counted_records, std::memory_order_relaxed);
     // Compiler order only, as in write_snapshots().
     std::atomic_signal_fence(std::memory_order_seq_cst);
   }
@@ -209,39 +212,39 @@ void Producer::lossy_overwrite(std::uint64_t end) {
   // dropped by abort() may have had all its bytes written, so the span it
   // announced stays announced (a lower intent would vouch for records
   // those bytes tore).
-  if (ahead(intent_, end)) intent_ = end;
+  if (ahead(fan_->intent, end)) fan_->intent = end;
   // Records committed with commit_deferred() that this write would
   // overwrite are published first: consumers see them (or are lapped).
-  if (intent_ - published_ > capacity_) publish();
+  if (fan_->intent - published_ > capacity_) publish();
   count_to(published_);
-  // The records whose bytes [intent_ - capacity, ...) we are about to
+  // The records whose bytes [fan_->intent - capacity, ...) we are about to
   // reuse or have reused: walk past them; the first one we keep is the
   // oldest intact record.
-  while (intent_ - oldest_ > capacity_) {
-    const std::uint64_t off = oldest_ & mask_;
+  while (fan_->intent - fan_->oldest > capacity_) {
+    const std::uint64_t off = fan_->oldest & mask_;
     // relaxed: our own (or our predecessor's) header, as in count_to().
     const layout::Header h = layout::decode(
         std::atomic_ref<std::uint64_t>(
             *reinterpret_cast<std::uint64_t*>(data_ + off))
             .load(std::memory_order_relaxed));
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
-        h.span > published_ - oldest_ || h.busy) {
+        h.span > published_ - fan_->oldest || h.busy) {
       // Unreadable: the oldest we can vouch for is what we published.
-      oldest_ = counted_;
-      oldest_payload_ = counted_payload_;
-      oldest_records_ = counted_records_;
+      fan_->oldest = fan_->counted;
+      fan_->oldest_payload = fan_->counted_payload;
+      fan_->oldest_records = fan_->counted_records;
       break;
     }
     if (!h.padding) {
-      oldest_payload_ += h.length;
-      ++oldest_records_;
+      fan_->oldest_payload += h.length;
+      ++fan_->oldest_records;
     }
-    oldest_ += h.span;
+    fan_->oldest += h.span;
   }
   // The snapshots first, then the intent (release): a consumer that sees
   // this intent (acquire) finds an oldest record this write spares.
   write_snapshots();
-  bb_->tail_intent.store(intent_, std::memory_order_release);
+  fan_->bb->tail_intent.store(fan_->intent, std::memory_order_release);
   // release fence: the intent is ordered before the record and header
   // stores that follow (they overwrite bytes a consumer may be reading; it
   // reads them, then, after an acquire fence, the intent: a seqlock's
@@ -258,9 +261,9 @@ void Producer::close_lossy() {
 
 // ---------------------------------------------------------------- consumer
 
-Peeked Consumer::resync() {
+Peeked RecordReader::resync() {
   Snapshots s;
-  if (!read_snapshots(bb_, &s, 64) ||
+  if (!read_snapshots(cursor_->bb, &s, 64) ||
       !ahead(read_, s.oldest.pos) || !aligned(s.oldest.pos)) {
     // The producer is mid-update, or its snapshot is older than the lap we
     // saw: look again at the next peek.
@@ -271,18 +274,18 @@ Peeked Consumer::resync() {
   // our own (a producer that could not continue its predecessor's, or a
   // peer's scribble) say nothing about the loss: it is unknown, and
   // counted as none rather than as a wrapped difference.
-  const std::uint64_t lost_payload = s.oldest.payload - payload_before_read_;
-  const std::uint64_t lost_records = s.oldest.records - records_before_read_;
+  const std::uint64_t lost_payload = s.oldest.payload - cursor_->payload_before_read;
+  const std::uint64_t lost_records = s.oldest.records - cursor_->records_before_read;
   if (lost_payload < (1ULL << 63) && lost_records < (1ULL << 63)) {
-    lost_bytes_ += lost_payload;
-    lost_records_ += lost_records;
+    cursor_->lost_bytes += lost_payload;
+    cursor_->lost_records += lost_records;
   }
-  head_ = read_ = valid_ = lossy_tail_ = cached_tail_ = s.oldest.pos;
-  payload_before_read_ = payload_at_valid_ = s.oldest.payload;
-  records_before_read_ = records_at_valid_ = s.oldest.records;
-  layout::Cursor& cur = bb_->cursors[cursor_];
+  head_ = read_ = cursor_->valid = cursor_->lossy_tail = cached_tail_ = s.oldest.pos;
+  cursor_->payload_before_read = cursor_->payload_at_valid = s.oldest.payload;
+  cursor_->records_before_read = cursor_->records_at_valid = s.oldest.records;
+  layout::Cursor& cur = cursor_->bb->cursors[cursor_->index];
   // relaxed: informational (`shm-ring info`).
-  cur.lost.store(lost_bytes_, std::memory_order_relaxed);
+  cur.lost.store(cursor_->lost_bytes, std::memory_order_relaxed);
   // Our position (informational on a drop-slow ring: the producer does
   // not wait for it): WaitPoint::publish, as release().
   space_ready_.publish(*head_word_, head_);
@@ -293,39 +296,39 @@ Peeked Consumer::resync() {
 // boundary with the counts before it), so that lost_bytes() is exact; it
 // may lie a few records (those since the producer's last reserve) before
 // the tail we read. Without a usable snapshot: at the tail, counts from 0.
-void Consumer::join_lossy() {
+void RecordReader::join_lossy() {
   Snapshots s;
-  if (read_snapshots(bb_, &s, 64) && aligned(s.start.pos) &&
+  if (read_snapshots(cursor_->bb, &s, 64) && aligned(s.start.pos) &&
       !ahead(read_, s.start.pos)) {
     head_ = read_ = cached_tail_ = s.start.pos;
-    payload_before_read_ = payload_at_valid_ = s.start.payload;
-    records_before_read_ = records_at_valid_ = s.start.records;
+    cursor_->payload_before_read = cursor_->payload_at_valid = s.start.payload;
+    cursor_->records_before_read = cursor_->records_at_valid = s.start.records;
   }
-  lossy_tail_ = valid_ = read_;
+  cursor_->lossy_tail = cursor_->valid = read_;
 }
 
-bool Consumer::intact_lossy() {
-  if (read_ == valid_) return true;
+bool RecordReader::intact_lossy() {
+  if (read_ == cursor_->valid) return true;
   // acquire fence: our reads of the records happen before the intent load
   // (pairs with the producer's release fence after its intent store: if we
   // read any byte it wrote after that, we see its intent or a later one).
   std::atomic_thread_fence(std::memory_order_acquire);
   const std::uint64_t ti =
-      bb_->tail_intent.load(std::memory_order_relaxed);
+      cursor_->bb->tail_intent.load(std::memory_order_relaxed);
   // The producer overwrites in position order, so the first record not
   // yet vouched for is the first it would have torn.
-  if (!ahead(valid_, ti) || ti - valid_ <= capacity_) {
-    valid_ = read_;
-    payload_at_valid_ = payload_before_read_;
-    records_at_valid_ = records_before_read_;
+  if (!ahead(cursor_->valid, ti) || ti - cursor_->valid <= capacity_) {
+    cursor_->valid = read_;
+    cursor_->payload_at_valid = cursor_->payload_before_read;
+    cursor_->records_at_valid = cursor_->records_before_read;
     return true;
   }
   // Torn: drop what was peeked since; what was vouched for is released.
   // The next peek finds the lap and counts the dropped records as lost.
-  read_ = valid_;
-  lossy_tail_ = cached_tail_ = read_;
-  payload_before_read_ = payload_at_valid_;
-  records_before_read_ = records_at_valid_;
+  read_ = cursor_->valid;
+  cursor_->lossy_tail = cached_tail_ = read_;
+  cursor_->payload_before_read = cursor_->payload_at_valid;
+  cursor_->records_before_read = cursor_->records_at_valid;
   if (head_ != read_) {
     head_ = read_;
     // As release(): WaitPoint::publish of our position.
@@ -334,7 +337,7 @@ bool Consumer::intact_lossy() {
   return false;
 }
 
-Status Consumer::lossy_end_status() {
+Status RecordReader::lossy_end_status() {
   // As end_status() (roles.cc), without its index checks: here the tail
   // may legitimately be more than a ring ahead of head_.
   // seq_cst: pairs with Producer::attach's increment.
@@ -354,10 +357,10 @@ Status Consumer::lossy_end_status() {
   return Status::closed;
 }
 
-Peeked Consumer::try_peek_lossy() {
-  BroadcastBlock* bb = bb_;
+Peeked RecordReader::try_peek_lossy() {
+  BroadcastBlock* bb = cursor_->bb;
   for (;;) {
-    if (read_ == lossy_tail_) {
+    if (read_ == cursor_->lossy_tail) {
       // seq_cst: acquire pairs with the producer's tail store; seq_cst for
       // the data_ready re-check when called from wait_loop.
       const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
@@ -394,7 +397,7 @@ Peeked Consumer::try_peek_lossy() {
       }
       // At most a ring to walk: every pass below advances read_ by at
       // least a header towards it.
-      lossy_tail_ = t;
+      cursor_->lossy_tail = t;
     }
     const std::uint64_t off = read_ & mask_;
     // relaxed: validated by the intent below (the producer's header store
@@ -414,7 +417,7 @@ Peeked Consumer::try_peek_lossy() {
     }
     const layout::Header h = layout::decode(word);
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
-        h.span > lossy_tail_ - read_ || h.busy ||
+        h.span > cursor_->lossy_tail - read_ || h.busy ||
         (!h.padding && h.span > max_span_)) {
       corrupt_at_ = off;
       return {Status::corrupt, {}};
@@ -423,14 +426,14 @@ Peeked Consumer::try_peek_lossy() {
     read_ += h.span;
     if (h.padding) {
       if (nothing_outstanding) {
-        head_ = valid_ = read_;
+        head_ = cursor_->valid = read_;
         // As release(): WaitPoint::publish of our position.
         space_ready_.publish(*head_word_, head_);
       }
       continue;
     }
-    payload_before_read_ += h.length;
-    ++records_before_read_;
+    cursor_->payload_before_read += h.length;
+    ++cursor_->records_before_read;
     // The inline fast path must not deliver without these checks.
     cached_tail_ = read_;
     return {Status::ok, {data_ + off + layout::kHeaderSize, h.length, h.type}};

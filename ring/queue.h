@@ -1,46 +1,38 @@
-// Queue<T>: typed elements for trivially copyable T, over the one library.
-//
-// On a fixed-slot ring (Kind::slots, created with slot_size = sizeof(T)) an
-// element is a bare T in a slot: the data path is rigtorp/SPSCQueue's (the
-// producer copies into slot[tail mod n] and stores tail with release; the
-// consumer copies out and stores head with release; each keeps a cached
-// copy of the other's index and reloads it only when the ring looks full /
-// empty), plus the ring's wake-up check (WaitPoint::publish: two relaxed
-// loads). No record header, no out-of-line call per element.
-//
-// On a record ring (spsc, mpsc) Queue<T> still works: one record of
-// sizeof(T) bytes per element (16 bytes for an 8-byte T), through
-// Producer::try_reserve/commit and Consumer::try_peek/release.
-//
-// Either way the handles underneath are a Producer and a Consumer: roles,
+// QueueWriter<T> / QueueReader<T>: typed elements of a fixed-slot ring
+// (Kind::slots, created with slot_size = sizeof(T)), for trivially
+// copyable T. An element is a bare T in a slot: the data path is
+// rigtorp/SPSCQueue's (the writer copies into slot[tail mod n] and stores
+// tail with release; the reader copies out and stores head with release;
+// each keeps a cached copy of the other's index and reloads it only when
+// the ring looks full / empty), plus the ring's wake-up check (two relaxed
+// loads). No record header, no out-of-line call per element. Roles,
 // liveness, reaping of dead peers, end of stream (closed / peer_dead),
-// blocking waits (spin, then futex) and Consumer::wait_fd() are theirs.
+// blocking waits and wait_fd() are the record rings' own.
 //
 //   auto seg = Segment::create(key, {.kind = Kind::slots, .capacity = 1 << 20,
 //                                    .slot_size = sizeof(Tick)});
-//   auto w = QueueWriter<Tick>::attach(*seg);   // wrong_kind if the ring's
-//   Status s = w->push(tick);                   // elements are not a Tick
+//   auto w = QueueWriter<Tick>::attach(*seg);   // wrong_kind unless the
+//   Status s = w->push(tick);                   // ring holds Ticks
+//   auto r = QueueReader<Tick>::attach(*seg);
+//   Popped<Tick> got = r->pop();                // got.value if ok
 #pragma once
 
 #include <cstring>
-#include <optional>
-#include <string>
 #include <type_traits>
 
-#include "ring/ring.h"
+#include "ring/internal/handles.h"  // SlotWriter, SlotReader: the fast paths
+#include "ring/segment.h"
+#include "ring/status.h"
 
 namespace shmring {
 
-namespace detail {
-inline Error element_size_error(const char* who, const Segment& seg,
-                                std::size_t size) {
-  return Error{Errc::wrong_kind,
-               std::string(who) + ": this slots ring holds " +
-                   std::to_string(seg.slot_size()) + "-byte elements, but " +
-                   who + "<T> has sizeof(T) = " + std::to_string(size) +
-                   " (create the ring with slot_size = sizeof(T))"};
-}
-}  // namespace detail
+// The result of a pop: a Status and the element (valid if ok).
+template <class T>
+struct Popped {
+  Status status = Status::would_block;
+  T value{};
+  explicit operator bool() const { return status == Status::ok; }
+};
 
 template <class T>
 class QueueWriter {
@@ -48,104 +40,47 @@ class QueueWriter {
                 "Queue<T> copies T through shared memory bytewise");
 
  public:
-  // Takes the producer role on `segment` (Producer::attach_slots on a
-  // slots ring, Producer::attach on a record ring). Errc::wrong_kind if
-  // the slots ring's element size is not sizeof(T); the role errors of
-  // Producer::attach otherwise.
+  // Takes the producer role of a slots ring of sizeof(T)-byte elements.
+  // Errc::wrong_kind for another kind or element size; role_taken if a
+  // live producer holds it.
   static Result<QueueWriter> attach(Segment& segment,
                                     ProducerOptions options = {}) {
-    if (segment.kind() == Kind::slots && segment.slot_size() != sizeof(T)) {
-      return detail::element_size_error("QueueWriter", segment, sizeof(T));
-    }
-    auto p = segment.kind() == Kind::slots
-                 ? Producer::attach_slots(segment, sizeof(T), options)
-                 : Producer::attach(segment, options);
-    if (!p) return p.error();
-    return QueueWriter(std::move(p).value());
+    auto w = detail::SlotWriter::attach(segment, sizeof(T), options);
+    if (!w) return w.error();
+    return QueueWriter(std::move(w).value());
   }
 
-  // A view of a producer attached elsewhere (the caller keeps it alive).
-  // On a slots producer whose element size is not sizeof(T) every push
-  // returns Status::too_large: use attach() to have that refused up front.
-  explicit QueueWriter(Producer& producer) : p_(&producer) { set_mode(); }
-
-  QueueWriter(QueueWriter&& o) noexcept
-      : own_(std::move(o.own_)),
-        p_(own_ ? &*own_ : o.p_),
-        mode_(o.mode_) {}
-  QueueWriter& operator=(QueueWriter&&) = delete;
-
-  Producer& producer() const { return *p_; }
-  // Detaches (the last producer to close ends the stream). A view's close
-  // closes the viewed producer.
-  void close() { p_->close(); }
-
-  // Inline. Slots: a cached-head compare, a sizeof(T) copy and the release
-  // store of tail (no RMW, no fence). Records: try_reserve's fast path, the
-  // copy and commit's release store.
+  // Inline: a cached-head compare, a sizeof(T) copy and the release store
+  // of tail (no RMW, no fence). would_block when full; closed, corrupt.
   [[nodiscard]] Status try_push(const T& v) {
-    if (mode_ == Mode::slots) {
-      Status why;
-      std::byte* s = p_->try_claim_slot(&why);
-      if (s == nullptr) return why;
-      std::memcpy(s, &v, sizeof(T));
-      p_->publish_slot();
-      return Status::ok;
-    }
-    if (mode_ == Mode::mismatch) return Status::too_large;
-    Reservation r = p_->try_reserve(sizeof(T));
-    if (!r) return r.status;
-    std::memcpy(r.bytes.data(), &v, sizeof(T));
-    p_->commit(sizeof(T));
+    const detail::SlotRef s = w_.try_claim();
+    if (s.status != Status::ok) return s.status;
+    std::memcpy(s.at, &v, sizeof(T));
+    w_.publish();
     return Status::ok;
   }
 
-  // Blocks while the ring is full (spin, then sleep), like reserve().
+  // Blocks while the ring is full (spin, then sleep): ok, timed_out,
+  // peer_dead (the reader is gone), interrupted, closed, corrupt.
   [[nodiscard]] Status push(const T& v, Timeout timeout = kForever) {
-    if (mode_ == Mode::slots) {
-      for (;;) {
-        Status why;
-        if (std::byte* s = p_->try_claim_slot(&why)) {
-          std::memcpy(s, &v, sizeof(T));
-          p_->publish_slot();
-          return Status::ok;
-        }
-        if (why != Status::would_block) return why;
-        // ok once a slot is free: we are the only producer, so the claim
-        // above then succeeds.
-        why = p_->wait_slot(timeout);
-        if (why != Status::ok) return why;
-      }
+    for (;;) {
+      const Status st = try_push(v);
+      if (st != Status::would_block) return st;
+      // ok once a slot is free: we are the only writer, so the next
+      // try_push succeeds.
+      const Status w = w_.wait(timeout);
+      if (w != Status::ok) return w;
     }
-    if (mode_ == Mode::mismatch) return Status::too_large;
-    Reservation r = p_->try_reserve(sizeof(T));
-    if (!r) {
-      if (r.status != Status::would_block) return r.status;
-      r = p_->reserve(sizeof(T), timeout);
-      if (!r) return r.status;
-    }
-    std::memcpy(r.bytes.data(), &v, sizeof(T));
-    p_->commit(sizeof(T));
-    return Status::ok;
   }
+
+  // Detaches; the reader then sees end of stream once it has read all.
+  void close() { w_.close(); }
+  bool consumer_alive() const { return w_.consumer_alive(); }
+  Segment& segment() const { return w_.segment(); }
 
  private:
-  enum class Mode { records, slots, mismatch };
-  explicit QueueWriter(Producer&& owned)
-      : own_(std::move(owned)), p_(&*own_) {
-    set_mode();
-  }
-  void set_mode() {
-    if (p_->slot_size() == 0) {
-      mode_ = Mode::records;
-    } else {
-      mode_ = p_->slot_size() == sizeof(T) ? Mode::slots : Mode::mismatch;
-    }
-  }
-
-  std::optional<Producer> own_;
-  Producer* p_;
-  Mode mode_ = Mode::records;
+  explicit QueueWriter(detail::SlotWriter&& w) : w_(std::move(w)) {}
+  detail::SlotWriter w_;
 };
 
 template <class T>
@@ -154,103 +89,50 @@ class QueueReader {
                 "Queue<T> copies T through shared memory bytewise");
 
  public:
-  // Takes the consumer role on `segment` (Consumer::attach_slots on a
-  // slots ring, Consumer::attach on a record ring). Errc::wrong_kind if the
-  // slots ring's element size is not sizeof(T).
+  // Takes the consumer role of a slots ring of sizeof(T)-byte elements
+  // (a dead reader's is taken over: reading resumes after its last
+  // element). Errc::wrong_kind for another kind or element size.
   static Result<QueueReader> attach(Segment& segment) {
-    if (segment.kind() == Kind::slots && segment.slot_size() != sizeof(T)) {
-      return detail::element_size_error("QueueReader", segment, sizeof(T));
-    }
-    auto c = segment.kind() == Kind::slots
-                 ? Consumer::attach_slots(segment, sizeof(T))
-                 : Consumer::attach(segment);
-    if (!c) return c.error();
-    return QueueReader(std::move(c).value());
+    auto r = detail::SlotReader::attach(segment, sizeof(T));
+    if (!r) return r.error();
+    return QueueReader(std::move(r).value());
   }
 
-  // A view of a consumer attached elsewhere (see QueueWriter's).
-  explicit QueueReader(Consumer& consumer) : c_(&consumer) { set_mode(); }
-
-  QueueReader(QueueReader&& o) noexcept
-      : own_(std::move(o.own_)),
-        c_(own_ ? &*own_ : o.c_),
-        mode_(o.mode_) {}
-  QueueReader& operator=(QueueReader&&) = delete;
-
-  Consumer& consumer() const { return *c_; }
-  void close() { c_->close(); }
-
-  // ok with *out filled, or why not (would_block, closed, peer_dead, ...).
-  // Records: a record of the wrong size is corrupt. On a drop-slow
-  // broadcast ring: overrun when the producer lapped this reader, the
-  // element being copied included (a torn copy is never ok); the lost
-  // elements are counted in consumer().lost_records().
-  [[nodiscard]] Status try_pop(T* out) {
-    if (mode_ == Mode::slots) {
-      Status why;
-      const std::byte* s = c_->try_slot(&why);
-      if (s == nullptr) return why;
-      std::memcpy(out, s, sizeof(T));
-      c_->release_slot();
-      return Status::ok;
-    }
-    if (mode_ == Mode::mismatch) return Status::too_large;
-    return finish(c_->try_peek(), out);
+  // The next element, or why not: would_block (empty), closed / peer_dead
+  // (end of stream), corrupt.
+  [[nodiscard]] Popped<T> try_pop() {
+    Popped<T> out;
+    const detail::SlotRef s = r_.try_get();
+    out.status = s.status;
+    if (s.status != Status::ok) return out;
+    std::memcpy(&out.value, s.at, sizeof(T));
+    r_.release();
+    return out;
   }
 
-  // Blocks while the ring is empty (spin, then sleep), like peek().
-  [[nodiscard]] Status pop(T* out, Timeout timeout = kForever) {
-    if (mode_ == Mode::slots) {
-      for (;;) {
-        Status why;
-        if (const std::byte* s = c_->try_slot(&why)) {
-          std::memcpy(out, s, sizeof(T));
-          c_->release_slot();
-          return Status::ok;
-        }
-        if (why != Status::would_block) return why;
-        // ok once an element is there (we are the only consumer).
-        why = c_->wait_slot(timeout);
-        if (why != Status::ok) return why;
-      }
+  // Blocks while the ring is empty (spin, then sleep); timed_out,
+  // interrupted and the end-of-stream statuses as try_pop.
+  [[nodiscard]] Popped<T> pop(Timeout timeout = kForever) {
+    for (;;) {
+      Popped<T> out = try_pop();
+      if (out.status != Status::would_block) return out;
+      // ok once an element is there (we are the only reader).
+      out.status = r_.wait(timeout);
+      if (out.status != Status::ok) return out;
     }
-    if (mode_ == Mode::mismatch) return Status::too_large;
-    Peeked p = c_->try_peek();
-    if (p.status == Status::would_block) p = c_->peek(timeout);
-    return finish(p, out);
   }
+
+  void close() { r_.close(); }
+  // A file descriptor that polls readable when an element is there or the
+  // stream ended (Consumer::wait_fd's rules).
+  [[nodiscard]] Result<int> wait_fd() { return r_.wait_fd(); }
+  // Elements not yet read, times sizeof(T): a guess.
+  std::uint64_t size_guess() const { return r_.size_guess(); }
+  Segment& segment() const { return r_.segment(); }
 
  private:
-  enum class Mode { records, slots, mismatch };
-  explicit QueueReader(Consumer&& owned) : own_(std::move(owned)), c_(&*own_) {
-    set_mode();
-  }
-  void set_mode() {
-    if (c_->slot_size() == 0) {
-      mode_ = Mode::records;
-    } else {
-      mode_ = c_->slot_size() == sizeof(T) ? Mode::slots : Mode::mismatch;
-    }
-  }
-  Status finish(const Peeked& p, T* out) {
-    if (!p) return p.status;
-    if (p.record.size != sizeof(T)) return Status::corrupt;
-    std::memcpy(out, p.record.data, sizeof(T));
-    if (!c_->intact()) {
-      // Torn while copied (drop-slow only): dropped. The next peek finds
-      // the lap, counts the loss and resumes at the oldest intact record;
-      // report that overrun now rather than at the next pop.
-      const Peeked q = c_->try_peek();
-      if (q) return Status::corrupt;  // a lapped reader has no record next
-      return Status::overrun;
-    }
-    c_->release();
-    return Status::ok;
-  }
-
-  std::optional<Consumer> own_;
-  Consumer* c_;
-  Mode mode_ = Mode::records;
+  explicit QueueReader(detail::SlotReader&& r) : r_(std::move(r)) {}
+  detail::SlotReader r_;
 };
 
 }  // namespace shmring

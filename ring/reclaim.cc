@@ -11,6 +11,8 @@
 
 namespace shmring {
 
+using detail::RecordReader;
+
 using detail::Clock;
 using detail::owner_alive;
 using detail::producer_slots;
@@ -19,7 +21,7 @@ using layout::ControlBlock;
 using layout::Header;
 using layout::header_at;
 
-bool Consumer::stalled_long_enough(std::uint64_t pos) {
+bool RecordReader::stalled_long_enough(std::uint64_t pos) {
   const auto now = Clock::now();
   if (stalled_pos_ != pos) {
     stalled_pos_ = pos;
@@ -32,7 +34,7 @@ bool Consumer::stalled_long_enough(std::uint64_t pos) {
   return true;
 }
 
-bool Consumer::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) {
+bool RecordReader::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) {
   if (!stalled_long_enough(pos)) return false;
   const Header h = layout::decode(word);
   if (owner_alive(cb_, sem_id_, h.owner)) return false;  // slow, not dead
@@ -58,7 +60,7 @@ bool Consumer::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) {
 // nothing, and its claim is a run of 0 words up to the next claim (which
 // has a header, or an intent naming its start) or tail: turn the run into
 // one padding record. See docs/design.md, section 4, for the proof.
-bool Consumer::reclaim_unwritten_claim(std::uint64_t pos) {
+bool RecordReader::reclaim_unwritten_claim(std::uint64_t pos) {
   if (!stalled_long_enough(pos)) return false;
   // The run never crosses the end of the ring or tail.
   std::uint64_t end = pos + (capacity_ - (pos & mask_));

@@ -14,12 +14,15 @@
 #include <atomic>
 #include <cstring>
 
+#include "ring/internal/broadcast_state.h"
 #include "ring/internal/roles.h"
 #include "ring/internal/wait_fd.h"
 #include "ring/internal/wait_loop.h"
 #include "ring/internal/segment_access.h"
 
 namespace shmring {
+
+using detail::RecordReader;
 
 using detail::data_point;
 using detail::space_point;
@@ -30,43 +33,29 @@ using layout::header_at;
 
 // ============================== Producer ==================================
 
-Producer::Producer(Segment& segment, int slot, std::uint32_t generation,
-                   ProcessToken token, ProducerOptions options)
-    : segment_(&segment),
-      cb_(detail::control(segment)),
-      bb_(detail::broadcast_block(segment)),
-      data_(detail::ring_data(segment)),
+Producer::Producer(Segment& segment, const Grant& grant,
+                   ProducerOptions options)
+    : ProducerRole(segment, grant, options),
       mask_(segment.capacity() - 1),
       capacity_(segment.capacity()),
-      slot_(slot),
-      owner_(layout::owner_tag(static_cast<std::uint32_t>(slot), generation)),
-      token_(token),
-      mpsc_(segment.kind() == Kind::mpsc),
-      options_(options),
-      data_ready_(data_point(segment)),
-      space_ready_(space_point(segment)) {
-  mapping_ = detail::mapping_ref(segment);
-  sem_id_ = detail::sem_id(segment);
-  // acquire: pairs with the consumer's head store (head first: it only
-  // grows towards tail, so the pair below is a consistent one for SPSC).
+      record_limit_(layout::max_payload(segment.capacity()) + 1),
+      mpsc_(segment.kind() == Kind::mpsc) {
+  // acquire: pairs with the head store in RecordReader::release (head
+  // first: it only grows towards tail, so the pair is consistent for SPSC).
   cached_head_ = cb_->head.load(std::memory_order_acquire);
   // acquire: pairs with the previous producer's tail store; an SPSC
   // producer continues where the last one (closed or dead) published.
   tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
-  record_limit_ = layout::max_payload(capacity_) + 1;
   if (segment.kind() == Kind::broadcast) {
+    fan_ = std::make_unique<detail::FanOut>(detail::FanOut{
+        .bb = detail::broadcast_block(segment),
+        .max_consumers = std::min<std::uint32_t>(segment.max_consumers(),
+                                                 layout::kMaxConsumers),
+        .lossy = segment.overrun() == Overrun::drop_slow});
     // No cursor scanned yet: the ring counts as full until the first
-    // rescan (broadcast_min) finds the registered consumers.
-    broadcast_ = true;
-    max_consumers_ =
-        std::min<std::uint32_t>(segment.max_consumers(), layout::kMaxConsumers);
+    // rescan (broadcast_min) finds the registered subscribers.
     cached_head_ = tail_ - capacity_;
-    lossy_ = segment.overrun() == Overrun::drop_slow;
-    if (lossy_) init_lossy();
-  }
-  if (segment.kind() == Kind::slots) {
-    init_slots(segment);  // element positions; no records (slots.cc)
-    return;
+    if (fan_->lossy) init_lossy();
   }
   // SPSC: we are the only writer of tail, so a garbage pair is a peer's
   // scribble, refused by every reserve (corrupt). MPSC: other producers
@@ -80,7 +69,7 @@ Producer::Producer(Producer&&) noexcept = default;
 Producer::~Producer() { close(); }
 
 std::size_t Producer::max_record_size() const {
-  return slot_size_ != 0 ? 0 : layout::max_payload(capacity_);  // slots: none
+  return layout::max_payload(capacity_);
 }
 
 namespace {
@@ -123,7 +112,6 @@ Reservation Producer::try_reserve_slow(std::size_t size, std::size_t align) {
   if (closed_) return {Status::closed, {}};
   if (!alignment_ok(align)) return {Status::too_large, {}};
   align = std::max<std::size_t>(align, layout::kRecordAlign);
-  if (slot_size_ != 0) return {Status::too_large, {}};  // slots: no records
   if (size + align - layout::kRecordAlign > max_record_size()) {
     return {Status::too_large, {}};
   }
@@ -144,7 +132,7 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
     gap = align_gap(0, align);
   }
   const std::uint64_t need = pad + gap + span;
-  if (lossy_) {
+  if (fan_ && fan_->lossy) {
     // drop-slow: never wait; announce the overwrite first (broadcast_lossy.cc).
     lossy_overwrite(tail_ + need);
   } else if (tail_ + need - cached_head_ > capacity_) {
@@ -153,8 +141,8 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
     // writes; seq_cst: the space_ready re-check when called from
     // wait_loop (see the top of this file). Broadcast: the same for
     // every registered cursor (broadcast.cc).
-    cached_head_ = broadcast_ ? broadcast_min()
-                              : cb_->head.load(std::memory_order_seq_cst);
+    cached_head_ =
+        fan_ ? broadcast_min() : cb_->head.load(std::memory_order_seq_cst);
     if (!layout::positions_sane(cached_head_, tail_, capacity_)) {
       broken_ = true;
       return {Status::corrupt, {}};
@@ -163,7 +151,7 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
       // Full: make deferred records visible, or the consumer could wait for
       // them while we wait for it.
       publish();
-      if (broadcast_) reap_dead_consumers_throttled();  // try_reserve pollers
+      if (fan_) reap_dead_consumers_throttled();  // try_reserve pollers
       return {Status::would_block, {}};
     }
   }
@@ -220,7 +208,7 @@ inline void claim_step(detail::ClaimStep step) {
 // gap) before the record, as reserve_spsc() lays it out.
 Reservation Producer::reserve_mpsc(std::size_t size, std::size_t align) {
   const auto span = static_cast<std::uint32_t>(layout::span_for(size));
-  auto& slot = cb_->producers[slot_];
+  auto& slot = cb_->producers[index_];
   // relaxed: only an expectation for the CAS below, which rereads it.
   std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
   std::uint64_t off = 0;
@@ -387,29 +375,21 @@ Status Producer::write(std::span<const std::byte> bytes, Timeout timeout,
 
 // ============================== Consumer ==================================
 
-Consumer::Consumer(Segment& segment, ProcessToken token, int cursor)
-    : segment_(&segment),
-      mapping_(detail::mapping_ref(segment)),
-      cb_(detail::control(segment)),
-      bb_(detail::broadcast_block(segment)),
-      data_(detail::ring_data(segment)),
+RecordReader::RecordReader(Segment& segment, ProcessToken token, int cursor)
+    : ConsumerRole(segment, token),
       mask_(segment.capacity() - 1),
       capacity_(segment.capacity()),
-      mpsc_(segment.kind() == Kind::mpsc),
-      token_(token),
-      data_ready_(data_point(segment)),
-      space_ready_(space_point(segment)) {
+      max_span_(layout::max_span(segment.capacity())),
+      mpsc_(segment.kind() == Kind::mpsc) {
   // acquire: pairs with the previous consumer's release of head: resume
   // exactly where it last released. A misaligned (corrupt) head is caught
   // by the position checks in try_peek().
   head_ = read_ = cached_tail_ = cb_->head.load(std::memory_order_acquire);
   head_word_ = &cb_->head;
-  max_span_ = layout::max_span(capacity_);
-  sem_id_ = detail::sem_id(segment);
-  if (segment.kind() == Kind::slots) init_slots(segment);  // slots.cc
   slow_release_ = mpsc_;
   if (cursor >= 0) {  // broadcast: our own cursor, starting at the tail
-    cursor_ = cursor;
+    cursor_ = std::make_unique<detail::CursorState>(detail::CursorState{
+        .bb = detail::broadcast_block(segment), .index = cursor});
     lossy_ = segment.overrun() == Overrun::drop_slow;
     slow_release_ = lossy_;
     join_cursor();
@@ -429,26 +409,22 @@ Consumer::Consumer(Segment& segment, ProcessToken token, int cursor)
   }
 }
 
-Consumer::Consumer(Consumer&&) noexcept = default;
+RecordReader::RecordReader(RecordReader&&) noexcept = default;
 
-Consumer::~Consumer() { close(); }
+RecordReader::~RecordReader() { close(); }
 
-std::size_t Consumer::max_record_size() const {
-  return slot_size_ != 0 ? 0 : layout::max_payload(capacity_);  // slots: none
+std::size_t RecordReader::max_record_size() const {
+  return layout::max_payload(capacity_);
 }
 
-std::uint64_t Consumer::size_guess() const {
+std::uint64_t RecordReader::size_guess() const {
   // relaxed: a guess for progress displays.
   const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
-  if (slot_size_ != 0) {  // slots: positions count elements
-    return t - slot_head_ <= slot_count_ ? (t - slot_head_) * slot_size_ : 0;
-  }
   return t - head_ <= capacity_ ? t - head_ : 0;
 }
 
-Peeked Consumer::try_peek_scan() {
+Peeked RecordReader::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
-  if (slot_size_ != 0) return {Status::too_large, {}};  // slots: no records
   if (lossy_) return try_peek_lossy();  // broadcast_lossy.cc
   for (;;) {
     if (read_ == cached_tail_) {
@@ -508,7 +484,7 @@ Peeked Consumer::try_peek_scan() {
   }
 }
 
-Peeked Consumer::peek(Timeout timeout) {
+Peeked RecordReader::peek(Timeout timeout) {
   if (closed_) return {Status::closed, {}};
   // Between sleeps, reap dead producers so end of stream (or peer_dead)
   // follows a kill -9 within about one slice.
@@ -520,25 +496,21 @@ Peeked Consumer::peek(Timeout timeout) {
       });
 }
 
-Status Consumer::peek_batch(std::span<Record> out, std::size_t* count,
-                            Timeout timeout) {
-  *count = 0;
-  if (out.empty()) return Status::ok;
+PeekedBatch RecordReader::peek_batch(std::span<Record> out, Timeout timeout) {
+  if (out.empty()) return {Status::ok, {}};
   Peeked first = peek(timeout);
-  if (!first) return first.status;
+  if (!first) return {first.status, {}};
   out[0] = first.record;
-  std::size_t more = 0;
-  (void)try_peek_batch(out.subspan(1), &more);
-  *count = 1 + more;
-  return Status::ok;
+  const PeekedBatch more = try_peek_batch(out.subspan(1));
+  return {Status::ok, out.first(1 + more.records.size())};
 }
 
 
 // The releases the inline release() (ring.h) does not do itself.
-void Consumer::release_slow() {
+void RecordReader::release_slow() {
   if (lossy_) {
     // A record the producer tore is not delivered: intact() drops it.
-    if (!intact()) return;
+    if (!intact_lossy()) return;
     head_ = read_;
     // As the inline release(): our cursor position (WaitPoint::publish).
     space_ready_.publish(*head_word_, head_);
@@ -548,7 +520,7 @@ void Consumer::release_slow() {
 }
 
 // MPSC release: zero, then publish.
-void Consumer::release_mpsc() {
+void RecordReader::release_mpsc() {
   zero_released();
   head_ = read_;
   // Release store of head after the zeroing (pairs with the producers'
@@ -564,7 +536,7 @@ void Consumer::release_mpsc() {
 // goes: a consumer that dies while zeroing leaves [head, release_to) to its
 // successor, which finishes the zeroing (constructor) instead of reading
 // half-zeroed records.
-void Consumer::zero_released() {
+void RecordReader::zero_released() {
   // relaxed + seq_cst fence: the store is ordered before the zeroing below
   // for a successor that reads it after our death (the fence keeps the
   // hardware from making any zero store visible first).
@@ -579,7 +551,7 @@ void Consumer::zero_released() {
   if (n > first) std::memset(data_, 0, n - first);
 }
 
-Status Consumer::read(std::vector<std::byte>& out, Timeout timeout) {
+Status RecordReader::read(std::vector<std::byte>& out, Timeout timeout) {
   Peeked p = peek(timeout);
   if (!p) return p.status;
   out.assign(p.record.data, p.record.data + p.record.size);

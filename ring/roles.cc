@@ -13,7 +13,9 @@
 
 #include "ring/names.h"
 #include "ring/ring.h"
+#include "ring/internal/broadcast_state.h"
 #include "ring/internal/wait_fd.h"
+#include "ring/internal/wait_loop.h"
 #include "ring/internal/segment_access.h"
 
 namespace shmring {
@@ -170,16 +172,17 @@ bool take_slot_by_token(std::atomic<ProcessToken>& owner,
 
 using namespace detail;  // the role helpers above
 
-// ============================== Producer ==================================
+// ============================== producer role ==============================
 
 Result<Producer> Producer::attach(Segment& segment, ProducerOptions options) {
   if (segment.kind() == Kind::slots) return detail::records_on_slots(segment);
-  return attach_role(segment, options);
+  auto g = take(segment);
+  if (!g) return g.error();
+  return Producer(segment, *g, options);
 }
 
-// The role protocol proper, shared by attach() and attach_slots().
-Result<Producer> Producer::attach_role(Segment& segment,
-                                       ProducerOptions options) {
+// The role protocol proper, shared by Producer and SlotWriter.
+Result<ProducerRole::Grant> ProducerRole::take(Segment& segment) {
   if (segment.read_only()) return read_only_role(segment, "producer");
   ControlBlock* cb = detail::control(segment);
   const ProcessToken me = self_token();
@@ -210,9 +213,8 @@ Result<Producer> Producer::attach_role(Segment& segment,
       cb->producers_died.fetch_add(1, std::memory_order_relaxed);
       cb->producers_attached.fetch_sub(1, std::memory_order_relaxed);
     }
-    // release: a consumer that reads the new generation (acquire) sees no
-    // stale claim intent of the slot's previous owner (see
-    // Consumer::reclaim_unwritten_claim).
+    // release: pairs with the generation load in
+    // RecordReader::reclaim_unwritten_claim (no stale intent is seen).
     s.intent.store(layout::kNoIntent, std::memory_order_release);
     // acq_rel: the new generation tags every busy header of this
     // registration; read by owner_alive().
@@ -220,28 +222,22 @@ Result<Producer> Producer::attach_role(Segment& segment,
         s.generation.fetch_add(1, std::memory_order_acq_rel) + 1;
     // relaxed: informational count (see layout.h).
     cb->producers_attached.fetch_add(1, std::memory_order_relaxed);
-    // seq_cst: a consumer that sees no producers ever (0) keeps waiting
-    // for one, like a FIFO reader; pairs with end_status().
+    // seq_cst: pairs with the load in ConsumerRole::producers_gone (a
+    // consumer that sees no producer ever keeps waiting, like a FIFO).
     cb->producers_seen.fetch_add(1, std::memory_order_seq_cst);
-    return Producer(segment, static_cast<int>(i), gen, me, options);
+    return Grant{static_cast<int>(i), gen, me};
   }
   if (segment.kind() != Kind::mpsc) {
     const pid_t pid =
         by_token
             ? token_pid(cb->producers[0].owner.load(std::memory_order_acquire))
             : role_pid(detail::sem_id(segment), layout::producer_sem(0));
-    if (segment.kind() == Kind::slots) {
-      return Error{Errc::role_taken,
-                   "this slots ring already has a live producer (pid " +
-                       std::to_string(pid) +
-                       "); a slots ring has one producer"};
-    }
+    const char* kind = segment.kind() == Kind::slots       ? "slots"
+                       : segment.kind() == Kind::broadcast ? "broadcast"
+                                                           : "SPSC";
     return Error{Errc::role_taken,
-                 std::string(segment.kind() == Kind::broadcast
-                                 ? "this broadcast ring already has a live "
-                                   "producer (pid "
-                                 : "this SPSC ring already has a live "
-                                   "producer (pid ") +
+                 std::string("this ") + kind +
+                     " ring already has a live producer (pid " +
                      std::to_string(pid) +
                      "); use an MPSC ring for several producers"};
   }
@@ -250,19 +246,44 @@ Result<Producer> Producer::attach_role(Segment& segment,
                    " producer slots are held by live processes"};
 }
 
-bool Producer::consumer_alive() const {
-  if (broadcast_) return any_consumer_alive();
-  // acquire: pairs with the consumer's claim CAS in Consumer::attach.
+ProducerRole::ProducerRole(Segment& segment, const Grant& grant,
+                           ProducerOptions options)
+    : segment_(&segment),
+      mapping_(detail::mapping_ref(segment)),
+      cb_(detail::control(segment)),
+      data_(detail::ring_data(segment)),
+      index_(grant.index),
+      owner_(layout::owner_tag(static_cast<std::uint32_t>(grant.index),
+                               grant.generation)),
+      sem_id_(detail::sem_id(segment)),
+      token_(grant.token),
+      options_(options),
+      data_ready_(data_point(segment)),
+      space_ready_(space_point(segment)) {}
+
+bool ProducerRole::owns_registration() const {
+  return self_token() == token_;
+}
+
+std::uint32_t ProducerRole::consumers_seen() const {
+  // acquire: pairs with the seq_cst increment in ConsumerRole::take; no
+  // data is read through it.
+  return cb_->consumers_seen.load(std::memory_order_acquire);
+}
+
+bool ProducerRole::consumer_role_alive() const {
+  // acquire: pairs with the owner CAS in ConsumerRole::take.
   return role_alive(sem_id_, layout::consumer_sem(),
                     cb_->consumer.owner.load(std::memory_order_acquire),
                     cb_->consumer.pid_ns);
 }
 
-Status Producer::blocked_status() {
-  if (broadcast_) return broadcast_blocked_status();
+Status ProducerRole::consumer_role_status() const {
   if (options_.wait_for_consumer) return Status::ok;
-  // acquire: pairs with Consumer::attach's claim and Consumer::close().
+  // acquire: pairs with the owner CAS in ConsumerRole::take and
+  // ConsumerRole::leave.
   const ProcessToken c = cb_->consumer.owner.load(std::memory_order_acquire);
+  // acquire: pairs with the increment in ConsumerRole::take.
   if (cb_->consumers_seen.load(std::memory_order_acquire) == 0) {
     return Status::ok;  // no consumer yet: wait for one, like a FIFO
   }
@@ -272,49 +293,53 @@ Status Producer::blocked_status() {
   return Status::peer_dead;
 }
 
-void Producer::close() {
-  if (closed_) return;
-  closed_ = true;
-  slot_room_ = 0;  // the slot fast path now fails: closed
-  // A handle inherited through fork() belongs to the parent: the child
-  // must neither publish nor free the parent's registration.
-  if (self_token() != token_) return;
-  abort();
-  flush();
-  if (lossy_) close_lossy();  // drop-slow: the start snapshot at our tail
+void ProducerRole::leave() {
   // relaxed: read by the consumer after it sees the slot free (seq_cst).
   cb_->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::closed),
                        std::memory_order_relaxed);
   ProcessToken mine = token_;
-  // seq_cst: our last publish happens before this; pairs with
-  // any_producer_registered() in end_status(), and is the waker half of the
-  // Dekker pair for a consumer sleeping until end of stream. A CAS, not a
-  // store: if our slot was freed and re-claimed (only possible once the
-  // ring's semaphore set is gone), it is not ours to clear.
-  if (cb_->producers[slot_].owner.compare_exchange_strong(
+  // seq_cst: pairs with any_producer_registered() in
+  // ConsumerRole::producers_gone (our last publish happens before it); the
+  // waker half of the end-of-stream Dekker pair. A CAS: a slot freed and
+  // re-claimed meanwhile (only once the semaphore set is gone) is not ours.
+  if (cb_->producers[index_].owner.compare_exchange_strong(
           mine, kFreeClosed, std::memory_order_seq_cst)) {
     // relaxed: informational count.
     cb_->producers_attached.fetch_sub(1, std::memory_order_relaxed);
   }
   // After the owner word: a reaper that sees our token still finds the
   // role held, so a clean close is never counted as a death.
-  drop_role(sem_id_, layout::producer_sem(slot_));
+  drop_role(sem_id_, layout::producer_sem(index_));
   data_ready_.wake();
 }
 
-// ============================== Consumer ==================================
-
-Result<Consumer> Consumer::attach(Segment& segment) {
-  if (segment.kind() == Kind::slots) return detail::records_on_slots(segment);
-  return attach_role(segment);
+bool Producer::consumer_alive() const {
+  return fan_ ? any_consumer_alive() : consumer_role_alive();
 }
 
-Result<Consumer> Consumer::attach_role(Segment& segment) {
+Status Producer::blocked_status() {
+  return fan_ ? broadcast_blocked_status() : consumer_role_status();
+}
+
+void Producer::close() {
+  if (closed_) return;
+  closed_ = true;
+  // A handle inherited through fork() belongs to the parent: the child
+  // must neither publish nor free the parent's registration.
+  if (!owns_registration()) return;
+  abort();
+  flush();
+  if (fan_ && fan_->lossy) close_lossy();  // the start snapshot at our tail
+  leave();
+}
+
+// ============================== consumer role ==============================
+
+Result<ProcessToken> ConsumerRole::take(Segment& segment) {
   if (segment.read_only()) return read_only_role(segment, "consumer");
   ControlBlock* cb = detail::control(segment);
   const ProcessToken me = self_token();
   if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
-  if (segment.kind() == Kind::broadcast) return attach_broadcast(segment, me);
   if (degraded(segment)) {
     ProcessToken was = 0;
     if (!take_slot_by_token(cb->consumer.owner, cb->consumer.pid_ns, me,
@@ -332,7 +357,7 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
       cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
     // seq_cst: as below.
     cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
-    return Consumer(segment, me);
+    return me;
   }
   if (detail::sem_id(segment) < 0) return roles_gone(segment);
   int err = 0;
@@ -343,11 +368,11 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
           Errc::system,
           std::string("cannot take the consumer role: ") + std::strerror(err)};
     }
-    return Error{
-        Errc::role_taken,
-        "this ring already has a live consumer (pid " +
-            std::to_string(role_pid(detail::sem_id(segment), layout::consumer_sem())) +
-            ")"};
+    return Error{Errc::role_taken,
+                 "this ring already has a live consumer (pid " +
+                     std::to_string(role_pid(detail::sem_id(segment),
+                                             layout::consumer_sem())) +
+                     ")"};
   }
   // The role is ours; a token still in the slot is a dead consumer's: take
   // over its role and its position.
@@ -356,38 +381,52 @@ Result<Consumer> Consumer::attach_role(Segment& segment) {
     // relaxed: statistics only.
     cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
   }
-  // seq_cst: producers blocked on a full ring read it in blocked_status().
+  // seq_cst: pairs with the load in ProducerRole::consumer_role_status.
   cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
-  return Consumer(segment, me);
+  return me;
 }
 
-Status Consumer::producers_gone() {
-  // seq_cst: pairs with Producer::attach's increment; also part of the
+ConsumerRole::ConsumerRole(Segment& segment, ProcessToken token)
+    : segment_(&segment),
+      mapping_(detail::mapping_ref(segment)),
+      cb_(detail::control(segment)),
+      data_(detail::ring_data(segment)),
+      sem_id_(detail::sem_id(segment)),
+      token_(token),
+      one_producer_(segment.kind() != Kind::mpsc),
+      data_ready_(data_point(segment)),
+      space_ready_(space_point(segment)) {}
+
+ConsumerRole::ConsumerRole(ConsumerRole&&) noexcept = default;
+ConsumerRole::~ConsumerRole() = default;
+
+Status ConsumerRole::producers_gone() {
+  // seq_cst: pairs with the increment in ProducerRole::take; also the
   // re-check of the data_ready Dekker pair for end of stream.
   if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
     return Status::would_block;  // no producer yet: wait, like a FIFO
   }
   if (any_producer_registered(cb_)) {
     // Drained with producers registered: some may be dead. Reap at most
-    // once per slice so a polling consumer (try_peek only) also reaches end
-    // of stream after a kill -9.
+    // once per slice so a polling consumer (try calls only) also reaches
+    // end of stream after a kill -9.
     poll_reap();
     if (any_producer_registered(cb_)) return Status::would_block;
   }
   return Status::ok;
 }
 
-Status Consumer::how_stream_ended() {
-  // The SPSC (and slots) slot says how its last holder left, in the same
+Status ConsumerRole::how_stream_ended() {
+  // A one-producer ring's slot says how its last holder left, in the same
   // CAS that freed it (seq_cst, read by any_producer_registered()).
-  if (!mpsc_ &&
+  if (one_producer_ &&
       cb_->producers[0].owner.load(std::memory_order_seq_cst) == kFreeDied) {
     return Status::peer_dead;
   }
   return Status::closed;
 }
 
-Status Consumer::end_status() {
+Status RecordReader::end_status() {
   if (const Status s = producers_gone(); s != Status::ok) return s;
   // Every producer has left; their last tail stores happen before their
   // slot was freed (seq_cst CAS), so this load sees the final tail.
@@ -403,42 +442,77 @@ Status Consumer::end_status() {
   return how_stream_ended();
 }
 
-void Consumer::poll_reap() {
-  // A polling consumer calls this on every empty try_peek(): look at the
-  // clock (25-65 ns on a VM) only every 256th time. Blocking peeks reap
+void ConsumerRole::poll_reap() {
+  // A polling consumer calls this on every empty try call: look at the
+  // clock (25-65 ns on a VM) only every 256th time. Blocking calls reap
   // once per sleep slice through reap_now().
   if ((++empty_polls_ & 255) != 1) return;
   reap_now();
 }
 
-void Consumer::reap_now() {
+void ConsumerRole::reap_now() {
   const auto now = Clock::now();
   if (now - last_reap_ < detail::kSleepSlice) return;
   last_reap_ = now;
   reap_dead_producers(cb_, sem_id_);
 }
 
-void Consumer::close() {
-  if (closed_) return;
+bool ConsumerRole::begin_close() {
+  if (closed_) return false;
   closed_ = true;
-  slot_tail_ = slot_head_;             // the slot fast path now fails: closed
-  if (self_token() != token_) return;  // inherited through fork(): not ours
+  if (self_token() != token_) return false;  // inherited through fork()
   if (wait_fd_) wait_fd_->stop();
-  if (cursor_ >= 0) {  // broadcast: free our cursor (broadcast.cc)
-    leave_cursor();
-    return;
-  }
+  return true;
+}
+
+void ConsumerRole::leave() {
   // Unreleased records stay in the ring for the next consumer.
   ProcessToken mine = token_;
-  // release: pairs with the next consumer's claim CAS in attach(). A CAS:
-  // if our role was taken over, it is not ours to clear.
+  // release: pairs with the owner CAS in the next ConsumerRole::take. A
+  // CAS: if our role was taken over, it is not ours to clear.
   cb_->consumer.owner.compare_exchange_strong(
       mine, kFreeClosed, std::memory_order_release, std::memory_order_relaxed);
   drop_role(sem_id_, layout::consumer_sem());
   // Producers blocked on a full ring notice a departed consumer in their
-  // between-sleeps check (blocked_status()), within one slice; this wakes
-  // them early. No Dekker pair is needed: nothing they re-check changed.
+  // between-sleeps check within one slice; this wakes them early. No
+  // Dekker pair is needed: nothing they re-check changed.
   space_ready_.wake();
+}
+
+// ============================== record readers =============================
+
+Result<RecordReader> RecordReader::attach(Segment& segment) {
+  if (segment.kind() != Kind::broadcast) {
+    auto t = ConsumerRole::take(segment);
+    if (!t) return t.error();
+    return RecordReader(segment, *t);
+  }
+  if (segment.read_only()) return read_only_role(segment, "subscriber");
+  const ProcessToken me = self_token();
+  if (me == 0) return Error{Errc::system, "cannot read /proc/self/stat"};
+  return attach_cursor(segment, me);
+}
+
+Result<Consumer> Consumer::attach(Segment& segment) {
+  if (segment.kind() == Kind::slots) return detail::records_on_slots(segment);
+  if (segment.kind() == Kind::broadcast) {
+    return Error{Errc::wrong_kind,
+                 "ring " + hex_key(segment.key()) +
+                     " is a broadcast ring: attach a Subscriber "
+                     "(ring/broadcast.h), which holds a cursor of its own"};
+  }
+  auto r = RecordReader::attach(segment);
+  if (!r) return r.error();
+  return Consumer(std::move(r).value());
+}
+
+void RecordReader::close() {
+  if (!begin_close()) return;
+  if (cursor_) {  // broadcast: free our cursor (broadcast.cc)
+    leave_cursor();
+    return;
+  }
+  leave();
 }
 
 }  // namespace shmring

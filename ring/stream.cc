@@ -29,13 +29,6 @@ bool nap() {
 
 }  // namespace
 
-std::uint32_t Producer::consumers_seen() const {
-  // acquire: pairs with the seq_cst increment in Consumer::attach
-  // (roles.cc), like the load in blocked_status(); no data is read through
-  // it, it only says that a consumer came.
-  return cb_->consumers_seen.load(std::memory_order_acquire);
-}
-
 // The StreamReader's loads of the role counters are seq_cst: they pair
 // with the seq_cst increments of producers_seen in Producer::attach and of
 // consumers_seen in Consumer::attach (roles.cc), the order
@@ -65,20 +58,26 @@ Result<StreamReader> StreamReader::attach(Segment& segment,
       (segment.kind() == Kind::broadcast ||
        cb->head.load(std::memory_order_seq_cst) ==
            cb->tail.load(std::memory_order_seq_cst));
-  auto c = Consumer::attach(segment);
-  if (!c) return c.error();
   const std::uint32_t stream_base =
       consumers_before == 0 ? 0 : producers_before;
-  return StreamReader(segment, std::move(c).value(), options, producers_before,
-                      stream_base, awaiting_stream);
+  if (segment.kind() == Kind::broadcast) {
+    auto s = Subscriber::attach(segment);
+    if (!s) return s.error();
+    return StreamReader(segment, Reader(std::move(s).value()), options,
+                        producers_before, stream_base, awaiting_stream);
+  }
+  auto c = Consumer::attach(segment);
+  if (!c) return c.error();
+  return StreamReader(segment, Reader(std::move(c).value()), options,
+                      producers_before, stream_base, awaiting_stream);
 }
 
-StreamReader::StreamReader(Segment& segment, Consumer consumer,
+StreamReader::StreamReader(Segment& segment, Reader reader,
                            StreamOptions options,
                            std::uint32_t producers_before,
                            std::uint32_t stream_base, bool awaiting_stream)
     : segment_(&segment),
-      consumer_(std::move(consumer)),
+      reader_(std::move(reader)),
       options_(options),
       producers_before_(producers_before),
       stream_base_(stream_base),
@@ -94,18 +93,27 @@ std::uint32_t StreamReader::producers_missing() const {
   return seen >= options_.producers ? 0 : options_.producers - seen;
 }
 
-Status StreamReader::peek_batch(std::span<Record> out, std::size_t* count,
-                                Timeout timeout) {
+void StreamReader::release() {
+  std::visit([](auto& r) { r.release(); }, reader_);
+}
+
+std::uint64_t StreamReader::corrupt_offset() const {
+  return std::visit([](const auto& r) { return r.corrupt_offset(); }, reader_);
+}
+
+PeekedBatch StreamReader::peek_batch(std::span<Record> out, Timeout timeout) {
   for (;;) {
-    const Status st = consumer_.peek_batch(out, count, timeout);
+    const PeekedBatch b = std::visit(
+        [&](auto& r) { return r.peek_batch(out, timeout); }, reader_);
+    const Status st = b.status;
     if (st == Status::ok) {
       awaiting_stream_ = false;
       idle_deadline_.reset();
-      return st;
+      return b;
     }
     if (st != Status::closed && st != Status::peer_dead) {
       waiting_for_producer_ = false;
-      return st;
+      return b;
     }
     // The end of a stream: is it the one this reader waits for?
     const bool new_stream = producers_seen() != producers_before_;
@@ -113,15 +121,15 @@ Status StreamReader::peek_batch(std::span<Record> out, std::size_t* count,
       if (!idle_deadline_) idle_deadline_ = Deadline::after(timeout);
       if (idle_deadline_->passed()) {
         waiting_for_producer_ = true;
-        return Status::timed_out;
+        return {Status::timed_out, {}};
       }
-      if (!nap()) return Status::interrupted;
+      if (!nap()) return {Status::interrupted, {}};
       continue;
     }
-    if (!options_.follow) return st;
+    if (!options_.follow) return b;
     awaiting_stream_ = true;
     producers_before_ = producers_seen();
-    if (st == Status::peer_dead) return st;  // said once; the next call follows
+    if (st == Status::peer_dead) return b;  // said once; the next call follows
   }
 }
 

@@ -4,7 +4,8 @@
 // ring: Consumer::peek then returns Status::closed. The ring outlives its
 // streams; the next producer to attach starts a new one.
 //
-// StreamReader adds what a plain Consumer leaves to its caller:
+// StreamReader reads spsc and mpsc rings through a Consumer and broadcast
+// rings through a Subscriber, and adds what those leave to their caller:
 // - between streams: attached to a ring whose last stream an earlier
 //   consumer already read to its end (drained, no producer attached), it
 //   waits for the next producer instead of reporting that old end again;
@@ -17,7 +18,9 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <variant>
 
+#include "ring/broadcast.h"
 #include "ring/deadline.h"
 #include "ring/ring.h"
 #include "ring/segment.h"
@@ -38,41 +41,50 @@ struct StreamOptions {
 class StreamReader {
  public:
   // Notes where the ring is between streams, then takes the consumer role
-  // (Consumer::attach, with its errors).
+  // (Consumer::attach) or, on a broadcast ring, a cursor
+  // (Subscriber::attach), with their errors.
   static Result<StreamReader> attach(Segment& segment,
                                      StreamOptions options = {});
 
   // Like Consumer::peek_batch, waiting `timeout` for data (each call), and
   // as long for a producer while the stream has not started (each wait for
-  // one; a call that returns data ends it). Returns:
-  //   ok           at least one record (*count says how many);
+  // one; a call that returns data ends it). Its status:
+  //   ok           at least one record (records says which);
   //   closed       end of stream (never with follow);
   //   peer_dead    the producer died before closing its stream; final
   //                without follow, else said once and the next call
   //                follows on to the next stream;
   //   timed_out    no data, or no (further) producer, for `timeout`:
   //                waiting_for_producer() says which;
+  //   overrun      (drop-slow broadcast) records were lost: see
+  //                subscriber()->lost_records();
   //   interrupted, corrupt as Consumer::peek_batch.
-  [[nodiscard]] Status peek_batch(std::span<Record> out, std::size_t* count,
-                                  Timeout timeout = kForever);
-  void release() { consumer_.release(); }
+  [[nodiscard]] PeekedBatch peek_batch(std::span<Record> out,
+                                       Timeout timeout = kForever);
+  void release();
 
   // True if the last timed_out waited for a producer rather than data.
   bool waiting_for_producer() const { return waiting_for_producer_; }
   // How many of StreamOptions::producers have not attached yet.
   std::uint32_t producers_missing() const;
 
-  Consumer& consumer() { return consumer_; }
+  // The reader underneath on a broadcast ring (its intact() and loss
+  // counts); nullptr on other kinds.
+  Subscriber* subscriber() { return std::get_if<Subscriber>(&reader_); }
+  // Where a corrupt result was detected (ring offset), for messages.
+  std::uint64_t corrupt_offset() const;
+  Segment& segment() const { return *segment_; }
   const StreamOptions& options() const { return options_; }
 
  private:
-  StreamReader(Segment& segment, Consumer consumer, StreamOptions options,
+  using Reader = std::variant<Consumer, Subscriber>;
+  StreamReader(Segment& segment, Reader reader, StreamOptions options,
                std::uint32_t producers_before, std::uint32_t stream_base,
                bool awaiting_stream);
   std::uint32_t producers_seen() const;
 
   Segment* segment_;
-  Consumer consumer_;
+  Reader reader_;
   StreamOptions options_;
   // producers_seen when the current stream was awaited (at attach, or at
   // the last end of stream under follow): a change is a new producer.

@@ -141,32 +141,21 @@ void WaitFd::run() {
   }
 }
 
-}  // namespace detail
-
-Result<int> Consumer::wait_fd() {
+Result<int> ConsumerRole::wait_fd() {
   if (closed_) {
-    return Error{Errc::invalid_argument, "wait_fd(): the consumer is closed"};
+    return Error{Errc::invalid_argument, "wait_fd(): the handle is closed"};
   }
   if (!wait_fd_) {
-    auto w = detail::WaitFd::create(cb_, sem_id_, data_ready_.strategy(),
-                                    mapping_);
+    auto w = WaitFd::create(cb_, sem_id_, data_ready_.strategy(), mapping_);
     if (!w) return w.error();
     wait_fd_.reset(*w);
   }
   return wait_fd_->fd();
 }
 
-Peeked Consumer::try_peek_slow() {
-  Peeked p = try_peek_scan();
-  if (p.status != Status::would_block || !wait_fd_ || !wait_fd_->needs_arm()) {
-    return p;
-  }
-  // Nothing to read and the fd may be readable: clear it and let the helper
-  // watch. announce() first, then the re-check (see wait_fd.h).
-  const std::uint32_t seq = wait_fd_->announce();
-  p = try_peek_scan();
-  if (p.status == Status::would_block) wait_fd_->arm(seq);
-  return p;
+Peeked RecordReader::try_peek_slow() {
+  return scan_and_arm([&] { return try_peek_scan(); });
 }
 
+}  // namespace detail
 }  // namespace shmring

@@ -36,6 +36,7 @@
 #include <thread>
 
 #include "ring/status.h"
+#include "ring/internal/handles.h"
 #include "ring/internal/wait.h"
 
 namespace shmring {
@@ -94,6 +95,20 @@ class WaitFd {
   std::thread thread_;
   pid_t owner_pid_;  // fork(): the thread exists only in this process
 };
+
+// Nothing to read and the fd may be readable: clear it and let the helper
+// watch. announce() first, then the re-check (see WaitFd::announce).
+template <class Scan>
+auto ConsumerRole::scan_and_arm(Scan scan) -> decltype(scan()) {
+  auto r = scan();
+  if (r.status != Status::would_block || !wait_fd_ || !wait_fd_->needs_arm()) {
+    return r;
+  }
+  const std::uint32_t seq = wait_fd_->announce();
+  r = scan();
+  if (r.status == Status::would_block) wait_fd_->arm(seq);
+  return r;
+}
 
 }  // namespace detail
 }  // namespace shmring

@@ -1,0 +1,454 @@
+// The engine behind the public handles (not API): the producer and
+// consumer roles every kind shares, the record reader that Consumer and
+// Subscriber expose, and the slot handles QueueWriter<T>/QueueReader<T>
+// own. Each kind's own state lives in its own type: the broadcast
+// producer's in FanOut (ring/broadcast.cc), a subscriber's cursor and loss
+// accounting in CursorState (ring/broadcast_lossy.cc), a fixed-slot ring's
+// positions in SlotWriter/SlotReader. The public headers include this one
+// for the inline fast paths only.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "ring/deadline.h"
+#include "ring/internal/layout.h"
+#include "ring/internal/liveness.h"
+#include "ring/internal/wait.h"
+#include "ring/segment.h"
+#include "ring/status.h"
+
+namespace shmring {
+
+inline constexpr Timeout kForever = Timeout::max();
+
+// A committed record, valid until the reader's next release().
+struct Record {
+  const std::byte* data = nullptr;
+  std::uint32_t size = 0;
+  std::uint16_t type = 0;
+  std::span<const std::byte> bytes() const { return {data, size}; }
+};
+
+// The data calls' one result shape: a Status and what the call got (empty
+// unless status is ok).
+struct Reservation {
+  Status status = Status::would_block;
+  std::span<std::byte> bytes;  // exactly the size asked for
+  explicit operator bool() const { return status == Status::ok; }
+};
+
+struct Peeked {
+  Status status = Status::would_block;
+  Record record;
+  explicit operator bool() const { return status == Status::ok; }
+};
+
+struct PeekedBatch {
+  Status status = Status::would_block;
+  std::span<Record> records;  // the filled front of the span passed in
+  explicit operator bool() const { return status == Status::ok; }
+};
+
+struct ProducerOptions {
+  // On a full ring whose consumer is gone (detached or dead), keep waiting
+  // for a new consumer instead of returning Status::peer_dead.
+  bool wait_for_consumer = false;
+};
+
+namespace detail {
+
+class WaitFd;  // ring/internal/wait_fd.h
+
+// A handle's "closed" flag. A move leaves the source closed, so the
+// handles' moves are defaulted and a moved-from handle's destructor does
+// nothing.
+class ClosedFlag {
+ public:
+  ClosedFlag() = default;
+  ClosedFlag(ClosedFlag&& o) noexcept
+      : closed_(std::exchange(o.closed_, true)) {}
+  ClosedFlag& operator=(bool closed) {
+    closed_ = closed;
+    return *this;
+  }
+  operator bool() const { return closed_; }
+
+ private:
+  bool closed_ = false;
+};
+
+// ---------------------------------------------------------------- producer
+
+// The producer role on any ring (ring/roles.cc): a slot of the producer
+// table held through its role semaphore, liveness of the consumer side,
+// and the close that ends the stream when it is the last.
+class ProducerRole {
+ public:
+  // This producer's index in the ring's producer table (0 on one-producer
+  // kinds).
+  int producer_index() const { return index_; }
+  // Valid while the Segment object lives; the handle itself (and its
+  // close()) stays safe after the Segment is destroyed.
+  Segment& segment() const { return *segment_; }
+  // How many times a consumer has taken this ring's consumer role since
+  // the ring was created (sticky): a change since an earlier call means a
+  // consumer came meanwhile, even one that has left again.
+  std::uint32_t consumers_seen() const;
+
+ protected:
+  struct Grant {
+    int index;
+    std::uint32_t generation;
+    ProcessToken token;
+  };
+  // Takes a free (or a dead holder's) producer slot.
+  static Result<Grant> take(Segment& segment);
+  ProducerRole(Segment& segment, const Grant& grant, ProducerOptions options);
+  ProducerRole(ProducerRole&&) noexcept = default;
+
+  // False in a child that inherited the handle through fork(): the
+  // registration is the parent's.
+  bool owns_registration() const;
+  // Frees the slot (the last producer's close ends the stream) and wakes
+  // the consumer.
+  void leave();
+  // The consumer role (spsc, mpsc, slots): alive, and what a producer
+  // blocked on a full ring should do (ok: keep waiting).
+  bool consumer_role_alive() const;
+  Status consumer_role_status() const;
+
+  Segment* segment_;  // only for segment(): may be gone (see there)
+  std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
+  layout::ControlBlock* cb_;
+  std::byte* data_;
+  int index_;
+  std::uint32_t owner_;  // owner tag written into MPSC busy headers
+  int sem_id_;           // the ring's role semaphores
+  ProcessToken token_;   // our registration in the slot
+  ProducerOptions options_;
+  WaitPoint data_ready_;
+  WaitPoint space_ready_;
+  ClosedFlag closed_;
+  bool broken_ = false;  // positions in the segment are corrupt
+};
+
+// ---------------------------------------------------------------- consumer
+
+// The consumer role (ring/roles.cc): the consumer semaphore (or a
+// broadcast cursor's), end of stream, reaping of dead producers and the
+// wait fd.
+class ConsumerRole {
+ public:
+  // A file descriptor for poll/epoll/select (ring/internal/wait_fd.h):
+  // readable when data is available or the stream ended; level-triggered:
+  // it stays readable until a try call has found nothing (would_block), so
+  // drain with the try call until would_block on each wake-up. It may be
+  // readable spuriously, never stuck. Owned by the handle: valid until it
+  // is destroyed; after close() it stays readable. Needs
+  // WaitStrategy::futex (else Errc::invalid_argument). One helper thread
+  // per handle.
+  [[nodiscard]] Result<int> wait_fd();
+  Segment& segment() const { return *segment_; }
+  // Where a corrupt result was detected (ring offset), for messages.
+  std::uint64_t corrupt_offset() const { return corrupt_at_; }
+
+ protected:
+  // Takes the consumer role of an spsc, mpsc or slots ring.
+  static Result<ProcessToken> take(Segment& segment);
+  ConsumerRole(Segment& segment, ProcessToken token);
+  ConsumerRole(ConsumerRole&&) noexcept;
+  ~ConsumerRole();
+
+  // would_block while a producer may still publish, ok once every one has
+  // left (reaping dead ones at most once per slice).
+  Status producers_gone();
+  // closed or peer_dead, once producers_gone() said ok and all is read.
+  Status how_stream_ended();
+  void poll_reap();  // reap dead producers, at most once per slice
+  void reap_now();
+  // Marks the handle closed and stops the wait fd; false if the
+  // registration is not ours (inherited through fork()).
+  bool begin_close();
+  // Frees the consumer role and wakes producers.
+  void leave();
+  // `scan` found nothing (would_block) and the wait fd may be readable:
+  // announce, scan again, and arm the fd if still nothing (wait_fd.h).
+  template <class Scan>
+  auto scan_and_arm(Scan scan) -> decltype(scan());
+
+  Segment* segment_;  // only for segment(): may be gone (see there)
+  std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment
+  layout::ControlBlock* cb_;
+  std::byte* data_;
+  int sem_id_;
+  ProcessToken token_;  // our claim on the role
+  bool one_producer_;   // every kind but mpsc
+  WaitPoint data_ready_;
+  WaitPoint space_ready_;
+  ClosedFlag closed_;
+  std::unique_ptr<WaitFd> wait_fd_;  // wait_fd(), created lazily
+  Clock::time_point last_reap_{};
+  std::uint32_t empty_polls_ = 0;
+  std::uint64_t corrupt_at_ = 0;
+};
+
+struct CursorState;  // ring/broadcast.cc: a subscriber's cursor and losses
+
+// Reads records (spsc, mpsc, broadcast): peek/release, batches, copies.
+// Consumer and Subscriber are this with the calls their kind has.
+class RecordReader : protected ConsumerRole {
+ public:
+  // The next record after those already peeked. closed: every producer has
+  // closed and the ring is drained (a new producer may start a new stream:
+  // keep calling to follow). peer_dead: drained and the (only) producer
+  // died.
+  [[nodiscard]] inline Peeked try_peek();
+  [[nodiscard]] Peeked peek(Timeout timeout = kForever);
+  // Up to out.size() records: ok with at least one, else why not.
+  [[nodiscard]] inline PeekedBatch try_peek_batch(std::span<Record> out);
+  [[nodiscard]] PeekedBatch peek_batch(std::span<Record> out,
+                                       Timeout timeout = kForever);
+  // Returns every peeked record's space to the producer. Invalidates them.
+  inline void release();
+  // Copying helper: peek + copy + release.
+  [[nodiscard]] Status read(std::vector<std::byte>& out,
+                            Timeout timeout = kForever);
+  void close();
+  // Bytes committed or claimed but not yet released: a guess while
+  // producers run.
+  std::uint64_t size_guess() const;
+  std::size_t max_record_size() const;
+
+  RecordReader(RecordReader&&) noexcept;
+  ~RecordReader();
+
+ protected:
+  // Takes the consumer role (spsc, mpsc) or a free cursor (broadcast).
+  static Result<RecordReader> attach(Segment& segment);
+  RecordReader(Segment& segment, ProcessToken token, int cursor = -1);
+
+  // Broadcast rings (ring/broadcast.cc, ring/broadcast_lossy.cc).
+  int cursor_index() const;
+  bool intact_lossy();
+  std::uint64_t lost_bytes() const;
+  std::uint64_t lost_records() const;
+  bool lossy_ = false;  // Overrun::drop_slow: the producer may lap us
+
+ private:
+  static Result<RecordReader> attach_cursor(Segment& segment, ProcessToken me);
+  void join_cursor();
+  void leave_cursor();
+  Peeked try_peek_slow();  // try_peek_scan() + the wait fd's arming
+  Peeked try_peek_scan();
+  Status end_status();
+  bool stalled_long_enough(std::uint64_t pos);
+  bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
+  bool reclaim_unwritten_claim(std::uint64_t pos);
+  void release_slow();  // MPSC or drop-slow: out of line
+  void release_mpsc();
+  void zero_released();
+  Peeked try_peek_lossy();
+  Status lossy_end_status();
+  Peeked resync();
+  void join_lossy();
+
+  std::uint64_t mask_;
+  std::uint64_t capacity_;
+  std::uint64_t max_span_;
+  bool mpsc_;
+  std::uint64_t head_ = 0;         // released position (published)
+  std::uint64_t read_ = 0;         // after the last peeked record
+  std::uint64_t cached_tail_ = 0;  // producers' tail as last seen
+  std::uint64_t stalled_pos_ = ~0ULL;
+  Clock::time_point stalled_since_{};
+  // Where release() publishes head_: ControlBlock::head, or on a
+  // broadcast ring this subscriber's cursor position.
+  std::atomic<std::uint64_t>* head_word_ = nullptr;
+  bool slow_release_ = false;  // mpsc_ or lossy_
+  std::unique_ptr<CursorState> cursor_;  // broadcast rings only
+};
+
+// ------------------------------------------------------------ fixed slots
+
+// A slot found by the fast paths: ok with `at`, else why not.
+struct SlotRef {
+  Status status = Status::would_block;
+  std::byte* at = nullptr;
+};
+
+// The producer of a fixed-slot ring (ring/slots.cc): rigtorp/SPSCQueue's
+// data path (a compare against a cached copy of the consumer's index, a
+// copy by the caller, a release store of ours) plus the wake check.
+class SlotWriter : public ProducerRole {
+ public:
+  static Result<SlotWriter> attach(Segment& segment, std::size_t element_size,
+                                   ProducerOptions options);
+  SlotWriter(SlotWriter&&) noexcept = default;
+  ~SlotWriter() { close(); }
+
+  // The free slot for the next element (element_size() bytes: write it,
+  // then publish()): would_block (full), closed or corrupt otherwise.
+  inline SlotRef try_claim();
+  // Publishes the claimed slot: tail + 1 and the wake check. Only after a
+  // successful try_claim().
+  inline void publish();
+  // Blocks (spin, then sleep) until a slot is free: ok, then try_claim()
+  // succeeds; timed_out, peer_dead, interrupted, closed or corrupt.
+  [[nodiscard]] Status wait(Timeout timeout);
+  void close();
+  bool consumer_alive() const { return consumer_role_alive(); }
+  std::size_t element_size() const { return slot_size_; }
+
+ private:
+  SlotWriter(Segment& segment, const Grant& grant, ProducerOptions options);
+  SlotRef claim_slow();
+
+  std::uint64_t tail_;         // elements published
+  std::uint64_t cached_head_;  // consumer's position as last seen
+  std::byte* slot_at_;         // the slot of element tail_
+  std::byte* slots_end_;       // data_ + slot_count_ * slot_size_
+  std::uint64_t slot_count_;
+  // slot_count_ while the fast path may claim; 0 when closed or corrupt
+  // (the fast path's only bound).
+  std::uint64_t room_ = 0;
+  std::uint32_t slot_size_;
+};
+
+// The consumer of a fixed-slot ring (ring/slots.cc).
+class SlotReader : public ConsumerRole {
+ public:
+  static Result<SlotReader> attach(Segment& segment, std::size_t element_size);
+  SlotReader(SlotReader&&) noexcept = default;
+  ~SlotReader() { close(); }
+
+  // The next element (element_size() bytes, valid until release()):
+  // would_block (empty), closed / peer_dead (end of stream), corrupt.
+  // Arms wait_fd() when it finds nothing.
+  inline SlotRef try_get();
+  // Frees the element: head + 1 and the wake check.
+  inline void release();
+  // Blocks (spin, then sleep) until an element is there: ok, then
+  // try_get() succeeds; else closed, peer_dead, timed_out, ...
+  [[nodiscard]] Status wait(Timeout timeout);
+  void close();
+  // Elements not yet released, times their size: a guess.
+  std::uint64_t size_guess() const;
+  std::size_t element_size() const { return slot_size_; }
+
+ private:
+  SlotReader(Segment& segment, ProcessToken token);
+  SlotRef get_slow();
+  SlotRef scan();
+
+  std::uint64_t head_;  // next element to read (= released)
+  std::uint64_t tail_;  // producer's tail as last seen; = head_ once closed
+  std::byte* slot_at_;  // the slot of element head_
+  std::byte* slots_end_;
+  std::uint64_t slot_count_;
+  std::uint32_t slot_size_;
+};
+
+// Test-only fault injection: the steps of an MPSC claim
+// (docs/design/mpsc.md). A test sets claim_hook (before its producer runs)
+// to stop or kill the process at one of them; null otherwise (one relaxed
+// load and a branch per step).
+enum class ClaimStep : int {
+  before_intent = 0,      // space checked, nothing published
+  before_cas = 1,         // intent published, tail not moved
+  after_cas = 2,          // claimed, no header written (the 0 word)
+  after_busy_header = 3,  // wrapping or aligned claim: busy header, no
+                          // padding yet
+  claimed = 4,            // headers written, reservation returned next
+};
+inline constexpr int kClaimSteps = 5;
+using ClaimHook = void (*)(ClaimStep);
+extern std::atomic<ClaimHook> claim_hook;
+
+// ---- Inline fast paths. The common case of each call is a few
+// instructions on private state plus plain loads/stores into the ring;
+// every other case (wrap, full, MPSC, errors) goes out of line.
+
+inline Peeked RecordReader::try_peek() {
+  if (read_ != cached_tail_ && !closed_) {
+    const std::uint64_t off = read_ & mask_;
+    // acquire: pairs with the tail store in Producer::publish (SPSC) or the
+    // header store in Producer::commit_deferred_slow (MPSC).
+    const std::uint64_t word =
+        std::atomic_ref<std::uint64_t>(
+            *reinterpret_cast<std::uint64_t*>(data_ + off))
+            .load(std::memory_order_acquire);
+    const layout::Header h = layout::decode(word);
+    // The same bounds as the slow path; anything unusual goes there.
+    if ((word & (layout::kBusy | layout::kPadding)) == 0 &&
+        h.span >= layout::kHeaderSize && h.span <= max_span_ &&
+        off + h.span <= capacity_ && h.span <= cached_tail_ - read_) {
+      read_ += h.span;
+      return {Status::ok,
+              {data_ + off + layout::kHeaderSize, h.length, h.type}};
+    }
+  }
+  return try_peek_slow();
+}
+
+inline PeekedBatch RecordReader::try_peek_batch(std::span<Record> out) {
+  std::size_t n = 0;
+  while (n < out.size()) {
+    Peeked p = try_peek();
+    if (!p) {
+      if (n > 0) break;
+      return {p.status, {}};
+    }
+    out[n++] = p.record;
+  }
+  return {Status::ok, out.first(n)};
+}
+
+inline void RecordReader::release() {
+  if (read_ == head_) return;
+  if (slow_release_) {
+    release_slow();  // MPSC zeroes the released space first
+    return;
+  }
+  head_ = read_;
+  // release: pairs with the head (or cursor) load in
+  // Producer::reserve_spsc / Producer::broadcast_min; WaitPoint::publish.
+  space_ready_.publish(*head_word_, head_);
+}
+
+inline SlotRef SlotWriter::try_claim() {
+  // room_ is 0 unless this is an open, sane producer.
+  if (tail_ - cached_head_ < room_) return {Status::ok, slot_at_};
+  return claim_slow();
+}
+
+inline void SlotWriter::publish() {
+  ++tail_;
+  slot_at_ += slot_size_;
+  if (slot_at_ == slots_end_) slot_at_ = data_;
+  // release: pairs with the tail load in SlotReader::scan; WaitPoint::publish.
+  data_ready_.publish(cb_->tail, tail_);
+}
+
+inline SlotRef SlotReader::try_get() {
+  // tail_ == head_ after close().
+  if (tail_ != head_) return {Status::ok, slot_at_};
+  return get_slow();
+}
+
+inline void SlotReader::release() {
+  ++head_;
+  slot_at_ += slot_size_;
+  if (slot_at_ == slots_end_) slot_at_ = data_;
+  // release: pairs with the head load in SlotWriter::claim_slow;
+  // WaitPoint::publish.
+  space_ready_.publish(cb_->head, head_);
+}
+
+}  // namespace detail
+}  // namespace shmring
