@@ -225,6 +225,7 @@ TEST_CASE("shm-bench --smoke ZeroMQ and MPSC rows reach the targets table") {
     CHECK(line.find("| - |") == std::string::npos);
     CHECK(line.find("| not measured (") == std::string::npos);
     const bool verdict = line.find("| met |") != std::string::npos ||
+                         line.find("| noisy") != std::string::npos ||
                          line.find("| **missed** (") != std::string::npos ||
                          line.find("| (context) would") != std::string::npos;
     CHECK(verdict);
