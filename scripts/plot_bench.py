@@ -60,6 +60,25 @@ Published figures, for context only (other machines, other methods):
 """
 
 
+METHOD = """\
+## Method
+
+- **Quiet machine.** `scripts/bench` refuses to measure when the 1-minute
+  load is above 0.5 per CPU or when a calibration spin (one process pinned
+  to each CPU, a fixed loop run twice) finds a slower run over 1.3x the
+  faster or over 1.3x its CPU time; `--force` measures anyway, and the
+  results say it was forced and why.
+- **Pairs.** Each target is a ratio A / B of two shm-bench rows, measured as
+  interleaved runs A B A B ... (at least 11 pairs) by
+  `scripts/bench_pairs.py`; a target reports the median and the
+  interquartile range (IQR) of the per-pair ratios.
+- **Verdicts.** *met*: the median and the whole IQR meet the goal; *noisy*:
+  the IQR straddles the goal; *missed*: otherwise.
+- **Recorded:** the CPU model string from /proc/cpuinfo, the CPU count, the
+  kernel, the load at the start and the exact command line.
+"""
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -686,20 +705,12 @@ def render(d, docs):
         "that attach after the fork; every consumer checks every sequence number "
         "and a row fails if a record is lost or reordered.\n\n"
         % d.get("config", {}).get("reps", "?"))
+    md.append(METHOD + "\n")
     p = d.get("pairs")
     if p:
         pt, psummary = pairs_table(p)
         md.append("## Targets, pair by pair\n\n")
-        md.append(
-            "Method (scripts/bench, scripts/bench_pairs.py): scripts/bench refuses "
-            "to measure on a busy machine (1-minute load above 0.5 per CPU, or a "
-            "calibration spin on each CPU whose slower run takes over 1.3x the "
-            "faster or over 1.3x its CPU time) unless told `--force`. Each target "
-            "is a ratio A / B of two shm-bench rows, measured in pairs of runs "
-            "A B A B ... (at least 11 pairs); the table shows the median and the "
-            "interquartile range (IQR) of the per-pair ratios. **met**: the median "
-            "and the whole IQR meet the goal; **noisy**: the IQR straddles it; "
-            "**missed**: otherwise. %s\n\n" % psummary)
+        md.append("Measured as the method above says. %s\n\n" % psummary)
         md.append(pt)
         md.append("\n")
         md.append(pairs_conditions(p))
@@ -895,6 +906,8 @@ def render(d, docs):
 
     md.append("\n## Reproduce\n\n```\nscripts/bench                 # build -c opt, run, render "
               "(this file, docs/bench-*.png, docs/benchmarks.json)\n"
+              "scripts/bench --quick --force  # check the pipeline (temporary "
+              "directory; numbers mean nothing)\n"
               "scripts/bench --render-only   # re-render from docs/benchmarks.json\n"
               "bazel build -c opt //bench:shm-bench && "
               "bazel-bin/bench/shm-bench --help\n```\n")
