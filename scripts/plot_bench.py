@@ -56,7 +56,7 @@ Published figures, for context only (other machines, other methods):
 | rigtorp/SPSCQueue README (Ryzen 9 3900X, threads) | SPSCQueue 362,723 ops/ms vs boost::lockfree::spsc_queue 209,877 ops/ms |
 | iceoryx2 README | 64 B message latency 240 ns vs Unix domain socket 1500 ns |
 | Linux BPF ring buffer benchmark (Andrii Nakryiko) | ~12 M records/s with one producer; 10.9 -> 4.9 M/s going from 1 to 2 producers |
-| This machine kind before the project (issue 6) | memcpy 64 MiB 13.1 GB/s; naive u64 shm ring 0.7-1.0 G items/s, 13.6 GB/s at 4 KiB; Boost.Lockfree (threads) 120-130 M/s; message_queue 64 B ~8.5 M/s; pipe 64 KiB 0.8 GB/s across CPUs; AF_UNIX 2.8 GB/s; cache-line RTT ~126 ns; futex RTT ~72 us across vCPUs, ~2 us on one CPU |
+| This machine kind, measured before shmring existed | memcpy 64 MiB 13.1 GB/s; naive u64 shm ring 0.7-1.0 G items/s, 13.6 GB/s at 4 KiB; Boost.Lockfree (threads) 120-130 M/s; message_queue 64 B ~8.5 M/s; pipe 64 KiB 0.8 GB/s across CPUs; AF_UNIX 2.8 GB/s; cache-line RTT ~126 ns; futex RTT ~72 us across vCPUs, ~2 us on one CPU |
 """
 
 
@@ -284,7 +284,7 @@ def targets(res):
     add_ratio("Tools: shm-produce | shm-consume / cat | cat, GB/s",
               "tools/shm-produce+shm-consume/" + p, "tools/cat|cat/" + p,
               "bytes_per_s", ">= 3x")
-    # ---- issue 12: the hot path against the queues users would pick.
+    # ---- The hot path against the queues users would pick.
     add_ratio("(12) Queue<T> 8 B / Boost.Lockfree, processes",
               s8 % "shmring-queue", s8 % "lockfree-spsc-shm", "records_per_s", ">= 1.5x")
     add_ratio("(12) Queue<T> 8 B / fixed-slot u64 ring (limit)",
@@ -315,7 +315,7 @@ def targets(res):
               s8 % "shmring", s8 % "iceoryx", "records_per_s", ">= 20x")
     add_ratio("(12) 8 B msgs/s: shmring (batched) / ZeroMQ ipc PUSH/PULL",
               s8 % "shmring", s8 % "zmq-push-pull", "records_per_s", ">= 20x")
-    # ---- issue 13: the lock-free MPSC claim against SPSC and against itself.
+    # ---- The lock-free MPSC claim against SPSC and against itself.
     mp = "mpsc/shmring-mpsc/%s/" + p
     add_ratio("(13) MPSC 1 producer / SPSC commit() per record, 8 B records/s",
               mp % "1p", s8 % "shmring-per-record", "records_per_s", ">= 0.6x")
