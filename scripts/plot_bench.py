@@ -740,7 +740,7 @@ def render(d, docs):
                   "and %s (`steady_clock::now()`, what the library's wait loops pay) "
                   "on this machine.\n" % (cell(res, "limits/timer", "tick_read_ns", False),
                                           cell(res, "limits/timer", "clock_read_ns", False)))
-    md.append("\nRound trips between two processes (the raw limits for section 4):\n\n")
+    md.append("\nRound trips between two processes (the raw limits for the latency rows below):\n\n")
     for pl in ("pinned", "unpinned"):
         rows = []
         for rid, label in LATENCY:
