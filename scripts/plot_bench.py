@@ -56,7 +56,26 @@ Published figures, for context only (other machines, other methods):
 | rigtorp/SPSCQueue README (Ryzen 9 3900X, threads) | SPSCQueue 362,723 ops/ms vs boost::lockfree::spsc_queue 209,877 ops/ms |
 | iceoryx2 README | 64 B message latency 240 ns vs Unix domain socket 1500 ns |
 | Linux BPF ring buffer benchmark (Andrii Nakryiko) | ~12 M records/s with one producer; 10.9 -> 4.9 M/s going from 1 to 2 producers |
-| This machine kind before the project (issue 6) | memcpy 64 MiB 13.1 GB/s; naive u64 shm ring 0.7-1.0 G items/s, 13.6 GB/s at 4 KiB; Boost.Lockfree (threads) 120-130 M/s; message_queue 64 B ~8.5 M/s; pipe 64 KiB 0.8 GB/s across CPUs; AF_UNIX 2.8 GB/s; cache-line RTT ~126 ns; futex RTT ~72 us across vCPUs, ~2 us on one CPU |
+| This machine kind, hand-written baselines without shmring | memcpy 64 MiB 13.1 GB/s; naive u64 shm ring 0.7-1.0 G items/s, 13.6 GB/s at 4 KiB; Boost.Lockfree (threads) 120-130 M/s; message_queue 64 B ~8.5 M/s; pipe 64 KiB 0.8 GB/s across CPUs; AF_UNIX 2.8 GB/s; cache-line RTT ~126 ns; futex RTT ~72 us across vCPUs, ~2 us on one CPU |
+"""
+
+
+METHOD = """\
+## Method
+
+- **Quiet machine.** `scripts/bench` refuses to measure when the 1-minute
+  load is above 0.5 per CPU or when a calibration spin (one process pinned
+  to each CPU, a fixed loop run twice) finds a slower run over 1.3x the
+  faster or over 1.3x its CPU time; `--force` measures anyway, and the
+  results say it was forced and why.
+- **Pairs.** Each target is a ratio A / B of two shm-bench rows, measured as
+  interleaved runs A B A B ... (at least 11 pairs) by
+  `scripts/bench_pairs.py`; a target reports the median and the
+  interquartile range (IQR) of the per-pair ratios.
+- **Verdicts.** *met*: the median and the whole IQR meet the goal; *noisy*:
+  the IQR straddles the goal; *missed*: otherwise.
+- **Recorded:** the CPU model string from /proc/cpuinfo, the CPU count, the
+  kernel, the load at the start and the exact command line.
 """
 
 
@@ -153,17 +172,39 @@ def size_name(n):
 # ---------------------------------------------------------------- targets
 
 
+def quantile(sorted_vals, q):
+    """Linear interpolation, as shm-bench's harness."""
+    pos = q * (len(sorted_vals) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_vals) - 1)
+    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (pos - lo)
+
+
+def verdict(median, q1, q3, goal, higher):
+    """met: the median and the whole interquartile range meet the goal;
+    noisy: the interquartile range straddles it; missed: otherwise."""
+    if q1 < goal < q3:
+        return "noisy"
+    return "met" if (median >= goal if higher else median <= goal) else "missed"
+
+
 def ratio(res, a_id, b_id, metric):
-    """Median ratio a/b and the range over repetitions [min/max, max/min]."""
+    """Pairwise ratios a/b: (median, q1, q3, pairs)."""
     return ratio_of(res, a_id, metric, b_id, metric)
 
 
 def ratio_of(res, a_id, a_metric, b_id, b_metric):
-    """ratio() with a metric of each row's own."""
+    """ratio() with a metric of each row's own. Repetition i of a is paired
+    with repetition i of b (shm-bench interleaves the repetitions of the
+    rows of one group: rep 1 of every row, then rep 2 ...)."""
     a, b = res.stat(a_id, a_metric), res.stat(b_id, b_metric)
-    if a is None or b is None or b["median"] == 0 or b["min"] == 0 or b["max"] == 0:
+    if a is None or b is None:
         return None
-    return (a["median"] / b["median"], a["min"] / b["max"], a["max"] / b["min"])
+    pairs = [x / y for x, y in zip(a.get("samples", []), b.get("samples", [])) if y]
+    if not pairs:
+        return None
+    s = sorted(pairs)
+    return (quantile(s, 0.5), quantile(s, 0.25), quantile(s, 0.75), len(s))
 
 
 # Why a target is missed, where that was measured outside this run (the
@@ -230,8 +271,8 @@ def explain_miss(res, text, a_id, b_id, metric, goal_value, higher):
 
 
 def targets(res):
-    """(target text, ratio tuple or value, goal text, met?, why missing or
-    missed, context only?)."""
+    """(target text, ratio tuple or value, goal text, verdict (met, noisy,
+    missed), why missing or missed, context only?)."""
     t = []
 
     def add_ratio(text, a_id, b_id, metric, goal, higher=True, info=False,
@@ -244,9 +285,9 @@ def targets(res):
             t.append((text, None, goal, None, missing, info))
             return
         g = float(goal.split()[-1].rstrip("x"))
-        met = r[0] >= g if higher else r[0] <= g
-        why = "" if met or info else explain_miss(res, text, a_id, b_id, metric, g, higher)
-        t.append((text, r, goal, met, why, info))
+        v = verdict(r[0], r[1], r[2], g, higher)
+        why = "" if v == "met" or info else explain_miss(res, text, a_id, b_id, metric, g, higher)
+        t.append((text, r, goal, v, why, info))
 
     p = "pinned"
     s8 = "throughput/%s/8/" + p
@@ -284,7 +325,7 @@ def targets(res):
     add_ratio("Tools: shm-produce | shm-consume / cat | cat, GB/s",
               "tools/shm-produce+shm-consume/" + p, "tools/cat|cat/" + p,
               "bytes_per_s", ">= 3x")
-    # ---- issue 12: the hot path against the queues users would pick.
+    # ---- the hot path against the queues users would pick.
     add_ratio("(12) Queue<T> 8 B / Boost.Lockfree, processes",
               s8 % "shmring-queue", s8 % "lockfree-spsc-shm", "records_per_s", ">= 1.5x")
     add_ratio("(12) Queue<T> 8 B / fixed-slot u64 ring (limit)",
@@ -315,7 +356,7 @@ def targets(res):
               s8 % "shmring", s8 % "iceoryx", "records_per_s", ">= 20x")
     add_ratio("(12) 8 B msgs/s: shmring (batched) / ZeroMQ ipc PUSH/PULL",
               s8 % "shmring", s8 % "zmq-push-pull", "records_per_s", ">= 20x")
-    # ---- issue 13: the lock-free MPSC claim against SPSC and against itself.
+    # ---- the lock-free MPSC claim against SPSC and against itself.
     mp = "mpsc/shmring-mpsc/%s/" + p
     add_ratio("(13) MPSC 1 producer / SPSC commit() per record, 8 B records/s",
               mp % "1p", s8 % "shmring-per-record", "records_per_s", ">= 0.6x")
@@ -338,35 +379,93 @@ def targets(res):
                       peer != "shmring-futex"))
         else:
             t.append((text, ("abs", s["median"], s["min"], s["max"]), "< 1%",
-                      s["median"] < 1.0, "", peer != "shmring-futex"))
+                      "met" if s["median"] < 1.0 else "missed", "",
+                      peer != "shmring-futex"))
     return t
 
 
 def targets_table(res):
     rows = []
-    met = missed = unmeasured = 0
-    for text, r, goal, ok, why, info in targets(res):
+    count = {"met": 0, "noisy": 0, "missed": 0}
+    unmeasured = 0
+    for text, r, goal, v, why, info in targets(res):
         if r is None:
-            measured, verdict = "-", "not measured (%s)" % why
+            measured, shown = "-", "not measured (%s)" % why
             if not info:
                 unmeasured += 1
         elif r[0] == "abs":
             measured = "%.3f %% <sub>(%.3f-%.3f)</sub>" % (r[1], r[2], r[3])
-            verdict = "met" if ok else "**missed**"
+            shown = v if v != "missed" else "**missed**"
         else:
-            measured = "%.2fx <sub>(%.2f-%.2f)</sub>" % r
-            verdict = "met" if ok else "**missed**"
-        if r is not None and not ok and not info:
-            verdict += " (%s)" % (why or "no measured reason recorded")
+            measured = "%.2fx <sub>(IQR %.2f-%.2f, %d pairs)</sub>" % r
+            shown = v if v != "missed" else "**missed**"
+        if r is not None and v != "met" and not info:
+            shown += " (%s)" % (why or "no measured reason recorded")
         if info:
-            verdict = "(context) " + ("would meet" if ok else "would miss") \
+            shown = "(context) " + {"met": "would meet", "noisy": "would be noisy",
+                                    "missed": "would miss"}[v] \
                 if r is not None else "(context)"
         elif r is not None:
-            met += 1 if ok else 0
-            missed += 0 if ok else 1
-        rows.append([text, goal, measured, verdict])
-    summary = "%d met, %d missed, %d not measured." % (met, missed, unmeasured)
-    return table(["Target", "Goal", "Measured (range over reps)", "Verdict"], rows), summary
+            count[v] += 1
+        rows.append([text, goal, measured, shown])
+    summary = "%d met, %d noisy, %d missed, %d not measured." % (
+        count["met"], count["noisy"], count["missed"], unmeasured)
+    return table(["Target", "Goal", "Median of pairwise ratios (IQR)", "Verdict"],
+                 rows), summary
+
+
+def pairs_table(p):
+    """The targets measured pair by pair (scripts/bench_pairs.py)."""
+    rows = []
+    count = {"met": 0, "noisy": 0, "missed": 0, "not measured": 0}
+    for t in p.get("targets", []):
+        goal = "%s %.1fx" % (">=" if t["higher_is_better"] else "<=", t["goal"])
+        v = t["verdict"]
+        count[v] += 1
+        if v == "not measured":
+            rows.append([t["target"], goal, "-", "not measured (%s)" % t["why"]])
+            continue
+        measured = "%.2fx <sub>(IQR %.2f-%.2f, %d pairs)</sub>" % (
+            t["median"], t["q1"], t["q3"], t["pairs"])
+        rows.append([t["target"], goal, measured,
+                     "**missed**" if v == "missed" else v])
+    summary = "%d met, %d noisy, %d missed, %d not measured." % (
+        count["met"], count["noisy"], count["missed"], count["not measured"])
+    return table(["Target", "Goal", "Median of pairwise ratios (IQR)", "Verdict"],
+                 rows), summary
+
+
+def pairs_conditions(p):
+    """How the pairs were measured: machine, check, command."""
+    m = p.get("machine", {})
+    c = p.get("check", {})
+    if c.get("ok"):
+        state = "quiet (checked at the start)"
+    elif c.get("forced"):
+        state = "**busy, measured anyway (--force)**: " + "; ".join(c.get("reasons", []))
+    else:
+        state = "busy: " + "; ".join(c.get("reasons", []))
+    spin = ", ".join("CPU %d: %.2fx / %.2fx" % (s["cpu"], s["slower_over_faster"],
+                                                 s["wall_over_cpu"])
+                     for s in c.get("spin", []))
+    load = p.get("load_at_start", [])
+    rows = [
+        ["CPU model (/proc/cpuinfo)", "%s (family %s, model %s, stepping %s)" % (
+            m.get("cpu_model", "?"), m.get("cpu_family", "?"),
+            m.get("cpu_model_number", "?"), m.get("stepping", "?"))],
+        ["CPUs (online / usable)", "%s / %s" % (
+            m.get("online_cpus", "?"), ",".join(str(x) for x in m.get("usable_cpus", [])))],
+        ["Kernel", m.get("kernel", "?")],
+        ["Load average at the start (1, 5, 15 min)",
+         " ".join("%.2f" % x for x in load) if load else "?"],
+        ["Calibration spin (slower/faster, wall/CPU)", spin or "?"],
+        ["Machine", state],
+        ["Command", "`%s`" % p.get("command", "?")],
+        ["Pairs per target", "%s%s" % (p.get("pairs", "?"),
+                                       " (quick: shm-bench --smoke)" if p.get("quick") else "")],
+        ["Date (UTC), time", "%s, %s s" % (p.get("date", "?"), p.get("elapsed_s", "?"))],
+    ]
+    return table(["", ""], rows).replace("|---|--:|", "|---|---|")
 
 
 # ---------------------------------------------------------------- plots
@@ -512,7 +611,7 @@ def machine_section(d):
     h = d.get("host", {})
     l = h.get("lscpu", {})
     rows = [
-        ["CPU model", l.get("Model name") or m.get("cpu_model", "?")],
+        ["CPU model (/proc/cpuinfo)", m.get("cpu_model") or l.get("Model name", "?")],
         ["CPUs (online)", "%s (%s)" % (l.get("CPU(s)", "?"), l.get("On-line CPU(s) list", "?"))],
         ["Cores per socket / threads per core",
          "%s / %s" % (l.get("Core(s) per socket", "?"), l.get("Thread(s) per core", "?"))],
@@ -606,13 +705,24 @@ def render(d, docs):
         "that attach after the fork; every consumer checks every sequence number "
         "and a row fails if a record is lost or reordered.\n\n"
         % d.get("config", {}).get("reps", "?"))
+    md.append(METHOD + "\n")
+    p = d.get("pairs")
+    if p:
+        pt, psummary = pairs_table(p)
+        md.append("## Targets, pair by pair\n\n")
+        md.append("Measured as the method above says. %s\n\n" % psummary)
+        md.append(pt)
+        md.append("\n")
+        md.append(pairs_conditions(p))
+        md.append("\n")
     md.append("## Machine and command\n\n")
     md.append(machine_section(d))
-    md.append("\n## Targets (issues 6, 12 and 13)\n\n")
-    md.append("Ratios are medians of this run; the range pairs the extreme "
-              "repetitions (worst = min/max, best = max/min). Rows marked "
-              "*(context)* are not targets: they show the same ratio for another "
-              "variant. %s\n\n" % summary)
+    md.append("\n## Targets of the whole suite\n\n")
+    md.append("Each ratio pairs repetition i of one row with repetition i of the "
+              "other (shm-bench interleaves the repetitions of a group's rows; rows "
+              "of different groups ran minutes apart) and shows the median and IQR "
+              "of those ratios; verdicts as above. Rows marked *(context)* are not "
+              "targets: they show the same ratio for another variant. %s\n\n" % summary)
     md.append(tt)
     md.append("\n")
     md.append(ANCHORS)
@@ -630,7 +740,7 @@ def render(d, docs):
                   "and %s (`steady_clock::now()`, what the library's wait loops pay) "
                   "on this machine.\n" % (cell(res, "limits/timer", "tick_read_ns", False),
                                           cell(res, "limits/timer", "clock_read_ns", False)))
-    md.append("\nRound trips between two processes (the raw limits for section 4):\n\n")
+    md.append("\nRound trips between two processes (the raw limits for the latency rows below):\n\n")
     for pl in ("pinned", "unpinned"):
         rows = []
         for rid, label in LATENCY:
@@ -796,9 +906,11 @@ def render(d, docs):
 
     md.append("\n## Reproduce\n\n```\nscripts/bench                 # build -c opt, run, render "
               "(this file, docs/bench-*.png, docs/benchmarks.json)\n"
+              "scripts/bench --quick --force  # check the pipeline (temporary "
+              "directory; numbers mean nothing)\n"
               "scripts/bench --render-only   # re-render from docs/benchmarks.json\n"
-              "bazel build -c opt //tools/bench:shm-bench && "
-              "bazel-bin/tools/bench/shm-bench --help\n```\n")
+              "bazel build -c opt //bench:shm-bench && "
+              "bazel-bin/bench/shm-bench --help\n```\n")
     with open(os.path.join(docs, "benchmarks.md"), "w") as f:
         f.write("".join(md))
 
@@ -807,7 +919,11 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--targets":
         # Only the targets table, on stdout (no plots, no gnuplot): what
         # //tests/bench:shm_bench_smoke_test checks on a smoke run.
-        tt, summary = targets_table(Results(load(sys.argv[2])))
+        d = load(sys.argv[2])
+        if d.get("pairs"):
+            pt, psummary = pairs_table(d["pairs"])
+            sys.stdout.write(pt + psummary + "\n\n")
+        tt, summary = targets_table(Results(d))
         sys.stdout.write(tt + summary + "\n")
         return 0
     if len(sys.argv) != 3:

@@ -1,4 +1,4 @@
-// Aligned reservations (issue 12): reserve(size, align) hands out payloads
+// Aligned reservations: reserve(size, align) hands out payloads
 // whose address is a multiple of `align`, through wraps, trims and aborts,
 // and every record still arrives in order with its bytes; on SPSC and MPSC
 // rings (an MPSC claim covers the gap's padding record), with several

@@ -1,5 +1,6 @@
-// Broadcast rings with Overrun::drop_slow (issue 17; docs/design.md
-// section 11, "drop-slow"): the producer never waits; a consumer it lapped
+// Broadcast rings with Overrun::drop_slow
+// (docs/design/broadcast.md#drop-slow-the-producer-never-waits): the
+// producer never waits; a consumer it lapped
 // gets Status::overrun once, counts exactly what it lost (payload bytes
 // and records), resumes at the oldest intact record and never delivers a
 // torn one (intact() after reading; release() checks it too).

@@ -1,4 +1,4 @@
-// Broadcast rings (Kind::broadcast, issue 17; docs/design.md section 11):
+// Broadcast rings (Kind::broadcast, docs/design/broadcast.md):
 // one producer, several consumers, each with its own cursor; every consumer
 // sees every record committed after it attached, in order; the producer
 // waits for the slowest registered consumer; a consumer killed -9 is reaped

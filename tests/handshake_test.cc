@@ -1,5 +1,5 @@
 // The wake-up handshake's per-ring state machine (layout::WakeMode, wait.h,
-// docs/design.md "Waiting without lost wake-ups"), deterministically: who
+// docs/design/ordering.md#the-wake-up-handshake), deterministically: who
 // raises a ring to fallback_requested, who settles it, and that the SPSC
 // and MPSC fast paths make no system call in either mode. The lost-wake-up
 // stress runs in both modes and mixed live in wait_test.cc.

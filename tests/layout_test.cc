@@ -31,7 +31,7 @@ TEST_CASE("control block offsets are the documented ones") {
   CHECK(offsetof(ControlBlock, data_ready) % 128 == 0);
   CHECK(offsetof(ControlBlock, space_ready) % 128 == 0);
   CHECK(alignof(ControlBlock) == 128);
-  // Issue 12's handshake line follows issue 13's producer slots, on a line
+  // The handshake line follows the producer slots, on a line
   // of its own (read by every waker, written a few times per ring).
   CHECK(offsetof(ControlBlock, wake) % 128 == 0);
   CHECK(offsetof(ControlBlock, wake) ==
@@ -40,8 +40,8 @@ TEST_CASE("control block offsets are the documented ones") {
   CHECK(sizeof(ControlBlock) - offsetof(ControlBlock, wake) == 128);
   CHECK(sizeof(ControlBlock) <= layout::kDataOffset);
   CHECK(layout::kDataOffset % 4096 == 0);
-  // Issue 12's slots kind: the element size sits in line 0 (identity,
-  // written once by the creator), in what was its padding.
+  // Slots rings: the element size sits in line 0 (identity, written once
+  // by the creator), in what is padding on record rings.
   std::printf("slot_size=%zu\n", offsetof(ControlBlock, slot_size));
   CHECK(offsetof(ControlBlock, slot_size) == 80);
   CHECK(offsetof(ControlBlock, slot_size) + 8 <= offsetof(ControlBlock, head));

@@ -1,5 +1,5 @@
-// The lock-free MPSC claim (docs/design.md, section 4) and the issue-13
-// bugs: a producer stopped (SIGSTOP) or killed (kill -9) at every step of
+// The lock-free MPSC claim (docs/design/mpsc.md#claim) and what surrounds
+// it: a producer stopped (SIGSTOP) or killed (kill -9) at every step of
 // a claim, through the test hook detail::claim_hook; modular positions;
 // handle/Segment lifetimes; reaper races; exec; the crash table.
 //
@@ -199,8 +199,8 @@ TEST_CASE("claim: a producer killed at any step is recovered") {
   });
 }
 
-// ---- Issue 13, bug 1: a producer constructed while others move tail and
-// the consumer head judged the ring corrupt for good.
+// ---- A producer constructed while others move tail and the consumer
+// head must not judge the ring corrupt (a transiently insane pair).
 TEST_CASE("claim: a transiently insane pair at attach is not corrupt") {
   ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
   Segment& seg = ring.segment();
@@ -249,7 +249,7 @@ TEST_CASE("claim: attaching under traffic never yields corrupt") {
   CHECK(bad.load(std::memory_order_relaxed) == 0);  // after join()
 }
 
-// ---- Bug 2: positions are compared modulo 2^64.
+// ---- Positions are compared modulo 2^64.
 TEST_CASE("claim: positions wrap past 2^64 on both ring kinds") {
   for (Kind kind : {Kind::spsc, Kind::mpsc}) {
     CAPTURE(static_cast<int>(kind));
@@ -269,9 +269,8 @@ TEST_CASE("claim: positions wrap past 2^64 on both ring kinds") {
   }
 }
 
-// ---- Bug 4: racing reapers. A loser's late "died" used to overwrite a
-// clean close; the slot now says how its holder left in the CAS that
-// freed it.
+// ---- Racing reapers: a loser's late "died" must not overwrite a clean
+// close; the slot says how its holder left in the CAS that freed it.
 TEST_CASE("claim: a clean SPSC close is closed even after a stale 'died'") {
   ScopedRing ring({.kind = Kind::spsc, .capacity = kCap});
   Segment& seg = ring.segment();
@@ -312,8 +311,8 @@ TEST_CASE("claim: attach ignores a scribbled owner word of a free role") {
         std::string::npos);
 }
 
-// ---- Bug 5: exec() without close keeps the role until that process
-// exits (documented in docs/design.md, Lifetimes); then it is reaped.
+// ---- exec() without close keeps the role until that process exits, then
+// it is reaped (docs/design/liveness.md#liveness-the-kernel-guarantees).
 TEST_CASE("claim: a producer that exec()s holds its role until it exits") {
   ScopedRing ring({.kind = Kind::mpsc, .capacity = kCap});
   Segment& seg = ring.segment();
@@ -338,9 +337,10 @@ TEST_CASE("claim: a producer that exec()s holds its role until it exits") {
   CHECK(seg.info().producers_died == 1);
 }
 
-// ---- Bug 7: the crash table. Records an SPSC producer committed with
-// commit_deferred() and had not published when it died are lost (the
-// documented behaviour); everything it flushed is delivered.
+// ---- The crash table (docs/design/crash-tables.md): records an SPSC
+// producer committed with commit_deferred() and had not published when it
+// died are lost (the documented behaviour); everything it flushed is
+// delivered.
 TEST_CASE("claim: a dead SPSC producer's unflushed deferred records") {
   ScopedRing ring({.kind = Kind::spsc, .capacity = kCap});
   Segment& seg = ring.segment();

@@ -686,7 +686,7 @@ TEST_CASE(
 }  // namespace
 }  // namespace shmring
 
-// ---- Huge pages (issue 12).
+// ---- Huge pages.
 
 namespace shmring {
 namespace {

@@ -1,4 +1,4 @@
-// The fixed-slot kind (Kind::slots, issue 12) in one process and with forked
+// The fixed-slot kind (Kind::slots) in one process and with forked
 // peers: creation and validation, wrap-around, full and empty, the element
 // size check at attach, end of stream, dead peers (producer and consumer),
 // blocking waits, wait_fd, and Queue<T> on a record ring.

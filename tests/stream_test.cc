@@ -1,8 +1,8 @@
-// The public pieces the tools are built on (issue 16): StreamReader's
-// stream lifecycle (between streams, StreamOptions::producers and follow),
+// The public pieces the tools are built on: StreamReader's stream
+// lifecycle (between streams, StreamOptions::producers and follow),
 // Producer::consumers_seen(), attach_or_create's explicit expectations, and
-// the names. shm-consume/shm-produce exercise the same through
-// tests/e2e (issue11_test, recipes_test); these pin the library's contract.
+// the names. shm-consume/shm-produce exercise the same through tests/e2e
+// (no_data_loss_test, recipes_test); these pin the library's contract.
 #include <array>
 #include <string>
 

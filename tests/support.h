@@ -57,7 +57,7 @@ int own_segment_count();
 // Generous bound for what should take milliseconds: hit only when
 // something hangs.
 inline constexpr std::chrono::seconds kHang{30};
-// The library's promise (issue 4): a dead producer's half-written record
+// The library's promise: a dead producer's half-written record
 // holds the consumer up for less than this.
 inline constexpr std::chrono::seconds kReclaimBound{1};
 
@@ -203,7 +203,8 @@ pid_t spawn_producer(ChildGuard& children, Segment& seg,
 // as a freshly created ring that has carried `pos` bytes.
 void set_positions(Segment& segment, std::uint64_t pos);
 
-// The wake-up handshakes a test runs in (wait.h, docs/design.md):
+// The wake-up handshakes a test runs in (wait.h,
+// docs/design/ordering.md#the-wake-up-handshake):
 //   membarrier:      every process registered membarrier (light wakers)
 //   fallback:        every process without membarrier (seq_cst pairs)
 //   child_fallback:  the ring is created in membarrier mode, then a child

@@ -1,6 +1,6 @@
 // Segment::unread_records(): the read-only count of records between the
 // consumer's released position and the tail that shm-produce's exit-6
-// message reports (issue 11). Private segments: no key, nothing to collide.
+// message reports. Private segments: no key, nothing to collide.
 #include <catch2/catch.hpp>
 
 #include "tests/support.h"

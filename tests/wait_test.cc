@@ -246,8 +246,8 @@ TEST_CASE(
   // Across processes the futex must be a shared one (no
   // FUTEX_PRIVATE_FLAG): a private futex would never wake the peer, and
   // every round that sleeps would stall a whole slice. MPSC rings publish
-  // a commit through the header word instead of tail (design.md section
-  // 5, "MPSC"), and release through the zeroing path.
+  // a commit through the header word instead of tail, and release through
+  // the zeroing path (docs/design/ordering.md#mpsc-commits-and-releases).
   const WaitStrategy wait =
       GENERATE(WaitStrategy::futex, WaitStrategy::semaphore);
   const Handshake hs =

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The tools use only the public API of //ring (ring/BUILD): no file of
-# tools/ outside tools/bench includes a header of //ring:internal or names
+# The tools and shm-bench use only the public API of //ring (ring/BUILD):
+# no file given (tools/, bench/) includes a header of //ring:internal or names
 # the control block, layout:: or detail::. Bazel's visibility keeps
 # //ring:internal out of their deps, but an #include of a header that the
 # public ones pull in compiles anyway: the default gcc toolchain has no

@@ -29,7 +29,7 @@ std::string tmpdir() {
 
 // Runs shm-bench with `args`; returns its exit status (-1: did not exit).
 int run_bench(const std::vector<std::string>& args) {
-  std::vector<std::string> all = {"tools/bench/shm-bench"};
+  std::vector<std::string> all = {"bench/shm-bench"};
   all.insert(all.end(), args.begin(), args.end());
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -191,7 +191,7 @@ std::string target_line(const std::string& table, const std::string& prefix) {
 
 }  // namespace
 
-TEST_CASE("shm-bench --smoke rows of issues 12 and 13 reach the targets table") {
+TEST_CASE("shm-bench --smoke ZeroMQ and MPSC rows reach the targets table") {
 #if defined(SHMRING_TSAN)
   std::fprintf(stderr,
                "ENVIRONMENT TEST SKIPPED: shm-bench --smoke under TSan (see "
@@ -225,6 +225,7 @@ TEST_CASE("shm-bench --smoke rows of issues 12 and 13 reach the targets table") 
     CHECK(line.find("| - |") == std::string::npos);
     CHECK(line.find("| not measured (") == std::string::npos);
     const bool verdict = line.find("| met |") != std::string::npos ||
+                         line.find("| noisy") != std::string::npos ||
                          line.find("| **missed** (") != std::string::npos ||
                          line.find("| (context) would") != std::string::npos;
     CHECK(verdict);

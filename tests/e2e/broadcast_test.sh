@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 17's Done-means: three shm-consume processes on one broadcast ring
+# Broadcast through the tools: three shm-consume processes on one broadcast ring
 # each write the 64 MiB stream byte-exact; with `kill`, one of them is
 # killed -9 mid-stream and the producer and the other two go on and finish
 # byte-exact; nothing leaks.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rows of docs/tools.md that had no test: exit codes 8 (a producer waiting
+# Rows of docs/tools.md no other test covers: exit codes 8 (a producer waiting
 # for its first consumer), 9 (all MPSC slots live), 11 (stdout failure other
 # than EPIPE), 12 (stdin read error), 129 (SIGHUP); $SHMRING_KEY and the
 # default key; numeric --proj; the short flags; G/KiB suffixes;

@@ -27,7 +27,7 @@ stale_check() {
   "$SHMRING" create --key "$K2" --kind mpsc > /dev/null
   "$SHMRING" create --key "$K3" --capacity 4K > /dev/null
   head -c 1000 /dev/zero | "$PRODUCE" --key "$K3"
-  # K3's unread records and the never-used K2 are kept (issue 11), and K3
+  # K3's unread records and the never-used K2 are kept, and K3
   # is reported with what it holds; the active K1 is left alone.
   expect_exit 0 "" "$SHMRING" rm --stale --json
   expect_json "$TMP/stdout" 'sorted(j["removed"])' "[]"
@@ -94,7 +94,7 @@ expect_exit 0 "" "$SHMRING" info --key "$K3" --json
 expect_json "$TMP/stdout" 'j["used_bytes"], j["producers_seen"], j["producers"]' "(1008, 1, [])"
 
 # ls: all three rings, K1 active, K2 idle (never used, just made), K3
-# unread (holds data, nobody attached; issue 11: not "stale", not 0%).
+# unread (holds data, nobody attached: not "stale", not 0%).
 mine="('$K1', '$K2', '$K3')"
 expect_exit 0 "" "$SHMRING" ls --json
 expect_json "$TMP/stdout" "sorted((r['key'], r['state']) for r in j if r['key'] in $mine)" \
@@ -147,7 +147,7 @@ expect_exit 3 "no ring with key $K1" "$SHMRING" rm --key "$K1"
 
 # The wake-up handshake: a producer without membarrier (SHMRING_NO_MEMBARRIER=1)
 # joining a ring whose consumer has it leaves the ring in fallback mode
-# (docs/design.md, "Switching a ring to fallback").
+# (docs/design/ordering.md#switching-a-ring-to-fallback-without-losing-a-wake-up).
 expect_exit 0 "" "$SHMRING" create --key "$K3" --capacity 4K
 "$CONSUME" --key "$K3" --count 5 > "$TMP/k3.out" &
 consumer=$!

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fixed-slot kind through the tools (issue 12): shm-ring creates, shows,
+# The fixed-slot kind through the tools: shm-ring creates, shows,
 # lists and removes slots rings; shm-produce / shm-consume move records and
 # refuse a slots ring with exit 5 and a message naming Queue<T>; a slots
 # ring without --slot-size, or --slot-size on a record ring, is a usage

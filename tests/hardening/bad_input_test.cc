@@ -1,7 +1,8 @@
-// The bad-input table of issue 7 at the library level, one TEST_CASE per
-// row (docs/hardening.md lists them with the tools' exit codes). Each row
+// The bad-input table at the library level, one TEST_CASE per row
+// (docs/hardening.md lists them with the tools' exit codes). Each row
 // asserts the Errc AND that the message names the problem, and that nothing
-// is left behind among the segments this test made (testing::own_segment_count).
+// is left behind among the segments this test made
+// (testing::own_segment_count).
 //
 // The permission rows need a second user: permission_test.cc.
 #include <fcntl.h>

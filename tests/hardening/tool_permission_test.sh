@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The permission rows of issue 7's bad-input table through the tools, and
+# The permission rows of the bad-input table (docs/hardening.md) through the tools, and
 # the security defaults (docs/hardening.md): mode 0600 unless widened on
 # request, `shm-ring info` shows owner and mode, another user gets exit 4.
 #   tool_permission_test.sh PRODUCE CONSUME RING SHMPOKE

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bad-input table of issue 7 through the tools: every row gets its
+# The bad-input table (docs/hardening.md) through the tools: every row gets its
 # documented exit code (docs/tools.md) and a message naming the problem,
 # every command is bounded in time (lib.sh: 30 s each), and nothing is left
 # behind. Rows the e2e suite already covers in depth (tests/e2e/

@@ -1,5 +1,5 @@
 /* The MPSC claim / commit / abort / reclaim protocol and the consumer's
- * release-and-zero (docs/design.md, section 4; the model: section 8),
+ * release-and-zero (docs/design/mpsc.md; the model: #model-checking),
  * for spin -a.
  *
  * P producers make K claims each (producers 1.. make K1 if it is
@@ -30,7 +30,8 @@
  *    consumer asleep on the futex-style handshake while its condition
  *    holds (the sleeper can only be woken by a waker, or by the death of
  *    the owner it waits for: the real consumer's 50 ms slice).
- * Sequentially consistent: the weak-memory argument is in design.md.
+ * Sequentially consistent: the weak-memory argument is in
+ * docs/design/mpsc.md#proof-sketch and docs/design/ordering.md.
  */
 #ifndef P
 #define P 2

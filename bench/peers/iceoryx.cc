@@ -1,4 +1,4 @@
-#include "tools/bench/iceoryx.h"
+#include "bench/peers/iceoryx.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -37,7 +37,8 @@ void init_runtime(const char* role) {
 iox::popo::PublisherOptions publisher_options() {
   iox::popo::PublisherOptions o;
   o.historyCapacity = 0;
-  o.subscriberTooSlowPolicy = iox::popo::ConsumerTooSlowPolicy::WAIT_FOR_CONSUMER;
+  o.subscriberTooSlowPolicy =
+      iox::popo::ConsumerTooSlowPolicy::WAIT_FOR_CONSUMER;
   return o;
 }
 
@@ -50,8 +51,8 @@ iox::popo::SubscriberOptions subscriber_options() {
 }
 
 iox::capro::ServiceDescription service(const std::string& topic) {
-  return {"shm-bench", iox::capro::IdString_t(iox::cxx::TruncateToCapacity,
-                                              topic.c_str()),
+  return {"shm-bench",
+          iox::capro::IdString_t(iox::cxx::TruncateToCapacity, topic.c_str()),
           "data"};
 }
 

@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Deviations of the tools from docs/tools.md found while writing
-# tool_rows_test.sh, kept as regression checks once fixed: an explicitly
-# empty --key on a shm-ring subcommand must be a usage error (exit 2), not
-# the default ring.
-#   bazel test //tests/hardening:tool_deviations_test
-#   tool_deviations_test.sh PRODUCE CONSUME RING
+# An explicitly empty --key on a shm-ring subcommand is a usage error
+# (exit 2, docs/tools.md), not the default ring.
+#   bazel test //tests/hardening:empty_key_test
+#   empty_key_test.sh PRODUCE CONSUME RING
 source tests/e2e/lib.sh "$1" "$2" "$3"
 # The default ring 0x5eed0001 is machine-wide outside the sandbox: it may be
 # somebody's. This test never creates or removes it, except to undo what a
@@ -27,8 +25,8 @@ check() {  # WANT PATTERN CMD...: like expect_exit, but counts instead of exitin
 }
 
 # An empty --key (e.g. --key "$UNSET") is exit 2 for every subcommand, not
-# the default ring 0x5eed0001 (shm-ring create and info used to take it as
-# that, and create made it). Whether or not the default ring exists, info
+# the default ring 0x5eed0001 (create must not make it, info must not
+# show it). Whether or not the default ring exists, info
 # --key "" must be exit 2 (not 0 for it, not 3 for its absence).
 check 2 "key is empty" "$SHMRING" create --key ""
 if [ "$default_existed" -eq 0 ] && ring_exists "$DEFAULT"; then

@@ -6,8 +6,8 @@
 #include <thread>
 #include <vector>
 
-#include "tools/bench/peers.h"
-#include "tools/bench/scenarios.h"
+#include "bench/private_ring.h"
+#include "bench/scenarios.h"
 
 namespace bench {
 namespace {

@@ -1,4 +1,4 @@
-// Scenario 8 (issue 12): rigtorp/SPSCQueue's own benchmark method, for
+// Scenario 8: rigtorp/SPSCQueue's own benchmark method, for
 // shmring's Queue<int>, Boost.Lockfree spsc_queue<int> and moodycamel
 // ReaderWriterQueue<int>. Two threads of one process, pinned to the
 // producer and consumer CPUs; every queue gets the same 1 MiB storage
@@ -14,8 +14,8 @@
 // the queues and the counts (RTT: 1 M round trips, not 10 M) differ.
 #include <readerwriterqueue/readerwriterqueue.h>
 
-#include <boost/lockfree/spsc_queue.hpp>
 #include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -23,10 +23,9 @@
 #include <thread>
 #include <vector>
 
-#include "ring/queue.h"
+#include "bench/harness.h"
+#include "bench/scenarios.h"
 #include "ring/shmring.h"
-#include "tools/bench/harness.h"
-#include "tools/bench/scenarios.h"
 
 namespace bench {
 namespace {

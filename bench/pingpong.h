@@ -23,9 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "bench/harness.h"
+#include "bench/peer_common.h"
+#include "bench/private_ring.h"
 #include "ring/shmring.h"
-#include "tools/bench/harness.h"
-#include "tools/bench/peers.h"
 
 namespace bench {
 

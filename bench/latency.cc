@@ -3,10 +3,10 @@
 #include <string>
 #include <vector>
 
-#include "tools/bench/iceoryx.h"
-#include "tools/bench/peers2.h"
-#include "tools/bench/pingpong.h"
-#include "tools/bench/scenarios.h"
+#include "bench/peers/iceoryx.h"
+#include "bench/peers/zmq.h"
+#include "bench/pingpong.h"
+#include "bench/scenarios.h"
 
 namespace bench {
 
@@ -37,7 +37,8 @@ void run_latency(const Config& config, Report& report) {
         "take polled",
         iceoryx_latency_once);
     const std::string why = iceoryx_unavailable();
-    for (std::size_t i = before; i < cells.size(); ++i) cells[i].row.skipped = why;
+    for (std::size_t i = before; i < cells.size(); ++i)
+      cells[i].row.skipped = why;
   }
   add("pipe", "pipe pair", "write(2) 64 B, read(2) 64 B each way",
       run_pingpong<FdPingPong<false>>);

@@ -15,8 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "tools/bench/peers.h"
-#include "tools/bench/scenarios.h"
+#include "bench/peer_common.h"
+#include "bench/private_ring.h"
+#include "bench/scenarios.h"
 
 namespace bench {
 namespace {
@@ -75,7 +76,8 @@ RepOutcome mpsc_once(const Config& config, const Placement& pl, int producers,
       specs.push_back({pl.producer_cpu, [&, i](Child& child) {
                          shmring::Producer p = attach_producer(ring.segment());
                          std::optional<Stopper> stopper;
-                         if (one_stopped && i == producers - 1) stopper.emplace();
+                         if (one_stopped && i == producers - 1)
+                           stopper.emplace();
                          const std::uint64_t tag = std::uint64_t(i)
                                                    << kProducerShift;
                          produce_loop<kRecord>(child, [&](std::uint64_t seq) {
@@ -166,7 +168,7 @@ void run_mpsc(const Config& config, Report& report) {
   }
   // Lock-freedom, measured: one of two producers is stopped (SIGSTOP) for
   // 20 ms of every 40 ms wherever it is, inside claims too; the other's
-  // rate is what a claim lock would take away (issue 13).
+  // rate is what a claim lock would take away.
   for (const Placement& pl : placements(config)) {
     Cell c;
     c.row.group = "mpsc";

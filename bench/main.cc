@@ -13,9 +13,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench/harness.h"
+#include "bench/scenarios.h"
 #include "ring/version.h"
-#include "tools/bench/harness.h"
-#include "tools/bench/scenarios.h"
 
 #if defined(SHMRING_TSAN)
 // TSan builds only (--config=tsan). moodycamel::ReaderWriterQueue (a peer,

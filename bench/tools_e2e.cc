@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench/harness.h"
+#include "bench/scenarios.h"
 #include "ring/shmring.h"
-#include "tools/bench/harness.h"
-#include "tools/bench/scenarios.h"
 
 namespace bench {
 namespace {

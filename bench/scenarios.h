@@ -1,9 +1,9 @@
 // The scenario groups of shm-bench, one function each; every function adds
-// its rows to the report. The numbers match the sections of issue 6 and of
+// its rows to the report. The numbers match the sections of
 // docs/benchmarks.md.
 #pragma once
 
-#include "tools/bench/harness.h"
+#include "bench/harness.h"
 
 namespace bench {
 
@@ -25,7 +25,7 @@ void run_idle(const Config& config, Report& report);
 //    Boost.Lockfree, moodycamel ReaderWriterQueue.
 void run_rigtorp(const Config& config, Report& report);
 // 9. Broadcast: 1, 2, 3 consumers on one broadcast ring vs tee into as many
-//    SPSC rings (issue 17).
+//    SPSC rings.
 void run_broadcast(const Config& config, Report& report);
 
 }  // namespace bench

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "tools/bench/pingpong.h"
-#include "tools/bench/scenarios.h"
+#include "bench/pingpong.h"
+#include "bench/scenarios.h"
 
 namespace bench {
 namespace {
@@ -99,7 +99,8 @@ void run_limits(const Config& config, Report& report) {
 
   auto add_pingpong = [&](const char* peer, const char* label, const char* note,
                           auto once, const std::vector<Placement>& pls) {
-    add_pingpong_cells(cells, config, "limits", peer, label, note, 0, once, pls);
+    add_pingpong_cells(cells, config, "limits", peer, label, note, 0, once,
+                       pls);
   };
   std::vector<Placement> futex_pls = placements(config);
   if (cpu_usable(config.producer_cpu)) {

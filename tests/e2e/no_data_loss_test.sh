@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 11: the tools never lose a user's data by following the docs. One
-# section per row of the issue (rows 1 and 3, the recipes, are
-# recipes_test.sh); each fails against the tools as they were before.
-#   issue11_test.sh PRODUCE CONSUME RING [stale]
+# The tools never lose a user's data by following the docs: a refused
+# role, a stale or never-initialised ring, timeouts, exit 6's count, limits
+# and removal, create races. One function per case (the recipes themselves
+# are recipes_test.sh).
+#   no_data_loss_test.sh PRODUCE CONSUME RING [stale]
 source "$(dirname "$0")/lib.sh" "$1" "$2" "$3"
 source "$(dirname "$0")/own_keys.sh"
 
@@ -10,7 +11,7 @@ json_field() {  # json_field FIELD FILE: a top-level scalar of a JSON line
   python3 -c 'import json,sys; print(json.load(open(sys.argv[2]))[sys.argv[1]])' "$1" "$2"
 }
 
-# ------------------------------------------------- row 4, in private IPC
+# ------------------------------------------------- stale, in private IPC
 # `rm --stale` and `ls` look at every ring: run where only ours exist.
 if [ "${4:-}" = stale ]; then
   new_key K
@@ -49,12 +50,12 @@ assert sys.argv[2] not in j["removed"], j
 assert any(k["key"] == sys.argv[2] and k["unread_bytes"] > 0 for k in j["kept"]), j
 PY
   expect_exit 0 "" "$SHMRING" rm --key "$K"
-  echo "PASS: issue 11 row 4 (stale)"
+  echo "PASS: no data loss: stale"
   exit 0
 fi
 
-# Rows run one by one in subshells, so that a run reports every failing
-# row; their keys are taken here, where the cleanup trap sees them.
+# Cases run one by one in subshells, so that a run reports every failing
+# case; their keys are taken here, where the cleanup trap sees them.
 new_key K
 new_key K6
 new_key K6b
@@ -66,11 +67,11 @@ for r in $(seq 1 10); do new_key "KR_$r"; done
 new_key KP
 log "key $K"
 
-# ------------------------------------------------------------- row 2
-row_2() {
+# --------------------------------------------------------------- refused role
+case_refused_role() {
 # A tool refused its role (exit 9) leaves the ring alone, --remove-on-exit
 # or not: the live pair goes on.
-# Bounded: before the fix the first consumer waited forever.
+# Bounded: the first consumer must not wait forever.
 timeout -k 5 60 "$CONSUME" --key "$K" --create > "$TMP/first.out" &
 first=$!
 wait_attached "$K" 1
@@ -97,8 +98,8 @@ ring_exists "$K" && fail "--remove-on-exit of a consumer with its role kept the 
   return 0
 }
 
-# ------------------------------------------------------------- row 5
-row_5() {
+# -------------------------------------------------------------- uninitialised
+case_uninitialised() {
 # A segment that was never initialised: the advice printed works as printed.
 shmid=$(ipcmk -M 8192 -p 0600 | awk '{ print $NF }')
 zkey=$(ipcs -m | awk -v id="$shmid" '$2 == id { print $1 }')
@@ -117,9 +118,9 @@ expect_exit 0 "" "$SHMRING" rm --id "$shmid" --force
   return 0
 }
 
-# ------------------------------------------------------------- row 6
+# -------------------------------------------------------------- stats timeout
 # --stats-json says "timeout" for every timeout, the first peer's included.
-row_6() {
+case_stats_timeout() {
 head -c 8192 /dev/zero > "$TMP/8k"
 expect_exit 8 "" "$PRODUCE" --key "$K6" --create --capacity 4K --timeout 0.3 --stats-json="$TMP/p.json" < "$TMP/8k"
 [ "$(json_field end "$TMP/p.json")" = timeout ] || fail "producer first-peer timeout: $(cat "$TMP/p.json")"
@@ -137,10 +138,10 @@ expect_exit 0 "" "$SHMRING" rm --key "$K6"
   return 0
 }
 
-# ------------------------------------------------------------- row 7
+# --------------------------------------------------------------------- exit 6
 # Exit 6: the count of what stays is exact, and a ring marked for removal
 # is not promised to a next consumer (nor waited on under -w).
-row_7() {
+case_exit_6() {
 seq 1 2000 | sed 's/^/line /' > "$TMP/lines"
 for mode in keep remove remove-w; do
   v="K7_${mode//-/_}"
@@ -173,8 +174,8 @@ done
   return 0
 }
 
-# ------------------------------------------------------------- row 8
-row_8() {
+# -------------------------------------------------------------- max producers
+case_max_producers() {
 expect_exit 2 "max-producers 0" "$SHMRING" create --key "$K8" --kind mpsc --max-producers 0
 ring_exists "$K8" && fail "--max-producers 0 created a ring"
 expect_exit 0 "" "$SHMRING" create --key "$K8" --kind mpsc --max-producers 1 --json
@@ -183,16 +184,16 @@ expect_exit 0 "" "$SHMRING" rm --key "$K8"
   return 0
 }
 
-# ------------------------------------------------------------- row 9
+# --------------------------------------------------------------- memory limit
 # More than this machine's memory (RAM + swap), within 2^40 and shmmax:
 # exit 13, naming memory, not advising to raise a limit that is not it.
-row_9() {
+case_memory_limit() {
 mem=$(awk '/^(MemTotal|SwapTotal):/ { s += $2 * 1024 } END { printf "%.0f", s }' /proc/meminfo)
 cap=$((1 << 30))
 while [ "$cap" -le $((2 * mem)) ] && [ "$cap" -lt $((1 << 40)) ]; do cap=$((cap * 2)); done
 shmmax=$(cat /proc/sys/kernel/shmmax)
 if [ "$(cat /proc/sys/vm/overcommit_memory)" = 1 ]; then
-  log "row 9: vm.overcommit_memory=1 commits any size; the shmmax case is tool_rows_test's"
+  log "memory_limit: vm.overcommit_memory=1 commits any size; the shmmax case is tool_rows_test's"
 else
   expect_exit 13 "" "$SHMRING" create --key "$K9" --capacity "$cap"
   if python3 -c "import sys; sys.exit(not int(sys.argv[1]) >= int(sys.argv[2]) + 4096)" "$shmmax" "$cap"; then
@@ -206,8 +207,8 @@ fi
   return 0
 }
 
-# ------------------------------------------------------------ row 10
-row_10() {
+# ----------------------------------------------------- removed while attached
+case_removed_while_attached() {
 "$CONSUME" --key "$K10" --create > /dev/null &
 c=$!
 wait_attached "$K10" 1
@@ -219,10 +220,10 @@ expect_exit 2 "SHMRING_KEY" env SHMRING_KEY=0 "$SHMRING" info
   return 0
 }
 
-# -------------------------------------------------- create race (row 1)
+# ---------------------------------------------------------------- create race
 # --create on both sides started at once: exactly one creates, the other
 # attaches, neither fails.
-row_1() {
+case_create_race() {
 for round in $(seq 1 10); do
   v="KR_$round"
   KR=${!v}
@@ -245,17 +246,18 @@ expect_exit 0 "" "$SHMRING" rm --key "$KP"
   return 0
 }
 
-# Row 4 where only this test's rings are listed.
-row_4() { in_private_ipc bash "$0" "$PRODUCE" "$CONSUME" "$SHMRING" stale; }
+# stale where only this test's rings are listed.
+case_stale() { in_private_ipc bash "$0" "$PRODUCE" "$CONSUME" "$SHMRING" stale; }
 
 failed=()
-for row in 1 2 4 5 6 7 8 9 10; do
-  log "row $row"
+for name in create_race refused_role stale uninitialised stats_timeout \
+  exit_6 max_producers memory_limit removed_while_attached; do
+  log "case $name"
   # In the background: a subshell tested with || would run with set -e
   # switched off.
-  ( "row_$row" ) &
-  wait $! || failed+=("$row")
+  ( "case_$name" ) &
+  wait $! || failed+=("$name")
 done
-[ "${#failed[@]}" -eq 0 ] || fail "issue 11 rows failing: ${failed[*]}"
+[ "${#failed[@]}" -eq 0 ] || fail "no data loss: cases failing: ${failed[*]}"
 for k in "${KEYS[@]}"; do ring_exists "$k" && fail "ring $k left behind"; done
-echo "PASS: issue 11"
+echo "PASS: no data loss"

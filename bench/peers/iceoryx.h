@@ -1,4 +1,4 @@
-// iceoryx 2.0.3 publish/subscribe as a shm-bench peer (issue 12): the
+// iceoryx 2.0.3 publish/subscribe as a shm-bench peer: the
 // zero-copy middleware a user might pick instead of shmring. shm-bench
 // starts its own iox-roudi (the broker every iceoryx process registers
 // with) for each repetition and stops it afterwards; without iceoryx on the
@@ -16,8 +16,8 @@
 
 #include <string>
 
-#include "tools/bench/peers.h"
-#include "tools/bench/pingpong.h"
+#include "bench/peer_common.h"
+#include "bench/pingpong.h"
 
 namespace bench {
 

@@ -1,4 +1,4 @@
-#include "tools/bench/harness.h"
+#include "bench/harness.h"
 
 #include <linux/futex.h>
 #include <sched.h>

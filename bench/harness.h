@@ -26,9 +26,9 @@
 #include <string>
 #include <vector>
 
-#include "ring/internal/wait.h"
-
 #include <nlohmann/json.hpp>
+
+#include "bench/cpu_relax.h"
 
 namespace bench {
 
@@ -45,10 +45,10 @@ struct Config {
   int consumer_cpu = 1;
   std::vector<std::size_t> sizes = {8, 64, 512, 4096, 65536};
   std::uint64_t ring_bytes = 1 << 20;  // byte budget of every queue peer
-  std::size_t batch = 64;         // records per flush (batched shmring rows)
-  std::vector<std::string> only;  // scenario groups to run; empty = all
+  std::size_t batch = 64;          // records per flush (batched shmring rows)
+  std::vector<std::string> only;   // scenario groups to run; empty = all
   std::vector<std::string> peers;  // row peers to run; empty = all
-  std::string tools_dir;          // where shm-produce / shm-consume live
+  std::string tools_dir;           // where shm-produce / shm-consume live
   std::uint64_t e2e_bytes = 1ULL << 30;
   std::string e2e_file;  // default: a file under $TMPDIR
   bool verbose = false;
@@ -147,8 +147,6 @@ class SharedObject {
 void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
                 std::chrono::nanoseconds timeout);
 void futex_wake(std::atomic<std::uint32_t>* word);
-
-using shmring::detail::cpu_relax;  // ring/internal/wait.h
 
 // A spin-wait step for the peers that have no blocking call (Boost.Lockfree,
 // the fixed-slot ring): pause, and yield every 1024 misses so an unpinned

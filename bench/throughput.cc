@@ -5,10 +5,16 @@
 #include <string>
 #include <vector>
 
-#include "tools/bench/peers.h"
-#include "tools/bench/iceoryx.h"
-#include "tools/bench/peers2.h"
-#include "tools/bench/scenarios.h"
+#include "bench/peers/boost_lockfree.h"
+#include "bench/peers/boost_message_queue.h"
+#include "bench/peers/fixed_ring.h"
+#include "bench/peers/iceoryx.h"
+#include "bench/peers/pipe.h"
+#include "bench/peers/readerwriterqueue.h"
+#include "bench/peers/shmring.h"
+#include "bench/peers/unix_socket.h"
+#include "bench/peers/zmq.h"
+#include "bench/scenarios.h"
 
 namespace bench {
 namespace {
@@ -100,7 +106,8 @@ void add_cells(const Config& config, std::vector<Cell>& cells) {
           return iceoryx_throughput_once(c, pl, S);
         });
     const std::string why = iceoryx_unavailable();
-    for (std::size_t i = before; i < cells.size(); ++i) cells[i].row.skipped = why;
+    for (std::size_t i = before; i < cells.size(); ++i)
+      cells[i].row.skipped = why;
   }
   add({"boost-message-queue", "Boost.Interprocess message_queue",
        "send/receive one message each, queue of ring_bytes / S messages"},

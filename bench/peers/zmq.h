@@ -1,50 +1,21 @@
-// The peers of issue 12 that a user would pick instead of shmring:
-// moodycamel::ReaderWriterQueue (threads) and ZeroMQ over ipc:// (PUSH/PULL
-// for throughput, PAIR for the ping-pong), with the same shape as peers.h
-// and pingpong.h, doing the same work per record.
+// ZeroMQ over ipc:// as a shm-bench peer: PUSH/PULL for throughput, PAIR
+// for the ping-pong.
 #pragma once
 
-#include <readerwriterqueue/readerwriterqueue.h>
 #include <zmq.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
-#include "tools/bench/peers.h"
-#include "tools/bench/pingpong.h"
+#include "bench/harness.h"
+#include "bench/peer_common.h"
+#include "bench/pingpong.h"
 
 namespace bench {
-
-// ============================================== moodycamel ReaderWriterQueue
-
-// ReaderWriterQueue<Msg<S>> sized to the same byte budget; try_enqueue
-// never allocates (a full queue says no), so it is a bounded SPSC queue
-// like the others. Threads only: its blocks live on the heap.
-template <std::size_t S>
-class RwqPeer {
- public:
-  using Queue = moodycamel::ReaderWriterQueue<Msg<S>>;
-  explicit RwqPeer(const Config&)
-      : queue_(std::make_unique<Queue>(kQueueBytes / S)) {}
-  void produce(Child& child) {
-    produce_then_done<S>(child, done_,
-                         [&](const Msg<S>& m) { return queue_->try_enqueue(m); });
-  }
-  void consume(Child& child) {
-    consume_until_done<S>(child, done_,
-                          [&](Msg<S>& m) { return queue_->try_dequeue(m); });
-  }
-  void after_fork() {}
-
- private:
-  std::unique_ptr<Queue> queue_;
-  alignas(128) std::atomic<std::uint32_t> done_{0};
-};
-
-// ======================================================= ZeroMQ, ipc://
 
 // How long a ZeroMQ send, receive or end-of-stream acknowledgement may
 // block before the row fails with a message saying which one: well inside
@@ -82,7 +53,8 @@ class ZmqSocket {
     set(ZMQ_IMMEDIATE, one);
     const int rc = bind ? zmq_bind(sock_, endpoint.c_str())
                         : zmq_connect(sock_, endpoint.c_str());
-    if (rc != 0) throw std::runtime_error(error(bind ? "zmq_bind" : "zmq_connect"));
+    if (rc != 0)
+      throw std::runtime_error(error(bind ? "zmq_bind" : "zmq_connect"));
   }
   ~ZmqSocket() {
     if (sock_ != nullptr) zmq_close(sock_);
@@ -92,7 +64,8 @@ class ZmqSocket {
   ZmqSocket& operator=(const ZmqSocket&) = delete;
   void send(const void* p, std::size_t n) {
     while (zmq_send(sock_, p, n, 0) < 0) {
-      if (zmq_errno() == EAGAIN) throw std::runtime_error(timed_out("zmq_send"));
+      if (zmq_errno() == EAGAIN)
+        throw std::runtime_error(timed_out("zmq_send"));
       if (zmq_errno() != EINTR) throw std::runtime_error(error("zmq_send"));
     }
   }
@@ -102,7 +75,8 @@ class ZmqSocket {
     for (;;) {
       const int r = zmq_recv(sock_, p, n, 0);
       if (r >= 0) return r;
-      if (zmq_errno() == EAGAIN) throw std::runtime_error(timed_out("zmq_recv"));
+      if (zmq_errno() == EAGAIN)
+        throw std::runtime_error(timed_out("zmq_recv"));
       if (zmq_errno() != EINTR) throw std::runtime_error(error("zmq_recv"));
     }
   }
@@ -118,7 +92,8 @@ class ZmqSocket {
   }
   static std::string timed_out(const char* what) {
     return std::string(what) + ": nothing moved in " +
-           std::to_string(kZmqTimeoutMs / 1000) + " s (peer gone or a message lost)";
+           std::to_string(kZmqTimeoutMs / 1000) +
+           " s (peer gone or a message lost)";
   }
 
   void* ctx_ = nullptr;

@@ -1,4 +1,4 @@
-// Broadcast (issue 17): one producer process feeding 1, 2 and 3 consumer
+// Broadcast: one producer process feeding 1, 2 and 3 consumer
 // processes, every consumer receiving every 4 KiB record, two ways:
 //   shmring-broadcast  one broadcast ring; the producer writes each record
 //                      once (reserve + memcpy + commit), every consumer
@@ -13,8 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "tools/bench/peers.h"
-#include "tools/bench/scenarios.h"
+#include "bench/peer_common.h"
+#include "bench/private_ring.h"
+#include "bench/scenarios.h"
 
 namespace bench {
 namespace {
@@ -65,8 +66,10 @@ RepOutcome broadcast_once(const Config& config, const Placement& pl,
     std::vector<ChildSpec> specs;
     specs.push_back({pl.producer_cpu, [&](Child& child) {
                        std::vector<shmring::Producer> ps;
-                       for (auto& r : rings) ps.push_back(attach_producer(r.segment()));
-                       alignas(64) static Msg<kSize> src = source_record<kSize>();
+                       for (auto& r : rings)
+                         ps.push_back(attach_producer(r.segment()));
+                       alignas(64) static Msg<kSize> src =
+                           source_record<kSize>();
                        produce_loop<kSize>(child, [&](std::uint64_t seq) {
                          set_seq(src, seq);
                          for (auto& p : ps) {  // tee: one copy per ring
@@ -82,16 +85,18 @@ RepOutcome broadcast_once(const Config& config, const Placement& pl,
                        for (auto& p : ps) p.close();
                      }});
     for (int i = 0; i < consumers; ++i) {
-      specs.push_back({pl.consumer_cpu, [&, i](Child& child) {
-                         shmring::Segment& seg =
-                             rings[tee ? static_cast<std::size_t>(i) : 0].segment();
-                         shmring::Consumer c = attach_consumer(seg);
-                         consume_all(child, c, config);
-                       }});
+      specs.push_back(
+          {pl.consumer_cpu, [&, i](Child& child) {
+             shmring::Segment& seg =
+                 rings[tee ? static_cast<std::size_t>(i) : 0].segment();
+             shmring::Consumer c = attach_consumer(seg);
+             consume_all(child, c, config);
+           }});
     }
     // The broadcast producer waits for its consumers (it writes nothing
     // before the first attaches): the children attach before the start.
-    RunResult r = run_children(specs, Mode::processes, seconds(config.duration));
+    RunResult r =
+        run_children(specs, Mode::processes, seconds(config.duration));
     if (!r.error.empty()) {
       out.error = r.error;
       return out;
