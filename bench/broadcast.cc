@@ -22,17 +22,15 @@ namespace {
 
 constexpr std::size_t kSize = 4096;
 
-void consume_all(Child& child, shmring::Consumer& c, const Config& config) {
+template <class Reader>  // Consumer (tee into SPSC rings) or Subscriber
+void consume_all(Child& child, Reader& c, const Config& config) {
   std::vector<shmring::Record> recs(config.batch);
   alignas(64) static Msg<kSize> dst;
   SeqCheck check;
   const auto t0 = child.ready_and_wait();
   for (;;) {
     std::size_t n = 0;
-    shmring::Status s = c.try_peek_batch(recs, &n);
-    if (s == shmring::Status::would_block) s = c.peek_batch(recs, &n);
-    if (s == shmring::Status::closed) break;
-    check_status(s, "peek_batch");
+    if (!next_batch(c, recs, &n)) break;
     for (std::size_t k = 0; k < n; ++k) {
       if (recs[k].size != kSize) {
         ++check.errors;
@@ -89,8 +87,13 @@ RepOutcome broadcast_once(const Config& config, const Placement& pl,
           {pl.consumer_cpu, [&, i](Child& child) {
              shmring::Segment& seg =
                  rings[tee ? static_cast<std::size_t>(i) : 0].segment();
-             shmring::Consumer c = attach_consumer(seg);
-             consume_all(child, c, config);
+             if (tee) {
+               shmring::Consumer c = attach_consumer(seg);
+               consume_all(child, c, config);
+             } else {
+               shmring::Subscriber c = attach_subscriber(seg);
+               consume_all(child, c, config);
+             }
            }});
     }
     // The broadcast producer waits for its consumers (it writes nothing

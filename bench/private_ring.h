@@ -37,6 +37,12 @@ inline shmring::Producer attach_producer(shmring::Segment& s) {
   if (!p) throw std::runtime_error("Producer::attach: " + p.error().message);
   return std::move(p).value();
 }
+inline shmring::Subscriber attach_subscriber(shmring::Segment& s) {
+  auto c = shmring::Subscriber::attach(s);
+  if (!c) throw std::runtime_error("Subscriber::attach: " + c.error().message);
+  return std::move(c).value();
+}
+
 inline shmring::Consumer attach_consumer(shmring::Segment& s) {
   auto c = shmring::Consumer::attach(s);
   if (!c) throw std::runtime_error("Consumer::attach: " + c.error().message);
@@ -52,13 +58,13 @@ inline void check_status(shmring::Status s, const char* what) {
 // The next batch of records for `recs`: whatever is there, else waits for
 // some (the consumer's default wait). False at end of stream; throws on
 // any other error.
-inline bool next_batch(shmring::Consumer& c, std::vector<shmring::Record>& recs,
-                       std::size_t* n) {
-  *n = 0;
-  shmring::Status s = c.try_peek_batch(recs, n);
-  if (s == shmring::Status::would_block) s = c.peek_batch(recs, n);
-  if (s == shmring::Status::closed) return false;
-  check_status(s, "peek_batch");
+template <class Reader>  // shmring::Consumer or shmring::Subscriber
+bool next_batch(Reader& c, std::vector<shmring::Record>& recs, std::size_t* n) {
+  shmring::PeekedBatch b = c.try_peek_batch(recs);
+  if (b.status == shmring::Status::would_block) b = c.peek_batch(recs);
+  *n = b.records.size();
+  if (b.status == shmring::Status::closed) return false;
+  check_status(b.status, "peek_batch");
   return true;
 }
 

@@ -56,9 +56,11 @@ class ShmringQueue {
     while (w_->try_push(v) != shmring::Status::ok) cpu_relax();
   }
   int pop() {
-    int v;
-    while (r_->try_pop(&v) != shmring::Status::ok) cpu_relax();
-    return v;
+    for (;;) {
+      const shmring::Popped<int> p = r_->try_pop();
+      if (p) return p.value;
+      cpu_relax();
+    }
   }
 
  private:

@@ -26,11 +26,12 @@
 
 namespace shmring {
 
-// The result of a pop: a Status and the element (valid if ok).
+// The result of a pop: a Status and the element (set only if ok: it is not
+// zeroed first, a pop of a large T copies it once).
 template <class T>
 struct Popped {
   Status status = Status::would_block;
-  T value{};
+  T value;
   explicit operator bool() const { return status == Status::ok; }
 };
 

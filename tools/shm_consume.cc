@@ -155,13 +155,13 @@ class Reader {
       : o_(o),
         ep_(ep),
         r_(r),
-        name_("ring " + hex_key(r.consumer().segment().key())),
+        name_("ring " + hex_key(r.segment().key())),
         writer_(framing_from(o.framing)),
         timeout_(timeout_of(o.ring)),
-        broadcast_(r.consumer().segment().kind() == Kind::broadcast),
-        lossy_(broadcast_ &&
-               r.consumer().segment().overrun() == Overrun::drop_slow) {
-    if (broadcast_) {  // the report always says what overruns took
+        subscriber_(r.subscriber()),
+        lossy_(subscriber_ != nullptr &&
+               r.segment().overrun() == Overrun::drop_slow) {
+    if (subscriber_) {  // the report always says what overruns took
       ep_.extra_stats["lost_bytes"] = 0;
       ep_.extra_stats["lost_records"] = 0;
     }
@@ -174,12 +174,13 @@ class Reader {
     while (left > 0) {
       const std::size_t want =
           static_cast<std::size_t>(std::min<std::uint64_t>(kBatch, left));
-      std::size_t n = 0;
-      const Status st =
-          r_.peek_batch(std::span(recs_.data(), want), &n, timeout_);
-      if (broadcast_) {
-        ep_.extra_stats["lost_bytes"] = r_.consumer().lost_bytes();
-        ep_.extra_stats["lost_records"] = r_.consumer().lost_records();
+      const PeekedBatch b =
+          r_.peek_batch(std::span(recs_.data(), want), timeout_);
+      const Status st = b.status;
+      const std::size_t n = b.records.size();
+      if (subscriber_) {
+        ep_.extra_stats["lost_bytes"] = subscriber_->lost_bytes();
+        ep_.extra_stats["lost_records"] = subscriber_->lost_records();
       }
       if (st == Status::overrun) continue;  // counted in lost_bytes()
       if (st == Status::ok && lossy_ && !copy_intact(n)) {
@@ -235,7 +236,7 @@ class Reader {
         fail(st, signal_text());
       case Status::corrupt:
         fail(st, name_ + " is corrupt at offset " +
-                     std::to_string(r_.consumer().corrupt_offset()) +
+                     std::to_string(r_.corrupt_offset()) +
                      "; remove it with `shm-ring rm`");
       default:
         fail(kExitInternal,
@@ -267,7 +268,7 @@ class Reader {
       recs_[i].data = copy_.data() + at;
       at += recs_[i].size;
     }
-    return r_.consumer().intact();
+    return subscriber_->intact();
   }
 
   const Options& o_;
@@ -277,7 +278,7 @@ class Reader {
   Writer writer_;
   const Timeout timeout_;
   std::array<Record, kBatch> recs_;
-  const bool broadcast_;
+  Subscriber* const subscriber_;  // broadcast rings; else nullptr
   const bool lossy_;            // drop-slow: copy_intact() every batch
   std::vector<std::byte> copy_;  // copy_intact()'s copy
 };

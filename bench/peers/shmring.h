@@ -96,12 +96,12 @@ class ShmringPeer {
                         "QueueReader::attach");
       const auto t0 = child.ready_and_wait();
       for (;;) {
-        shmring::Status s = r.try_pop(&dst);
-        if (s == shmring::Status::would_block) s = r.pop(&dst);
-        if (s == shmring::Status::closed) break;
-        check_status(s, "pop");
-        keep(dst);  // the whole copy must happen, not just its first 8 bytes
-        check(seq_of(&dst));
+        shmring::Popped<Msg<S>> p = r.try_pop();
+        if (p.status == shmring::Status::would_block) p = r.pop();
+        if (p.status == shmring::Status::closed) break;
+        check_status(p.status, "pop");
+        keep(p.value);  // the whole copy must happen, not its first 8 bytes
+        check(seq_of(&p.value));
       }
       finish_consumer(child, t0, check, S);
       r.close();
