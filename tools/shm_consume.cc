@@ -32,6 +32,11 @@ struct Options {
 };
 
 constexpr std::size_t kBatch = 256;  // records per peek_batch/writev/release
+// While no record comes: how often to look whether the ring was removed,
+// and how often to look for a producer (as StreamReader does).
+constexpr Timeout kSlice = std::chrono::milliseconds(250);
+constexpr std::chrono::milliseconds kProducerPoll{20};
+using Clock = std::chrono::steady_clock;
 static_assert(2 * kBatch <= IOV_MAX);
 
 enum class WriteResult { ok, failed, interrupted };
@@ -175,8 +180,7 @@ class Reader {
       const std::size_t want =
           static_cast<std::size_t>(std::min<std::uint64_t>(kBatch, left));
       std::size_t n = 0;
-      const Status st =
-          r_.peek_batch(std::span(recs_.data(), want), &n, timeout_);
+      const Status st = peek(std::span(recs_.data(), want), &n);
       if (broadcast_) {
         ep_.extra_stats["lost_bytes"] = r_.consumer().lost_bytes();
         ep_.extra_stats["lost_records"] = r_.consumer().lost_records();
@@ -200,6 +204,48 @@ class Reader {
   }
 
  private:
+  // StreamReader::peek_batch within --timeout, in slices: between them it
+  // looks whether the ring was removed (`shm-ring rm`, IPC_RMID, systemd
+  // RemoveIPC) with no live producer attached. No producer can attach a
+  // removed ring, so nothing more can come: fail instead of waiting for
+  // ever. A producer still attached may finish its stream.
+  Status peek(std::span<Record> out, std::size_t* n) {
+    const Deadline deadline = Deadline::after(timeout_);
+    auto next_check = Clock::now();
+    for (;;) {
+      const Status st =
+          r_.peek_batch(out, n, std::min<Timeout>(deadline.left(), kSlice));
+      if (st != Status::timed_out || deadline.passed()) return st;
+      if (Clock::now() >= next_check) {
+        next_check = Clock::now() + kSlice;
+        if (nothing_can_come()) ring_removed();
+      }
+      // Waiting for a producer, the reader's wait above ends at once once
+      // its first slice passed: poll as it does.
+      if (r_.waiting_for_producer() && !nap(kProducerPoll)) {
+        return Status::interrupted;
+      }
+    }
+  }
+
+  bool nothing_can_come() const {
+    const Segment& seg = r_.consumer().segment();
+    if (!seg.removed()) return false;
+    const SegmentInfo info = seg.info();
+    return std::none_of(info.producers.begin(), info.producers.end(),
+                        [](const SegmentInfo::Producer& p) { return p.alive; });
+  }
+
+  [[noreturn]] void ring_removed() {
+    ep_.failure_end = "ring_removed";
+    fail(kExitNotFound,
+         std::string(to_string(Errc::removed)) + ": " + name_ +
+             " was removed while no producer was attached, and none can "
+             "attach a removed ring (a new ring under the same key is "
+             "another ring); see docs/hardening.md, \"Where rings "
+             "vanish\"");
+  }
+
   void write_batch(std::size_t n) {
     const WriteResult w = writer_.write(recs_.data(), n);
     if (w == WriteResult::failed) {
@@ -278,7 +324,7 @@ class Reader {
   const Timeout timeout_;
   std::array<Record, kBatch> recs_;
   const bool broadcast_;
-  const bool lossy_;            // drop-slow: copy_intact() every batch
+  const bool lossy_;             // drop-slow: copy_intact() every batch
   std::vector<std::byte> copy_;  // copy_intact()'s copy
 };
 
