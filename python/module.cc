@@ -16,6 +16,7 @@
 #include <string>
 
 #include "ring/shmring.h"
+#include "ring/version.h"
 
 namespace py = pybind11;
 
@@ -601,6 +602,7 @@ PYBIND11_MODULE(shmring, m) {
   m.doc() =
       "shmring: a lock-free ring of records in a System V shared-memory "
       "segment. See docs/python.md.";
+  m.attr("__version__") = SHMRING_VERSION;  // ring/version.h
   add_exceptions(m);
   if (PyType_Ready(&g_ring_memory_type) < 0) throw py::error_already_set();
 

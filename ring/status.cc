@@ -56,7 +56,8 @@ const char* to_string(Errc e) {
     case Errc::too_many_producers:
       return "too many producers";
     case Errc::removed:
-      return "segment removed";
+      return "ring removed while in use: by `shm-ring rm`, IPC_RMID, or "
+             "systemd RemoveIPC";
     case Errc::limit:
       return "system limit exceeded";
     case Errc::system:

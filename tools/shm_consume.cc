@@ -32,6 +32,11 @@ struct Options {
 };
 
 constexpr std::size_t kBatch = 256;  // records per peek_batch/writev/release
+// While no record comes: how often to look whether the ring was removed,
+// and how often to look for a producer (as StreamReader does).
+constexpr Timeout kSlice = std::chrono::milliseconds(250);
+constexpr std::chrono::milliseconds kProducerPoll{20};
+using Clock = std::chrono::steady_clock;
 static_assert(2 * kBatch <= IOV_MAX);
 
 enum class WriteResult { ok, failed, interrupted };
@@ -174,8 +179,7 @@ class Reader {
     while (left > 0) {
       const std::size_t want =
           static_cast<std::size_t>(std::min<std::uint64_t>(kBatch, left));
-      const PeekedBatch b =
-          r_.peek_batch(std::span(recs_.data(), want), timeout_);
+      const PeekedBatch b = peek(std::span(recs_.data(), want));
       const Status st = b.status;
       const std::size_t n = b.records.size();
       if (subscriber_) {
@@ -201,6 +205,48 @@ class Reader {
   }
 
  private:
+  // StreamReader::peek_batch within --timeout, in slices: between them it
+  // looks whether the ring was removed (`shm-ring rm`, IPC_RMID, systemd
+  // RemoveIPC) with no live producer attached. No producer can attach a
+  // removed ring, so nothing more can come: fail instead of waiting for
+  // ever. A producer still attached may finish its stream.
+  PeekedBatch peek(std::span<Record> out) {
+    const Deadline deadline = Deadline::after(timeout_);
+    auto next_check = Clock::now();
+    for (;;) {
+      const PeekedBatch b =
+          r_.peek_batch(out, std::min<Timeout>(deadline.left(), kSlice));
+      if (b.status != Status::timed_out || deadline.passed()) return b;
+      if (Clock::now() >= next_check) {
+        next_check = Clock::now() + kSlice;
+        if (nothing_can_come()) ring_removed();
+      }
+      // Waiting for a producer, the reader's wait above ends at once once
+      // its first slice passed: poll as it does.
+      if (r_.waiting_for_producer() && !nap(kProducerPoll)) {
+        return {Status::interrupted, {}};
+      }
+    }
+  }
+
+  bool nothing_can_come() const {
+    const Segment& seg = r_.segment();
+    if (!seg.removed()) return false;
+    const SegmentInfo info = seg.info();
+    return std::none_of(info.producers.begin(), info.producers.end(),
+                        [](const SegmentInfo::Producer& p) { return p.alive; });
+  }
+
+  [[noreturn]] void ring_removed() {
+    ep_.failure_end = "ring_removed";
+    fail(kExitNotFound,
+         std::string(to_string(Errc::removed)) + ": " + name_ +
+             " was removed while no producer was attached, and none can "
+             "attach a removed ring (a new ring under the same key is "
+             "another ring); see docs/hardening.md, \"Where rings "
+             "vanish\"");
+  }
+
   void write_batch(std::size_t n) {
     const WriteResult w = writer_.write(recs_.data(), n);
     if (w == WriteResult::failed) {

@@ -67,9 +67,9 @@ class Sender {
     const std::string ring = "ring " + hex_key(p_.segment().key());
     const std::uint64_t committed =
         counters_.records.load(std::memory_order_relaxed);
-    const std::string kept = std::to_string(committed) +
-                             (committed == 1 ? " record was" : " records were") +
-                             " committed";
+    const std::string kept =
+        std::to_string(committed) +
+        (committed == 1 ? " record was" : " records were") + " committed";
     switch (s) {
       case Status::timed_out:
         if (!p_.consumer_alive()) {
@@ -89,7 +89,8 @@ class Sender {
                          (*unread == 1 ? " unread record" : " unread records")
                    : "the unread records";
         if (p_.segment().removed()) {
-          fail(s, "the consumer of " + ring +
+          fail(s, std::string(to_string(Errc::removed)) + ": the consumer of " +
+                      ring +
                       " is gone and the ring is marked for removal, so no "
                       "consumer can attach any more; " +
                       left + " (of " + std::to_string(committed) +
@@ -127,6 +128,18 @@ class Sender {
     return !p_.consumer_alive() && p_.segment().removed();
   }
 
+ public:
+  // At the end of the input: records no consumer can read any more would
+  // vanish with the ring (removed while in use, e.g. by systemd's
+  // RemoveIPC) when this producer detaches; say so instead of exit 0.
+  void check_unread_kept() {
+    if (!consumer_gone_for_good()) return;
+    const std::optional<std::uint64_t> unread = p_.segment().unread_records();
+    if (unread && *unread == 0) return;
+    give_up(Status::peer_dead);
+  }
+
+ private:
   void wait_for_first_consumer(const Deadline& deadline) {
     while (no_consumer_yet() && !p_.consumer_alive()) {
       if (p_.segment().removed()) give_up(Status::peer_dead);
@@ -408,6 +421,7 @@ std::string produce(const Options& o, Endpoint& ep) {
   } else {
     produce_bytes(*p, sender, ep.counters, chunk_size(o, chunk, *p));
   }
+  sender.check_unread_kept();
   p->close();  // the consumer's end of stream
   return "end_of_input";
 }

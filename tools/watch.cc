@@ -756,9 +756,9 @@ int run_watch(const AddressFlags& address, const WatchFlags& flags,
       Watched& w = rings[i];
       if (w.seg && w.seg->removed()) {
         if (!flags.all) {
-          fail(kExitNotFound, "ring " + w.name +
-                                  " was removed while watched (shm-ring rm "
-                                  "or ipcrm)");
+          fail(kExitNotFound, std::string(to_string(Errc::removed)) +
+                                  ": ring " + w.name +
+                                  " was removed while watched");
         }
         gone.push_back(i);
         continue;
