@@ -8,4 +8,4 @@ shift 2
 bins=()
 for a in "$@"; do bins+=("${a%%=*}=$(realpath "${a#*=}")"); done
 exec "$python" examples/check_docs.py "$python" "$module_dir" "${bins[@]}" \
-  -- docs/c.md docs/lecture.md docs/python.md
+  -- README.md docs/c.md docs/lecture.md docs/python.md

@@ -586,6 +586,12 @@ std::unique_ptr<PyRing> open_ring(const py::object& key, py::object create,
                       "opens spsc and mpsc rings only: read it with "
                       "shm-consume"});
   }
+  if ((*seg)->kind() == Kind::broadcast) {
+    raise_error(Error{Errc::wrong_kind,
+                      "this is a broadcast ring; the Python module opens "
+                      "spsc and mpsc rings only: read it with shm-consume "
+                      "(or C++ Subscriber)"});
+  }
   auto ring = std::make_unique<PyRing>();
   ring->segment = std::make_shared<Segment>(std::move(*seg).value());
   return ring;

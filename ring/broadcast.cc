@@ -2,11 +2,11 @@
 // freeing a cursor, the producer's space rule (the minimum over registered
 // cursors) and the reaping of dead consumers. The records themselves are
 // SPSC's (ring.h's inline fast paths, Producer::reserve_spsc, try_peek):
-// docs/design.md, section 11, has the protocol and its proof. Drop-slow
+// docs/design/broadcast.md has the protocol and its proof. Drop-slow
 // mode (the producer that never waits) is broadcast_lossy.cc.
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // space_ready is the waiter's half of the Dekker pair whose
-// proof is written once, in docs/design.md section 5 and
+// proof is written once, in docs/design/ordering.md#the-wake-up-handshake and
 // WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
 #include <algorithm>
 #include <atomic>
@@ -94,7 +94,7 @@ Result<RecordReader> RecordReader::attach_cursor(Segment& segment,
       // seq_cst: the producer's rescan (a seq_cst fence, then the owner
       // loads) either sees our token, or it came before this CAS in the
       // total order and so before our tail load in the constructor
-      // (docs/design.md section 11, "Taking a cursor"). A reaper may free
+      // (docs/design/broadcast.md#taking-a-cursor-attach-and-joining-mid-stream). A reaper may free
       // a dead token meanwhile: the loop retries from its value.
       ProcessToken was = cur.owner.load(std::memory_order_acquire);
       while (!cur.owner.compare_exchange_weak(
@@ -186,7 +186,7 @@ std::uint64_t Producer::broadcast_min() {
   BroadcastBlock* bb = fan_->bb;
   // seq_cst fence before the owner loads: a joiner whose owner CAS we do
   // not see loads tail after everything we stored before this fence
-  // (docs/design.md section 11), so it starts at or after the minimum we
+  // (docs/design/broadcast.md#taking-a-cursor-attach-and-joining-mid-stream), so it starts at or after the minimum we
   // compute here. It is also the re-check half of the space_ready Dekker
   // pair when wait_loop calls us after announce().
   std::atomic_thread_fence(std::memory_order_seq_cst);

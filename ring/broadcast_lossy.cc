@@ -1,11 +1,11 @@
 // Broadcast rings in drop-slow mode (Overrun::drop_slow): the producer
 // that never waits, its overwrite announcement and snapshots, and the
 // consumer that detects being lapped and resumes. The cursors and the
-// waiting mode are broadcast.cc's; docs/design.md, section 11,
+// waiting mode are broadcast.cc's; docs/design/broadcast.md#drop-slow-the-producer-never-waits
 // "drop-slow", has the protocol and its proof.
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready is the waiter's half of the Dekker pair whose proof is
-// written once, in docs/design.md section 5 and WaitPoint::publish
+// written once, in docs/design/ordering.md#the-wake-up-handshake and WaitPoint::publish
 // (ring/internal/wait.h); the comments here only say which pair.
 #include <atomic>
 #include <cstdint>
@@ -25,8 +25,8 @@
 // overwritten, which the producer tracks by walking its own old headers
 // as it overwrites them, and publishes with the cumulative payload bytes
 // and records committed before it: the consumer counts its loss exactly
-// as the difference to its own cumulative counts (docs/design.md section
-// 11, "drop-slow").
+// as the difference to its own cumulative counts
+// (docs/design/broadcast.md#exact-loss).
 
 namespace shmring {
 

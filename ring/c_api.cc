@@ -191,7 +191,14 @@ int open_key(shmring_key_t key, const shmring_options* options,
         "shmring_open: this is a drop-slow broadcast ring (its producer "
         "overwrites records a slow consumer may be reading); the C API "
         "cannot check a record for that and opens spsc and mpsc rings "
-        "only: read it from C++ (Consumer::intact) or with shm-consume"});
+        "only: read it from C++ (Subscriber::intact) or with shm-consume"});
+  }
+  if ((*seg)->kind() == shmring::Kind::broadcast) {
+    return fail(shmring::Error{
+        shmring::Errc::wrong_kind,
+        "shmring_open: this is a broadcast ring; the C API opens spsc and "
+        "mpsc rings only: read it from C++ (Subscriber) or with "
+        "shm-consume"});
   }
   auto ring = std::make_unique<shmring_ring>();
   ring->segment = std::make_shared<shmring::Segment>(std::move(*seg).value());

@@ -7,7 +7,7 @@
 
 namespace shmring {
 
-// Which handles a ring takes (docs/design.md, "Ring kinds"):
+// Which handles a ring takes (docs/design.md#ring-kinds-and-when-to-pick-which):
 //   spsc, mpsc  records of any size: Producer, Consumer (ring/ring.h);
 //   slots       fixed-size elements: QueueWriter<T>, QueueReader<T>
 //               (ring/queue.h);

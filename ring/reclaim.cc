@@ -1,4 +1,4 @@
-// Recovering MPSC claims whose producer died (docs/design.md, section 4):
+// Recovering MPSC claims whose producer died (docs/design/mpsc.md#reading):
 // a busy header whose owner is gone becomes padding; a 0 word (claimed,
 // header never written) whose claimer is gone becomes one padding record up
 // to the next claim. Both only after the consumer has been stalled at the
@@ -59,7 +59,7 @@ bool RecordReader::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) 
 // the claimer died between its CAS and its header store, having written
 // nothing, and its claim is a run of 0 words up to the next claim (which
 // has a header, or an intent naming its start) or tail: turn the run into
-// one padding record. See docs/design.md, section 4, for the proof.
+// one padding record. Proof: docs/design/mpsc.md#proof-sketch.
 bool RecordReader::reclaim_unwritten_claim(std::uint64_t pos) {
   if (!stalled_long_enough(pos)) return false;
   // The run never crosses the end of the ring or tail.

@@ -2,11 +2,11 @@
 // on the consumer side, SPSC and MPSC side by side. The inline fast paths
 // are in ring.h; the role protocol (attach, close, liveness, end of
 // stream) is in roles.cc, the recovery of dead MPSC claims in reclaim.cc,
-// the waiting policy in wait_loop.h. Ordering proofs: docs/design.md,
-// sections 4 (MPSC claim) and 5 (the wake-up handshake).
+// the waiting policy in wait_loop.h. Ordering proofs: docs/design/mpsc.md#claim
+// and docs/design/ordering.md#the-wake-up-handshake.
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready or space_ready is the waiter's half of the Dekker pair whose
-// proof is written once, in docs/design.md section 5 and
+// proof is written once, in docs/design/ordering.md#the-wake-up-handshake and
 // WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
 #include "ring/ring.h"
 
@@ -200,7 +200,7 @@ inline void claim_step(detail::ClaimStep step) {
 }
 }  // namespace
 
-// The MPSC claim (docs/design.md, section 4): publish the intent, CAS tail,
+// The MPSC claim (docs/design/mpsc.md#claim): publish the intent, CAS tail,
 // write the headers. No lock: a producer stopped anywhere in here never
 // keeps another from claiming; its CAS either happened (the claim is its
 // own, recovered by the consumer if it dies) or did not (nothing is
@@ -337,7 +337,7 @@ void Producer::commit_deferred_slow(std::size_t used, std::uint16_t type) {
   // acquire / seq_cst loads of it in try_peek(), so the payload and the
   // padding above are visible) and the data_ready wake check: the
   // handshake is WaitPoint::publish's, with the header in the place of
-  // SPSC's tail (wait.h, docs/design.md section 5).
+  // SPSC's tail (wait.h, docs/design/ordering.md#mpsc-commits-and-releases).
   data_ready_.publish(header_at(data_, reserved_pos_ & mask_), word);
 }
 
@@ -527,7 +527,7 @@ void RecordReader::release_mpsc() {
   // acquire (seq_cst) reload of head in reserve_mpsc(): our reads of the
   // records and the zero stores happen before their claims and overwrites)
   // and the space_ready wake check; the handshake is WaitPoint::publish's
-  // (wait.h, docs/design.md section 5).
+  // (wait.h, docs/design/ordering.md#mpsc-commits-and-releases).
   space_ready_.publish(cb_->head, head_);
 }
 

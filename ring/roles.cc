@@ -1,9 +1,9 @@
 // The role protocol: attach and close for both sides, liveness of role
 // holders, reaping of dead producers, and the end-of-stream decision that
-// depends on them (roles.h; docs/design.md, sections 3 and 6).
+// depends on them (roles.h; docs/design/liveness.md, docs/design/crash-tables.md).
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready (end of stream) is the waiter's half of the Dekker pair whose
-// proof is written once, in docs/design.md section 5 and
+// proof is written once, in docs/design/ordering.md#the-wake-up-handshake and
 // WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
 #include "ring/internal/roles.h"
 

@@ -2,10 +2,10 @@
 // inline slot fast paths in ring/internal/handles.h (a full or empty ring, end of stream,
 // corruption, waiting). Roles, liveness, reaping and end of stream are the
 // record rings' own (roles.cc): a slots ring is an SPSC ring whose data
-// ring is an array of elements. Ordering: docs/design.md, section 12.
+// ring is an array of elements. Ordering: docs/design/slots.md#data-path.
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready or space_ready is the waiter's half of the Dekker pair whose
-// proof is written once, in docs/design.md section 5 and
+// proof is written once, in docs/design/ordering.md#the-wake-up-handshake and
 // WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
 #include <optional>
 #include <string>

@@ -5,7 +5,7 @@
 #pragma once
 
 #define SHMRING_VERSION_MAJOR 0
-#define SHMRING_VERSION_MINOR 2
+#define SHMRING_VERSION_MINOR 3
 #define SHMRING_VERSION_PATCH 0
 
 #define SHMRING_VERSION_STR_(x) #x

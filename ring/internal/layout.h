@@ -19,7 +19,7 @@
 // straddle the end of the ring: a producer that would straddle writes a
 // padding record to the end and starts its record at offset 0.
 //
-// Fixed-slot rings (slots, issue 12): the data ring is an array of
+// Fixed-slot rings (Kind::slots): the data ring is an array of
 // slot_count(capacity, slot_size) elements of `slot_size` bytes each, no
 // headers; head and tail count elements, not bytes (element i lives at
 // offset (i mod slot_count) * slot_size). One producer, one consumer.
@@ -53,7 +53,7 @@ enum class State : std::uint32_t { initializing = 0, ready = 1 };
 inline constexpr std::uint32_t kFlagHugePages = 1;  // SHM_HUGETLB segment
 
 // How wakers of this ring order their publication against a sleeper's
-// announcement (docs/design.md, "Waiting without lost wake-ups"). Sticky:
+// announcement (docs/design/ordering.md#the-wake-up-handshake). Sticky:
 // it only ever grows.
 //   membarrier: every attacher registered MEMBARRIER_CMD_REGISTER_GLOBAL_
 //     EXPEDITED; wakers may use the light path (release store, relaxed
@@ -86,7 +86,7 @@ struct alignas(32) Slot {
   std::uint32_t reserved;
   // MPSC: the tail value this producer is trying to claim from (stored
   // before its CAS on tail), kNoIntent after attach. Names the owner of a
-  // claim whose header is still 0 (docs/design.md, section 4).
+  // claim whose header is still 0 (docs/design/mpsc.md#reading).
   std::atomic<std::uint64_t> intent;
   // The PID namespace stamp of `owner` (ns_stamp(), liveness.h): stored by
   // the registrant before its owner CAS. In what v2 rings reserved (0 in
@@ -136,7 +136,7 @@ struct ControlBlock {
   // only there (`shm-ring info`). Each registration has its own stamp
   // (Slot::pid_ns): a ring is shared across PID namespaces.
   std::uint64_t pid_namespace;
-  // ==== issue 12 (fixed-slot kind), in line 0's former padding: the
+  // ==== the fixed-slot kind, in line 0's former padding: the
   // element size of a Kind::slots ring, 0 for record rings (which is what
   // every v2 ring created before it reads here).
   std::uint32_t slot_size;
@@ -192,13 +192,13 @@ struct ControlBlock {
   // ---- producer registrations.
   alignas(kLine) Slot producers[kMaxProducers];
 
-  // ==== layout v2, issue 12 (wake-up handshake): line 23 (offset 2944,
+  // ==== layout v2 (the wake-up handshake): line 23 (offset 2944,
   // right after the producer slots). Read by every waker on every
   // publication (relaxed), written a few times in the ring's life, so it
   // sits on a line of its own that stays shared.
   alignas(kLine) WakeControl wake;
   std::uint8_t pad_v2[kLine - sizeof(WakeControl)];
-  // ==== end of issue 12's v2 fields.
+  // ==== end of the v2 wake-up fields.
 };
 
 static_assert(offsetof(ControlBlock, magic) == 0);
@@ -252,8 +252,8 @@ static_assert(sizeof(std::atomic<std::uint64_t>) == 8);
 inline constexpr std::uint64_t kDataOffset = 4096;
 static_assert(kDataOffset >= sizeof(ControlBlock));
 
-// ---- Broadcast rings (Kind::broadcast, issue 17; docs/design.md section
-// 11). One producer (producer slot 0), up to kMaxConsumers consumers, each
+// ---- Broadcast rings (Kind::broadcast; docs/design/broadcast.md#layout).
+// One producer (producer slot 0), up to kMaxConsumers consumers, each
 // with its own cursor on its own 128-byte line in the page after the
 // control block; the data ring starts one page later, page-aligned as
 // for the other kinds. ControlBlock::head is the producer's published
@@ -293,7 +293,7 @@ struct BroadcastBlock {
   // The end of the span the producer is about to write, stored before it
   // writes a byte there (agrona's tail intent counter): a record at p is
   // intact while tail_intent - p <= capacity; a consumer checks that after
-  // it read the record (docs/design.md section 11, "drop-slow").
+  // it read the record (docs/design/broadcast.md#never-a-torn-record).
   alignas(kLine) std::atomic<std::uint64_t> tail_intent;
   // A seqlock (odd while the producer writes) over two snapshots, each a
   // record boundary with the payload bytes and records committed before it:
@@ -468,7 +468,7 @@ constexpr bool in_window(std::uint64_t from, std::uint64_t pos,
 
 // The largest record a ring of `capacity` bytes accepts. Half the ring
 // guarantees that a record always fits once the ring drains, wherever the
-// wrap point falls (see docs/design.md, "Why half the ring").
+// wrap point falls (see docs/design/layout.md#why-half-the-ring).
 constexpr std::uint64_t max_span(std::uint64_t capacity) {
   return capacity / 2 < 0xfffffff8ULL ? capacity / 2 : 0xfffffff8ULL;
 }

@@ -2,7 +2,7 @@
 // consumer role, how a holder is known to be alive, and how dead holders
 // are reaped. Roles are SysV semaphores taken with SEM_UNDO (liveness.h);
 // the slot words in the control block name the registration. Proofs and
-// the crash table: docs/design.md, sections 3 and 6.
+// the crash table: docs/design/liveness.md and docs/design/crash-tables.md.
 #pragma once
 
 #include <algorithm>

@@ -4,7 +4,7 @@
 // publishes through publish()) never leaves a sleeper asleep that could have
 // seen the change; a sleeper that has seen no change sleeps without burning
 // CPU. Two handshakes, chosen per ring by ControlBlock::wake.mode (see
-// layout.h and docs/design.md, "Waiting without lost wake-ups"):
+// layout.h and docs/design/ordering.md#the-wake-up-handshake):
 //
 // Asymmetric (every attacher registered membarrier): the waker pays nothing
 //   sleeper: s = seq ; waiters = 1 ; membarrier(GLOBAL_EXPEDITED) ;
@@ -132,7 +132,7 @@ class WaitPoint {
       std::atomic_signal_fence(std::memory_order_seq_cst);
       // relaxed, and after the store on purpose: a waker that reads
       // `membarrier` here published before any acknowledgement's
-      // membarrier could pass it (docs/design.md, the switch proof).
+      // membarrier could pass it (docs/design/ordering.md#switching-a-ring-to-fallback-without-losing-a-wake-up).
       if (mode_->load(std::memory_order_relaxed) != 0) {
         publish_switched();
         return;
