@@ -6,6 +6,8 @@
 //   broadcast.h  Subscriber: a reader of a broadcast ring
 //   queue.h      QueueWriter<T>, QueueReader<T>: fixed-slot rings
 //   stream.h     StreamReader: a reader with the tools' stream rules
+//   record.h     Record, Reservation, Peeked, PeekedBatch: what data calls
+//                take and give
 //   status.h, kinds.h, deadline.h, names.h, version.h: the vocabulary
 #pragma once
 
@@ -14,6 +16,7 @@
 #include "ring/kinds.h"      // IWYU pragma: export
 #include "ring/names.h"      // IWYU pragma: export
 #include "ring/queue.h"      // IWYU pragma: export
+#include "ring/record.h"     // IWYU pragma: export
 #include "ring/ring.h"       // IWYU pragma: export
 #include "ring/segment.h"    // IWYU pragma: export
 #include "ring/status.h"     // IWYU pragma: export

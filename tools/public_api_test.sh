@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The tools and shm-bench use only the public API of //ring (ring/BUILD):
-# no file given (tools/, bench/) includes a header of //ring:internal or names
+# no file given (tools/, bench/) includes a header of ring/internal/ or names
 # the control block, layout:: or detail::. Bazel's visibility keeps
-# //ring:internal out of their deps, but an #include of a header that the
+# //ring/internal out of their deps, but an #include of a header that the
 # public ones pull in compiles anyway: the default gcc toolchain has no
 # layering_check, and clang's (--config=layering) checks only .cc files,
 # not headers. This checks both. Arguments: the files to check.
 set -euo pipefail
 
-forbidden='#include *"ring/(layout|liveness|wait|wait_fd)\.h"|ControlBlock|layout::|detail::|control\(\)'
+forbidden='#include *"ring/internal/|ControlBlock|layout::|detail::|control\(\)'
 
 # The pattern must catch what it is for, or this test could never fail.
 probe=$(mktemp)
