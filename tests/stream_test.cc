@@ -28,10 +28,11 @@ void stream_of(Segment& seg, const std::string& text) {
 // The next batch's first record, released.
 std::string next(StreamReader& r, Status* st, Timeout timeout = kShort) {
   std::array<Record, 4> recs;
-  std::size_t n = 0;
-  *st = r.peek_batch(recs, &n, timeout);
+  const PeekedBatch b = r.peek_batch(recs, timeout);
+  *st = b.status;
   if (*st != Status::ok) return {};
-  std::string s = as_string(recs[0].bytes());
+  REQUIRE_FALSE(b.records.empty());
+  std::string s = as_string(b.records[0].bytes());
   r.release();
   return s;
 }
