@@ -142,8 +142,7 @@ TEST_CASE("lifetime: queue handles on a slots ring outlive their Segment") {
 // what the consumer holds.
 template <class Reader>
 void wait_fd_outlives_segment(Kind kind) {
-  auto seg =
-      std::make_unique<Segment>(make({.kind = kind, .capacity = kCap}));
+  auto seg = std::make_unique<Segment>(make({.kind = kind, .capacity = kCap}));
   Reader c = attach_reader<Reader>(*seg);
   Producer p = attach_producer(*seg);
   auto fd = c.wait_fd();
@@ -155,8 +154,7 @@ void wait_fd_outlives_segment(Kind kind) {
   pollfd pfd{*fd, POLLIN, 0};
   CHECK(::poll(&pfd, 1, 200) == 0);
   REQUIRE(p.try_write(as_bytes("after")) == Status::ok);
-  REQUIRE(::poll(&pfd, 1, static_cast<int>(milliseconds(kHang).count())) ==
-          1);
+  REQUIRE(::poll(&pfd, 1, static_cast<int>(milliseconds(kHang).count())) == 1);
   CHECK(next_record(c) == "after");
   p.close();
   CHECK(c.peek(kHang).status == Status::closed);

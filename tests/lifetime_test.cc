@@ -82,7 +82,8 @@ pid_t spawn_producer_dying_in_reserve(
                           // relaxed: published to the parent by the Beacon's
                           // pipe write.
                           if (slot != nullptr)
-                            (*slot)->store(p.producer_index(), std::memory_order_relaxed);
+                            (*slot)->store(p.producer_index(),
+                                           std::memory_order_relaxed);
                           std::byte buf[kPayload];
                           for (int seq = 0; seq < committed; ++seq) {
                             write_seq(buf, 1, seq);

@@ -89,10 +89,10 @@ TEST_CASE("mpsc: each producer gets its own slot, threads of one process too") {
   CHECK(a.producer_index() != b->producer_index());
   auto* cb = shmring::detail::control(ring.segment());
   CHECK(cb->producers_attached.load(std::memory_order_relaxed) == 2);
-  CHECK(cb->producers[a.producer_index()].owner.load(std::memory_order_relaxed) ==
-        self_token());
-  CHECK(cb->producers[b->producer_index()].owner.load(std::memory_order_relaxed) ==
-        self_token());
+  CHECK(cb->producers[a.producer_index()].owner.load(
+            std::memory_order_relaxed) == self_token());
+  CHECK(cb->producers[b->producer_index()].owner.load(
+            std::memory_order_relaxed) == self_token());
 }
 
 TEST_CASE("mpsc: out-of-order commits are delivered in claim order") {

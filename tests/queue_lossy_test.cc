@@ -3,8 +3,8 @@
 // intact() vouches for must be one the producer wrote whole; a torn copy
 // is dropped (and counted in lost_records()), never data. QueueReader<T>
 // does not read broadcast rings at all: it is refused at attach.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
