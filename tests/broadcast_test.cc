@@ -165,6 +165,26 @@ TEST_CASE("broadcast: each consumer takes its own cursor; N+1 is refused",
   CHECK(p2.error().code == Errc::role_taken);
 }
 
+TEST_CASE("broadcast: read by Subscribers only; a Subscriber reads nothing else",
+          "[broadcast]") {
+  ScopedRing ring(broadcast_options(4096, 2));
+  auto c = Consumer::attach(ring.segment());
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == Errc::wrong_kind);
+  // The refusal took no cursor: both are still free.
+  auto a = Subscriber::attach(ring.segment());
+  auto b = Subscriber::attach(ring.segment());
+  REQUIRE(a);
+  REQUIRE(b);
+  for (const Kind k : {Kind::spsc, Kind::mpsc}) {
+    ScopedRing other({.kind = k, .capacity = 4096});
+    auto s = Subscriber::attach(other.segment());
+    REQUIRE_FALSE(s);
+    CHECK(s.error().code == Errc::wrong_kind);
+    CHECK(Consumer::attach(other.segment()));
+  }
+}
+
 TEST_CASE("broadcast: every consumer gets every record, in order, in place",
           "[broadcast]") {
   ScopedRing ring(broadcast_options(1 << 14, 4));

@@ -79,6 +79,29 @@ TEST_CASE("a reader of a fresh ring reads the stream that started before it") {
   CHECK(st == Status::closed);
 }
 
+TEST_CASE("a StreamReader reads a broadcast ring through a Subscriber") {
+  testing::ScopedRing ring({.kind = Kind::broadcast, .capacity = 4096});
+  Segment& seg = ring.segment();
+  auto r = StreamReader::attach(seg);
+  REQUIRE(r);
+  CHECK(&r->segment() == &seg);
+  REQUIRE(r->subscriber() != nullptr);
+  CHECK(r->subscriber()->cursor() == 0);
+  CHECK(seg.info().cursors.size() == 1);
+  stream_of(seg, "cast");  // the subscriber starts at the tail: attach first
+  Status st{};
+  CHECK(next(*r, &st) == "cast");
+  CHECK(r->subscriber()->intact());
+  CHECK(r->subscriber()->lost_records() == 0);
+  next(*r, &st);
+  CHECK(st == Status::closed);
+  // Other kinds have no subscriber.
+  testing::ScopedRing spsc({.kind = Kind::spsc, .capacity = 4096});
+  auto plain = StreamReader::attach(spsc.segment());
+  REQUIRE(plain);
+  CHECK(plain->subscriber() == nullptr);
+}
+
 TEST_CASE("StreamOptions::producers: the end waits for N producers") {
   testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
   Segment& seg = ring.segment();
