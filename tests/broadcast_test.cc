@@ -165,8 +165,9 @@ TEST_CASE("broadcast: each consumer takes its own cursor; N+1 is refused",
   CHECK(p2.error().code == Errc::role_taken);
 }
 
-TEST_CASE("broadcast: read by Subscribers only; a Subscriber reads nothing else",
-          "[broadcast]") {
+TEST_CASE(
+    "broadcast: read by Subscribers only; a Subscriber reads nothing else",
+    "[broadcast]") {
   ScopedRing ring(broadcast_options(4096, 2));
   auto c = Consumer::attach(ring.segment());
   REQUIRE_FALSE(c);
