@@ -70,7 +70,7 @@ struct Drained {
   std::uint64_t next = 0;  // seq after the last delivered one
   bool ok = true;
 };
-void drain(Consumer& c, std::size_t max_len, Drained* d) {
+void drain(Subscriber& c, std::size_t max_len, Drained* d) {
   for (;;) {
     Peeked got = c.try_peek();
     if (got.status == Status::overrun) {
@@ -103,8 +103,8 @@ TEST_CASE("drop-slow: the producer never waits; a lapped consumer counts "
   ScopedRing ring(lossy_options(kCap, 2));
   Segment& seg = ring.segment();
   CHECK(seg.overrun() == Overrun::drop_slow);
-  Consumer fast = testing::attach_consumer(seg);
-  Consumer slow = testing::attach_consumer(seg);
+  Subscriber fast = testing::attach_subscriber(seg);
+  Subscriber slow = testing::attach_subscriber(seg);
   Producer p = testing::attach_producer(seg);
   Drained f, s;
   std::uint64_t total_payload = 0;
@@ -121,7 +121,7 @@ TEST_CASE("drop-slow: the producer never waits; a lapped consumer counts "
   p.close();
   drain(fast, max_len == 56 ? 0 : max_len, &f);
   drain(slow, max_len == 56 ? 0 : max_len, &s);
-  for (Consumer* c : {&fast, &slow}) {
+  for (Subscriber* c : {&fast, &slow}) {
     CHECK(c->try_peek().status == Status::closed);
   }
   CHECK(f.ok);
@@ -144,7 +144,7 @@ TEST_CASE("drop-slow: a record overwritten while held is never delivered",
   constexpr std::uint64_t kCap = 4096;
   ScopedRing ring(lossy_options(kCap, 1));
   Segment& seg = ring.segment();
-  Consumer c = testing::attach_consumer(seg);
+  Subscriber c = testing::attach_subscriber(seg);
   Producer p = testing::attach_producer(seg);
   REQUIRE(write(p, 0, 56) == Status::ok);
   REQUIRE(write(p, 1, 56) == Status::ok);
@@ -196,7 +196,7 @@ TEST_CASE("drop-slow: a late consumer starts near the tail, with exact counts",
   for (std::uint64_t seq = 0; seq < 500; ++seq) {
     REQUIRE(write(p, seq, length_of(seq, 100)) == Status::ok);
   }
-  Consumer c = testing::attach_consumer(seg);
+  Subscriber c = testing::attach_subscriber(seg);
   for (std::uint64_t seq = 500; seq < 510; ++seq) {
     REQUIRE(write(p, seq, length_of(seq, 100)) == Status::ok);
   }
@@ -224,7 +224,7 @@ struct Tally {
   std::uint64_t lost_bytes = 0;  // as seen after each overrun: never less
   bool monotone = true;
 };
-void tally(Consumer& c, Tally* t) {
+void tally(Subscriber& c, Tally* t) {
   int overruns_in_a_row = 0;
   for (;;) {
     Peeked got = c.try_peek();
@@ -282,7 +282,7 @@ TEST_CASE(
   CAPTURE(how);
   ScopedRing ring(lossy_options(kCap, 1));
   Segment& seg = ring.segment();
-  Consumer c = testing::attach_consumer(seg);
+  Subscriber c = testing::attach_subscriber(seg);
   std::optional<Producer> p(testing::attach_producer(seg));
   std::uint64_t records = 0;
   std::uint64_t payload = 0;
@@ -353,7 +353,7 @@ TEST_CASE(
   constexpr std::uint64_t kCap = 4096;
   ScopedRing ring(lossy_options(kCap, 1));
   Segment& seg = ring.segment();
-  Consumer c = testing::attach_consumer(seg);
+  Subscriber c = testing::attach_subscriber(seg);
   std::uint64_t delivered = 0;
   std::uint64_t delivered_payload = 0;
   {
@@ -430,7 +430,7 @@ TEST_CASE(
   constexpr std::uint64_t kCap = 4096;
   ScopedRing ring(lossy_options(kCap, 1));
   Segment& seg = ring.segment();
-  Consumer c = testing::attach_consumer(seg);
+  Subscriber c = testing::attach_subscriber(seg);
   Producer p = testing::attach_producer(seg);
   for (std::uint64_t seq = 0; seq < kCap / 64; ++seq) {
     REQUIRE(write(p, seq, 56) == Status::ok);
@@ -479,7 +479,7 @@ TEST_CASE(
   constexpr std::uint64_t kCap = 4096;
   ScopedRing ring(lossy_options(kCap, 1));
   Segment& seg = ring.segment();
-  Consumer c = testing::attach_consumer(seg);
+  Subscriber c = testing::attach_subscriber(seg);
   Segment peer = ring.attach_again();
   auto* bb = shmring::detail::broadcast_block(peer);
   const std::uint64_t t = shmring::detail::control(peer)->tail.load();
@@ -535,7 +535,7 @@ Restart restart_and_lap(
   ScopedRing ring(lossy_options(4096, 1));
   Segment& seg = ring.segment();
   Segment peer = ring.attach_again();
-  Consumer c = testing::attach_consumer(seg);
+  Subscriber c = testing::attach_subscriber(seg);
   Restart r;
   r.after.next_seq = 300;
   std::uint64_t seq = 0;
@@ -632,15 +632,16 @@ constexpr std::size_t kMpMax = 700;
 int slow_consumer(int shmid, int id, Shared* sh) {
   auto seg = Segment::attach_id(shmid, Kind::broadcast);
   if (!seg) return 2;
-  auto c = Consumer::attach(*seg);
+  auto c = Subscriber::attach(*seg);
   if (!c) return 3;
   sh->attached.fetch_add(1);
   std::uint64_t next = 0;
   std::uint64_t n = 0;
   std::vector<Record> batch(8);
   for (;;) {
-    std::size_t got = 0;
-    const Status st = c->peek_batch(batch, &got, 30s);
+    const PeekedBatch pb = c->peek_batch(batch, 30s);
+    const Status st = pb.status;
+    const std::size_t got = pb.records.size();
     if (st == Status::overrun) continue;
     if (st == Status::closed) break;
     if (st != Status::ok) {

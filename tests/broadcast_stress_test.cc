@@ -63,20 +63,21 @@ void run(std::uint64_t capacity, WaitStrategy wait, std::uint64_t n) {
   const std::size_t max_len = std::min<std::size_t>(
       1000, layout::max_payload(capacity) / 2);
 
-  std::vector<Consumer> steady;
-  for (int i = 0; i < 3; ++i) steady.push_back(testing::attach_consumer(seg));
+  std::vector<Subscriber> steady;
+  for (int i = 0; i < 3; ++i) steady.push_back(testing::attach_subscriber(seg));
   std::atomic<bool> failed{false};
   std::atomic<bool> done{false};
   std::vector<std::uint64_t> received(3, 0);
   std::vector<std::thread> threads;
   for (int i = 0; i < 3; ++i) {
     threads.emplace_back([&, i] {
-      Consumer& c = steady[i];
+      Subscriber& c = steady[i];
       std::uint64_t seq = 0;
       std::vector<Record> batch(1 + 5 * i);
       for (;;) {
-        std::size_t got = 0;
-        const Status s = c.peek_batch(batch, &got, 30s);
+        const PeekedBatch pb = c.peek_batch(batch, 30s);
+        const Status s = pb.status;
+        const std::size_t got = pb.records.size();
         if (s == Status::closed) break;
         if (s != Status::ok) {
           std::fprintf(stderr, "consumer %d: %s\n", i, to_string(s));
@@ -103,7 +104,7 @@ void run(std::uint64_t capacity, WaitStrategy wait, std::uint64_t n) {
   threads.emplace_back([&] {
     std::mt19937_64 rng(42);
     while (!done.load() && !failed.load()) {
-      auto c = Consumer::attach(seg);
+      auto c = Subscriber::attach(seg);
       if (!c) {
         std::fprintf(stderr, "rejoiner: %s\n", c.error().message.c_str());
         failed = true;

@@ -76,7 +76,7 @@ Status write_fixed(Producer& p, std::uint64_t seq) {
   return Status::ok;
 }
 
-bool read_fixed(Consumer& c, std::uint64_t seq) {
+bool read_fixed(Subscriber& c, std::uint64_t seq) {
   Peeked got = c.try_peek();
   if (!got) return false;
   const bool ok = got.record.size == kFixed && [&] {
@@ -134,20 +134,20 @@ TEST_CASE("broadcast: each consumer takes its own cursor; N+1 is refused",
           "[broadcast]") {
   ScopedRing ring(broadcast_options(4096, 3));
   Segment& seg = ring.segment();
-  std::vector<Consumer> cs;
+  std::vector<Subscriber> cs;
   for (int i = 0; i < 3; ++i) {
-    auto c = Consumer::attach(seg);
+    auto c = Subscriber::attach(seg);
     REQUIRE(c);
     CHECK(c->cursor() == i);
     cs.push_back(std::move(c).value());
   }
-  auto fourth = Consumer::attach(seg);
+  auto fourth = Subscriber::attach(seg);
   REQUIRE_FALSE(fourth);
   CHECK(fourth.error().code == Errc::role_taken);
   CHECK(fourth.error().message.find("3") != std::string::npos);
   // A closed cursor is free again, and taken first.
   cs[1].close();
-  auto again = Consumer::attach(seg);
+  auto again = Subscriber::attach(seg);
   REQUIRE(again);
   CHECK(again->cursor() == 1);
   const SegmentInfo info = seg.info();
@@ -165,12 +165,33 @@ TEST_CASE("broadcast: each consumer takes its own cursor; N+1 is refused",
   CHECK(p2.error().code == Errc::role_taken);
 }
 
+TEST_CASE(
+    "broadcast: read by Subscribers only; a Subscriber reads nothing else",
+    "[broadcast]") {
+  ScopedRing ring(broadcast_options(4096, 2));
+  auto c = Consumer::attach(ring.segment());
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == Errc::wrong_kind);
+  // The refusal took no cursor: both are still free.
+  auto a = Subscriber::attach(ring.segment());
+  auto b = Subscriber::attach(ring.segment());
+  REQUIRE(a);
+  REQUIRE(b);
+  for (const Kind k : {Kind::spsc, Kind::mpsc}) {
+    ScopedRing other({.kind = k, .capacity = 4096});
+    auto s = Subscriber::attach(other.segment());
+    REQUIRE_FALSE(s);
+    CHECK(s.error().code == Errc::wrong_kind);
+    CHECK(Consumer::attach(other.segment()));
+  }
+}
+
 TEST_CASE("broadcast: every consumer gets every record, in order, in place",
           "[broadcast]") {
   ScopedRing ring(broadcast_options(1 << 14, 4));
   Segment& seg = ring.segment();
-  std::vector<Consumer> cs;
-  for (int i = 0; i < 3; ++i) cs.push_back(testing::attach_consumer(seg));
+  std::vector<Subscriber> cs;
+  for (int i = 0; i < 3; ++i) cs.push_back(testing::attach_subscriber(seg));
   Producer p = testing::attach_producer(seg);
   constexpr std::size_t kMax = 700;
   std::vector<std::uint64_t> next(cs.size(), 0);
@@ -224,8 +245,8 @@ TEST_CASE("broadcast: the slowest consumer bounds the space, across wraps",
   ScopedRing ring(broadcast_options(kCap, 2));
   Segment& seg = ring.segment();
   testing::set_positions(seg, start);
-  Consumer fast = testing::attach_consumer(seg);
-  Consumer slow = testing::attach_consumer(seg);
+  Subscriber fast = testing::attach_subscriber(seg);
+  Subscriber slow = testing::attach_subscriber(seg);
   Producer p = testing::attach_producer(seg);
   std::uint64_t written = 0;
   std::uint64_t fast_read = 0;
@@ -266,11 +287,11 @@ TEST_CASE("broadcast: consumers attach and detach mid-stream", "[broadcast]") {
   constexpr std::uint64_t kCap = 4096;
   ScopedRing ring(broadcast_options(kCap, 3));
   Segment& seg = ring.segment();
-  Consumer a = testing::attach_consumer(seg);
+  Subscriber a = testing::attach_subscriber(seg);
   Producer p = testing::attach_producer(seg);
   for (std::uint64_t s = 0; s < 10; ++s) REQUIRE(write_fixed(p, s) == Status::ok);
   // A late consumer starts at the tail: it gets what comes after it attached.
-  Consumer b = testing::attach_consumer(seg);
+  Subscriber b = testing::attach_subscriber(seg);
   CHECK(b.try_peek().status == Status::would_block);
   for (std::uint64_t s = 10; s < 20; ++s) REQUIRE(write_fixed(p, s) == Status::ok);
   for (std::uint64_t s = 0; s < 20; ++s) REQUIRE(read_fixed(a, s));
@@ -287,7 +308,7 @@ TEST_CASE("broadcast: consumers attach and detach mid-stream", "[broadcast]") {
   REQUIRE(read_fixed(a, seq++));
   // A new consumer takes b's cursor and starts at the tail, not at b's
   // stale position.
-  Consumer c = testing::attach_consumer(seg);
+  Subscriber c = testing::attach_subscriber(seg);
   CHECK(c.cursor() == 1);
   CHECK(c.try_peek().status == Status::would_block);
   REQUIRE(write_fixed(p, seq) == Status::ok);
@@ -320,7 +341,7 @@ TEST_CASE("broadcast: a producer waits for its first consumer", "[broadcast]") {
   std::thread t([&] {
     std::this_thread::sleep_for(50ms);
     attaching = true;
-    Consumer c = testing::attach_consumer(seg);
+    Subscriber c = testing::attach_subscriber(seg);
     Peeked got = c.peek(10s);
     if (got) c.release();
   });
@@ -342,8 +363,8 @@ TEST_CASE("broadcast: a scribbled cursor never makes the producer overrun",
   CAPTURE(kind);
   ScopedRing ring(broadcast_options(kCap, 2));
   Segment& seg = ring.segment();
-  Consumer a = testing::attach_consumer(seg);
-  Consumer b = testing::attach_consumer(seg);
+  Subscriber a = testing::attach_subscriber(seg);
+  Subscriber b = testing::attach_subscriber(seg);
   Producer p = testing::attach_producer(seg);
   std::uint64_t seq = 0;
   for (; seq < 8; ++seq) REQUIRE(write_fixed(p, seq) == Status::ok);
@@ -364,8 +385,8 @@ TEST_CASE("broadcast: a scribbled cursor never makes the producer overrun",
 TEST_CASE("broadcast: end of stream reaches every consumer", "[broadcast]") {
   ScopedRing ring(broadcast_options(1 << 14, 3));
   Segment& seg = ring.segment();
-  std::vector<Consumer> cs;
-  for (int i = 0; i < 3; ++i) cs.push_back(testing::attach_consumer(seg));
+  std::vector<Subscriber> cs;
+  for (int i = 0; i < 3; ++i) cs.push_back(testing::attach_subscriber(seg));
   std::vector<std::thread> ts;
   std::atomic<int> closed{0};
   std::atomic<int> records{0};
@@ -417,7 +438,7 @@ constexpr std::size_t kMpMax = 3000;
 int consume(int shmid, int id, std::uint64_t n, Shared* sh,
             std::uint64_t stall_after = ~0ULL, testing::Beacon* stalled = nullptr) {
   Segment seg = attach_or_die(shmid);
-  auto c = Consumer::attach(seg);
+  auto c = Subscriber::attach(seg);
   if (!c) {
     std::fprintf(stderr, "consumer %d: %s\n", id, c.error().message.c_str());
     return 3;
@@ -426,8 +447,9 @@ int consume(int shmid, int id, std::uint64_t n, Shared* sh,
   std::uint64_t seq = 0;
   std::vector<Record> batch(16);
   for (;;) {
-    std::size_t got = 0;
-    const Status s = c->peek_batch(batch, &got, 60s);
+    const PeekedBatch pb = c->peek_batch(batch, 60s);
+    const Status s = pb.status;
+    const std::size_t got = pb.records.size();
     if (s == Status::closed) break;
     if (s != Status::ok) {
       std::fprintf(stderr, "consumer %d: peek: %s\n", id, to_string(s));

@@ -246,8 +246,9 @@ int consumer_main(Segment& seg, Shared& sh, testing::Beacon& beacon) {
   }
   std::array<Record, 16> batch;
   for (;;) {
-    std::size_t n = 0;
-    const Status s = c->peek_batch(batch, &n, milliseconds(100));
+    const PeekedBatch pb = c->peek_batch(batch, milliseconds(100));
+    const Status s = pb.status;
+    const std::size_t n = pb.records.size();
     if (s == Status::timed_out) continue;
     if (s == Status::closed) {
       // acquire: pairs with the parent's release store of stop.

@@ -82,7 +82,8 @@ pid_t spawn_producer_dying_in_reserve(
                           // relaxed: published to the parent by the Beacon's
                           // pipe write.
                           if (slot != nullptr)
-                            (*slot)->store(p.slot(), std::memory_order_relaxed);
+                            (*slot)->store(p.producer_index(),
+                                           std::memory_order_relaxed);
                           std::byte buf[kPayload];
                           for (int seq = 0; seq < committed; ++seq) {
                             write_seq(buf, 1, seq);
@@ -224,7 +225,7 @@ TEST_CASE(
   REQUIRE(reserved.wait(kHang));
   children.kill_and_reap(pid);
   Producer mine = attach_producer(seg);
-  CHECK(mine.slot() == 0);
+  CHECK(mine.producer_index() == 0);
   CHECK(shmring::detail::control(seg)->producers[0].generation.load(
             std::memory_order_relaxed) == 2);
   REQUIRE(write_after(mine, 0) == Status::ok);

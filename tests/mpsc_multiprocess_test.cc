@@ -94,9 +94,10 @@ void run(WaitStrategy wait, int producers, std::uint64_t records,
     std::string error;
     Status end = Status::ok;
     while (error.empty()) {
-      std::size_t n = 0;
-      end = c->peek_batch(batch, &n, kHang);
+      const PeekedBatch pb = c->peek_batch(batch, kHang);
+      end = pb.status;
       if (end != Status::ok) break;
+      const std::size_t n = pb.records.size();
       for (std::size_t i = 0; i < n && error.empty(); ++i) {
         const Record& rec = batch[i];
         Head h{};

@@ -168,8 +168,9 @@ void consume(Consumer& c, const Scenario& sc, ConsumerResult& out) {
   out.next.assign(sc.producers, 0);
   std::vector<Record> batch(sc.batch);
   for (;;) {
-    std::size_t n = 0;
-    const Status s = c.peek_batch(batch, &n, kHang);
+    const PeekedBatch pb = c.peek_batch(batch, kHang);
+    const Status s = pb.status;
+    const std::size_t n = pb.records.size();
     if (s != Status::ok) {
       out.end = s;
       return;

@@ -86,13 +86,13 @@ TEST_CASE("mpsc: each producer gets its own slot, threads of one process too") {
   t.join();
   INFO(b_error);
   REQUIRE(b);
-  CHECK(a.slot() != b->slot());
+  CHECK(a.producer_index() != b->producer_index());
   auto* cb = shmring::detail::control(ring.segment());
   CHECK(cb->producers_attached.load(std::memory_order_relaxed) == 2);
-  CHECK(cb->producers[a.slot()].owner.load(std::memory_order_relaxed) ==
-        self_token());
-  CHECK(cb->producers[b->slot()].owner.load(std::memory_order_relaxed) ==
-        self_token());
+  CHECK(cb->producers[a.producer_index()].owner.load(
+            std::memory_order_relaxed) == self_token());
+  CHECK(cb->producers[b->producer_index()].owner.load(
+            std::memory_order_relaxed) == self_token());
 }
 
 TEST_CASE("mpsc: out-of-order commits are delivered in claim order") {
@@ -326,11 +326,11 @@ TEST_CASE("mpsc: the producer table fills up, and a closed slot is reused") {
   REQUIRE_FALSE(extra);
   CHECK(extra.error().code == Errc::too_many_producers);
   CHECK(extra.error().message.find("producer slots") != std::string::npos);
-  const int freed = ps[17].slot();
+  const int freed = ps[17].producer_index();
   ps[17].close();
   auto again = Producer::attach(ring.segment());
   REQUIRE(again);
-  CHECK(again->slot() == freed);
+  CHECK(again->producer_index() == freed);
   // A new registration of the slot has a new generation, so its records
   // never look like the old owner's.
   CHECK(shmring::detail::control(ring.segment())->producers[freed].generation.load(

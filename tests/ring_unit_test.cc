@@ -130,9 +130,9 @@ TEST_CASE("end of stream follows the last producer's close, after its data") {
   CHECK(std::chrono::steady_clock::now() - t0 < 10s);
   CHECK(c.try_peek().status == Status::closed);
   std::vector<Record> batch(4);
-  std::size_t n = 9;
-  CHECK(c.try_peek_batch(batch, &n) == Status::closed);
-  CHECK(n == 0);
+  const PeekedBatch none = c.try_peek_batch(batch);
+  CHECK(none.status == Status::closed);
+  CHECK(none.records.empty());
 
   SECTION("a new producer starts a new stream the consumer follows") {
     Producer p = attach_producer(ring.segment());
@@ -287,29 +287,31 @@ TEST_CASE("Queue<T> moves trivially copyable values") {
     double y;
     char tag;
   };
-  testing::ScopedRing ring({.capacity = 4096});
-  Producer p = attach_producer(ring.segment());
-  Consumer c = attach_consumer(ring.segment());
-  QueueWriter<Point> w(p);
-  QueueReader<Point> r(c);
+  testing::ScopedRing ring(
+      {.kind = Kind::slots, .capacity = 4096, .slot_size = sizeof(Point)});
+  auto w = QueueWriter<Point>::attach(ring.segment());
+  REQUIRE(w);
+  auto r = QueueReader<Point>::attach(ring.segment());
+  REQUIRE(r);
   int pushed = 0;
-  while (w.try_push({pushed, pushed * 0.5, 'q'}) == Status::ok) ++pushed;
-  CHECK(pushed == 4096 / static_cast<int>(layout::span_for(sizeof(Point))));
+  while (w->try_push({pushed, pushed * 0.5, 'q'}) == Status::ok) ++pushed;
+  CHECK(pushed == 4096 / static_cast<int>(sizeof(Point)));
   for (int i = 0; i < pushed; ++i) {
-    Point v{};
-    REQUIRE(r.pop(&v, 1s) == Status::ok);
-    CHECK(v.x == i);
-    CHECK(v.y == i * 0.5);
-    CHECK(v.tag == 'q');
+    const Popped<Point> v = r->pop(1s);
+    REQUIRE(v.status == Status::ok);
+    CHECK(v.value.x == i);
+    CHECK(v.value.y == i * 0.5);
+    CHECK(v.value.tag == 'q');
   }
-  Point v{};
-  CHECK(r.try_pop(&v) == Status::would_block);
-  REQUIRE(w.push({7, 0, 'z'}, 1s) == Status::ok);
-  REQUIRE(r.try_pop(&v) == Status::ok);
-  CHECK(v.x == 7);
-  // A record of another size is not a Point.
-  REQUIRE(p.try_write(as_bytes("short")) == Status::ok);
-  CHECK(r.try_pop(&v) == Status::corrupt);
+  CHECK(r->try_pop().status == Status::would_block);
+  REQUIRE(w->push({7, 0, 'z'}, 1s) == Status::ok);
+  const Popped<Point> v = r->try_pop();
+  REQUIRE(v.status == Status::ok);
+  CHECK(v.value.x == 7);
+  // Elements of another size are refused at attach.
+  auto other = QueueReader<std::int64_t>::attach(ring.segment());
+  REQUIRE_FALSE(other);
+  CHECK(other.error().code == Errc::wrong_kind);
 }
 
 TEST_CASE("a ring holding values no correct peer writes is corrupt") {

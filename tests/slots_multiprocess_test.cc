@@ -48,12 +48,12 @@ int produce(Segment& seg) {
 int consume(Segment& seg) {
   auto r = QueueReader<Element>::attach(seg);
   if (!r) return 20;
-  Element e{};
   for (std::uint64_t s = 0; s < kCount; ++s) {
-    if (r->pop(&e, kHang) != Status::ok) return 21;
-    if (e.seq != s || e.check != check_of(s)) return 22;
+    const Popped<Element> e = r->pop(kHang);
+    if (e.status != Status::ok) return 21;
+    if (e.value.seq != s || e.value.check != check_of(s)) return 22;
   }
-  if (r->pop(&e, kHang) != Status::closed) return 23;
+  if (r->pop(kHang).status != Status::closed) return 23;
   return 0;
 }
 

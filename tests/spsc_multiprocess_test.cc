@@ -148,7 +148,9 @@ int consume(int shmid, Format f, Shared* sh, Status want_end,
         n = 1;
       }
     } else {
-      s = c->peek_batch(batch, &n, 60s);
+      const PeekedBatch pb = c->peek_batch(batch, 60s);
+      s = pb.status;
+      n = pb.records.size();
     }
     if (s != Status::ok) {
       sh->status.store(static_cast<int>(s), std::memory_order_relaxed);
@@ -578,8 +580,9 @@ TEST_CASE("consumer killed and restarted: nothing committed is lost") {
       // for more: the producer always has room to go on.
       std::vector<Record> batch(8);
       for (std::uint64_t round = 1;; ++round) {
-        std::size_t n = 0;
-        const Status s = c->peek_batch(batch, &n, 60s);
+        const PeekedBatch pb = c->peek_batch(batch, 60s);
+        const Status s = pb.status;
+        const std::size_t n = pb.records.size();
         if (s == Status::closed && !to_the_end) {
           // Got to the end before the parent's kill: wait for it, so the
           // parent always sees a kill.

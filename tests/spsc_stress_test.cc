@@ -158,7 +158,10 @@ void consumer_loop(Consumer& c, std::uint64_t n, const Format& f,
       }
     } else {
       const std::size_t want = dice == 1 ? 1 + rng() % 4 : batch.size();
-      s = c.peek_batch(std::span<Record>(batch).first(want), &count, 60s);
+      const PeekedBatch pb =
+          c.peek_batch(std::span<Record>(batch).first(want), 60s);
+      s = pb.status;
+      count = pb.records.size();
     }
     if (s == Status::closed) {
       if (expected != n) {

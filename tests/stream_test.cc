@@ -28,10 +28,11 @@ void stream_of(Segment& seg, const std::string& text) {
 // The next batch's first record, released.
 std::string next(StreamReader& r, Status* st, Timeout timeout = kShort) {
   std::array<Record, 4> recs;
-  std::size_t n = 0;
-  *st = r.peek_batch(recs, &n, timeout);
+  const PeekedBatch b = r.peek_batch(recs, timeout);
+  *st = b.status;
   if (*st != Status::ok) return {};
-  std::string s = as_string(recs[0].bytes());
+  REQUIRE_FALSE(b.records.empty());
+  std::string s = as_string(b.records[0].bytes());
   r.release();
   return s;
 }
@@ -76,6 +77,29 @@ TEST_CASE("a reader of a fresh ring reads the stream that started before it") {
   CHECK(next(*r, &st) == "early");
   next(*r, &st);
   CHECK(st == Status::closed);
+}
+
+TEST_CASE("a StreamReader reads a broadcast ring through a Subscriber") {
+  testing::ScopedRing ring({.kind = Kind::broadcast, .capacity = 4096});
+  Segment& seg = ring.segment();
+  auto r = StreamReader::attach(seg);
+  REQUIRE(r);
+  CHECK(&r->segment() == &seg);
+  REQUIRE(r->subscriber() != nullptr);
+  CHECK(r->subscriber()->cursor() == 0);
+  CHECK(seg.info().cursors.size() == 1);
+  stream_of(seg, "cast");  // the subscriber starts at the tail: attach first
+  Status st{};
+  CHECK(next(*r, &st) == "cast");
+  CHECK(r->subscriber()->intact());
+  CHECK(r->subscriber()->lost_records() == 0);
+  next(*r, &st);
+  CHECK(st == Status::closed);
+  // Other kinds have no subscriber.
+  testing::ScopedRing spsc({.kind = Kind::spsc, .capacity = 4096});
+  auto plain = StreamReader::attach(spsc.segment());
+  REQUIRE(plain);
+  CHECK(plain->subscriber() == nullptr);
 }
 
 TEST_CASE("StreamOptions::producers: the end waits for N producers") {

@@ -251,6 +251,12 @@ Producer attach_producer(Segment& seg, ProducerOptions options) {
   return std::move(p).value();
 }
 
+Subscriber attach_subscriber(Segment& seg) {
+  auto s = Subscriber::attach(seg);
+  if (!s) FAIL("Subscriber::attach: " << s.error().message);
+  return std::move(s).value();
+}
+
 Consumer attach_consumer(Segment& seg) {
   auto c = Consumer::attach(seg);
   if (!c) FAIL("Consumer::attach: " << c.error().message);
@@ -410,6 +416,14 @@ std::span<const std::byte> as_bytes(const std::string& s) {
 }
 
 std::string next_record(Consumer& c, Timeout t) {
+  Peeked p = t == std::chrono::milliseconds(0) ? c.try_peek() : c.peek(t);
+  if (!p) return std::string("<") + to_string(p.status) + ">";
+  std::string s = as_string(p.record.bytes());
+  c.release();
+  return s;
+}
+
+std::string next_record(Subscriber& c, Timeout t) {
   Peeked p = t == std::chrono::milliseconds(0) ? c.try_peek() : c.peek(t);
   if (!p) return std::string("<") + to_string(p.status) + ">";
   std::string s = as_string(p.record.bytes());

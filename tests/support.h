@@ -191,6 +191,7 @@ class ScopedRing {
 // Attach or fail the test with the library's message.
 Producer attach_producer(Segment& seg, ProducerOptions options = {});
 Consumer attach_consumer(Segment& seg);
+Subscriber attach_subscriber(Segment& seg);
 
 // A child (children.spawn) that attaches a producer to `seg` (the mapping it
 // inherited) and exits with body(producer); exit code 1, with the library's
@@ -264,8 +265,10 @@ std::uint64_t seq_stamp(std::span<const std::byte> b);
 std::span<const std::byte> as_bytes(const std::string& s);
 std::string as_string(std::span<const std::byte> b);
 // The next record as a string, released, or "<status>" if there is none:
-// try_peek() for a zero timeout, else peek(t). Checks intact() first (a
-// drop-slow ring's copy must be vouched for; true on every other kind).
+// try_peek() for a zero timeout, else peek(t). A Subscriber's is checked
+// with intact() first (a drop-slow ring's copy must be vouched for).
 std::string next_record(Consumer& c, Timeout t = std::chrono::milliseconds(0));
+std::string next_record(Subscriber& c,
+                        Timeout t = std::chrono::milliseconds(0));
 
 }  // namespace shmring::testing

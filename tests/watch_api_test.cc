@@ -131,7 +131,7 @@ TEST_CASE("counters lists broadcast cursors; drop-slow publishes counts") {
   Segment& seg = ring.segment();
   auto ro = Segment::attach_id_read_only(seg.id());
   REQUIRE(ro);
-  Consumer c = testing::attach_consumer(seg);
+  Subscriber c = testing::attach_subscriber(seg);
   Producer p = testing::attach_producer(seg);
   // Four laps of the ring: the producer overwrites, publishing its counts.
   const std::string rec(120, 'r');  // span 128

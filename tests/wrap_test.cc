@@ -204,8 +204,11 @@ class Harness {
   // try_peek_batch of up to `n`; checks every record against the model.
   std::size_t peek_batch(std::size_t n) {
     std::vector<Record> out(n);
-    std::size_t count = 99999;
-    const Status s = consumer_->try_peek_batch(out, &count);
+    const PeekedBatch got = consumer_->try_peek_batch(out);
+    const Status s = got.status;
+    const std::size_t count = got.records.size();
+    // The records are the front of the span passed in.
+    if (count > 0) REQUIRE(got.records.data() == out.data());
     std::size_t expect = 0;
     for (; expect < n; ++expect) {
       const auto want = model_.peek();
@@ -409,9 +412,9 @@ TEST_CASE("the empty ring: would_block, then timed_out") {
   Harness h(256, pos);
   CHECK_FALSE(h.peek());
   std::vector<Record> out(4);
-  std::size_t n = 7;
-  CHECK(h.consumer().try_peek_batch(out, &n) == Status::would_block);
-  CHECK(n == 0);
+  const PeekedBatch none = h.consumer().try_peek_batch(out);
+  CHECK(none.status == Status::would_block);
+  CHECK(none.records.empty());
   CHECK(h.consumer().peek(std::chrono::milliseconds(1)).status ==
         Status::timed_out);
   CHECK(h.consumer().size_guess() == 0);
@@ -603,13 +606,15 @@ TEST_CASE("batch peek, one release") {
   CHECK(again >= written - 1);
   // Blocking batch: ok at once with data; an empty span is ok with 0.
   std::vector<Record> out(1000);
-  std::size_t n = 0;
-  REQUIRE(h.consumer().peek_batch(out, &n, std::chrono::seconds(10)) ==
-          Status::ok);
-  CHECK(n == again);
-  for (std::size_t i = 0; i < n; ++i) CHECK(out[i].size == 100);
-  CHECK(h.consumer().peek_batch(std::span<Record>(), &n) == Status::ok);
-  CHECK(n == 0);
+  const PeekedBatch got =
+      h.consumer().peek_batch(out, std::chrono::seconds(10));
+  REQUIRE(got.status == Status::ok);
+  CHECK(got.records.size() == again);
+  CHECK(got.records.data() == out.data());
+  for (const Record& r : got.records) CHECK(r.size == 100);
+  const PeekedBatch empty = h.consumer().peek_batch(std::span<Record>());
+  CHECK(empty.status == Status::ok);
+  CHECK(empty.records.empty());
 }
 
 TEST_CASE("deferred commits are invisible until flushed") {

@@ -219,7 +219,7 @@ std::uint64_t Runner::value(std::uint8_t sel, std::uint64_t cur) {
   const std::uint64_t tail = cb->tail.load(std::memory_order_relaxed);
   const std::uint32_t tag0 = layout::owner_tag(
       0, cb->producers[0].generation.load(std::memory_order_relaxed));
-  const int slot1 = prod_[1] ? prod_[1]->slot() : 1;
+  const int slot1 = prod_[1] ? prod_[1]->producer_index() : 1;
   const std::uint32_t tag1 = layout::owner_tag(
       static_cast<std::uint32_t>(slot1),
       cb->producers[slot1].generation.load(std::memory_order_relaxed));
@@ -704,13 +704,17 @@ void Runner::step(std::uint8_t op) {
     }
     case kPeekBatch: {
       Record recs[8];
-      std::size_t n = 0;
       const std::size_t want = in_.u8() % 9;
       if (!cons_) break;
-      const Status s = cons_->try_peek_batch(std::span(recs, want), &n);
+      const PeekedBatch b = cons_->try_peek_batch(std::span(recs, want));
+      const Status s = b.status;
+      const std::size_t n = b.records.size();
       note(s, "peek_batch");
-      if (n > want) fail("peek_batch overran its output");
+      if (n > want || (n > 0 && b.records.data() != recs)) {
+        fail("peek_batch returned records outside its output");
+      }
       if (s == Status::ok && n == 0 && want > 0) fail("peek_batch ok with none");
+      if (s != Status::ok && n > 0) fail("peek_batch records without ok");
       for (std::size_t i = 0; i < n && i < want; ++i) check_record(recs[i]);
       break;
     }
