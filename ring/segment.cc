@@ -73,7 +73,7 @@ Result<key_t> parse_key(const std::string& text) {
   return static_cast<key_t>(static_cast<std::uint32_t>(v));
 }
 
-std::optional<Error> validate(const RingOptions& o) {
+Result<Ok> validate(const RingOptions& o) {
   if (o.kind != Kind::spsc && o.kind != Kind::mpsc && o.kind != Kind::slots &&
       o.kind != Kind::broadcast) {
     return Error{Errc::invalid_argument,
@@ -129,7 +129,7 @@ std::optional<Error> validate(const RingOptions& o) {
     return Error{Errc::invalid_argument,
                  "mode must be octal permission bits including 0600"};
   }
-  return std::nullopt;
+  return Ok{};
 }
 
 Segment::Segment(std::unique_ptr<Mapping> m, key_t key, int shmid)
@@ -199,7 +199,7 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   if (o.kind == Kind::broadcast && o.max_consumers == 0) {
     o.max_consumers = layout::kMaxConsumers;
   }
-  if (auto e = validate(o)) return *e;
+  if (auto v = validate(o); !v) return v.error();
   std::uint64_t size = layout::data_offset(o.kind) + o.capacity;
   const std::string name = priv ? std::string("private segment") : hex_key(key);
 

@@ -65,7 +65,7 @@ struct AttachOrCreate {
 
 // Validates options without touching the system: capacity power of two in
 // [kMinCapacity, kMaxCapacity], max_producers, mode.
-std::optional<Error> validate(const RingOptions& options);
+Result<Ok> validate(const RingOptions& options);
 
 // What `shm-ring info` shows: a snapshot, stale the moment it is taken.
 struct SegmentInfo {

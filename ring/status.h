@@ -20,7 +20,7 @@ enum class Status {
   interrupted,  // a signal arrived, or shmring::interrupt() was called
   corrupt,      // the segment holds values no correct peer writes
   overrun,      // consumer of a drop-slow broadcast ring: the producer
-                // lapped it; Consumer::lost_bytes() says how much was lost,
+                // lapped it; Subscriber::lost_bytes() says how much was lost,
                 // the next peek delivers the oldest intact record
 };
 

@@ -294,7 +294,7 @@ RingOptions ring_options(const RingFlags& f) {
   o.max_consumers = f.max_consumers;
   if (f.overrun == "drop-slow") o.overrun = Overrun::drop_slow;
   o.hugepages = f.hugepages;
-  if (auto e = validate(o)) fail(kExitUsage, e->message);
+  if (auto v = validate(o); !v) fail(kExitUsage, v.error().message);
   return o;
 }
 
