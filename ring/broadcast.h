@@ -23,7 +23,12 @@
 
 namespace shmring {
 
-class Subscriber : private detail::RecordReader {
+// The record calls (try_peek / peek, batches, release, read, wait_fd,
+// close) are Consumer's (detail::RecordReader). On a drop-slow ring a peek
+// may also return Status::overrun (no record): the producer lapped this
+// subscriber; the loss is counted and the next peek delivers the oldest
+// intact record.
+class Subscriber : public detail::RecordReader {
  public:
   // Takes a free cursor of a broadcast ring (a dead subscriber's is taken
   // over); the subscriber starts at the producer's tail: it sees what is
@@ -33,23 +38,6 @@ class Subscriber : private detail::RecordReader {
 
   Subscriber(Subscriber&&) noexcept = default;
   Subscriber& operator=(Subscriber&&) = delete;
-
-  // As Consumer's (ring/ring.h). On a drop-slow ring a peek may also
-  // return Status::overrun (no record): the producer lapped this
-  // subscriber; the loss is counted and the next peek delivers the oldest
-  // intact record.
-  using RecordReader::try_peek;
-  using RecordReader::peek;
-  using RecordReader::try_peek_batch;
-  using RecordReader::peek_batch;
-  using RecordReader::release;
-  using RecordReader::read;
-  using RecordReader::close;
-  using RecordReader::wait_fd;
-  using RecordReader::size_guess;
-  using RecordReader::max_record_size;
-  using RecordReader::segment;
-  using RecordReader::corrupt_offset;
 
   // The cursor this subscriber holds (0 .. max_consumers - 1).
   int cursor() const { return cursor_index(); }

@@ -37,11 +37,7 @@ using layout::BroadcastBlock;
 
 namespace {
 
-struct Snapshot {
-  std::uint64_t pos = 0;
-  std::uint64_t payload = 0;
-  std::uint64_t records = 0;
-};
+using detail::Snapshot;
 
 struct Snapshots {
   Snapshot oldest;
@@ -108,9 +104,9 @@ void Producer::write_snapshots() {
   // value (pairs with the reader's acquire fence before its re-read).
   std::atomic_thread_fence(std::memory_order_release);
   // relaxed (all six): published by the release store of snap_seq below.
-  bb->oldest.store(fan_->oldest, std::memory_order_relaxed);
-  bb->oldest_payload.store(fan_->oldest_payload, std::memory_order_relaxed);
-  bb->oldest_records.store(fan_->oldest_records, std::memory_order_relaxed);
+  bb->oldest.store(fan_->oldest.pos, std::memory_order_relaxed);
+  bb->oldest_payload.store(fan_->oldest.payload, std::memory_order_relaxed);
+  bb->oldest_records.store(fan_->oldest.records, std::memory_order_relaxed);
   // Signal fences (compiler only, no instruction): the stores stay in
   // this program order, and a kill stops the thread between two
   // instructions, so a killed writer leaves every store before that point
@@ -120,20 +116,20 @@ void Producer::write_snapshots() {
   // relaxed: still odd for readers; only a successor reads which.
   bb->snap_seq.store(s + 3, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  bb->start.store(fan_->counted, std::memory_order_relaxed);
-  bb->start_payload.store(fan_->counted_payload, std::memory_order_relaxed);
-  bb->start_records.store(fan_->counted_records, std::memory_order_relaxed);
+  bb->start.store(fan_->counted.pos, std::memory_order_relaxed);
+  bb->start_payload.store(fan_->counted.payload, std::memory_order_relaxed);
+  bb->start_records.store(fan_->counted.records, std::memory_order_relaxed);
   // release: pairs with the reader's acquire load of snap_seq.
   bb->snap_seq.store(s + 4, std::memory_order_release);
 }
 
-// Adds the records in [fan_->counted, pos) to the cumulative counts. They are
+// Adds the records in [counted, pos) to the cumulative counts. They are
 // ours (or our predecessor's, at attach): headers are checked all the same,
 // and a walk that meets a bad one gives up at pos (the counts stay what
 // they were: consumers' loss figures are then off by what it skipped).
 void Producer::count_to(std::uint64_t pos) {
-  while (fan_->counted != pos) {
-    const std::uint64_t off = fan_->counted & mask_;
+  while (fan_->counted.pos != pos) {
+    const std::uint64_t off = fan_->counted.pos & mask_;
     // relaxed: our own earlier store (or our predecessor's, published by
     // its tail store, which our attach acquired).
     const layout::Header h = layout::decode(
@@ -141,15 +137,15 @@ void Producer::count_to(std::uint64_t pos) {
             *reinterpret_cast<std::uint64_t*>(data_ + off))
             .load(std::memory_order_relaxed));
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
-        h.span > pos - fan_->counted || h.busy) {
-      fan_->counted = pos;
+        h.span > pos - fan_->counted.pos || h.busy) {
+      fan_->counted.pos = pos;
       return;
     }
     if (!h.padding) {
-      fan_->counted_payload += h.length;
-      ++fan_->counted_records;
+      fan_->counted.payload += h.length;
+      ++fan_->counted.records;
     }
-    fan_->counted += h.span;
+    fan_->counted.pos += h.span;
   }
 }
 
@@ -171,11 +167,11 @@ void Producer::init_lossy() {
   load_fields(bb, &s);
   if ((seq & 3) == 1) s.oldest = s.start;
   if ((seq & 3) == 3) s.start = s.oldest;
-  fan_->counted = tail_;
-  fan_->counted_payload = s.start.payload;
-  fan_->counted_records = s.start.records;
+  fan_->counted.pos = tail_;
+  fan_->counted.payload = s.start.payload;
+  fan_->counted.records = s.start.records;
   if (aligned(s.start.pos) && tail_ - s.start.pos <= capacity_) {
-    fan_->counted = s.start.pos;
+    fan_->counted.pos = s.start.pos;
     count_to(tail_);
   }
   // acquire: pairs with the predecessor's release store of the intent.
@@ -185,22 +181,18 @@ void Producer::init_lossy() {
   const std::uint64_t ti = bb->tail_intent.load(std::memory_order_acquire);
   fan_->intent = ahead(tail_, ti) && ti - tail_ <= capacity_ ? ti : tail_;
   fan_->oldest = fan_->counted;
-  fan_->oldest_payload = fan_->counted_payload;
-  fan_->oldest_records = fan_->counted_records;
   if (aligned(s.oldest.pos) && tail_ - s.oldest.pos <= capacity_ &&
-      !ahead(fan_->counted, s.oldest.pos)) {
-    fan_->oldest = s.oldest.pos;
-    fan_->oldest_payload = s.oldest.payload;
-    fan_->oldest_records = s.oldest.records;
+      !ahead(fan_->counted.pos, s.oldest.pos)) {
+    fan_->oldest = s.oldest;
   }
   if ((seq & 3) == 3) {
     // The torn start snapshot is made whole (ours) before our write moves
     // snap_seq to 4n + 1, which vouches for it: killed in between, we
     // leave 4n + 3 and a whole oldest snapshot, as our predecessor did.
     // relaxed (all three): we hold the role; read by our successor only.
-    bb->start.store(fan_->counted, std::memory_order_relaxed);
-    bb->start_payload.store(fan_->counted_payload, std::memory_order_relaxed);
-    bb->start_records.store(fan_->counted_records, std::memory_order_relaxed);
+    bb->start.store(fan_->counted.pos, std::memory_order_relaxed);
+    bb->start_payload.store(fan_->counted.payload, std::memory_order_relaxed);
+    bb->start_records.store(fan_->counted.records, std::memory_order_relaxed);
     // Compiler order only, as in write_snapshots().
     std::atomic_signal_fence(std::memory_order_seq_cst);
   }
@@ -220,26 +212,24 @@ void Producer::lossy_overwrite(std::uint64_t end) {
   // The records whose bytes [fan_->intent - capacity, ...) we are about to
   // reuse or have reused: walk past them; the first one we keep is the
   // oldest intact record.
-  while (fan_->intent - fan_->oldest > capacity_) {
-    const std::uint64_t off = fan_->oldest & mask_;
+  while (fan_->intent - fan_->oldest.pos > capacity_) {
+    const std::uint64_t off = fan_->oldest.pos & mask_;
     // relaxed: our own (or our predecessor's) header, as in count_to().
     const layout::Header h = layout::decode(
         std::atomic_ref<std::uint64_t>(
             *reinterpret_cast<std::uint64_t*>(data_ + off))
             .load(std::memory_order_relaxed));
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
-        h.span > published_ - fan_->oldest || h.busy) {
+        h.span > published_ - fan_->oldest.pos || h.busy) {
       // Unreadable: the oldest we can vouch for is what we published.
       fan_->oldest = fan_->counted;
-      fan_->oldest_payload = fan_->counted_payload;
-      fan_->oldest_records = fan_->counted_records;
       break;
     }
     if (!h.padding) {
-      fan_->oldest_payload += h.length;
-      ++fan_->oldest_records;
+      fan_->oldest.payload += h.length;
+      ++fan_->oldest.records;
     }
-    fan_->oldest += h.span;
+    fan_->oldest.pos += h.span;
   }
   // The snapshots first, then the intent (release): a consumer that sees
   // this intent (acquire) finds an oldest record this write spares.

@@ -183,22 +183,18 @@ int open_key(shmring_key_t key, const shmring_options* options,
             " bytes for C++ QueueWriter/QueueReader<T>); the C API moves "
             "records and opens spsc and mpsc rings only"});
   }
-  if ((*seg)->overrun() == shmring::Overrun::drop_slow) {
-    // Its producer overwrites records while they are read; the C API has
-    // no check of a copy against that, so it would hand out torn records.
-    return fail(shmring::Error{
-        shmring::Errc::wrong_kind,
-        "shmring_open: this is a drop-slow broadcast ring (its producer "
-        "overwrites records a slow consumer may be reading); the C API "
-        "cannot check a record for that and opens spsc and mpsc rings "
-        "only: read it from C++ (Subscriber::intact) or with shm-consume"});
-  }
   if ((*seg)->kind() == shmring::Kind::broadcast) {
+    // A drop-slow producer overwrites records while they are read; the C
+    // API has no check of a copy against that (Subscriber::intact).
+    const bool lossy = (*seg)->overrun() == shmring::Overrun::drop_slow;
     return fail(shmring::Error{
         shmring::Errc::wrong_kind,
-        "shmring_open: this is a broadcast ring; the C API opens spsc and "
-        "mpsc rings only: read it from C++ (Subscriber) or with "
-        "shm-consume"});
+        std::string("shmring_open: this is a ") +
+            (lossy ? "drop-slow broadcast ring (its producer overwrites "
+                     "records a slow consumer may be reading)"
+                   : "broadcast ring") +
+            "; the C API opens spsc and mpsc rings only: read it from C++ "
+            "(Subscriber) or with shm-consume"});
   }
   auto ring = std::make_unique<shmring_ring>();
   ring->segment = std::make_shared<shmring::Segment>(std::move(*seg).value());

@@ -132,8 +132,10 @@ class Producer : public detail::ProducerRole {
   std::unique_ptr<detail::FanOut> fan_;  // broadcast rings only
 };
 
-// Reads the records of an spsc or mpsc ring.
-class Consumer : private detail::RecordReader {
+// Reads the records of an spsc or mpsc ring: try_peek / peek, batches,
+// release, read, wait_fd, close (detail::RecordReader, which Subscriber
+// shares, ring/internal/handles.h).
+class Consumer : public detail::RecordReader {
  public:
   // Takes the consumer role. Errc::role_taken if a live consumer holds it;
   // a dead one's role is taken over and reading resumes at its last
@@ -144,19 +146,6 @@ class Consumer : private detail::RecordReader {
 
   Consumer(Consumer&&) noexcept = default;
   Consumer& operator=(Consumer&&) = delete;
-
-  using RecordReader::try_peek;
-  using RecordReader::peek;
-  using RecordReader::try_peek_batch;
-  using RecordReader::peek_batch;
-  using RecordReader::release;
-  using RecordReader::read;
-  using RecordReader::close;
-  using RecordReader::wait_fd;
-  using RecordReader::size_guess;
-  using RecordReader::max_record_size;
-  using RecordReader::segment;
-  using RecordReader::corrupt_offset;
 
  private:
   explicit Consumer(RecordReader&& r) : RecordReader(std::move(r)) {}

@@ -14,6 +14,7 @@
 #include "ring/queue.h"
 #include "ring/ring.h"
 #include "ring/internal/roles.h"
+#include "ring/internal/segment_access.h"
 #include "ring/internal/wait_fd.h"
 #include "ring/internal/wait_loop.h"
 
@@ -44,6 +45,16 @@ std::optional<Error> check_slots(const Segment& seg, std::size_t element_size,
   return std::nullopt;
 }
 
+// The Segment's validated copies (a peer may rewrite the header).
+detail::SlotCursor cursor_of(const Segment& seg) {
+  std::byte* data = detail::ring_data(seg);
+  return {.at = data,
+          .begin = data,
+          .end = data + seg.slot_count() * seg.slot_size(),
+          .count = seg.slot_count(),
+          .size = seg.slot_size()};
+}
+
 }  // namespace
 
 Error detail::records_on_slots(const Segment& seg) {
@@ -72,20 +83,16 @@ Result<SlotWriter> SlotWriter::attach(Segment& segment,
 SlotWriter::SlotWriter(Segment& segment, const Grant& grant,
                        ProducerOptions options)
     : ProducerRole(segment, grant, options),
-      // The Segment's validated copies (a peer may rewrite the header).
-      slot_count_(segment.slot_count()),
-      slot_size_(segment.slot_size()) {
+      slots_(cursor_of(segment)) {
   // acquire: pairs with the head store in SlotReader::release (head first:
   // it only grows towards tail).
   cached_head_ = cb_->head.load(std::memory_order_acquire);
   // acquire: pairs with the previous writer's tail store: continue there.
   tail_ = cb_->tail.load(std::memory_order_acquire);
-  slots_end_ = data_ + slot_count_ * slot_size_;
   // A pair no correct ring has is a peer's scribble.
-  broken_ = !layout::slot_positions_sane(cached_head_, tail_, slot_count_);
-  room_ = broken_ ? 0 : slot_count_;
-  // One division per attach: where the previous writer stopped.
-  slot_at_ = data_ + (tail_ % slot_count_) * slot_size_;
+  broken_ = !layout::slot_positions_sane(cached_head_, tail_, slots_.count);
+  room_ = broken_ ? 0 : slots_.count;
+  slots_.seek(tail_);  // where the previous writer stopped
 }
 
 SlotRef SlotWriter::claim_slow() {
@@ -94,12 +101,12 @@ SlotRef SlotWriter::claim_slow() {
   // seq_cst: acquire pairs with the head store in SlotReader::release;
   // seq_cst for the space_ready re-check from wait().
   cached_head_ = cb_->head.load(std::memory_order_seq_cst);
-  if (!layout::slot_positions_sane(cached_head_, tail_, slot_count_)) {
+  if (!layout::slot_positions_sane(cached_head_, tail_, slots_.count)) {
     broken_ = true;
     room_ = 0;
     return {Status::corrupt, nullptr};
   }
-  if (tail_ - cached_head_ < slot_count_) return {Status::ok, slot_at_};
+  if (tail_ - cached_head_ < slots_.count) return {Status::ok, slots_.at};
   return {Status::would_block, nullptr};  // full
 }
 
@@ -130,14 +137,11 @@ Result<SlotReader> SlotReader::attach(Segment& segment,
 }
 
 SlotReader::SlotReader(Segment& segment, ProcessToken token)
-    : ConsumerRole(segment, token),
-      slot_count_(segment.slot_count()),
-      slot_size_(segment.slot_size()) {
+    : ConsumerRole(segment, token), slots_(cursor_of(segment)) {
   // acquire: pairs with the previous reader's head store: resume exactly
   // after its last element.
   head_ = tail_ = cb_->head.load(std::memory_order_acquire);
-  slots_end_ = data_ + slot_count_ * slot_size_;
-  slot_at_ = data_ + (head_ % slot_count_) * slot_size_;
+  slots_.seek(head_);
 }
 
 SlotRef SlotReader::scan() {
@@ -147,12 +151,12 @@ SlotRef SlotReader::scan() {
     // seq_cst for the data_ready re-check from wait(). Validated before it
     // is cached.
     const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
-    if (!layout::slot_positions_sane(head_, t, slot_count_)) {
-      corrupt_at_ = static_cast<std::uint64_t>(slot_at_ - data_);
+    if (!layout::slot_positions_sane(head_, t, slots_.count)) {
+      corrupt_at_ = static_cast<std::uint64_t>(slots_.at - data_);
       return {Status::corrupt, nullptr};
     }
     tail_ = t;
-    if (t != head_) return {Status::ok, slot_at_};
+    if (t != head_) return {Status::ok, slots_.at};
     if (pass == 1) break;
     // Empty: has the stream ended? would_block while a writer may still
     // publish; once every one has left, its last tail store came before
@@ -190,7 +194,7 @@ void SlotReader::close() {
 std::uint64_t SlotReader::size_guess() const {
   // relaxed: a guess for progress displays.
   const std::uint64_t t = cb_->tail.load(std::memory_order_relaxed);
-  return t - head_ <= slot_count_ ? (t - head_) * slot_size_ : 0;
+  return t - head_ <= slots_.count ? (t - head_) * slots_.size : 0;
 }
 
 }  // namespace detail

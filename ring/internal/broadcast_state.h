@@ -11,21 +11,24 @@
 
 namespace shmring::detail {
 
+// A record boundary with the payload bytes and records committed before
+// it, cumulative since the ring was created.
+struct Snapshot {
+  std::uint64_t pos = 0;
+  std::uint64_t payload = 0;
+  std::uint64_t records = 0;
+};
+
 struct FanOut {
   layout::BroadcastBlock* bb;
   std::uint32_t max_consumers;  // cursors to scan (validated snapshot)
   std::uint32_t full_polls = 0;
   Clock::time_point last_reap{};
-  // Overrun::drop_slow: the producer never waits. Payload bytes and
-  // records committed before `counted` (a published record boundary) and
-  // before `oldest` (the first record not yet overwritten).
+  // Overrun::drop_slow: the producer never waits. `counted`: a published
+  // record boundary; `oldest`: the first record not yet overwritten.
   bool lossy;
-  std::uint64_t counted = 0;
-  std::uint64_t counted_payload = 0;
-  std::uint64_t counted_records = 0;
-  std::uint64_t oldest = 0;
-  std::uint64_t oldest_payload = 0;
-  std::uint64_t oldest_records = 0;
+  Snapshot counted;
+  Snapshot oldest;
   // The highest tail intent announced on this ring (ours, or at attach a
   // predecessor's that fits our tail): what we store never goes below it.
   std::uint64_t intent = 0;

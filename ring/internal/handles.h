@@ -166,8 +166,8 @@ class ConsumerRole {
 struct CursorState;  // ring/broadcast.cc: a subscriber's cursor and losses
 
 // Reads records (spsc, mpsc, broadcast): peek/release, batches, copies.
-// Consumer and Subscriber are this with the calls their kind has.
-class RecordReader : protected ConsumerRole {
+// Consumer and Subscriber are this plus their kind's own calls.
+class RecordReader : public ConsumerRole {
  public:
   // The next record after those already peeked. closed: every producer has
   // closed and the ring is drained (a new producer may start a new stream:
@@ -241,6 +241,22 @@ class RecordReader : protected ConsumerRole {
 
 // ------------------------------------------------------------ fixed slots
 
+// A fixed-slot ring's elements as one handle walks them: the slot of its
+// next element, moved on without a division.
+struct SlotCursor {
+  std::byte* at;     // the slot of the handle's next element
+  std::byte* begin;  // the data ring
+  std::byte* end;    // begin + count * size
+  std::uint64_t count;
+  std::uint32_t size;
+  // One division per attach: the slot of element `pos`.
+  void seek(std::uint64_t pos) { at = begin + (pos % count) * size; }
+  void advance() {
+    at += size;
+    if (at == end) at = begin;
+  }
+};
+
 // A slot found by the fast paths: ok with `at`, else why not.
 struct SlotRef {
   Status status = Status::would_block;
@@ -268,7 +284,7 @@ class SlotWriter : public ProducerRole {
   [[nodiscard]] Status wait(Timeout timeout);
   void close();
   bool consumer_alive() const { return consumer_role_alive(); }
-  std::size_t element_size() const { return slot_size_; }
+  std::size_t element_size() const { return slots_.size; }
 
  private:
   SlotWriter(Segment& segment, const Grant& grant, ProducerOptions options);
@@ -276,13 +292,10 @@ class SlotWriter : public ProducerRole {
 
   std::uint64_t tail_;         // elements published
   std::uint64_t cached_head_;  // consumer's position as last seen
-  std::byte* slot_at_;         // the slot of element tail_
-  std::byte* slots_end_;       // data_ + slot_count_ * slot_size_
-  std::uint64_t slot_count_;
-  // slot_count_ while the fast path may claim; 0 when closed or corrupt
+  SlotCursor slots_;           // at: the slot of element tail_
+  // slots_.count while the fast path may claim; 0 when closed or corrupt
   // (the fast path's only bound).
   std::uint64_t room_ = 0;
-  std::uint32_t slot_size_;
 };
 
 // The consumer of a fixed-slot ring (ring/slots.cc).
@@ -304,7 +317,7 @@ class SlotReader : public ConsumerRole {
   void close();
   // Elements not yet released, times their size: a guess.
   std::uint64_t size_guess() const;
-  std::size_t element_size() const { return slot_size_; }
+  std::size_t element_size() const { return slots_.size; }
 
  private:
   SlotReader(Segment& segment, ProcessToken token);
@@ -313,10 +326,7 @@ class SlotReader : public ConsumerRole {
 
   std::uint64_t head_;  // next element to read (= released)
   std::uint64_t tail_;  // producer's tail as last seen; = head_ once closed
-  std::byte* slot_at_;  // the slot of element head_
-  std::byte* slots_end_;
-  std::uint64_t slot_count_;
-  std::uint32_t slot_size_;
+  SlotCursor slots_;    // at: the slot of element head_
 };
 
 // Test-only fault injection: the steps of an MPSC claim
@@ -388,28 +398,26 @@ inline void RecordReader::release() {
 
 inline SlotRef SlotWriter::try_claim() {
   // room_ is 0 unless this is an open, sane producer.
-  if (tail_ - cached_head_ < room_) return {Status::ok, slot_at_};
+  if (tail_ - cached_head_ < room_) return {Status::ok, slots_.at};
   return claim_slow();
 }
 
 inline void SlotWriter::publish() {
   ++tail_;
-  slot_at_ += slot_size_;
-  if (slot_at_ == slots_end_) slot_at_ = data_;
+  slots_.advance();
   // release: pairs with the tail load in SlotReader::scan; WaitPoint::publish.
   data_ready_.publish(cb_->tail, tail_);
 }
 
 inline SlotRef SlotReader::try_get() {
   // tail_ == head_ after close().
-  if (tail_ != head_) return {Status::ok, slot_at_};
+  if (tail_ != head_) return {Status::ok, slots_.at};
   return get_slow();
 }
 
 inline void SlotReader::release() {
   ++head_;
-  slot_at_ += slot_size_;
-  if (slot_at_ == slots_end_) slot_at_ = data_;
+  slots_.advance();
   // release: pairs with the head load in SlotWriter::claim_slow;
   // WaitPoint::publish.
   space_ready_.publish(cb_->head, head_);
