@@ -75,10 +75,10 @@ SlotWriter::SlotWriter(Segment& segment, const Grant& grant,
       // The Segment's validated copies (a peer may rewrite the header).
       slot_count_(segment.slot_count()),
       slot_size_(segment.slot_size()) {
-  // acquire: pairs with the head store in SlotReader::release (head first:
-  // it only grows towards tail).
+  // acquire: pairs with the head store in SlotReader::release; head first
+  // (docs/design/ordering.md#a-new-handle-resumes).
   cached_head_ = cb_->head.load(std::memory_order_acquire);
-  // acquire: pairs with the previous writer's tail store: continue there.
+  // acquire: pairs with the previous writer's tail store (SlotWriter::publish)
   tail_ = cb_->tail.load(std::memory_order_acquire);
   slots_end_ = data_ + slot_count_ * slot_size_;
   // A pair no correct ring has is a peer's scribble.
@@ -91,8 +91,7 @@ SlotWriter::SlotWriter(Segment& segment, const Grant& grant,
 SlotRef SlotWriter::claim_slow() {
   if (closed_) return {Status::closed, nullptr};
   if (broken_) return {Status::corrupt, nullptr};
-  // seq_cst: acquire pairs with the head store in SlotReader::release;
-  // seq_cst for the space_ready re-check from wait().
+  // seq_cst: space_ready re-check; pairs with SlotReader::release.
   cached_head_ = cb_->head.load(std::memory_order_seq_cst);
   if (!layout::slot_positions_sane(cached_head_, tail_, slot_count_)) {
     broken_ = true;
@@ -133,8 +132,7 @@ SlotReader::SlotReader(Segment& segment, ProcessToken token)
     : ConsumerRole(segment, token),
       slot_count_(segment.slot_count()),
       slot_size_(segment.slot_size()) {
-  // acquire: pairs with the previous reader's head store: resume exactly
-  // after its last element.
+  // acquire: pairs with the previous reader's head store (SlotReader::release)
   head_ = tail_ = cb_->head.load(std::memory_order_acquire);
   slots_end_ = data_ + slot_count_ * slot_size_;
   slot_at_ = data_ + (head_ % slot_count_) * slot_size_;
@@ -143,9 +141,8 @@ SlotReader::SlotReader(Segment& segment, ProcessToken token)
 SlotRef SlotReader::scan() {
   if (closed_) return {Status::closed, nullptr};
   for (int pass = 0; pass < 2; ++pass) {
-    // seq_cst: acquire pairs with the tail store in SlotWriter::publish;
-    // seq_cst for the data_ready re-check from wait(). Validated before it
-    // is cached.
+    // seq_cst: data_ready re-check; pairs with SlotWriter::publish.
+    // Validated before it is cached.
     const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
     if (!layout::slot_positions_sane(head_, t, slot_count_)) {
       corrupt_at_ = static_cast<std::uint64_t>(slot_at_ - data_);
