@@ -157,8 +157,8 @@ bool membarrier_global() {
 static bool acknowledge_fallback_once(std::atomic<std::uint32_t>* mode) {
   // Every light publication issued before this point (its wake_mode load
   // read `membarrier`) is ordered before the CAS below; every one after it
-  // reads fallback_requested or fallback (docs/design/
-  // ordering.md#switching-a-ring-to-fallback-without-losing-a-wake-up).
+  // reads fallback_requested or fallback
+  // (ordering.md#switching-a-ring-to-fallback-without-losing-a-wake-up).
   if (!membarrier_global()) return false;
   std::uint32_t expected =
       static_cast<std::uint32_t>(layout::WakeMode::fallback_requested);
