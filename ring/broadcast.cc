@@ -86,16 +86,15 @@ Result<RecordReader> RecordReader::attach_cursor(Segment& segment,
       }
       // The cursor is ours. A first, conservative position (a tail value
       // read now, never ahead of where we will start) before the owner
-      // CAS publishes the registration. relaxed (both): published by the
-      // CAS's release half to a producer that acquires our token.
+      // CAS publishes the registration.
+      // acquire, relaxed: published by the owner CAS below; P0 of
+      // docs/design/broadcast.md#taking-a-cursor-attach-and-joining-mid-stream
       cur.position.store(cb->tail.load(std::memory_order_acquire),
                          std::memory_order_relaxed);
       detail::stamp_slot(cur.pid_ns, me);
-      // seq_cst: the producer's rescan (a seq_cst fence, then the owner
-      // loads) either sees our token, or it came before this CAS in the
-      // total order and so before our tail load in the constructor
-      // (docs/design/broadcast.md#taking-a-cursor-attach-and-joining-mid-stream). A reaper may free
-      // a dead token meanwhile: the loop retries from its value.
+      // acquire: pairs with the owner CAS of the cursor's last holder.
+      // seq_cst CAS: pairs with the fence in Producer::broadcast_min (ibid.);
+      // a reaper may free a dead token meanwhile: the loop retries.
       ProcessToken was = cur.owner.load(std::memory_order_acquire);
       while (!cur.owner.compare_exchange_weak(
           was, me, std::memory_order_seq_cst, std::memory_order_acquire)) {
@@ -108,13 +107,13 @@ Result<RecordReader> RecordReader::attach_cursor(Segment& segment,
     // relaxed: informational (`shm-ring info`); only the holder writes.
     cur.generation.fetch_add(1, std::memory_order_relaxed);
     cur.lost.store(0, std::memory_order_relaxed);
-    // seq_cst: a producer blocked on a full ring reads it in
-    // blocked_status() (no consumer yet: keep waiting).
+    // seq_cst: pairs with the load in Producer::broadcast_blocked_status.
     cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
     return RecordReader(segment, me, static_cast<int>(i));
   }
   std::string pids;
   for (std::uint32_t i = 0; i < n; ++i) {
+    // relaxed: only a pid for the message.
     const pid_t pid =
         by_token
             ? token_pid(bb->cursors[i].owner.load(std::memory_order_relaxed))
@@ -134,21 +133,19 @@ Result<RecordReader> RecordReader::attach_cursor(Segment& segment,
 void RecordReader::join_cursor() {
   Cursor& cur = cursor_->bb->cursors[cursor_->index];
   head_word_ = &cur.position;
-  // seq_cst: after the owner CAS in attach_broadcast() (the proof's X).
+  // seq_cst: after the owner CAS in attach_cursor() (X in broadcast.md).
   head_ = read_ = cached_tail_ = cb_->tail.load(std::memory_order_seq_cst);
   if (lossy_) join_lossy();
-  // Release store of our position (pairs with the producer's rescan) and
-  // the space_ready wake check: WaitPoint::publish (wait.h).
+  // release: pairs with the position load in Producer::broadcast_min;
+  // WaitPoint::publish.
   space_ready_.publish(cur.position, head_);
 }
 
 void RecordReader::leave_cursor() {
   Cursor& cur = cursor_->bb->cursors[cursor_->index];
   ProcessToken mine = token_;
-  // seq_cst: the waker half of the space_ready pair with a producer
-  // sleeping because we were the slowest (its announce, then the rescan's
-  // owner loads), completed by wake() below. A CAS: a cursor that was
-  // reaped and taken over is not ours to free.
+  // seq_cst: waker half of space_ready with Producer::broadcast_min's loads.
+  // A CAS: a cursor that was reaped and taken over is not ours to free.
   cur.owner.compare_exchange_strong(
       mine, kFreeClosed, std::memory_order_seq_cst, std::memory_order_relaxed);
   // After the owner word: a reaper that still sees our token finds the
@@ -184,11 +181,8 @@ std::uint64_t RecordReader::lost_records() const {
 
 std::uint64_t Producer::broadcast_min() {
   BroadcastBlock* bb = fan_->bb;
-  // seq_cst fence before the owner loads: a joiner whose owner CAS we do
-  // not see loads tail after everything we stored before this fence
-  // (docs/design/broadcast.md#taking-a-cursor-attach-and-joining-mid-stream), so it starts at or after the minimum we
-  // compute here. It is also the re-check half of the space_ready Dekker
-  // pair when wait_loop calls us after announce().
+  // seq_cst: pairs with RecordReader::attach_cursor's CAS; space_ready re-check
+  // (docs/design/broadcast.md#taking-a-cursor-attach-and-joining-mid-stream)
   std::atomic_thread_fence(std::memory_order_seq_cst);
   // A position below cached_head_ is only a joiner's conservative first
   // position (it starts at or after the old minimum, see above) or a
@@ -200,14 +194,11 @@ std::uint64_t Producer::broadcast_min() {
   bool any = false;
   for (std::uint32_t i = 0; i < fan_->max_consumers; ++i) {
     const Cursor& cur = bb->cursors[i];
-    // seq_cst: see the fence above; acquire pairs with the joiner's owner
-    // CAS (its first position is visible).
+    // seq_cst: pairs with the owner CAS in RecordReader::attach_cursor.
     const ProcessToken t = cur.owner.load(std::memory_order_seq_cst);
     if (!registered(t)) continue;
     any = true;
-    // seq_cst: acquire pairs with the consumer's release store of its
-    // position (WaitPoint::publish): its reads of the records below it
-    // happen before our overwrites; seq_cst for the space_ready re-check.
+    // seq_cst: space_ready re-check; pairs with RecordReader::release.
     const std::uint64_t p = cur.position.load(std::memory_order_seq_cst);
     // Misaligned: a scribble too; counts as the old minimum.
     const std::uint64_t l =
@@ -217,8 +208,7 @@ std::uint64_t Producer::broadcast_min() {
   // No registered consumer: no space. Nobody could read what we write,
   // and a consumer that attaches starts at the tail anyway.
   const std::uint64_t m = any ? tail_ - lag : tail_ - capacity_;
-  // relaxed: the published low-water mark is informational (shm-ring
-  // info); nothing is read through it.
+  // relaxed: an informational low-water mark (`shm-ring info`).
   cb_->head.store(m, std::memory_order_relaxed);
   return m;
 }
@@ -231,8 +221,7 @@ int Producer::reap_dead_consumers() {
     // acquire: pairs with the consumer's owner CAS.
     ProcessToken t = cur.owner.load(std::memory_order_acquire);
     if (!registered(t) || cursor_alive(sem_id_, i, cur, t)) continue;
-    // seq_cst: one of racing reapers (or a consumer taking the cursor
-    // over) wins; our next rescan no longer counts the cursor.
+    // seq_cst: one of racing reapers (or a taker of the cursor) wins.
     if (!cur.owner.compare_exchange_strong(t, kFreeDied,
                                            std::memory_order_seq_cst)) {
       continue;
@@ -267,7 +256,7 @@ Status Producer::broadcast_blocked_status() {
     }
   }
   if (options_.wait_for_consumer) return Status::ok;
-  // acquire: pairs with Consumer::attach_broadcast's increment.
+  // acquire: pairs with the increment in RecordReader::attach_cursor.
   if (cb_->consumers_seen.load(std::memory_order_acquire) == 0) {
     return Status::ok;  // no consumer yet: wait for one, like a FIFO
   }

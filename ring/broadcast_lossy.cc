@@ -60,18 +60,16 @@ void load_fields(const BroadcastBlock* bb, Snapshots* out) {
 // leaves it odd until the next one fixes it).
 bool read_snapshots(const BroadcastBlock* bb, Snapshots* out, int tries) {
   for (int i = 0; i < tries; ++i) {
-    // acquire: pairs with the writer's final release store of snap_seq;
-    // the fields below are at least that write's.
+    // acquire: pairs with the final release store of Producer::write_snapshots
     const std::uint64_t s1 = bb->snap_seq.load(std::memory_order_acquire);
     if ((s1 & 1) != 0) {
       detail::cpu_relax();
       continue;
     }
     load_fields(bb, out);
-    // acquire fence: the field loads above happen before the re-read; if
-    // it is unchanged no write overlapped them (pairs with the writer's
-    // release fence after its odd store).
+    // acquire fence: pairs with the release fence in write_snapshots().
     std::atomic_thread_fence(std::memory_order_acquire);
+    // relaxed: after the fence; unchanged means no write overlapped the loads.
     if (bb->snap_seq.load(std::memory_order_relaxed) == s1) return true;
   }
   return false;
@@ -93,29 +91,26 @@ bool ahead(std::uint64_t from, std::uint64_t pos) {
 // (init_lossy).
 void Producer::write_snapshots() {
   BroadcastBlock* bb = fan_->bb;
-  // relaxed: only this producer writes it; a value that is not a multiple
-  // of 4 was left by a predecessor that died while writing: we finish its
-  // turn.
+  // relaxed: only this producer writes it.
+  // A value that is not a multiple of 4 was left by a predecessor that died
+  // while writing: we finish its turn.
   std::uint64_t s = bb->snap_seq.load(std::memory_order_relaxed);
   s = (s + 3) & ~std::uint64_t{3};
   // relaxed: odd, published to readers by the fence below.
   bb->snap_seq.store(s + 1, std::memory_order_relaxed);
-  // release fence: a reader that sees any field below also sees the odd
-  // value (pairs with the reader's acquire fence before its re-read).
+  // release fence: pairs with the acquire fence in read_snapshots().
   std::atomic_thread_fence(std::memory_order_release);
   // relaxed (all six): published by the release store of snap_seq below.
   bb->oldest.store(fan_->oldest.pos, std::memory_order_relaxed);
   bb->oldest_payload.store(fan_->oldest.payload, std::memory_order_relaxed);
   bb->oldest_records.store(fan_->oldest.records, std::memory_order_relaxed);
-  // Signal fences (compiler only, no instruction): the stores stay in
-  // this program order, and a kill stops the thread between two
-  // instructions, so a killed writer leaves every store before that point
-  // in the segment and none after it: at 4n + 3, the oldest snapshot is
-  // complete.
+  // signal fences (compiler only): no other thread; kill-consistent order
+  // (docs/design/broadcast.md#a-killed-snapshot-writer).
   std::atomic_signal_fence(std::memory_order_seq_cst);
   // relaxed: still odd for readers; only a successor reads which.
   bb->snap_seq.store(s + 3, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);
+  // relaxed (all three): published by the release store of snap_seq below.
   bb->start.store(fan_->counted.pos, std::memory_order_relaxed);
   bb->start_payload.store(fan_->counted.payload, std::memory_order_relaxed);
   bb->start_records.store(fan_->counted.records, std::memory_order_relaxed);
@@ -130,8 +125,7 @@ void Producer::write_snapshots() {
 void Producer::count_to(std::uint64_t pos) {
   while (fan_->counted.pos != pos) {
     const std::uint64_t off = fan_->counted.pos & mask_;
-    // relaxed: our own earlier store (or our predecessor's, published by
-    // its tail store, which our attach acquired).
+    // relaxed: our own store, or our predecessor's (acquired at our attach).
     const layout::Header h = layout::decode(
         std::atomic_ref<std::uint64_t>(
             *reinterpret_cast<std::uint64_t*>(data_ + off))
@@ -161,8 +155,7 @@ void Producer::init_lossy() {
   // both.
   BroadcastBlock* bb = fan_->bb;
   Snapshots s;
-  // acquire: pairs with the predecessor's release store of snap_seq (a
-  // dead one's stores are ordered before our attach by the role hand-over).
+  // acquire: pairs with the predecessor's write_snapshots (or role handover).
   const std::uint64_t seq = bb->snap_seq.load(std::memory_order_acquire);
   load_fields(bb, &s);
   if ((seq & 3) == 1) s.oldest = s.start;
@@ -174,7 +167,7 @@ void Producer::init_lossy() {
     fan_->counted.pos = s.start.pos;
     count_to(tail_);
   }
-  // acquire: pairs with the predecessor's release store of the intent.
+  // acquire: pairs with the predecessor's intent store in lossy_overwrite.
   // Bytes up to it may have been written (a record it trimmed or aborted,
   // or never committed), so ours continues from it. A value more than a
   // ring past our tail is no predecessor's: a scribble, ignored.
@@ -193,7 +186,7 @@ void Producer::init_lossy() {
     bb->start.store(fan_->counted.pos, std::memory_order_relaxed);
     bb->start_payload.store(fan_->counted.payload, std::memory_order_relaxed);
     bb->start_records.store(fan_->counted.records, std::memory_order_relaxed);
-    // Compiler order only, as in write_snapshots().
+    // signal fence: compiler order only, as in write_snapshots().
     std::atomic_signal_fence(std::memory_order_seq_cst);
   }
   write_snapshots();
@@ -231,14 +224,12 @@ void Producer::lossy_overwrite(std::uint64_t end) {
     }
     fan_->oldest.pos += h.span;
   }
-  // The snapshots first, then the intent (release): a consumer that sees
-  // this intent (acquire) finds an oldest record this write spares.
+  // The snapshots first, then the intent.
   write_snapshots();
+  // release: pairs with the acquire load in init_lossy (a successor).
   fan_->bb->tail_intent.store(fan_->intent, std::memory_order_release);
-  // release fence: the intent is ordered before the record and header
-  // stores that follow (they overwrite bytes a consumer may be reading; it
-  // reads them, then, after an acquire fence, the intent: a seqlock's
-  // reader side, which discards what it read if the intent moved past it).
+  // release fence: pairs with the acquire fence in RecordReader::intact_lossy
+  // (docs/design/broadcast.md#never-a-torn-record).
   std::atomic_thread_fence(std::memory_order_release);
   // The inline fast path must keep coming here: stay "full".
   cached_head_ = end - capacity_;
@@ -276,8 +267,8 @@ Peeked RecordReader::resync() {
   layout::Cursor& cur = cursor_->bb->cursors[cursor_->index];
   // relaxed: informational (`shm-ring info`).
   cur.lost.store(cursor_->lost_bytes, std::memory_order_relaxed);
-  // Our position (informational on a drop-slow ring: the producer does
-  // not wait for it): WaitPoint::publish, as release().
+  // release: informational here (the producer does not wait for it);
+  // WaitPoint::publish, as RecordReader::release.
   space_ready_.publish(*head_word_, head_);
   return {Status::overrun, {}};
 }
@@ -299,10 +290,9 @@ void RecordReader::join_lossy() {
 
 bool RecordReader::intact_lossy() {
   if (read_ == cursor_->valid) return true;
-  // acquire fence: our reads of the records happen before the intent load
-  // (pairs with the producer's release fence after its intent store: if we
-  // read any byte it wrote after that, we see its intent or a later one).
+  // acquire fence: pairs with the release fence in Producer::lossy_overwrite.
   std::atomic_thread_fence(std::memory_order_acquire);
+  // relaxed: ordered by the fence above.
   const std::uint64_t ti =
       cursor_->bb->tail_intent.load(std::memory_order_relaxed);
   // The producer overwrites in position order, so the first record not
@@ -330,7 +320,7 @@ bool RecordReader::intact_lossy() {
 Status RecordReader::lossy_end_status() {
   // As end_status() (roles.cc), without its index checks: here the tail
   // may legitimately be more than a ring ahead of head_.
-  // seq_cst: pairs with Producer::attach's increment.
+  // seq_cst: pairs with the increment in ProducerRole::take.
   if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
     return Status::would_block;
   }
@@ -338,9 +328,9 @@ Status RecordReader::lossy_end_status() {
     poll_reap();
     if (detail::any_producer_registered(cb_)) return Status::would_block;
   }
-  // seq_cst: the producers' last tail store happens before their slot was
-  // freed (seq_cst CAS, read above).
+  // seq_cst: pairs with the slot-freeing CAS in ProducerRole::leave.
   if (cb_->tail.load(std::memory_order_seq_cst) != read_) return Status::ok;
+  // seq_cst: as in ConsumerRole::how_stream_ended.
   if (cb_->producers[0].owner.load(std::memory_order_seq_cst) == kFreeDied) {
     return Status::peer_dead;
   }
@@ -351,8 +341,7 @@ Peeked RecordReader::try_peek_lossy() {
   BroadcastBlock* bb = cursor_->bb;
   for (;;) {
     if (read_ == cursor_->lossy_tail) {
-      // seq_cst: acquire pairs with the producer's tail store; seq_cst for
-      // the data_ready re-check when called from wait_loop.
+      // seq_cst: data_ready re-check; pairs with Producer::publish.
       const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
       if (!aligned(t)) {
         corrupt_at_ = read_ & mask_;
@@ -372,8 +361,7 @@ Peeked RecordReader::try_peek_lossy() {
         // intent, stored before that tail, is more than a ring ahead too.
         // Never a walk towards it (a peer's padding records could make
         // that 2^60 passes): a resync to the oldest record, or corrupt.
-        // relaxed: the tail load above (acquire) follows the producer's
-        // intent store for that tail (its release store of tail is after).
+        // relaxed: ordered by the tail load above (the intent precedes tail).
         const std::uint64_t ti =
             bb->tail_intent.load(std::memory_order_relaxed);
         if (!ahead(read_, ti) || ti - read_ <= capacity_) {
@@ -390,13 +378,12 @@ Peeked RecordReader::try_peek_lossy() {
       cursor_->lossy_tail = t;
     }
     const std::uint64_t off = read_ & mask_;
-    // relaxed: validated by the intent below (the producer's header store
-    // is published by its tail store, which we acquired).
+    // relaxed: published by the tail store we acquired; checked by the intent.
     const std::uint64_t word =
         std::atomic_ref<std::uint64_t>(
             *reinterpret_cast<std::uint64_t*>(data_ + off))
             .load(std::memory_order_relaxed);
-    // acquire fence, then the intent: as in intact().
+    // acquire fence, then the intent (relaxed): as in intact_lossy().
     std::atomic_thread_fence(std::memory_order_acquire);
     const std::uint64_t ti = bb->tail_intent.load(std::memory_order_relaxed);
     if (ahead(read_, ti) && ti - read_ > capacity_) {

@@ -67,6 +67,7 @@ ProcessToken self_token() {
   ProcessToken t = cached.load(std::memory_order_relaxed);
   if (t != 0 && token_pid(t) == ::getpid()) return t;
   t = token_of(::getpid());
+  // relaxed: as the load above.
   cached.store(t, std::memory_order_relaxed);
   return t;
 }

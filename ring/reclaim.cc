@@ -39,8 +39,7 @@ bool RecordReader::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) 
   const Header h = layout::decode(word);
   if (owner_alive(cb_, sem_id_, h.owner)) return false;  // slow, not dead
   std::uint64_t expected = word;
-  // acq_rel: only the dead owner could have changed the header, and it
-  // cannot; the CAS just guards against a corrupt peer.
+  // acq_rel: the dead owner cannot race us; the CAS guards against scribbles.
   if (header_at(data_, pos & mask_)
           .compare_exchange_strong(expected, layout::padding_word(h.span),
                                    std::memory_order_acq_rel)) {
@@ -68,10 +67,7 @@ bool RecordReader::reclaim_unwritten_claim(std::uint64_t pos) {
   const ControlBlock* cb = cb_;
   for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
     const auto& s = cb->producers[i];
-    // acquire (all four): pair with the release stores of the intent and
-    // the generation bump in Producer::attach, and with the intent stores
-    // in reserve_mpsc(); the tail load that revealed `pos` (seq_cst) came
-    // first, so the claimer's intent (published by its CAS) is visible.
+    // acquire (all four): pair with ProducerRole::take and reserve_mpsc.
     const std::uint32_t g1 = s.generation.load(std::memory_order_acquire);
     const std::uint64_t p = s.intent.load(std::memory_order_acquire);
     const ProcessToken o = s.owner.load(std::memory_order_acquire);
@@ -85,15 +81,14 @@ bool RecordReader::reclaim_unwritten_claim(std::uint64_t pos) {
     // Another claim starts at p: the run stops there.
     if (p != layout::kNoIntent && layout::in_window(pos, p, end)) end = p;
   }
-  // seq_cst: re-read after the intents; a claimer that moved its intent on
-  // wrote this header first (release/acquire through the intent).
+  // seq_cst: after the intents; pairs with the headers in reserve_mpsc.
   if (header_at(data_, pos & mask_).load(std::memory_order_seq_cst) != 0) {
     stalled_pos_ = ~0ULL;
     return true;  // written meanwhile: read it normally
   }
   for (std::uint64_t q = pos + layout::kHeaderSize; q != end;
        q += layout::kHeaderSize) {
-    // acquire: a non-zero word is the next claim's header.
+    // acquire: pairs with the header stores in Producer::reserve_mpsc.
     if (header_at(data_, q & mask_).load(std::memory_order_acquire) != 0) {
       end = q;
       break;
@@ -101,8 +96,7 @@ bool RecordReader::reclaim_unwritten_claim(std::uint64_t pos) {
   }
   const std::uint64_t run = std::min<std::uint64_t>(end - pos, 0xfffffff8ULL);
   std::uint64_t expected = 0;
-  // acq_rel: the dead claimer can no longer write here; the CAS guards
-  // against a corrupt peer.
+  // acq_rel: the dead claimer cannot race us; the CAS guards against scribbles.
   if (header_at(data_, pos & mask_)
           .compare_exchange_strong(
               expected, layout::padding_word(static_cast<std::uint32_t>(run)),

@@ -40,11 +40,10 @@ Producer::Producer(Segment& segment, const Grant& grant,
       capacity_(segment.capacity()),
       record_limit_(layout::max_payload(segment.capacity()) + 1),
       mpsc_(segment.kind() == Kind::mpsc) {
-  // acquire: pairs with the head store in RecordReader::release (head
-  // first: it only grows towards tail, so the pair is consistent for SPSC).
+  // acquire: pairs with the head store in RecordReader::release; head first
+  // (docs/design/ordering.md#a-new-handle-resumes).
   cached_head_ = cb_->head.load(std::memory_order_acquire);
-  // acquire: pairs with the previous producer's tail store; an SPSC
-  // producer continues where the last one (closed or dead) published.
+  // acquire: pairs with the previous producer's tail store (Producer::publish)
   tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
   if (segment.kind() == Kind::broadcast) {
     fan_ = std::make_unique<detail::FanOut>(detail::FanOut{
@@ -136,11 +135,7 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
     // drop-slow: never wait; announce the overwrite first (broadcast_lossy.cc).
     lossy_overwrite(tail_ + need);
   } else if (tail_ + need - cached_head_ > capacity_) {
-    // seq_cst (acquire suffices for data): pairs with the consumer's head
-    // store in release(), so its reads of the space happen before our
-    // writes; seq_cst: the space_ready re-check when called from
-    // wait_loop (see the top of this file). Broadcast: the same for
-    // every registered cursor (broadcast.cc).
+    // seq_cst: space_ready re-check; pairs with RecordReader::release's store
     cached_head_ =
         fan_ ? broadcast_min() : cb_->head.load(std::memory_order_seq_cst);
     if (!layout::positions_sane(cached_head_, tail_, capacity_)) {
@@ -156,14 +151,14 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
     }
   }
   if (pad != 0) {
-    // relaxed: published by the tail store in publish().
+    // relaxed: published by the tail store in Producer::publish.
     header_at(data_, off)
         .store(layout::padding_word(static_cast<std::uint32_t>(pad)),
                std::memory_order_relaxed);
     tail_ += pad;
   }
   if (gap != 0) {
-    // relaxed: published by the tail store in publish().
+    // relaxed: published by the tail store in Producer::publish.
     header_at(data_, tail_ & mask_)
         .store(layout::padding_word(static_cast<std::uint32_t>(gap)),
                std::memory_order_relaxed);
@@ -182,18 +177,18 @@ std::atomic<ClaimHook> claim_hook{nullptr};
 }  // namespace detail
 
 namespace {
-// Withdraws a claim intent that did not lead to a claim (release: as the
-// intent stores in reserve_mpsc). Cheap when there is none.
+// Withdraws a claim intent that did not lead to a claim; cheap if none.
 void withdraw_intent(layout::Slot& slot) {
   // relaxed: only our own earlier store can be there.
   if (slot.intent.load(std::memory_order_relaxed) != layout::kNoIntent) {
+    // release: pairs with the intent load in reclaim_unwritten_claim.
     slot.intent.store(layout::kNoIntent, std::memory_order_release);
   }
 }
 
 // Test-only fault injection between the steps of an MPSC claim.
 inline void claim_step(detail::ClaimStep step) {
-  // relaxed: set by a test before the producer runs.
+  // relaxed: a test hook, set before the producer runs.
   if (auto* hook = detail::claim_hook.load(std::memory_order_relaxed)) {
     hook(step);
   }
@@ -225,10 +220,7 @@ Reservation Producer::reserve_mpsc(std::size_t size, std::size_t align) {
     const std::uint64_t need = pad + gap + span;
     if (!layout::positions_sane(cached_head_, t, capacity_) ||
         t - cached_head_ + need > capacity_) {
-      // seq_cst: acquire pairs with the consumer's head store in
-      // release_mpsc() (release, WaitPoint::publish: its reads and zeroing
-      // of the space happen before our writes); seq_cst for the
-      // space_ready re-check of the handshake (wait.h).
+      // seq_cst: space_ready re-check; pairs with RecordReader::release_mpsc
       cached_head_ = cb_->head.load(std::memory_order_seq_cst);
       if (!layout::positions_sane(cached_head_, t, capacity_)) {
         // Our tail may predate the head we just read. Only a pair with
@@ -252,15 +244,11 @@ Reservation Producer::reserve_mpsc(std::size_t size, std::size_t align) {
       }
     }
     claim_step(detail::ClaimStep::before_intent);
-    // release: a consumer that reads a later intent of ours (acquire) also
-    // sees the headers of this claim's predecessor; the CAS below (release)
-    // publishes this intent to every consumer that sees the new tail.
+    // release: pairs with the intent load in reclaim_unwritten_claim.
     slot.intent.store(t, std::memory_order_release);
     claim_step(detail::ClaimStep::before_cas);
-    // seq_cst: release publishes the intent to the consumer's acquire load
-    // of tail; seq_cst keeps the data_ready Dekker argument (an empty-ring
-    // re-check reads tail). Failure: another producer claimed; retry from
-    // its tail (relaxed: only an expectation).
+    // seq_cst: pairs with the tail load in RecordReader::try_peek_scan;
+    // failure relaxed: another producer claimed, retry from its tail.
     if (cb_->tail.compare_exchange_weak(t, t + need, std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
       break;
@@ -268,31 +256,25 @@ Reservation Producer::reserve_mpsc(std::size_t size, std::size_t align) {
   }
   claim_step(detail::ClaimStep::after_cas);
   const std::uint64_t pos = t + pad + gap;
-  // relaxed: the consumer that finds it reads it with acquire and needs
-  // nothing else from it; ordered before the padding stores (release) and
-  // before our next intent (release). Busy until commit().
+  // relaxed: published by the release stores below; busy until commit().
   header_at(data_, pos & mask_)
       .store(layout::encode_busy(span, owner_), std::memory_order_relaxed);
   if (gap != 0) {
     claim_step(detail::ClaimStep::after_busy_header);
-    // release: a consumer that skips this gap (acquire) finds the busy
-    // header after it, not a 0 word it would take for a dead claim. Before
-    // the wrap padding, which is the claim's first word when there is one.
+    // release: pairs with the header load in RecordReader::try_peek_scan.
     header_at(data_, (t + pad) & mask_)
         .store(layout::padding_word(static_cast<std::uint32_t>(gap)),
                std::memory_order_release);
   }
   if (pad != 0) {
     if (gap == 0) claim_step(detail::ClaimStep::after_busy_header);
-    // release: a consumer that skips this padding (acquire) finds the busy
-    // header at offset 0, not a 0 word it would take for a dead claim.
+    // release: pairs with the header load in RecordReader::try_peek_scan.
     header_at(data_, off)
         .store(layout::padding_word(static_cast<std::uint32_t>(pad)),
                std::memory_order_release);
   }
   claim_step(detail::ClaimStep::claimed);
-  // release: the headers above happen before it; a consumer that reads
-  // kNoIntent (acquire) and re-reads the word sees them.
+  // release: pairs with the intent load in reclaim_unwritten_claim.
   slot.intent.store(layout::kNoIntent, std::memory_order_release);
   reserved_pos_ = pos;
   reserved_span_ = span;
@@ -320,24 +302,20 @@ void Producer::commit_deferred_slow(std::size_t used, std::uint16_t type) {
       layout::encode(span, static_cast<std::uint32_t>(used), type, 0);
   reserved_ = false;
   if (!mpsc_) {
-    // relaxed: published by the tail store in publish().
+    // relaxed: published by the tail store in Producer::publish.
     header_at(data_, reserved_pos_ & mask_)
         .store(word, std::memory_order_relaxed);
     tail_ = reserved_pos_ + span;
     return;
   }
   if (span < reserved_span_) {
-    // relaxed: published by the header store below, which the consumer
-    // acquires before it reads on.
+    // relaxed: published by the release store of the header below.
     header_at(data_, (reserved_pos_ + span) & mask_)
         .store(layout::padding_word(reserved_span_ - span),
                std::memory_order_relaxed);
   }
-  // The commit store of this header (release: pairs with the consumer's
-  // acquire / seq_cst loads of it in try_peek(), so the payload and the
-  // padding above are visible) and the data_ready wake check: the
-  // handshake is WaitPoint::publish's, with the header in the place of
-  // SPSC's tail (wait.h, docs/design/ordering.md#mpsc-commits-and-releases).
+  // release: pairs with the header load in RecordReader::try_peek(_scan);
+  // WaitPoint::publish (docs/design/ordering.md#mpsc-commits-and-releases).
   data_ready_.publish(header_at(data_, reserved_pos_ & mask_), word);
 }
 
@@ -348,9 +326,7 @@ void Producer::abort() {
     tail_ = reserved_pos_;  // nothing was published
     return;
   }
-  // As in commit(): the consumer may be waiting on this record, so the
-  // padding header is published through the handshake (release store +
-  // wake check, WaitPoint::publish).
+  // release: as in commit_deferred_slow (the consumer may wait on it).
   data_ready_.publish(header_at(data_, reserved_pos_ & mask_),
                       layout::padding_word(reserved_span_));
 }
@@ -381,9 +357,8 @@ RecordReader::RecordReader(Segment& segment, ProcessToken token, int cursor)
       capacity_(segment.capacity()),
       max_span_(layout::max_span(segment.capacity())),
       mpsc_(segment.kind() == Kind::mpsc) {
-  // acquire: pairs with the previous consumer's release of head: resume
-  // exactly where it last released. A misaligned (corrupt) head is caught
-  // by the position checks in try_peek().
+  // acquire: pairs with the head store in RecordReader::release.
+  // A misaligned (corrupt) head is caught by the checks in try_peek().
   head_ = read_ = cached_tail_ = cb_->head.load(std::memory_order_acquire);
   head_word_ = &cb_->head;
   slow_release_ = mpsc_;
@@ -398,8 +373,9 @@ RecordReader::RecordReader(Segment& segment, ProcessToken token, int cursor)
   if (!mpsc_) return;
   // A predecessor that died inside release() left [head, release_to)
   // partly zeroed: it had finished with those records, so finish its job.
-  // acquire: pairs with its release_to store (and tail: our bound).
+  // acquire: pairs with the release_to store in RecordReader::zero_released.
   const std::uint64_t to = cb_->release_to.load(std::memory_order_acquire);
+  // acquire: pairs with the tail CAS in Producer::reserve_mpsc (our bound).
   const std::uint64_t t = cb_->tail.load(std::memory_order_acquire);
   if (to != head_ && (to & (layout::kRecordAlign - 1)) == 0 &&
       layout::positions_sane(head_, t, capacity_) && to - head_ <= t - head_) {
@@ -428,9 +404,7 @@ Peeked RecordReader::try_peek_scan() {
   if (lossy_) return try_peek_lossy();  // broadcast_lossy.cc
   for (;;) {
     if (read_ == cached_tail_) {
-      // seq_cst: acquire pairs with the producers' tail store (every byte
-      // before it is written); seq_cst: the data_ready re-check when
-      // called from wait_loop (see the top of this file).
+      // seq_cst: data_ready re-check; pairs with Producer::publish, reserve_mpsc
       // Validated before it is cached: a rejected tail must not be trusted
       // by the next call either.
       const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
@@ -446,11 +420,7 @@ Peeked RecordReader::try_peek_scan() {
       }
     }
     const std::uint64_t off = read_ & mask_;
-    // acquire: pairs with the producer's commit store of this header
-    // (release, or seq_cst in fallback mode: WaitPoint::publish) in
-    // commit()/abort() (MPSC); in SPSC the tail load already ordered it.
-    // seq_cst: when the consumer sleeps on a busy record this load is the
-    // re-check half of the data_ready handshake (free on x86).
+    // seq_cst: data_ready re-check; pairs with commit_deferred_slow's store.
     const std::uint64_t word =
         header_at(data_, off).load(std::memory_order_seq_cst);
     if (word == 0 && mpsc_) {
@@ -512,7 +482,8 @@ void RecordReader::release_slow() {
     // A record the producer tore is not delivered: intact() drops it.
     if (!intact_lossy()) return;
     head_ = read_;
-    // As the inline release(): our cursor position (WaitPoint::publish).
+    // release: pairs with the cursor load in Producer::broadcast_min;
+    // WaitPoint::publish, as the inline release().
     space_ready_.publish(*head_word_, head_);
     return;
   }
@@ -523,11 +494,8 @@ void RecordReader::release_slow() {
 void RecordReader::release_mpsc() {
   zero_released();
   head_ = read_;
-  // Release store of head after the zeroing (pairs with the producers'
-  // acquire (seq_cst) reload of head in reserve_mpsc(): our reads of the
-  // records and the zero stores happen before their claims and overwrites)
-  // and the space_ready wake check; the handshake is WaitPoint::publish's
-  // (wait.h, docs/design/ordering.md#mpsc-commits-and-releases).
+  // release: pairs with the head load in Producer::reserve_mpsc;
+  // WaitPoint::publish (docs/design/ordering.md#mpsc-commits-and-releases).
   space_ready_.publish(cb_->head, head_);
 }
 
@@ -537,9 +505,8 @@ void RecordReader::release_mpsc() {
 // successor, which finishes the zeroing (constructor) instead of reading
 // half-zeroed records.
 void RecordReader::zero_released() {
-  // relaxed + seq_cst fence: the store is ordered before the zeroing below
-  // for a successor that reads it after our death (the fence keeps the
-  // hardware from making any zero store visible first).
+  // relaxed + fence: before any zero store; pairs with the RecordReader ctor
+  // (docs/design/mpsc.md#the-consumer-zeroes-released-space).
   cb_->release_to.store(read_, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   const std::uint64_t off = head_ & mask_;

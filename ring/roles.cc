@@ -51,7 +51,7 @@ bool owner_alive(const ControlBlock* cb, int semid, std::uint32_t tag) {
   const std::uint32_t slot = layout::tag_slot(tag);
   if (slot >= producer_slots(cb)) return false;
   const auto& s = cb->producers[slot];
-  // acquire: pairs with the claim CAS / generation bump in Producer::attach.
+  // acquire (both): pair with the owner CAS, generation bump in take().
   const ProcessToken t = s.owner.load(std::memory_order_acquire);
   const std::uint32_t g = s.generation.load(std::memory_order_acquire);
   if (layout::owner_tag(slot, g) != tag) return false;
@@ -59,11 +59,10 @@ bool owner_alive(const ControlBlock* cb, int semid, std::uint32_t tag) {
 }
 
 // True if any producer slot is held (by a live or a not yet reaped dead
-// producer). seq_cst: pairs with the claim CAS in Producer::attach and the
-// release CAS in Producer::close(); it is also the re-check half of the
-// data_ready Dekker pair for a consumer sleeping until end of stream.
+// producer).
 bool any_producer_registered(const ControlBlock* cb) {
   for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
+    // seq_cst: end-of-stream re-check; pairs with take_slot(), leave()
     if (registered(cb->producers[i].owner.load(std::memory_order_seq_cst))) {
       return true;
     }
@@ -80,14 +79,13 @@ int reap_dead_producers(ControlBlock* cb, int semid) {
   int reaped = 0;
   for (std::uint32_t i = 0; i < producer_slots(cb); ++i) {
     auto& s = cb->producers[i];
-    // acquire: pairs with the claim CAS in Producer::attach.
+    // acquire: pairs with the owner CAS in take_slot.
     ProcessToken t = s.owner.load(std::memory_order_acquire);
     if (!registered(t) ||
         role_alive(semid, layout::producer_sem(i), t, s.pid_ns)) {
       continue;
     }
-    // seq_cst: pairs with any_producer_registered() in the consumer's
-    // end-of-stream check.
+    // seq_cst: pairs with the load in any_producer_registered.
     if (!s.owner.compare_exchange_strong(t, kFreeDied,
                                          std::memory_order_seq_cst)) {
       continue;
@@ -124,9 +122,8 @@ Error read_only_role(const Segment& seg, const char* role) {
 ProcessToken take_slot(std::atomic<ProcessToken>& owner, ProcessToken me) {
   // acquire: pairs with the release CAS of the slot's last holder.
   ProcessToken cur = owner.load(std::memory_order_acquire);
-  // seq_cst: pairs with any_producer_registered() (a consumer that sees
-  // this registration does not report end of stream). A reaper may free a
-  // dead token meanwhile (the CAS then retries from its value).
+  // seq_cst: pairs with the load in any_producer_registered; failure acquire.
+  // A reaper may free a dead token meanwhile (the CAS retries from its value).
   while (!owner.compare_exchange_weak(cur, me, std::memory_order_seq_cst,
                                       std::memory_order_acquire)) {
   }
@@ -213,21 +210,19 @@ Result<ProducerRole::Grant> ProducerRole::take(Segment& segment) {
       cb->producers_died.fetch_add(1, std::memory_order_relaxed);
       cb->producers_attached.fetch_sub(1, std::memory_order_relaxed);
     }
-    // release: pairs with the generation load in
-    // RecordReader::reclaim_unwritten_claim (no stale intent is seen).
+    // release: pairs with the loads in RecordReader::reclaim_unwritten_claim.
     s.intent.store(layout::kNoIntent, std::memory_order_release);
-    // acq_rel: the new generation tags every busy header of this
-    // registration; read by owner_alive().
+    // acq_rel: pairs with the generation loads in owner_alive() and reclaim.
     const std::uint32_t gen =
         s.generation.fetch_add(1, std::memory_order_acq_rel) + 1;
     // relaxed: informational count (see layout.h).
     cb->producers_attached.fetch_add(1, std::memory_order_relaxed);
-    // seq_cst: pairs with the load in ConsumerRole::producers_gone (a
-    // consumer that sees no producer ever keeps waiting, like a FIFO).
+    // seq_cst: pairs with the load in ConsumerRole::producers_gone.
     cb->producers_seen.fetch_add(1, std::memory_order_seq_cst);
     return Grant{static_cast<int>(i), gen, me};
   }
   if (segment.kind() != Kind::mpsc) {
+    // acquire: pairs with the owner CAS in take_slot_by_token; pid only.
     const pid_t pid =
         by_token
             ? token_pid(cb->producers[0].owner.load(std::memory_order_acquire))
@@ -266,8 +261,7 @@ bool ProducerRole::owns_registration() const {
 }
 
 std::uint32_t ProducerRole::consumers_seen() const {
-  // acquire: pairs with the seq_cst increment in ConsumerRole::take; no
-  // data is read through it.
+  // acquire: pairs with the increment in ConsumerRole::take.
   return cb_->consumers_seen.load(std::memory_order_acquire);
 }
 
@@ -280,8 +274,7 @@ bool ProducerRole::consumer_role_alive() const {
 
 Status ProducerRole::consumer_role_status() const {
   if (options_.wait_for_consumer) return Status::ok;
-  // acquire: pairs with the owner CAS in ConsumerRole::take and
-  // ConsumerRole::leave.
+  // acquire: pairs with the owner CASes in ConsumerRole::take and leave.
   const ProcessToken c = cb_->consumer.owner.load(std::memory_order_acquire);
   // acquire: pairs with the increment in ConsumerRole::take.
   if (cb_->consumers_seen.load(std::memory_order_acquire) == 0) {
@@ -298,10 +291,9 @@ void ProducerRole::leave() {
   cb_->last_exit.store(static_cast<std::uint32_t>(layout::LastExit::closed),
                        std::memory_order_relaxed);
   ProcessToken mine = token_;
-  // seq_cst: pairs with any_producer_registered() in
-  // ConsumerRole::producers_gone (our last publish happens before it); the
-  // waker half of the end-of-stream Dekker pair. A CAS: a slot freed and
-  // re-claimed meanwhile (only once the semaphore set is gone) is not ours.
+  // seq_cst: pairs with the load in any_producer_registered (end of stream).
+  // A CAS: a slot freed and re-claimed meanwhile (only once the semaphore set
+  // is gone) is not ours.
   if (cb_->producers[index_].owner.compare_exchange_strong(
           mine, kFreeClosed, std::memory_order_seq_cst)) {
     // relaxed: informational count.
@@ -344,8 +336,7 @@ Result<ProcessToken> ConsumerRole::take(Segment& segment) {
     ProcessToken was = 0;
     if (!take_slot_by_token(cb->consumer.owner, cb->consumer.pid_ns, me,
                             &was)) {
-      // acquire: pairs with the holder's claim CAS; only its pid is used,
-      // for the message.
+      // acquire: pairs with the holder's owner CAS; the pid is for the message.
       return Error{Errc::role_taken,
                    "this ring already has a live consumer (pid " +
                        std::to_string(token_pid(cb->consumer.owner.load(
@@ -355,7 +346,7 @@ Result<ProcessToken> ConsumerRole::take(Segment& segment) {
     // relaxed: statistics only.
     if (registered(was))
       cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
-    // seq_cst: as below.
+    // seq_cst: pairs with consumer_role_status(), StreamReader::attach.
     cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
     return me;
   }
@@ -381,7 +372,7 @@ Result<ProcessToken> ConsumerRole::take(Segment& segment) {
     // relaxed: statistics only.
     cb->consumers_died.fetch_add(1, std::memory_order_relaxed);
   }
-  // seq_cst: pairs with the load in ProducerRole::consumer_role_status.
+  // seq_cst: pairs with consumer_role_status(), StreamReader::attach.
   cb->consumers_seen.fetch_add(1, std::memory_order_seq_cst);
   return me;
 }
@@ -401,8 +392,7 @@ ConsumerRole::ConsumerRole(ConsumerRole&&) noexcept = default;
 ConsumerRole::~ConsumerRole() = default;
 
 Status ConsumerRole::producers_gone() {
-  // seq_cst: pairs with the increment in ProducerRole::take; also the
-  // re-check of the data_ready Dekker pair for end of stream.
+  // seq_cst: end-of-stream re-check; pairs with ProducerRole::take.
   if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
     return Status::would_block;  // no producer yet: wait, like a FIFO
   }
@@ -418,7 +408,8 @@ Status ConsumerRole::producers_gone() {
 
 Status ConsumerRole::how_stream_ended() {
   // A one-producer ring's slot says how its last holder left, in the same
-  // CAS that freed it (seq_cst, read by any_producer_registered()).
+  // CAS that freed it.
+  // seq_cst: pairs with the CAS in ProducerRole::leave / reap_dead_producers.
   if (one_producer_ &&
       cb_->producers[0].owner.load(std::memory_order_seq_cst) == kFreeDied) {
     return Status::peer_dead;
@@ -428,8 +419,7 @@ Status ConsumerRole::how_stream_ended() {
 
 Status RecordReader::end_status() {
   if (const Status s = producers_gone(); s != Status::ok) return s;
-  // Every producer has left; their last tail stores happen before their
-  // slot was freed (seq_cst CAS), so this load sees the final tail.
+  // seq_cst: pairs with the slot-freeing CAS in ProducerRole::leave.
   // Validated before it is cached (see try_peek()).
   const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
   if (!layout::positions_sane(head_, t, capacity_) ||

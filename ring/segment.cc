@@ -288,11 +288,11 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
   // relaxed: published by the release store of `state` below.
   cb->wake.mode.store(static_cast<std::uint32_t>(layout::WakeMode::membarrier),
                       std::memory_order_relaxed);
+  // relaxed: published by the release store of `state` below.
   cb->wake.light_joined.store(0, std::memory_order_relaxed);
   new (cb->data_sem) bip::interprocess_semaphore(0);
   new (cb->space_sem) bip::interprocess_semaphore(0);
-  // release: pairs with the acquire in attach_validate(); every field above
-  // is visible to an attacher that sees `ready`.
+  // release: pairs with the acquire load of `state` in attach_validate().
   cb->state.store(static_cast<std::uint32_t>(layout::State::ready),
                   std::memory_order_release);
   return Factory::make(std::move(region), key, shmid);
@@ -329,6 +329,7 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
     // acquire: pairs with the release store of `state` in create_impl().
     const auto st = cb->state.load(std::memory_order_acquire);
     if (st == static_cast<std::uint32_t>(layout::State::ready)) break;
+    // relaxed: only compared, never trusted before `state` is ready.
     const std::uint64_t magic = std::atomic_ref<std::uint64_t>(cb->magic).load(
         std::memory_order_relaxed);
     if ((magic != 0 && magic != layout::kMagic) || st > 1) {

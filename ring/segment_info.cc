@@ -25,10 +25,8 @@ bool Segment::removed() const {
 }
 
 std::optional<std::uint64_t> Segment::unread_records() const {
-  // acquire on both positions and on each header: pairs with the
-  // consumer's head store and the producers' tail (SPSC) or header commit
-  // (MPSC) stores, so every header before `tail` is the one its producer
-  // wrote. Nothing is written: a snapshot for messages.
+  // A snapshot for messages; nothing is written.
+  // acquire (both, each header): pair with WaitPoint::publish, reserve_mpsc.
   const std::uint64_t head = control_->head.load(std::memory_order_acquire);
   const std::uint64_t tail = control_->tail.load(std::memory_order_acquire);
   if (kind_ == Kind::slots) {
@@ -113,7 +111,7 @@ SegmentInfo Segment::info() const {
     }
     return r == RoleState::held;
   };
-  // relaxed: a diagnostic snapshot, no data is read through these.
+  // relaxed (every load below): a diagnostic snapshot only.
   i.head = cb->head.load(std::memory_order_relaxed);
   i.tail = cb->tail.load(std::memory_order_relaxed);
   if (kind_ == Kind::slots) {
@@ -173,8 +171,7 @@ SegmentInfo Segment::info() const {
 RingCounters Segment::counters() const {
   RingCounters c;
   const auto* cb = control_;
-  // relaxed (all of this function but the seqlock): a display snapshot;
-  // no record is read through these values.
+  // relaxed (all of this function but the seqlock): a display snapshot only.
   c.head = cb->head.load(std::memory_order_relaxed);
   c.tail = cb->tail.load(std::memory_order_relaxed);
   c.consumer_waiting =
@@ -208,17 +205,16 @@ RingCounters Segment::counters() const {
   // published = false (a producer killed mid-write leaves it odd).
   const auto* bb = broadcast_;
   for (int i = 0; i < 4 && !c.published; ++i) {
-    // acquire: pairs with the writer's final release store of snap_seq.
+    // acquire: pairs with the last store in Producer::write_snapshots.
     const std::uint64_t s1 = bb->snap_seq.load(std::memory_order_acquire);
     if ((s1 & 1) != 0) continue;
-    // relaxed (all three): ordered by the acquire load above and the
-    // acquire fence below.
+    // relaxed (all three): ordered by the acquire load and fence around them.
     c.published_pos = bb->start.load(std::memory_order_relaxed);
     c.published_payload = bb->start_payload.load(std::memory_order_relaxed);
     c.published_records = bb->start_records.load(std::memory_order_relaxed);
-    // acquire fence: the loads above happen before the re-read (pairs with
-    // the writer's release fence after its odd store).
+    // acquire fence: pairs with the release fence in write_snapshots().
     std::atomic_thread_fence(std::memory_order_acquire);
+    // relaxed: after the fence; unchanged means no write overlapped.
     c.published = bb->snap_seq.load(std::memory_order_relaxed) == s1;
   }
   return c;
@@ -232,8 +228,7 @@ RecordWalk Segment::walk_records(std::uint64_t from,
   w.end = from;
   if (kind_ == Kind::slots) return w;
   const auto* cb = control_;
-  // acquire: pairs with the producers' tail store (SPSC, broadcast) or
-  // claim CAS (MPSC): every committed header before it is visible.
+  // acquire: pairs with Producer::publish (SPSC, broadcast), reserve_mpsc.
   const std::uint64_t tail = cb->tail.load(std::memory_order_acquire);
   bool bad = (from & (layout::kRecordAlign - 1)) != 0;
   // A reader more than a ring behind (a lapped drop-slow cursor) has no
@@ -244,8 +239,7 @@ RecordWalk Segment::walk_records(std::uint64_t from,
        !bad && !lapped && pos != tail && steps < max_steps; ++steps) {
     if (to && pos == *to) break;
     const std::uint64_t off = pos & (capacity_ - 1);
-    // acquire: pairs with the header's commit store (MPSC) or, through
-    // the tail load above, with the producer's tail store.
+    // acquire: pairs with Producer::commit_deferred_slow (MPSC) or the tail.
     const std::uint64_t word =
         std::atomic_ref<std::uint64_t>(
             *reinterpret_cast<std::uint64_t*>(data_ + off))

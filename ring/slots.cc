@@ -84,10 +84,10 @@ SlotWriter::SlotWriter(Segment& segment, const Grant& grant,
                        ProducerOptions options)
     : ProducerRole(segment, grant, options),
       slots_(cursor_of(segment)) {
-  // acquire: pairs with the head store in SlotReader::release (head first:
-  // it only grows towards tail).
+  // acquire: pairs with the head store in SlotReader::release; head first
+  // (docs/design/ordering.md#a-new-handle-resumes).
   cached_head_ = cb_->head.load(std::memory_order_acquire);
-  // acquire: pairs with the previous writer's tail store: continue there.
+  // acquire: pairs with the previous writer's tail store (SlotWriter::publish)
   tail_ = cb_->tail.load(std::memory_order_acquire);
   // A pair no correct ring has is a peer's scribble.
   broken_ = !layout::slot_positions_sane(cached_head_, tail_, slots_.count);
@@ -98,8 +98,7 @@ SlotWriter::SlotWriter(Segment& segment, const Grant& grant,
 SlotRef SlotWriter::claim_slow() {
   if (closed_) return {Status::closed, nullptr};
   if (broken_) return {Status::corrupt, nullptr};
-  // seq_cst: acquire pairs with the head store in SlotReader::release;
-  // seq_cst for the space_ready re-check from wait().
+  // seq_cst: space_ready re-check; pairs with SlotReader::release.
   cached_head_ = cb_->head.load(std::memory_order_seq_cst);
   if (!layout::slot_positions_sane(cached_head_, tail_, slots_.count)) {
     broken_ = true;
@@ -138,8 +137,7 @@ Result<SlotReader> SlotReader::attach(Segment& segment,
 
 SlotReader::SlotReader(Segment& segment, ProcessToken token)
     : ConsumerRole(segment, token), slots_(cursor_of(segment)) {
-  // acquire: pairs with the previous reader's head store: resume exactly
-  // after its last element.
+  // acquire: pairs with the previous reader's head store (SlotReader::release)
   head_ = tail_ = cb_->head.load(std::memory_order_acquire);
   slots_.seek(head_);
 }
@@ -147,9 +145,8 @@ SlotReader::SlotReader(Segment& segment, ProcessToken token)
 SlotRef SlotReader::scan() {
   if (closed_) return {Status::closed, nullptr};
   for (int pass = 0; pass < 2; ++pass) {
-    // seq_cst: acquire pairs with the tail store in SlotWriter::publish;
-    // seq_cst for the data_ready re-check from wait(). Validated before it
-    // is cached.
+    // seq_cst: data_ready re-check; pairs with SlotWriter::publish.
+    // Validated before it is cached.
     const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
     if (!layout::slot_positions_sane(head_, t, slots_.count)) {
       corrupt_at_ = static_cast<std::uint64_t>(slots_.at - data_);

@@ -29,28 +29,22 @@ bool nap() {
 
 }  // namespace
 
-// The StreamReader's loads of the role counters are seq_cst: they pair
-// with the seq_cst increments of producers_seen in Producer::attach and of
-// consumers_seen in Consumer::attach (roles.cc), the order
-// Consumer::end_status() reads producers_seen in, so a producer this reader
-// saw attach is one whose stream end_status() also counts.
+// The StreamReader's loads of the role counters are seq_cst
+// (docs/design/liveness.md#streams-and-the-role-counters).
 
 Result<StreamReader> StreamReader::attach(Segment& segment,
                                           StreamOptions options) {
   const layout::ControlBlock* cb = detail::control(segment);
   // Read before our own attach bumps consumers_seen.
+  // seq_cst: pairs with the increments in ConsumerRole::take.
   const std::uint32_t consumers_before =
       cb->consumers_seen.load(std::memory_order_seq_cst);
+  // seq_cst: pairs with the increment in ProducerRole::take.
   const std::uint32_t producers_before =
       cb->producers_seen.load(std::memory_order_seq_cst);
   // Between streams: an earlier consumer read a stream of an earlier
-  // producer to its end (no producer attached, drained). seq_cst, as
-  // shm-consume always read them; but this is a snapshot, not a proof:
-  // producers_attached is informational (its updates in roles.cc are
-  // relaxed), and head/tail pair with the consumer's and the producers'
-  // release stores (WaitPoint::publish) only in that equal values mean
-  // everything published was released. A producer attaching meanwhile
-  // also moves producers_seen, which peek_batch() takes as a new stream.
+  // producer to its end (no producer attached, drained).
+  // seq_cst (all three): a snapshot, not a proof (liveness.md, as above).
   const bool awaiting_stream =
       consumers_before > 0 && producers_before > 0 &&
       cb->producers_attached.load(std::memory_order_seq_cst) == 0 &&
@@ -84,7 +78,7 @@ StreamReader::StreamReader(Segment& segment, Reader reader,
       awaiting_stream_(awaiting_stream) {}
 
 std::uint32_t StreamReader::producers_seen() const {
-  // seq_cst: see the top of this file.
+  // seq_cst: pairs with the increment in ProducerRole::take.
   return detail::control(*segment_)->producers_seen.load(std::memory_order_seq_cst);
 }
 

@@ -106,6 +106,7 @@ int probe_membarrier(bool honour_env = true) {
 // A forked child is a new mm: register it again (idempotent if the kernel
 // kept the parent's registration). Async-signal-safe: one syscall.
 void membarrier_atfork_child() {
+  // relaxed (both): a per-process flag; nothing is published through it.
   if (g_membarrier.load(std::memory_order_relaxed) == 1 &&
       membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0) {
     g_membarrier.store(0, std::memory_order_relaxed);
@@ -119,15 +120,18 @@ void interrupt() noexcept {
   g_interrupt.store(true, std::memory_order_relaxed);
 }
 void clear_interrupt() noexcept {
+  // relaxed: as in interrupt().
   g_interrupt.store(false, std::memory_order_relaxed);
 }
 bool interrupt_requested() noexcept {
+  // relaxed: as in interrupt().
   return g_interrupt.load(std::memory_order_relaxed);
 }
 
 namespace detail {
 
 bool process_has_membarrier() {
+  // relaxed (all): a per-process probe result; the CAS makes racers agree.
   int v = g_membarrier.load(std::memory_order_relaxed);
   if (v >= 0) return v == 1;
   static const bool atfork_installed =
@@ -141,6 +145,7 @@ bool process_has_membarrier() {
 
 void set_membarrier_for_testing(bool enabled) {
   (void)process_has_membarrier();  // installs the fork handler
+  // relaxed: as in process_has_membarrier().
   g_membarrier.store(enabled ? probe_membarrier(false) : 0,
                      std::memory_order_relaxed);
 }
@@ -152,12 +157,12 @@ bool membarrier_global() {
 static bool acknowledge_fallback_once(std::atomic<std::uint32_t>* mode) {
   // Every light publication issued before this point (its wake_mode load
   // read `membarrier`) is ordered before the CAS below; every one after it
-  // reads fallback_requested or fallback (design.md, proof of the switch).
+  // reads fallback_requested or fallback
+  // (ordering.md#switching-a-ring-to-fallback-without-losing-a-wake-up).
   if (!membarrier_global()) return false;
   std::uint32_t expected =
       static_cast<std::uint32_t>(layout::WakeMode::fallback_requested);
-  // release: a sleeper that acquires `fallback` sees every store ordered
-  // before the membarrier above. Pairs with announce()'s acquire load.
+  // acq_rel: pairs with the acquire load of the mode in WaitPoint::announce.
   mode->compare_exchange_strong(
       expected, static_cast<std::uint32_t>(layout::WakeMode::fallback),
       std::memory_order_acq_rel, std::memory_order_acquire);
@@ -179,51 +184,46 @@ void join_wake_protocol(layout::WakeControl* wake, bool light) {
     // Our sleepers issue membarrier and our wakers are light or seq_cst:
     // correct against every peer, nothing to request.
     if (light) {
-      // seq_cst: the Dekker pair with a fallback joiner below (its request
-      // store, then its light_joined load): either it sees us, or we see
-      // its request here and, by coherence, every later publication of
-      // ours does.
+      // seq_cst: Dekker pair with a fallback joiner's request + load below.
       wake->light_joined.store(1, std::memory_order_seq_cst);
     }
+    // seq_cst: the other half of that pair.
     if (wake->mode.load(std::memory_order_seq_cst) == kRequested) {
       acknowledge_fallback(&wake->mode);
     }
     return;
   }
   std::uint32_t expected = kMembarrier;
-  // seq_cst: before this handle publishes, announces or reads anything in
-  // the ring; light wakers that read it take the fenced path.
+  // seq_cst: Dekker pair with a light joiner's store + mode load above.
   wake->mode.compare_exchange_strong(expected, kRequested,
                                      std::memory_order_seq_cst);
+  // seq_cst: as the CAS.
   if (wake->mode.load(std::memory_order_seq_cst) != kRequested) return;
-  // seq_cst: pairs with the light joiner's store above. No light process
-  // ever joined: none can have published lightly, and any that joins
-  // later sees the request first. Settle at once.
+  // seq_cst: pairs with the light joiner's store above; 0: settle at once.
   if (wake->light_joined.load(std::memory_order_seq_cst) == 0) {
     expected = kRequested;
+    // seq_cst: as the request CAS.
     wake->mode.compare_exchange_strong(expected, kFallback,
                                        std::memory_order_seq_cst);
   }
 }
 
 std::uint32_t WaitPoint::announce() {
-  // acquire: a seq snapshot taken before the re-check; a wake after it bumps
-  // seq, so futex_wait(seq) cannot miss it. Pairs with wake_slow()'s bump.
+  // acquire: pairs with the seq bump in WaitPoint::wake_slow.
   const std::uint32_t seq = word_->seq.load(std::memory_order_acquire);
   unacked_ = false;
   if (strategy_ == WaitStrategy::spin) return seq;  // never sleeps: no flag
   if (strategy_ == WaitStrategy::semaphore) {
-    // seq_cst: the sleeper half of the symmetric pair; pairs with the
-    // waiters load in wake(). Counted: each registration gets one post.
+    // seq_cst: sleeper half of the symmetric pair with WaitPoint::wake.
+    // Counted: each registration gets one post.
     word_->waiters.fetch_add(1, std::memory_order_seq_cst);
   } else {
-    // seq_cst: as above. A flag, not a count: the waker clears it and wakes
-    // every sleeper, so a sleeper never has to take it back.
+    // seq_cst: as above.
+    // A flag, not a count: the waker clears it and wakes every sleeper, so a
+    // sleeper never has to take it back.
     word_->waiters.store(1, std::memory_order_seq_cst);
   }
-  // acquire: pairs with the release CAS to `fallback` in
-  // acknowledge_fallback(): every light publication ordered before it is
-  // visible to our re-check.
+  // acquire: pairs with the CAS to `fallback` in acknowledge_fallback_once.
   const std::uint32_t mode = mode_->load(std::memory_order_acquire);
   constexpr auto kFallback =
       static_cast<std::uint32_t>(layout::WakeMode::fallback);
@@ -257,15 +257,13 @@ void WaitPoint::publish_switched() {
       static_cast<std::uint32_t>(layout::WakeMode::fallback_requested)) {
     acknowledge_fallback(mode_);
   }
-  // seq_cst fence: our index store is ordered before the seq_cst load of
-  // waiters in wake(); pairs with announce()'s seq_cst store and re-check.
+  // seq_cst fence: symmetric waker; pairs with announce()'s store, re-check.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   wake();
 }
 
 void WaitPoint::before_strong_publish() {
-  // relaxed: a pending request is completed at most once per ring; the
-  // acknowledgement itself orders what matters.
+  // relaxed: a hint; the acknowledgement itself orders what matters.
   if (process_has_membarrier() &&
       mode_->load(std::memory_order_relaxed) ==
           static_cast<std::uint32_t>(layout::WakeMode::fallback_requested)) {
@@ -337,15 +335,13 @@ bool WaitPoint::sleep(std::uint32_t seq, std::chrono::nanoseconds max) {
 }
 
 void WaitPoint::wake_slow() {
-  // acq_rel: takes every registration at once, so later wakers see none and
-  // make no syscall (wake on the edge only); pairs with announce().
+  // acq_rel: pairs with the waiters store in announce(); wakes on the edge.
   std::uint32_t n = word_->waiters.exchange(0, std::memory_order_acq_rel);
   if (n == 0) return;  // another waker took them
   // The count is in the segment: a corrupt one must not make us post four
   // billion times. No side has more sleepers than producers + 1 consumer.
   n = std::min<std::uint32_t>(n, layout::kMaxProducers + 1);
-  // release: the bump a sleeper's futex_wait compares against; pairs with
-  // announce()'s acquire snapshot.
+  // release: pairs with the acquire load of seq in WaitPoint::announce.
   word_->seq.fetch_add(1, std::memory_order_release);
   if (strategy_ == WaitStrategy::semaphore) {
     // Scribbled: sleepers still wake at their next slice (kSleepSlice).

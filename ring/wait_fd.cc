@@ -73,8 +73,7 @@ void WaitFd::arm(std::uint32_t seq) {
     // Non-blocking: EAGAIN when it was already clear.
     (void)!::read(fd_, &drained, sizeof drained);
     armed_seq_ = seq;
-    // relaxed: the mutex orders it for the helper; needs_arm() may read a
-    // stale kFired and only re-arm once more.
+    // relaxed: mu_ orders it for the helper; a stale kFired re-arms once more.
     state_.store(kArmed, std::memory_order_relaxed);
   }
   cv_.notify_one();
@@ -84,9 +83,7 @@ void WaitFd::stop() {
   if (!thread_.joinable()) return;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    // seq_cst: the Dekker pair with the helper's announce() then stop_
-    // load: either it sees the flag, or wake() below sees its waiter flag
-    // and bumps seq, ending its futex_wait.
+    // seq_cst: Dekker pair with announce() + stop_ load in WaitFd::run.
     stop_.store(true, std::memory_order_seq_cst);
   }
   cv_.notify_all();
@@ -100,10 +97,8 @@ void WaitFd::stop() {
 
 void WaitFd::fire() {
   std::lock_guard<std::mutex> lk(mu_);
-  // release: pairs with the acquire in needs_arm(). Before the eventfd
-  // write: whoever sees the fd readable finds kFired and re-arms after its
-  // next would_block (a consumer that drained while we woke up gets one
-  // spurious readiness, never a stuck one).
+  // release: pairs with the acquire in WaitFd::needs_arm; before the write
+  // (docs/design/wait.md#choice-an-eventfd-fed-by-a-helper-thread).
   state_.store(kFired, std::memory_order_release);
   const std::uint64_t one = 1;
   (void)!::write(fd_, &one, sizeof one);
@@ -117,6 +112,7 @@ void WaitFd::run() {
       return stop_.load(std::memory_order_relaxed) ||
              state_.load(std::memory_order_relaxed) == kArmed;
     });
+    // relaxed: under mu_, as above.
     if (stop_.load(std::memory_order_relaxed)) return;
     const std::uint32_t armed = armed_seq_;
     lk.unlock();
@@ -124,7 +120,7 @@ void WaitFd::run() {
     for (;;) {
       // Keeps the waiter flag set while we sleep on the consumer's behalf.
       const std::uint32_t seq = point_.announce();
-      // seq_cst: the other half of stop()'s Dekker pair.
+      // seq_cst: the other half of WaitFd::stop's Dekker pair.
       if (stop_.load(std::memory_order_seq_cst)) return;
       if (seq != armed) break;  // something changed since the re-check
       point_.sleep(armed, kSleepSlice);

@@ -352,8 +352,7 @@ extern std::atomic<ClaimHook> claim_hook;
 inline Peeked RecordReader::try_peek() {
   if (read_ != cached_tail_ && !closed_) {
     const std::uint64_t off = read_ & mask_;
-    // acquire: pairs with the tail store in Producer::publish (SPSC) or the
-    // header store in Producer::commit_deferred_slow (MPSC).
+    // acquire: pairs with Producer::publish (SPSC), commit_deferred_slow (MPSC)
     const std::uint64_t word =
         std::atomic_ref<std::uint64_t>(
             *reinterpret_cast<std::uint64_t*>(data_ + off))

@@ -127,25 +127,20 @@ class WaitPoint {
     if (light_) {
       // release: pairs with the peer's acquire (seq_cst) load of `index`.
       index.store(value, std::memory_order_release);
-      // The compiler must not hoist the loads below above the store; the
-      // CPU may, and a sleeper's membarrier(GLOBAL_EXPEDITED) undoes that.
+      // signal fence: compiler only; a sleeper's membarrier orders the CPU.
       std::atomic_signal_fence(std::memory_order_seq_cst);
-      // relaxed, and after the store on purpose: a waker that reads
-      // `membarrier` here published before any acknowledgement's
-      // membarrier could pass it (docs/design/ordering.md#switching-a-ring-to-fallback-without-losing-a-wake-up).
+      // relaxed: W2, after the store on purpose
+      // (ordering.md#switching-a-ring-to-fallback-without-losing-a-wake-up).
       if (mode_->load(std::memory_order_relaxed) != 0) {
         publish_switched();
         return;
       }
-      // relaxed: the waker half of the asymmetric pair; pairs with
-      // announce()'s store followed by membarrier.
+      // relaxed: waker half of the asymmetric pair with announce()+membarrier
       if (word_->waiters.load(std::memory_order_relaxed) != 0) wake_slow();
       return;
     }
     before_strong_publish();
-    // seq_cst: release pairs with the peer's acquire load of `index`;
-    // seq_cst is the waker half of the symmetric Dekker pair with
-    // announce() (its seq_cst store of waiters, then the seq_cst re-check).
+    // seq_cst: waker half of the symmetric Dekker pair with announce().
     index.store(value, std::memory_order_seq_cst);
     wake();
   }
