@@ -1,8 +1,9 @@
 // Scenario 8: rigtorp/SPSCQueue's own benchmark method, for
-// shmring's Queue<int>, Boost.Lockfree spsc_queue<int> and moodycamel
-// ReaderWriterQueue<int>. Two threads of one process, pinned to the
-// producer and consumer CPUs; every queue gets the same 1 MiB storage
-// budget (shmring: a 1 MiB ring, 16 bytes per int record).
+// shmring's Queue<int>, shmring records (batched), Boost.Lockfree
+// spsc_queue<int> and moodycamel ReaderWriterQueue<int>. Two threads of one
+// process, pinned to the producer and consumer CPUs; every queue gets the
+// same 1 MiB storage budget (shmring: a 1 MiB slots ring of int elements;
+// the batched row: a 1 MiB record ring, 16 bytes per 8-byte record).
 //
 //   throughput: the producer pushes 0 .. N-1 (N = 10 M), spinning while
 //               full; the consumer pops them in order, checking each.
@@ -14,16 +15,21 @@
 // the queues and the counts (RTT: 1 M round trips, not 10 M) differ.
 #include <readerwriterqueue/readerwriterqueue.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/lockfree/spsc_queue.hpp>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "bench/harness.h"
+#include "bench/private_ring.h"
 #include "bench/scenarios.h"
 #include "ring/shmring.h"
 
@@ -67,6 +73,71 @@ class ShmringQueue {
   std::optional<shmring::Segment> seg_;
   std::optional<shmring::QueueWriter<int>> w_;
   std::optional<shmring::QueueReader<int>> r_;
+};
+
+// shmring records on a private spsc ring: each int an 8-byte record,
+// try_reserve + commit_deferred, published by flush() every `batch`
+// records (and when the ring is full); the reader takes up to `batch`
+// records with try_peek_batch and releases them all once it has popped
+// the last of them.
+class ShmringBatched {
+ public:
+  explicit ShmringBatched(const Config& config)
+      : ring_(shmring::RingOptions{.capacity = kBudget}),
+        batch_(std::max<std::size_t>(1, config.batch)),
+        p_(attach_producer(ring_.segment())),
+        c_(attach_consumer(ring_.segment())),
+        recs_(batch_) {}
+  void push(int v) {
+    shmring::Reservation r = p_.try_reserve(sizeof(std::int64_t));
+    while (!r) {
+      cpu_relax();
+      r = p_.try_reserve(sizeof(std::int64_t));
+    }
+    const std::int64_t w = v;
+    std::memcpy(r.bytes.data(), &w, sizeof w);
+    p_.commit_deferred(sizeof w);
+    if (++pending_ == batch_) flush();
+  }
+  // Publishes what push() deferred: the end of a run, and each ping-pong
+  // message (one in flight: no batch ever fills).
+  void flush() {
+    p_.flush();
+    pending_ = 0;
+  }
+  int pop() {
+    if (next_ == got_) {
+      if (got_ != 0) c_.release();  // the whole batch, popped
+      next_ = got_ = 0;
+      for (;;) {
+        const shmring::PeekedBatch b = c_.try_peek_batch(recs_);
+        if (b) {
+          got_ = b.records.size();
+          break;
+        }
+        // Nothing else can come from a ring whose producer is alive in this
+        // process unless it is corrupt: then stop loudly.
+        if (b.status != shmring::Status::would_block) {
+          check_status(b.status, "try_peek_batch");
+        }
+        cpu_relax();
+      }
+    }
+    const shmring::Record& rec = recs_[next_++];
+    std::int64_t w = -1;  // a wrong size pops -1: never the expected int
+    if (rec.size == sizeof w) std::memcpy(&w, rec.data, sizeof w);
+    return static_cast<int>(w);
+  }
+
+ private:
+  PrivateRing ring_;
+  std::size_t batch_;
+  shmring::Producer p_;
+  shmring::Consumer c_;
+  std::vector<shmring::Record> recs_;
+  std::size_t pending_ = 0;  // committed since the last flush
+  std::size_t next_ = 0;     // recs_[next_ .. got_): peeked, not yet popped
+  std::size_t got_ = 0;
 };
 
 class LockfreeQueue {
@@ -154,13 +225,28 @@ class RigtorpDesignQueue {
 };
 
 template <class Q>
+std::unique_ptr<Q> make_queue(const Config& config) {
+  if constexpr (std::is_constructible_v<Q, const Config&>) {
+    return std::make_unique<Q>(config);
+  } else {
+    return std::make_unique<Q>();
+  }
+}
+
+// Publishes what a batching queue has deferred; nothing for the others.
+template <class Q>
+void flush(Q& q) {
+  if constexpr (requires { q.flush(); }) q.flush();
+}
+
+template <class Q>
 RepOutcome run_once(const Config& config, const Placement& pl) {
   RepOutcome out;
   const int n = config.smoke ? 100000 : 10000000;
   const int rtt_n = config.smoke ? 10000 : 1000000;
   try {
     {
-      auto q = std::make_unique<Q>();
+      auto q = make_queue<Q>(config);
       bool bad = false;
       std::thread consumer([&] {
         pin_to(pl.consumer_cpu);
@@ -171,6 +257,7 @@ RepOutcome run_once(const Config& config, const Placement& pl) {
       pin_to(pl.producer_cpu);
       const auto t0 = Clock::now();
       for (int i = 0; i < n; ++i) q->push(i);
+      flush(*q);
       consumer.join();
       const auto t1 = Clock::now();
       if (bad) {
@@ -182,17 +269,21 @@ RepOutcome run_once(const Config& config, const Placement& pl) {
           n / std::chrono::duration<double>(t1 - t0).count();
     }
     {
-      auto q1 = std::make_unique<Q>();
-      auto q2 = std::make_unique<Q>();
+      auto q1 = make_queue<Q>(config);
+      auto q2 = make_queue<Q>(config);
       std::thread ponger([&] {
         pin_to(pl.consumer_cpu);
-        for (int i = 0; i < rtt_n; ++i) q2->push(q1->pop());
+        for (int i = 0; i < rtt_n; ++i) {
+          q2->push(q1->pop());
+          flush(*q2);
+        }
       });
       pin_to(pl.producer_cpu);
       const auto t0 = Clock::now();
       bool bad = false;
       for (int i = 0; i < rtt_n; ++i) {
         q1->push(i);
+        flush(*q1);
         if (q2->pop() != i) bad = true;
       }
       const auto t1 = Clock::now();
@@ -233,6 +324,12 @@ void run_rigtorp(const Config& config, Report& report) {
       "a 1 MiB private slots ring (262144 int slots), try_push / try_pop "
       "spinning",
       run_once<ShmringQueue>);
+  add("shmring-batched", "shmring records, batched",
+      "a 1 MiB private spsc record ring, each int an 8-byte record: "
+      "try_reserve + commit_deferred, flush() every --batch records; "
+      "try_peek_batch of up to --batch records, release() per batch; RTT: "
+      "flush() after each message (one in flight)",
+      run_once<ShmringBatched>);
   add("lockfree-spsc", "Boost.Lockfree spsc_queue<int>",
       "runtime capacity 262144 ints (1 MiB), push / pop spinning",
       run_once<LockfreeQueue>);

@@ -857,13 +857,18 @@ def render(d, docs):
               "the consumer pops and checks them in order; ops/s = N / time from the "
               "first push to the last pop. Then a ping-pong through two queues: mean "
               "round trip over 1 M round trips. Every queue has a 1 MiB storage "
-              "budget (shmring: a 1 MiB slots ring of 4-byte elements). The last row is "
+              "budget (shmring: a 1 MiB slots ring of 4-byte elements; shmring records, "
+              "batched: a 1 MiB spsc record ring, each int an 8-byte record, "
+              "try_reserve + commit_deferred with flush() every --batch records, read "
+              "with try_peek_batch and one release() per batch, each ping-pong message "
+              "flushed). The last row is "
               "rigtorp::SPSCQueue's algorithm written out in shm-bench (rigtorp's code is "
               "not packaged for Debian): the limit a Queue<int> is judged against. This is the method "
               "of src/SPSCQueueBenchmark.cpp in rigtorp/SPSCQueue.\n\n"
               % (d["config"].get("producer_cpu"), d["config"].get("consumer_cpu")))
     rows = []
     for peer, label in (("shmring-queue", "shmring QueueWriter/QueueReader<int>"),
+                        ("shmring-batched", "shmring records, batched"),
                         ("lockfree-spsc", "Boost.Lockfree spsc_queue<int>"),
                         ("readerwriterqueue", "moodycamel ReaderWriterQueue<int>"),
                         ("rigtorp-design-limit",

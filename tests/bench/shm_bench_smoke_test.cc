@@ -91,6 +91,11 @@ std::vector<std::string> expected_ids() {
     for (const auto& pl : two)
       ids.push_back(std::string("mpsc/shmring-mpsc/") + n + "/" + pl);
   }
+  // Two threads of one process on the headline placement only.
+  for (const char* peer : {"shmring-queue", "shmring-batched", "lockfree-spsc",
+                           "readerwriterqueue", "rigtorp-design-limit"}) {
+    ids.push_back(std::string("rigtorp/") + peer + "/threads-" + two.front());
+  }
   ids.push_back("idle/shmring-futex");
   ids.push_back("idle/shmring-semaphore");
   for (const char* peer : {"shm-produce+shm-consume", "cat|cat", "dd|dd"}) {
@@ -214,7 +219,8 @@ TEST_CASE("shm-bench --smoke ZeroMQ and MPSC rows reach the targets table") {
   for (const char* prefix :
        {"(12) 8 B msgs/s: shmring (batched) / ZeroMQ ipc PUSH/PULL",
         "(13) MPSC 1 producer / SPSC commit() per record",
-        "(13) MPSC 2 producers / 1 producer", "(13) MPSC 4 producers / 1 producer",
+        "(13) MPSC 2 producers / 1 producer",
+        "(13) MPSC 4 producers / 1 producer",
         "(13) MPSC, 1 of 2 producers SIGSTOPped"}) {
     const std::string line = target_line(table, prefix);
     INFO("target " << prefix << ": " << line);
