@@ -71,7 +71,7 @@ def bazel_rule(package, name):
 
 
 ring = bazel_rule("ring", "ring")
-internal = bazel_rule("ring", "internal")
+internal = bazel_rule("ring/internal", "internal")
 sources = ["python/module.cc"] + [s for s in ring["srcs"] if s.endswith(".cc")]
 headers = [
     f
