@@ -7,7 +7,8 @@
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // space_ready is the waiter's half of the Dekker pair whose
 // proof is written once, in docs/design/ordering.md#the-wake-up-handshake and
-// WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
+// WaitPoint::publish (ring/internal/wait.h); the comments here only say which
+// pair.
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -17,10 +18,10 @@
 #include "ring/broadcast.h"
 #include "ring/internal/broadcast_state.h"
 #include "ring/internal/liveness.h"
-#include "ring/ring.h"
 #include "ring/internal/roles.h"
-#include "ring/names.h"
 #include "ring/internal/segment_access.h"
+#include "ring/names.h"
+#include "ring/ring.h"
 
 namespace shmring {
 
@@ -150,7 +151,8 @@ void RecordReader::leave_cursor() {
       mine, kFreeClosed, std::memory_order_seq_cst, std::memory_order_relaxed);
   // After the owner word: a reaper that still sees our token finds the
   // role held, so a clean close is never counted as a death.
-  drop_role(sem_id_, layout::cursor_sem(static_cast<std::uint32_t>(cursor_->index)));
+  drop_role(sem_id_,
+            layout::cursor_sem(static_cast<std::uint32_t>(cursor_->index)));
   space_ready_.wake();
 }
 

@@ -1,12 +1,13 @@
 // Broadcast rings in drop-slow mode (Overrun::drop_slow): the producer
 // that never waits, its overwrite announcement and snapshots, and the
 // consumer that detects being lapped and resumes. The cursors and the
-// waiting mode are broadcast.cc's; docs/design/broadcast.md#drop-slow-the-producer-never-waits
-// "drop-slow", has the protocol and its proof.
-// The wake-up handshake: a seq_cst load below that is "the re-check" of
-// data_ready is the waiter's half of the Dekker pair whose proof is
-// written once, in docs/design/ordering.md#the-wake-up-handshake and WaitPoint::publish
-// (ring/internal/wait.h); the comments here only say which pair.
+// waiting mode are broadcast.cc's;
+// docs/design/broadcast.md#drop-slow-the-producer-never-waits "drop-slow", has
+// the protocol and its proof. The wake-up handshake: a seq_cst load below that
+// is "the re-check" of data_ready is the waiter's half of the Dekker pair whose
+// proof is written once, in docs/design/ordering.md#the-wake-up-handshake and
+// WaitPoint::publish (ring/internal/wait.h); the comments here only say which
+// pair.
 #include <atomic>
 #include <cstdint>
 
@@ -75,7 +76,9 @@ bool read_snapshots(const BroadcastBlock* bb, Snapshots* out, int tries) {
   return false;
 }
 
-bool aligned(std::uint64_t pos) { return (pos & (layout::kRecordAlign - 1)) == 0; }
+bool aligned(std::uint64_t pos) {
+  return (pos & (layout::kRecordAlign - 1)) == 0;
+}
 
 // True if `pos` is in (from, from + 2^63): ahead of `from`, modulo 2^64.
 bool ahead(std::uint64_t from, std::uint64_t pos) {
@@ -126,10 +129,10 @@ void Producer::count_to(std::uint64_t pos) {
   while (fan_->counted.pos != pos) {
     const std::uint64_t off = fan_->counted.pos & mask_;
     // relaxed: our own store, or our predecessor's (acquired at our attach).
-    const layout::Header h = layout::decode(
-        std::atomic_ref<std::uint64_t>(
-            *reinterpret_cast<std::uint64_t*>(data_ + off))
-            .load(std::memory_order_relaxed));
+    const layout::Header h =
+        layout::decode(std::atomic_ref<std::uint64_t>(
+                           *reinterpret_cast<std::uint64_t*>(data_ + off))
+                           .load(std::memory_order_relaxed));
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
         h.span > pos - fan_->counted.pos || h.busy) {
       fan_->counted.pos = pos;
@@ -208,10 +211,10 @@ void Producer::lossy_overwrite(std::uint64_t end) {
   while (fan_->intent - fan_->oldest.pos > capacity_) {
     const std::uint64_t off = fan_->oldest.pos & mask_;
     // relaxed: our own (or our predecessor's) header, as in count_to().
-    const layout::Header h = layout::decode(
-        std::atomic_ref<std::uint64_t>(
-            *reinterpret_cast<std::uint64_t*>(data_ + off))
-            .load(std::memory_order_relaxed));
+    const layout::Header h =
+        layout::decode(std::atomic_ref<std::uint64_t>(
+                           *reinterpret_cast<std::uint64_t*>(data_ + off))
+                           .load(std::memory_order_relaxed));
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
         h.span > published_ - fan_->oldest.pos || h.busy) {
       // Unreadable: the oldest we can vouch for is what we published.
@@ -244,8 +247,8 @@ void Producer::close_lossy() {
 
 Peeked RecordReader::resync() {
   Snapshots s;
-  if (!read_snapshots(cursor_->bb, &s, 64) ||
-      !ahead(read_, s.oldest.pos) || !aligned(s.oldest.pos)) {
+  if (!read_snapshots(cursor_->bb, &s, 64) || !ahead(read_, s.oldest.pos) ||
+      !aligned(s.oldest.pos)) {
     // The producer is mid-update, or its snapshot is older than the lap we
     // saw: look again at the next peek.
     cached_tail_ = read_;
@@ -255,13 +258,16 @@ Peeked RecordReader::resync() {
   // our own (a producer that could not continue its predecessor's, or a
   // peer's scribble) say nothing about the loss: it is unknown, and
   // counted as none rather than as a wrapped difference.
-  const std::uint64_t lost_payload = s.oldest.payload - cursor_->payload_before_read;
-  const std::uint64_t lost_records = s.oldest.records - cursor_->records_before_read;
+  const std::uint64_t lost_payload =
+      s.oldest.payload - cursor_->payload_before_read;
+  const std::uint64_t lost_records =
+      s.oldest.records - cursor_->records_before_read;
   if (lost_payload < (1ULL << 63) && lost_records < (1ULL << 63)) {
     cursor_->lost_bytes += lost_payload;
     cursor_->lost_records += lost_records;
   }
-  head_ = read_ = cursor_->valid = cursor_->lossy_tail = cached_tail_ = s.oldest.pos;
+  head_ = read_ = cursor_->valid = cursor_->lossy_tail = cached_tail_ =
+      s.oldest.pos;
   cursor_->payload_before_read = cursor_->payload_at_valid = s.oldest.payload;
   cursor_->records_before_read = cursor_->records_at_valid = s.oldest.records;
   layout::Cursor& cur = cursor_->bb->cursors[cursor_->index];

@@ -281,9 +281,8 @@ uint64_t shmring_capacity(const shmring_ring* ring) {
 }
 
 size_t shmring_max_record_size(const shmring_ring* ring) {
-  return ring == nullptr
-             ? 0
-             : shmring::max_record_size(ring->segment->capacity());
+  return ring == nullptr ? 0
+                         : shmring::max_record_size(ring->segment->capacity());
 }
 
 // ---- Producer.

@@ -7,7 +7,8 @@
 
 namespace shmring {
 
-// Which handles a ring takes (docs/design.md#ring-kinds-and-when-to-pick-which):
+// Which handles a ring takes
+// (docs/design.md#ring-kinds-and-when-to-pick-which):
 //   spsc, mpsc  records of any size: Producer, Consumer (ring/ring.h);
 //   slots       fixed-size elements: QueueWriter<T>, QueueReader<T>
 //               (ring/queue.h);

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <atomic>
 
-#include "ring/ring.h"
 #include "ring/internal/roles.h"
+#include "ring/ring.h"
 
 namespace shmring {
 
@@ -34,7 +34,8 @@ bool RecordReader::stalled_long_enough(std::uint64_t pos) {
   return true;
 }
 
-bool RecordReader::reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word) {
+bool RecordReader::reclaim_if_owner_dead(std::uint64_t pos,
+                                         std::uint64_t word) {
   if (!stalled_long_enough(pos)) return false;
   const Header h = layout::decode(word);
   if (owner_alive(cb_, sem_id_, h.owner)) return false;  // slow, not dead

@@ -7,7 +7,8 @@
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready or space_ready is the waiter's half of the Dekker pair whose
 // proof is written once, in docs/design/ordering.md#the-wake-up-handshake and
-// WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
+// WaitPoint::publish (ring/internal/wait.h); the comments here only say which
+// pair.
 #include "ring/ring.h"
 
 #include <algorithm>
@@ -16,9 +17,9 @@
 
 #include "ring/internal/broadcast_state.h"
 #include "ring/internal/roles.h"
+#include "ring/internal/segment_access.h"
 #include "ring/internal/wait_fd.h"
 #include "ring/internal/wait_loop.h"
-#include "ring/internal/segment_access.h"
 
 namespace shmring {
 
@@ -46,11 +47,11 @@ Producer::Producer(Segment& segment, const Grant& grant,
   // acquire: pairs with the previous producer's tail store (Producer::publish)
   tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
   if (segment.kind() == Kind::broadcast) {
-    fan_ = std::make_unique<detail::FanOut>(detail::FanOut{
-        .bb = detail::broadcast_block(segment),
-        .max_consumers = std::min<std::uint32_t>(segment.max_consumers(),
-                                                 layout::kMaxConsumers),
-        .lossy = segment.overrun() == Overrun::drop_slow});
+    fan_ = std::make_unique<detail::FanOut>(
+        detail::FanOut{.bb = detail::broadcast_block(segment),
+                       .max_consumers = std::min<std::uint32_t>(
+                           segment.max_consumers(), layout::kMaxConsumers),
+                       .lossy = segment.overrun() == Overrun::drop_slow});
     // No cursor scanned yet: the ring counts as full until the first
     // rescan (broadcast_min) finds the registered subscribers.
     cached_head_ = tail_ - capacity_;
@@ -404,9 +405,9 @@ Peeked RecordReader::try_peek_scan() {
   if (lossy_) return try_peek_lossy();  // broadcast_lossy.cc
   for (;;) {
     if (read_ == cached_tail_) {
-      // seq_cst: data_ready re-check; pairs with Producer::publish, reserve_mpsc
-      // Validated before it is cached: a rejected tail must not be trusted
-      // by the next call either.
+      // seq_cst: data_ready re-check; pairs with Producer::publish,
+      // reserve_mpsc Validated before it is cached: a rejected tail must not be
+      // trusted by the next call either.
       const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
       if (!layout::positions_sane(head_, t, capacity_) ||
           t - head_ < read_ - head_) {
@@ -474,7 +475,6 @@ PeekedBatch RecordReader::peek_batch(std::span<Record> out, Timeout timeout) {
   const PeekedBatch more = try_peek_batch(out.subspan(1));
   return {Status::ok, out.first(1 + more.records.size())};
 }
-
 
 // The releases the inline release() (ring.h) does not do itself.
 void RecordReader::release_slow() {

@@ -33,7 +33,7 @@
 namespace shmring {
 
 namespace detail {
-struct FanOut;  // ring/broadcast.cc: a broadcast producer's cursor scan
+struct FanOut;  // internal/broadcast_state.h: a broadcast producer's state
 }  // namespace detail
 
 class Producer : public detail::ProducerRole {

@@ -1,22 +1,23 @@
 // The role protocol: attach and close for both sides, liveness of role
 // holders, reaping of dead producers, and the end-of-stream decision that
-// depends on them (roles.h; docs/design/liveness.md, docs/design/crash-tables.md).
-// The wake-up handshake: a seq_cst load below that is "the re-check" of
-// data_ready (end of stream) is the waiter's half of the Dekker pair whose
-// proof is written once, in docs/design/ordering.md#the-wake-up-handshake and
-// WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
+// depends on them (roles.h; docs/design/liveness.md,
+// docs/design/crash-tables.md). The wake-up handshake: a seq_cst load below
+// that is "the re-check" of data_ready (end of stream) is the waiter's half of
+// the Dekker pair whose proof is written once, in
+// docs/design/ordering.md#the-wake-up-handshake and WaitPoint::publish
+// (ring/internal/wait.h); the comments here only say which pair.
 #include "ring/internal/roles.h"
 
 #include <cerrno>
 #include <cstring>
 #include <string>
 
-#include "ring/names.h"
-#include "ring/ring.h"
 #include "ring/internal/broadcast_state.h"
+#include "ring/internal/segment_access.h"
 #include "ring/internal/wait_fd.h"
 #include "ring/internal/wait_loop.h"
-#include "ring/internal/segment_access.h"
+#include "ring/names.h"
+#include "ring/ring.h"
 
 namespace shmring {
 
@@ -256,9 +257,7 @@ ProducerRole::ProducerRole(Segment& segment, const Grant& grant,
       data_ready_(data_point(segment)),
       space_ready_(space_point(segment)) {}
 
-bool ProducerRole::owns_registration() const {
-  return self_token() == token_;
-}
+bool ProducerRole::owns_registration() const { return self_token() == token_; }
 
 std::uint32_t ProducerRole::consumers_seen() const {
   // acquire: pairs with the increment in ConsumerRole::take.

@@ -19,8 +19,8 @@
 #include <thread>
 
 #include "ring/internal/liveness.h"
-#include "ring/names.h"
 #include "ring/internal/sysv.h"
+#include "ring/names.h"
 
 namespace bip = boost::interprocess;
 
@@ -140,8 +140,8 @@ Segment::Segment(std::unique_ptr<Mapping> m, key_t key, int shmid)
   kind_ = control_->kind;
   data_ = base + layout::data_offset(kind_);
   if (kind_ == Kind::broadcast) {
-    broadcast_ =
-        reinterpret_cast<layout::BroadcastBlock*>(base + layout::kBroadcastOffset);
+    broadcast_ = reinterpret_cast<layout::BroadcastBlock*>(
+        base + layout::kBroadcastOffset);
     max_consumers_ = broadcast_->max_consumers;
     overrun_ = broadcast_->overrun;
   }
@@ -215,9 +215,9 @@ Result<Segment> create_impl(key_t key, bool priv, const RingOptions& in) {
                        "/proc/meminfo)"};
     }
     size = (size + huge - 1) / huge * huge;
-    shmid = ::shmget(key, size,
-                     IPC_CREAT | IPC_EXCL | SHM_HUGETLB |
-                         static_cast<int>(o.mode & 0777));
+    shmid = ::shmget(
+        key, size,
+        IPC_CREAT | IPC_EXCL | SHM_HUGETLB | static_cast<int>(o.mode & 0777));
     if (shmid < 0) {
       const int err = errno;
       if (err == EEXIST) {
@@ -377,14 +377,12 @@ Result<Segment> attach_validate(int shmid, key_t key, const std::string& name,
     return Error{Errc::wrong_kind,
                  "segment " + name +
                      (kind == Kind::slots ? " is a " : " is an ") +
-                     kind_name(kind) + " ring, expected " +
-                     kind_name(*expect)};
+                     kind_name(kind) + " ring, expected " + kind_name(*expect)};
   }
   if (!is_pow2(capacity) || capacity < layout::kMinCapacity ||
       capacity > layout::kMaxCapacity ||
       cb->data_offset != layout::data_offset(kind) ||
-      cb->segment_size != segsz ||
-      cb->data_offset + capacity > segsz) {
+      cb->segment_size != segsz || cb->data_offset + capacity > segsz) {
     return Error{Errc::size_mismatch,
                  "segment " + name + " header says capacity " +
                      std::to_string(capacity) + " + offset " +
@@ -560,8 +558,7 @@ Result<Ok> Segment::remove() {
 void Segment::remove_role_semaphores(int shmid, int semid) {
   if (semid < 0) {
     struct shmid_ds ds {};
-    if (::shmctl(shmid, IPC_STAT, &ds) != 0 ||
-        ds.shm_perm.__key == IPC_PRIVATE)
+    if (::shmctl(shmid, IPC_STAT, &ds) != 0 || ds.shm_perm.__key == IPC_PRIVATE)
       return;
     semid = ::semget(ds.shm_perm.__key, 0, 0);
     if (sem_count(semid) != layout::kSemCount) return;

@@ -77,9 +77,9 @@ struct SegmentInfo {
   std::uint64_t segment_size = 0;
   WaitStrategy wait = WaitStrategy::futex;
   std::uint32_t max_producers = 0;
-  std::uint32_t slot_size = 0;  // Kind::slots: element bytes; else 0
-  std::uint64_t slot_count = 0; // Kind::slots: elements the ring holds
-  bool hugepages = false;  // created with SHM_HUGETLB
+  std::uint32_t slot_size = 0;   // Kind::slots: element bytes; else 0
+  std::uint64_t slot_count = 0;  // Kind::slots: elements the ring holds
+  bool hugepages = false;        // created with SHM_HUGETLB
   layout::WakeMode wake_mode = layout::WakeMode::membarrier;  // handshake
   pid_t creator_pid = 0;
   bool creator_alive = false;
@@ -103,8 +103,8 @@ struct SegmentInfo {
   uid_t owner_uid = 0;
   std::uint64_t attach_count = 0;  // shm_nattch
   bool marked_for_removal = false;
-  int sem_id = -1;          // the ring's role semaphore set (ipcs -s)
-  bool sem_present = false; // false: removed by hand, liveness degraded
+  int sem_id = -1;           // the ring's role semaphore set (ipcs -s)
+  bool sem_present = false;  // false: removed by hand, liveness degraded
   // Broadcast rings: every registered cursor (consumer) and its position;
   // lag = tail - position (bytes it has not released yet).
   std::uint32_t max_consumers = 0;
@@ -197,8 +197,7 @@ class Segment {
   static Result<Segment> attach_or_create(key_t key,
                                           const RingOptions& options);
   // The same, spelled out (AttachOrCreate below); *created says which.
-  static Result<Segment> attach_or_create(key_t key,
-                                          const AttachOrCreate& how,
+  static Result<Segment> attach_or_create(key_t key, const AttachOrCreate& how,
                                           bool* created = nullptr);
   // Marks the segment under `key` for removal (IPC_RMID); it disappears
   // once the last process detaches. Refuses non-shmring segments unless

@@ -13,8 +13,8 @@
 #include <cstring>
 
 #include "ring/internal/liveness.h"
-#include "ring/segment.h"
 #include "ring/internal/sysv.h"
+#include "ring/segment.h"
 
 namespace shmring {
 

@@ -1,22 +1,23 @@
 // The fixed-slot kind (Kind::slots): attach, and the slow paths behind the
-// inline slot fast paths in ring/internal/handles.h (a full or empty ring, end of stream,
-// corruption, waiting). Roles, liveness, reaping and end of stream are the
-// record rings' own (roles.cc): a slots ring is an SPSC ring whose data
+// inline slot fast paths in ring/internal/handles.h (a full or empty ring, end
+// of stream, corruption, waiting). Roles, liveness, reaping and end of stream
+// are the record rings' own (roles.cc): a slots ring is an SPSC ring whose data
 // ring is an array of elements. Ordering: docs/design/slots.md#data-path.
 // The wake-up handshake: a seq_cst load below that is "the re-check" of
 // data_ready or space_ready is the waiter's half of the Dekker pair whose
 // proof is written once, in docs/design/ordering.md#the-wake-up-handshake and
-// WaitPoint::publish (ring/internal/wait.h); the comments here only say which pair.
+// WaitPoint::publish (ring/internal/wait.h); the comments here only say which
+// pair.
 #include <optional>
 #include <string>
 
-#include "ring/names.h"
-#include "ring/queue.h"
-#include "ring/ring.h"
 #include "ring/internal/roles.h"
 #include "ring/internal/segment_access.h"
 #include "ring/internal/wait_fd.h"
 #include "ring/internal/wait_loop.h"
+#include "ring/names.h"
+#include "ring/queue.h"
+#include "ring/ring.h"
 
 namespace shmring {
 
@@ -30,16 +31,17 @@ std::optional<Error> check_slots(const Segment& seg, std::size_t element_size,
   if (seg.kind() != Kind::slots) {
     return Error{Errc::wrong_kind,
                  std::string("ring ") + hex_key(seg.key()) + " is a " +
-                     kind_name(seg.kind()) + " ring, not a slots ring: " +
-                     role + "<T> takes fixed-size elements of a slots ring; "
+                     kind_name(seg.kind()) +
+                     " ring, not a slots ring: " + role +
+                     "<T> takes fixed-size elements of a slots ring; "
                      "use Producer/Consumer (or Subscriber) for records"};
   }
   if (seg.slot_size() != element_size) {
     return Error{Errc::wrong_kind,
                  "ring " + hex_key(seg.key()) + " holds " +
                      std::to_string(seg.slot_size()) + "-byte elements, but " +
-                     role + "<T> has sizeof(T) = " +
-                     std::to_string(element_size) +
+                     role +
+                     "<T> has sizeof(T) = " + std::to_string(element_size) +
                      " (create the ring with slot_size = sizeof(T))"};
   }
   return std::nullopt;
@@ -82,8 +84,7 @@ Result<SlotWriter> SlotWriter::attach(Segment& segment,
 
 SlotWriter::SlotWriter(Segment& segment, const Grant& grant,
                        ProducerOptions options)
-    : ProducerRole(segment, grant, options),
-      slots_(cursor_of(segment)) {
+    : ProducerRole(segment, grant, options), slots_(cursor_of(segment)) {
   // acquire: pairs with the head store in SlotReader::release; head first
   // (docs/design/ordering.md#a-new-handle-resumes).
   cached_head_ = cb_->head.load(std::memory_order_acquire);
@@ -120,7 +121,7 @@ Status SlotWriter::wait(Timeout timeout) {
 void SlotWriter::close() {
   if (closed_) return;
   closed_ = true;
-  room_ = 0;  // the fast path now fails: closed
+  room_ = 0;                         // the fast path now fails: closed
   if (!owns_registration()) return;  // inherited through fork()
   leave();
 }

@@ -6,8 +6,8 @@
 #include <chrono>
 
 #include "ring/internal/layout.h"
-#include "ring/internal/wait.h"
 #include "ring/internal/segment_access.h"
+#include "ring/internal/wait.h"
 
 namespace shmring {
 namespace {
@@ -79,7 +79,8 @@ StreamReader::StreamReader(Segment& segment, Reader reader,
 
 std::uint32_t StreamReader::producers_seen() const {
   // seq_cst: pairs with the increment in ProducerRole::take.
-  return detail::control(*segment_)->producers_seen.load(std::memory_order_seq_cst);
+  return detail::control(*segment_)->producers_seen.load(
+      std::memory_order_seq_cst);
 }
 
 std::uint32_t StreamReader::producers_missing() const {

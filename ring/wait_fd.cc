@@ -9,8 +9,8 @@
 #include <string>
 #include <system_error>
 
-#include "ring/ring.h"
 #include "ring/internal/roles.h"
+#include "ring/ring.h"
 #include "ring/segment.h"
 
 namespace shmring {

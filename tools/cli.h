@@ -40,8 +40,8 @@ enum Exit : int {
   kExitCorrupt = 10,    // the ring holds values no correct peer writes
   kExitBrokenOutput = 11,  // stdout closed (EPIPE) or failed
   kExitBadInput = 12,      // truncated length frame, stdin read error
-  kExitLimit = 13,  // the system cannot back the ring: memory, shmmax,
-                    // shmall, shmmni
+  kExitLimit = 13,         // the system cannot back the ring: memory, shmmax,
+                           // shmall, shmmni
   kExitSignalBase =
       128,  // + signal number: 129 SIGHUP, 130 SIGINT, 143 SIGTERM
 };

@@ -28,7 +28,8 @@ int run_endpoint(const RingFlags& ring, const ReportFlags& report,
           : code == kExitTimeout  ? "timeout"
                                   : "error";
   }
-  nlohmann::json stats = stats_json(ep.counters, ep.segment(), start, code, end);
+  nlohmann::json stats =
+      stats_json(ep.counters, ep.segment(), start, code, end);
   stats.update(ep.extra_stats);
   write_stats(report, stats);
   return code;

@@ -325,8 +325,8 @@ class Reader {
   const Timeout timeout_;
   std::array<Record, kBatch> recs_;
   Subscriber* const subscriber_;  // broadcast rings; else nullptr
-  const bool lossy_;            // drop-slow: copy_intact() every batch
-  std::vector<std::byte> copy_;  // copy_intact()'s copy
+  const bool lossy_;              // drop-slow: copy_intact() every batch
+  std::vector<std::byte> copy_;   // copy_intact()'s copy
 };
 
 std::string consume(const Options& o, Endpoint& ep) {

@@ -214,13 +214,13 @@ void print_info(const SegmentInfo& i) {
   }
   std::printf("  fill        %llu bytes (%s), head %llu, tail %llu%s\n",
               static_cast<unsigned long long>(i.used_bytes),
-              fill_text(i).c_str(),
-              static_cast<unsigned long long>(i.head),
+              fill_text(i).c_str(), static_cast<unsigned long long>(i.head),
               static_cast<unsigned long long>(i.tail),
               i.kind == Kind::slots ? " (elements)" : "");
   std::printf("  wait        %s (wake-up handshake: %s)\n", wait_name(i.wait),
               handshake_name(i.wake_mode));
-  std::printf("  pages       %s\n", i.hugepages ? "huge (SHM_HUGETLB)" : "normal");
+  std::printf("  pages       %s\n",
+              i.hugepages ? "huge (SHM_HUGETLB)" : "normal");
   std::printf("  version     %u\n", i.version);
   std::printf("  semaphores  semid %d (%s)\n", i.sem_id,
               i.sem_present ? "role liveness, ipcs -s"
@@ -311,9 +311,9 @@ int cmd_create(const Options& o) {
     std::cout << j.dump() << std::endl;
   } else {
     const std::string kind =
-        i.kind == Kind::slots ? "slots of " + std::to_string(i.slot_size) +
-                                    " bytes"
-                              : std::string(kind_name(i.kind));
+        i.kind == Kind::slots
+            ? "slots of " + std::to_string(i.slot_size) + " bytes"
+            : std::string(kind_name(i.kind));
     std::printf("%s ring %s (shmid %d): %s, %s, wait %s, mode %s\n",
                 created ? "created" : "exists:", hex_key(i.key).c_str(),
                 i.shmid, kind.c_str(),
@@ -364,8 +364,13 @@ std::vector<Row> scan() {
           lpid >> nattch)) {
       continue;
     }
-    Row r{static_cast<key_t>(key), static_cast<int>(shmid), size, nattch, {},
-          {}, {}};
+    Row r{static_cast<key_t>(key),
+          static_cast<int>(shmid),
+          size,
+          nattch,
+          {},
+          {},
+          {}};
     if (!Segment::looks_like_ring(r.shmid, size)) {
       r.why_not = "not a shmring segment (no shmring magic)";
       rows.push_back(std::move(r));
@@ -563,16 +568,18 @@ void add_flags(CLI::App& app, Options& o) {
   auto* create = o.create = app.add_subcommand(
       "create", "Create a ring (exclusive unless --exist-ok)");
   add_create_flags(*create, o.ring, /*slots=*/true);
-  o.max_producers_opt = create->add_option("--max-producers", o.ring.max_producers,
-                     "mpsc: producer slots, 1..64 (default 64)");
-  o.max_consumers_opt = create->add_option(
-      "--max-consumers", o.ring.max_consumers,
-      "broadcast: consumer cursors, 1..16 (default 16)");
-  create->add_option("--overrun", o.ring.overrun,
-                     "broadcast: wait (the producer waits for the slowest "
-                     "consumer, default) or drop-slow (it never waits; a "
-                     "lapped consumer skips to the oldest intact record and "
-                     "counts what it lost)")
+  o.max_producers_opt =
+      create->add_option("--max-producers", o.ring.max_producers,
+                         "mpsc: producer slots, 1..64 (default 64)");
+  o.max_consumers_opt =
+      create->add_option("--max-consumers", o.ring.max_consumers,
+                         "broadcast: consumer cursors, 1..16 (default 16)");
+  create
+      ->add_option("--overrun", o.ring.overrun,
+                   "broadcast: wait (the producer waits for the slowest "
+                   "consumer, default) or drop-slow (it never waits; a "
+                   "lapped consumer skips to the oldest intact record and "
+                   "counts what it lost)")
       ->check(CLI::IsMember({"wait", "drop-slow"}));
   create->add_flag("--exist-ok", o.exist_ok,
                    "Succeed if a matching ring already exists");
@@ -587,7 +594,8 @@ void add_flags(CLI::App& app, Options& o) {
       ->check(CLI::IsMember({"spsc", "mpsc", "broadcast", "slots"}));
   info->add_flag("--json", o.json, "Print as JSON");
 
-  auto* rm = o.rm = app.add_subcommand("rm", "Mark a ring for removal (IPC_RMID)");
+  auto* rm = o.rm =
+      app.add_subcommand("rm", "Mark a ring for removal (IPC_RMID)");
   add_address_flags(*rm, o.ring.address);
   add_id_flag(*rm, o);
   rm->add_flag("--force", o.force,

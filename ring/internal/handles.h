@@ -2,8 +2,8 @@
 // consumer roles every kind shares, the record reader that Consumer and
 // Subscriber expose, and the slot handles QueueWriter<T>/QueueReader<T>
 // own. Each kind's own state lives in its own type: the broadcast
-// producer's in FanOut (ring/broadcast.cc), a subscriber's cursor and loss
-// accounting in CursorState (ring/broadcast_lossy.cc), a fixed-slot ring's
+// producer's in FanOut, a subscriber's cursor and loss accounting in
+// CursorState (both ring/internal/broadcast_state.h), a fixed-slot ring's
 // positions in SlotWriter/SlotReader. The public headers include this one
 // for the inline fast paths only.
 #pragma once
@@ -163,7 +163,7 @@ class ConsumerRole {
   std::uint64_t corrupt_at_ = 0;
 };
 
-struct CursorState;  // ring/broadcast.cc: a subscriber's cursor and losses
+struct CursorState;  // broadcast_state.h: a subscriber's cursor and losses
 
 // Reads records (spsc, mpsc, broadcast): peek/release, batches, copies.
 // Consumer and Subscriber are this plus their kind's own calls.
@@ -235,7 +235,7 @@ class RecordReader : public ConsumerRole {
   // Where release() publishes head_: ControlBlock::head, or on a
   // broadcast ring this subscriber's cursor position.
   std::atomic<std::uint64_t>* head_word_ = nullptr;
-  bool slow_release_ = false;  // mpsc_ or lossy_
+  bool slow_release_ = false;            // mpsc_ or lossy_
   std::unique_ptr<CursorState> cursor_;  // broadcast rings only
 };
 

@@ -11,9 +11,9 @@
 
 #include "ring/internal/layout.h"
 #include "ring/internal/liveness.h"
+#include "ring/internal/segment_access.h"
 #include "ring/segment.h"
 #include "ring/status.h"
-#include "ring/internal/segment_access.h"
 
 namespace shmring::detail {
 

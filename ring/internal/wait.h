@@ -163,10 +163,10 @@ class WaitPoint {
   void* sem_;
   std::atomic<std::uint32_t>* mode_;
   WaitStrategy strategy_;
-  bool light_;              // this process may use the light waker path
-  bool got_post_ = false;   // semaphore: the last sleep consumed a post
-  bool unacked_ = false;    // the last announce() could not order light
-                            // wakers: sleep in kUnackedSlice slices
+  bool light_;             // this process may use the light waker path
+  bool got_post_ = false;  // semaphore: the last sleep consumed a post
+  bool unacked_ = false;   // the last announce() could not order light
+                           // wakers: sleep in kUnackedSlice slices
 };
 
 // A CPU-friendly pause for spin loops.

@@ -35,9 +35,9 @@
 #include <mutex>
 #include <thread>
 
-#include "ring/status.h"
 #include "ring/internal/handles.h"
 #include "ring/internal/wait.h"
+#include "ring/status.h"
 
 namespace shmring {
 

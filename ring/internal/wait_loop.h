@@ -7,10 +7,10 @@
 #include <chrono>
 
 #include "ring/deadline.h"
+#include "ring/internal/segment_access.h"
+#include "ring/internal/wait.h"
 #include "ring/segment.h"
 #include "ring/status.h"
-#include "ring/internal/wait.h"
-#include "ring/internal/segment_access.h"
 
 namespace shmring::detail {
 
