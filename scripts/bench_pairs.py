@@ -194,19 +194,10 @@ def report_check(rec):
 # -------------------------------------------------------------------- pairs
 
 
-def quantile(sorted_vals, q):
-    """Linear interpolation, as shm-bench's harness."""
-    pos = q * (len(sorted_vals) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_vals) - 1)
-    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (pos - lo)
-
-
-def verdict(median, q1, q3, goal, higher):
-    good = (lambda v: v >= goal) if higher else (lambda v: v <= goal)
-    if q1 < goal < q3:
-        return "noisy"
-    return "met" if good(median) else "missed"
+# One definition of the statistics and the verdict, shared with the report
+# (scripts/plot_bench.py, which sits beside this file).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_bench import quantile, verdict  # noqa: E402
 
 
 def run_side(bench, common, side, tmp):
