@@ -273,6 +273,7 @@ int peek_impl(RecordSource& src, int64_t timeout_ns, shmring::Record* out) {
   }
   if (p.status == Status::overrun) {
     const shmring::Subscriber* s = src.subscriber();
+    if (s == nullptr) return outcome(p.status, "peek");
     return fail(SHMRING_OVERRUN,
                 "peek: the producer lapped this subscriber; lost so far: " +
                     std::to_string(s->lost_records()) + " records, " +

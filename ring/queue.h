@@ -8,6 +8,8 @@
 // loads). No record header, no out-of-line call per element. Roles,
 // liveness, reaping of dead peers, end of stream (closed / peer_dead),
 // blocking waits and wait_fd() are the record rings' own.
+// ByteQueueWriter / ByteQueueReader (below) are the same for an element
+// size known only at run time (the ring's), as bytes: for bindings.
 //
 //   auto seg = Segment::create(key, {.kind = Kind::slots, .capacity = 1 << 20,
 //                                    .slot_size = sizeof(Tick)});

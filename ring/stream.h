@@ -12,6 +12,8 @@
 // - StreamOptions::producers: the end of stream waits until that many
 //   producers have attached (concurrent MPSC producers that start late);
 // - StreamOptions::follow: at each end of stream, wait for the next one.
+// The try calls and wait_fd() follow the same rules without waiting, for
+// event loops and other languages' bindings.
 #pragma once
 
 #include <cstddef>
