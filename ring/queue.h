@@ -8,6 +8,8 @@
 // loads). No record header, no out-of-line call per element. Roles,
 // liveness, reaping of dead peers, end of stream (closed / peer_dead),
 // blocking waits and wait_fd() are the record rings' own.
+// ByteQueueWriter / ByteQueueReader (below) are the same for an element
+// size known only at run time (the ring's), as bytes: for bindings.
 //
 //   auto seg = Segment::create(key, {.kind = Kind::slots, .capacity = 1 << 20,
 //                                    .slot_size = sizeof(Tick)});
@@ -17,7 +19,9 @@
 //   Popped<Tick> got = r->pop();                // got.value if ok
 #pragma once
 
+#include <cstddef>
 #include <cstring>
+#include <span>
 #include <type_traits>
 
 #include "ring/internal/handles.h"  // SlotWriter, SlotReader: the fast paths
@@ -34,6 +38,52 @@ struct Popped {
   T value;
   explicit operator bool() const { return status == Status::ok; }
 };
+
+namespace detail {
+
+// The element copy and the blocking loops, once for QueueWriter<T> /
+// QueueReader<T> (size = sizeof(T), a constant the inlined copy folds in)
+// and ByteQueueWriter / ByteQueueReader (the ring's element size).
+inline Status try_push_element(SlotWriter& w, const void* v, std::size_t size) {
+  const SlotRef s = w.try_claim();
+  if (s.status != Status::ok) return s.status;
+  std::memcpy(s.at, v, size);
+  w.publish();
+  return Status::ok;
+}
+
+inline Status push_element(SlotWriter& w, const void* v, std::size_t size,
+                           Timeout timeout) {
+  for (;;) {
+    const Status st = try_push_element(w, v, size);
+    if (st != Status::would_block) return st;
+    // ok once a slot is free: we are the only writer, so the next
+    // try_push_element succeeds.
+    const Status ws = w.wait(timeout);
+    if (ws != Status::ok) return ws;
+  }
+}
+
+inline Status try_pop_element(SlotReader& r, void* out, std::size_t size) {
+  const SlotRef s = r.try_get();
+  if (s.status != Status::ok) return s.status;
+  std::memcpy(out, s.at, size);
+  r.release();
+  return Status::ok;
+}
+
+inline Status pop_element(SlotReader& r, void* out, std::size_t size,
+                          Timeout timeout) {
+  for (;;) {
+    const Status st = try_pop_element(r, out, size);
+    if (st != Status::would_block) return st;
+    // ok once an element is there (we are the only reader).
+    const Status ws = r.wait(timeout);
+    if (ws != Status::ok) return ws;
+  }
+}
+
+}  // namespace detail
 
 template <class T>
 class QueueWriter {
@@ -54,24 +104,13 @@ class QueueWriter {
   // Inline: a cached-head compare, a sizeof(T) copy and the release store
   // of tail (no RMW, no fence). would_block when full; closed, corrupt.
   [[nodiscard]] Status try_push(const T& v) {
-    const detail::SlotRef s = w_.try_claim();
-    if (s.status != Status::ok) return s.status;
-    std::memcpy(s.at, &v, sizeof(T));
-    w_.publish();
-    return Status::ok;
+    return detail::try_push_element(w_, &v, sizeof(T));
   }
 
   // Blocks while the ring is full (spin, then sleep): ok, timed_out,
   // peer_dead (the reader is gone), interrupted, closed, corrupt.
   [[nodiscard]] Status push(const T& v, Timeout timeout = kForever) {
-    for (;;) {
-      const Status st = try_push(v);
-      if (st != Status::would_block) return st;
-      // ok once a slot is free: we are the only writer, so the next
-      // try_push succeeds.
-      const Status w = w_.wait(timeout);
-      if (w != Status::ok) return w;
-    }
+    return detail::push_element(w_, &v, sizeof(T), timeout);
   }
 
   // Detaches; the reader then sees end of stream once it has read all.
@@ -103,24 +142,16 @@ class QueueReader {
   // (end of stream), corrupt.
   [[nodiscard]] Popped<T> try_pop() {
     Popped<T> out;
-    const detail::SlotRef s = r_.try_get();
-    out.status = s.status;
-    if (s.status != Status::ok) return out;
-    std::memcpy(&out.value, s.at, sizeof(T));
-    r_.release();
+    out.status = detail::try_pop_element(r_, &out.value, sizeof(T));
     return out;
   }
 
   // Blocks while the ring is empty (spin, then sleep); timed_out,
   // interrupted and the end-of-stream statuses as try_pop.
   [[nodiscard]] Popped<T> pop(Timeout timeout = kForever) {
-    for (;;) {
-      Popped<T> out = try_pop();
-      if (out.status != Status::would_block) return out;
-      // ok once an element is there (we are the only reader).
-      out.status = r_.wait(timeout);
-      if (out.status != Status::ok) return out;
-    }
+    Popped<T> out;
+    out.status = detail::pop_element(r_, &out.value, sizeof(T), timeout);
+    return out;
   }
 
   void close() { r_.close(); }
@@ -133,6 +164,76 @@ class QueueReader {
 
  private:
   explicit QueueReader(detail::SlotReader&& r) : r_(std::move(r)) {}
+  detail::SlotReader r_;
+};
+
+// QueueWriter<T> / QueueReader<T> for elements whose size is known at run
+// time: the ring's element size, as bytes (for other languages' bindings:
+// the C API). The same data path; the copy's size is not a constant.
+class ByteQueueWriter {
+ public:
+  // Takes the producer role of a slots ring, of whatever element size it
+  // holds. Errc::wrong_kind for another kind; role_taken as QueueWriter.
+  static Result<ByteQueueWriter> attach(Segment& segment,
+                                        ProducerOptions options = {}) {
+    auto w = detail::SlotWriter::attach(segment, segment.slot_size(), options);
+    if (!w) return w.error();
+    return ByteQueueWriter(std::move(w).value());
+  }
+
+  // QueueWriter's try_push and push; `element` holds exactly
+  // element_size() bytes (too_large otherwise: a slot holds no other size).
+  [[nodiscard]] Status try_push(std::span<const std::byte> element) {
+    if (element.size() != w_.element_size()) return Status::too_large;
+    return detail::try_push_element(w_, element.data(), element.size());
+  }
+  [[nodiscard]] Status push(std::span<const std::byte> element,
+                            Timeout timeout = kForever) {
+    if (element.size() != w_.element_size()) return Status::too_large;
+    return detail::push_element(w_, element.data(), element.size(), timeout);
+  }
+
+  void close() { w_.close(); }
+  bool consumer_alive() const { return w_.consumer_alive(); }
+  std::size_t element_size() const { return w_.element_size(); }
+  Segment& segment() const { return w_.segment(); }
+
+ private:
+  explicit ByteQueueWriter(detail::SlotWriter&& w) : w_(std::move(w)) {}
+  detail::SlotWriter w_;
+};
+
+class ByteQueueReader {
+ public:
+  // Takes the consumer role of a slots ring, of whatever element size it
+  // holds. Errc::wrong_kind for another kind; role_taken as QueueReader.
+  static Result<ByteQueueReader> attach(Segment& segment) {
+    auto r = detail::SlotReader::attach(segment, segment.slot_size());
+    if (!r) return r.error();
+    return ByteQueueReader(std::move(r).value());
+  }
+
+  // QueueReader's try_pop and pop, into `out` (element_size() bytes, set
+  // only if ok; too_large if `out` holds another size).
+  [[nodiscard]] Status try_pop(std::span<std::byte> out) {
+    if (out.size() != r_.element_size()) return Status::too_large;
+    return detail::try_pop_element(r_, out.data(), out.size());
+  }
+  [[nodiscard]] Status pop(std::span<std::byte> out,
+                           Timeout timeout = kForever) {
+    if (out.size() != r_.element_size()) return Status::too_large;
+    return detail::pop_element(r_, out.data(), out.size(), timeout);
+  }
+
+  void close() { r_.close(); }
+  // QueueReader::wait_fd.
+  [[nodiscard]] Result<int> wait_fd() { return r_.wait_fd(); }
+  std::uint64_t size_guess() const { return r_.size_guess(); }
+  std::size_t element_size() const { return r_.element_size(); }
+  Segment& segment() const { return r_.segment(); }
+
+ private:
+  explicit ByteQueueReader(detail::SlotReader&& r) : r_(std::move(r)) {}
   detail::SlotReader r_;
 };
 

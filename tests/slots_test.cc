@@ -8,9 +8,9 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <thread>
 
-#include "ring/shmring_c.h"
 #include "tests/support.h"
 
 namespace shmring {
@@ -79,9 +79,8 @@ TEST_CASE("slots: the element size is checked at attach") {
   auto w = QueueWriter<std::uint64_t>::attach(ring.segment());
   REQUIRE_FALSE(w);
   CHECK(w.error().code == Errc::wrong_kind);
-  CHECK_THAT(w.error().message,
-             Catch::Contains("4-byte elements") &&
-                 Catch::Contains("sizeof(T) = 8"));
+  CHECK_THAT(w.error().message, Catch::Contains("4-byte elements") &&
+                                    Catch::Contains("sizeof(T) = 8"));
   auto r = QueueReader<std::uint64_t>::attach(ring.segment());
   REQUIRE_FALSE(r);
   CHECK(r.error().code == Errc::wrong_kind);
@@ -266,8 +265,9 @@ TEST_CASE("slots: one producer: a second is refused while the first lives") {
   CHECK(r2.error().code == Errc::role_taken);
 }
 
-TEST_CASE("slots: a killed producer: elements delivered, then peer_dead, "
-          "and a new producer continues") {
+TEST_CASE(
+    "slots: a killed producer: elements delivered, then peer_dead, "
+    "and a new producer continues") {
   ScopedRing ring(slots(4096, 8));
   Segment& seg = ring.segment();
   auto r = reader<std::uint64_t>(seg);
@@ -305,8 +305,9 @@ TEST_CASE("slots: a killed producer: elements delivered, then peer_dead, "
   CHECK(v.value == kCount);
 }
 
-TEST_CASE("slots: a killed consumer: its successor resumes at its last "
-          "released element; a producer blocked on it gets peer_dead") {
+TEST_CASE(
+    "slots: a killed consumer: its successor resumes at its last "
+    "released element; a producer blocked on it gets peer_dead") {
   ScopedRing ring(slots(256, 8));
   Segment& seg = ring.segment();
   const std::uint64_t n = seg.slot_count();
@@ -368,8 +369,9 @@ TEST_CASE("slots: blocking pop and push wake across threads") {
   CHECK(got == kCount);
 }
 
-TEST_CASE("slots: wait_fd is readable when an element or end of stream is "
-          "there") {
+TEST_CASE(
+    "slots: wait_fd is readable when an element or end of stream is "
+    "there") {
   ScopedRing ring(slots(4096, 8));
   auto r = reader<std::uint64_t>(ring.segment());
   auto fd = r.wait_fd();
@@ -426,19 +428,51 @@ TEST_CASE("slots: a corrupt tail is refused, never read") {
   CHECK(r.try_pop().status == Status::corrupt);
 }
 
-TEST_CASE("slots: the C API refuses a slots ring at open, clearly") {
-  const key_t key = testing::test_key(40);
-  auto made = Segment::create(key, slots(4096, 8));
-  REQUIRE(made);
-  struct Remove {
-    Segment& s;
-    ~Remove() { (void)s.remove(); }
-  } remove{*made};
-  shmring_ring* ring = nullptr;
-  CHECK(shmring_open(key, nullptr, &ring) == SHMRING_E_WRONG_KIND);
-  CHECK(ring == nullptr);
-  CHECK_THAT(std::string(shmring_last_error()),
-             Catch::Contains("slots ring") && Catch::Contains("C API"));
+TEST_CASE("slots: ByteQueueWriter/Reader take the ring's element size") {
+  ScopedRing ring(slots(4096, 12));
+  Segment& seg = ring.segment();
+  auto w = ByteQueueWriter::attach(seg);
+  REQUIRE(w);
+  CHECK(w->element_size() == 12);
+  // Elements pushed as bytes are QueueReader<T>'s T, and back.
+  struct Twelve {
+    std::uint32_t a, b, c;
+  };
+  static_assert(sizeof(Twelve) == 12);
+  const Twelve t{1, 2, 3};
+  const auto bytes = std::as_bytes(std::span(&t, 1));
+  REQUIRE(w->try_push(bytes) == Status::ok);
+  REQUIRE(w->push(bytes, std::chrono::seconds(1)) == Status::ok);
+  // A slot holds exactly element_size() bytes.
+  std::array<std::byte, 13> big{};
+  CHECK(w->try_push(big) == Status::too_large);
+  CHECK(w->push(std::span(big).first(11)) == Status::too_large);
+  {
+    auto typed = reader<Twelve>(seg);
+    const Popped<Twelve> got = typed.try_pop();
+    REQUIRE(got);
+    CHECK((got.value.a == 1 && got.value.b == 2 && got.value.c == 3));
+    typed.close();
+  }
+  auto r = ByteQueueReader::attach(seg);
+  REQUIRE(r);
+  Twelve out{};
+  const auto into = std::as_writable_bytes(std::span(&out, 1));
+  CHECK(r->try_pop(std::span(big).first(11)) == Status::too_large);
+  REQUIRE(r->pop(into, std::chrono::seconds(1)) == Status::ok);
+  CHECK((out.a == 1 && out.b == 2 && out.c == 3));
+  CHECK(r->try_pop(into) == Status::would_block);
+  CHECK(r->pop(into, std::chrono::milliseconds(1)) == Status::timed_out);
+  w->close();
+  CHECK(r->pop(into, std::chrono::seconds(1)) == Status::closed);
+  // Only slots rings.
+  testing::ScopedRing spsc({.kind = Kind::spsc, .capacity = 4096});
+  auto no = ByteQueueWriter::attach(spsc.segment());
+  REQUIRE_FALSE(no);
+  CHECK(no.error().code == Errc::wrong_kind);
+  auto no_reader = ByteQueueReader::attach(spsc.segment());
+  REQUIRE_FALSE(no_reader);
+  CHECK(no_reader.error().code == Errc::wrong_kind);
 }
 
 }  // namespace
