@@ -265,6 +265,56 @@ class Surface(RingTest):
                 c.read(timeout=10)  # the dead producer is noticed
             child.stdout.close()
 
+    def test_removed_ring_ends_a_read(self):
+        # No producer can attach a removed ring: a reader waiting on one
+        # raises RemovedError (as the tools say) instead of waiting on.
+        ring = self.make()
+        with ring.consumer() as c:
+            with self.assertRaises(shmring.WouldBlockError):
+                c.read(timeout=0)
+            ring.remove()
+            with self.assertRaises(shmring.RemovedError) as cm:
+                c.read(timeout=30)
+            self.assertIn("ring removed while in use: by `shm-ring rm`, "
+                          "IPC_RMID, or systemd RemoveIPC",
+                          str(cm.exception))
+
+    def test_removed_ring_ends_an_iteration_in_another_process(self):
+        ring = self.make()
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import shmring, sys\n"
+             "c = shmring.open(%d).consumer()\n"
+             "print('ready', flush=True)\n"
+             "try:\n"
+             "    for record in c:\n"
+             "        sys.exit(3)\n"
+             "except shmring.RemovedError as e:\n"
+             "    print(e.code, flush=True)\n"
+             "    sys.exit(7)\n" % ring.key],
+            stdout=subprocess.PIPE, text=True)
+        self.assertEqual(child.stdout.readline(), "ready\n")
+        shmring.remove(ring.key)  # while it waits, or just before
+        try:
+            out, _ = child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            self.fail("the consumer still waits on a removed ring")
+        self.assertEqual((child.returncode, out), (7, "removed\n"))
+
+    def test_removed_ring_with_a_producer_attached_finishes_its_stream(self):
+        ring = self.make()
+        with ring.consumer() as c:
+            p = ring.producer()
+            ring.remove()
+            with self.assertRaises(shmring.TimedOutError):
+                c.read(timeout=0.6)  # a live producer may still write
+            p.write(b"last")
+            p.close()
+            self.assertEqual(c.read(timeout=10), b"last")
+            self.assertIsNone(c.read(timeout=10))
+
     def test_numpy_frombuffer_no_copy(self):
         import numpy as np
         ring = self.make()

@@ -64,6 +64,22 @@ class Tools(unittest.TestCase):
         finally:
             shmring.remove(key)
 
+    def test_shm_ring_rm_ends_a_waiting_consumer(self):
+        key = unique_key(11)
+        ring = shmring.open(key, create="exclusive")
+        with ring.consumer() as c:
+            with self.assertRaises(shmring.WouldBlockError):
+                c.read(timeout=0)
+            subprocess.run([SHM_RING, "rm", "--key", hex(key)], check=True,
+                           stdout=subprocess.DEVNULL)
+            with self.assertRaises(shmring.RemovedError) as cm:
+                next(c)
+            self.assertIn("ring removed while in use: by `shm-ring rm`, "
+                          "IPC_RMID, or systemd RemoveIPC",
+                          str(cm.exception))
+        with self.assertRaises(shmring.NotFoundError):
+            shmring.open(key)
+
     def test_python_producer_to_shm_consume(self):
         key = unique_key(1)
         ring = shmring.open(key, create="exclusive", capacity=1 << 16)
