@@ -8,6 +8,7 @@
 #include "ring/internal/layout.h"
 #include "ring/internal/segment_access.h"
 #include "ring/internal/wait.h"
+#include "ring/internal/wait_fd.h"
 
 namespace shmring {
 namespace {
@@ -126,6 +127,53 @@ PeekedBatch StreamReader::peek_batch(std::span<Record> out, Timeout timeout) {
     producers_before_ = producers_seen();
     if (st == Status::peer_dead) return b;  // said once; the next call follows
   }
+}
+
+bool StreamReader::awaiting_producer() const {
+  const bool new_stream = producers_seen() != producers_before_;
+  return (awaiting_stream_ && !new_stream) || producers_missing() > 0;
+}
+
+PeekedBatch StreamReader::try_peek_batch(std::span<Record> out) {
+  for (;;) {
+    const PeekedBatch b =
+        std::visit([&](auto& r) { return r.try_peek_batch(out); }, reader_);
+    const Status st = b.status;
+    if (st == Status::ok) {
+      awaiting_stream_ = false;
+      idle_deadline_.reset();
+      return b;
+    }
+    if (st != Status::closed && st != Status::peer_dead) return b;
+    if (awaiting_producer()) {
+      detail::ConsumerRole& role = std::visit(
+          [](auto& r) -> detail::ConsumerRole& { return r; }, reader_);
+      if (role.arm_while([&] { return awaiting_producer(); })) {
+        return {Status::would_block, {}};
+      }
+      continue;  // a producer came meanwhile: look again
+    }
+    if (!options_.follow) return b;
+    awaiting_stream_ = true;
+    producers_before_ = producers_seen();
+    if (st == Status::peer_dead) return b;  // said once; the next call follows
+  }
+}
+
+Peeked StreamReader::try_peek() {
+  Record rec;
+  const PeekedBatch b = try_peek_batch({&rec, 1});
+  return {b.status, b ? b.records[0] : Record{}};
+}
+
+Peeked StreamReader::peek(Timeout timeout) {
+  Record rec;
+  const PeekedBatch b = peek_batch({&rec, 1}, timeout);
+  return {b.status, b ? b.records[0] : Record{}};
+}
+
+Result<int> StreamReader::wait_fd() {
+  return std::visit([](auto& r) { return r.wait_fd(); }, reader_);
 }
 
 }  // namespace shmring

@@ -61,6 +61,19 @@ class StreamReader {
   //   interrupted, corrupt as Consumer::peek_batch.
   [[nodiscard]] PeekedBatch peek_batch(std::span<Record> out,
                                        Timeout timeout = kForever);
+  // As peek_batch with no wait: would_block (never timed_out) when there is
+  // nothing yet, including between streams while no producer has come.
+  [[nodiscard]] PeekedBatch try_peek_batch(std::span<Record> out);
+  // One record at a time (a batch of one).
+  [[nodiscard]] Peeked try_peek();
+  [[nodiscard]] Peeked peek(Timeout timeout = kForever);
+  // A file descriptor for poll/select/epoll (level-triggered, like
+  // Consumer::wait_fd()): readable exactly when try_peek would return
+  // something other than would_block. Between streams it stays unreadable
+  // until a producer attaches and writes or closes. As Consumer's, it is
+  // readable when created (the first try call that finds nothing clears
+  // it), may be readable spuriously, never stuck; owned by this reader.
+  [[nodiscard]] Result<int> wait_fd();
   void release();
 
   // True if the last timed_out waited for a producer rather than data.
@@ -82,6 +95,9 @@ class StreamReader {
                std::uint32_t producers_before, std::uint32_t stream_base,
                bool awaiting_stream);
   std::uint32_t producers_seen() const;
+  // The end of a stream that is not (yet) the one to report: between
+  // streams, or too few producers (StreamOptions::producers).
+  bool awaiting_producer() const;
 
   Segment* segment_;
   Reader reader_;

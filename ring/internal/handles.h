@@ -26,6 +26,8 @@
 
 namespace shmring {
 
+class StreamReader;  // ring/stream.h
+
 namespace detail {
 
 class WaitFd;  // ring/internal/wait_fd.h
@@ -146,6 +148,13 @@ class ConsumerRole {
   // announce, scan again, and arm the fd if still nothing (wait_fd.h).
   template <class Scan>
   auto scan_and_arm(Scan scan) -> decltype(scan());
+  // StreamReader, at an end of stream it does not report (between
+  // streams): the wait fd stays readable at an end of stream, so announce,
+  // re-check `waiting()`, and clear and arm the fd if it still holds.
+  // False if `waiting()` turned false (wait_fd.h).
+  template <class Waiting>
+  bool arm_while(Waiting waiting);
+  friend class shmring::StreamReader;
 
   Segment* segment_;  // only for segment(): may be gone (see there)
   std::shared_ptr<const void> mapping_;  // outlives a destroyed Segment

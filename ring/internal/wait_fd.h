@@ -110,5 +110,18 @@ auto ConsumerRole::scan_and_arm(Scan scan) -> decltype(scan()) {
   return r;
 }
 
+// The snapshot is taken before the re-check: a producer that attaches after
+// it (unseen by `waiting()`) wakes the data word when it first publishes or
+// closes, which moves seq past the snapshot, so the helper fires. An attach
+// alone wakes nobody; it gives nothing to read either.
+template <class Waiting>
+bool ConsumerRole::arm_while(Waiting waiting) {
+  if (!wait_fd_ || !wait_fd_->needs_arm()) return true;
+  const std::uint32_t seq = wait_fd_->announce();
+  if (!waiting()) return false;
+  wait_fd_->arm(seq);
+  return true;
+}
+
 }  // namespace detail
 }  // namespace shmring
