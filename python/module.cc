@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -472,8 +473,10 @@ struct PyProducer {
   }
 };
 
-// A reader of records: Consumer (spsc, mpsc) or Subscriber (broadcast).
-// Both are the library's RecordReader; the Python classes share this.
+// A reader of records: Consumer (spsc, mpsc) or Subscriber (broadcast),
+// each either the library's raw handle or a StreamReader over it (the
+// tools' stream rules, ring/stream.h: attached between streams, it waits
+// for the next producer). The Python classes share this.
 template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
@@ -481,7 +484,14 @@ struct Overloaded : F... {
 template <class... F>
 Overloaded(F...) -> Overloaded<F...>;
 
-using RecordHandle = std::variant<std::monostate, Consumer, Subscriber>;
+using RecordHandle =
+    std::variant<std::monostate, Consumer, Subscriber, StreamReader>;
+
+// A StreamReader waiting for a producer answers timed_out at once once its
+// first wait has passed (no wake-up reaches a reader when a producer
+// attaches): between such answers the reader sleeps this long, as
+// shm-consume does.
+constexpr std::chrono::milliseconds kProducerPoll{20};
 
 struct PyReader {
   std::shared_ptr<Segment> segment;
@@ -489,6 +499,10 @@ struct PyReader {
   const char* role = "consumer";  // for messages
   View view;                      // the current record from iteration
   bool holding = false;           // a peeked, unreleased record
+  // What the try call of fileno()'s first settling found, not handed out
+  // yet: the next record (or end of stream, overrun ...) for the next read.
+  std::optional<Peeked> pending;
+  bool settled = false;  // fileno() has settled the fd
   bool busy = false;
   RemovedWatch removed;
 
@@ -509,15 +523,21 @@ struct PyReader {
                                  [&](auto& h) { return R(f(h)); }},
                       r);
   }
+  void release_handle() {
+    std::visit(Overloaded{[](std::monostate&) {}, [](auto& h) { h.release(); }},
+               r);
+  }
   // The subscriber, if this reads a broadcast ring.
-  Subscriber* subscriber() { return std::get_if<Subscriber>(&r); }
+  Subscriber* subscriber() {
+    if (auto* s = std::get_if<StreamReader>(&r)) return s->subscriber();
+    return std::get_if<Subscriber>(&r);
+  }
 
   void drop(bool force = false) {
     view.retire(force);
     if (holding) {
       holding = false;
-      std::visit(
-          Overloaded{[](std::monostate&) {}, [](auto& h) { h.release(); }}, r);
+      release_handle();
     }
   }
 
@@ -530,18 +550,32 @@ struct PyReader {
               std::to_string(s ? s->lost_bytes() : 0) + " bytes");
   }
 
+  // One blocking slice (without the GIL).
+  Peeked peek_slice(Timeout slice) {
+    const Peeked p = call<Peeked>([&](auto& h) { return h.peek(slice); });
+    auto* stream = std::get_if<StreamReader>(&r);
+    if (p.status == Status::timed_out && stream != nullptr &&
+        stream->waiting_for_producer()) {
+      std::this_thread::sleep_for(std::min<Timeout>(slice, kProducerPoll));
+    }
+    return p;
+  }
+
   // The next record; nullopt at end of stream.
   std::optional<Record> next_record(std::optional<double> timeout,
                                     const char* what) {
     check_open();
     drop();
-    Peeked p = call<Peeked>([](auto& h) { return h.try_peek(); });
+    Peeked p;
+    if (pending) {
+      p = *pending;
+      pending.reset();
+    } else {
+      p = call<Peeked>([](auto& h) { return h.try_peek(); });
+    }
     if (p.status == Status::would_block) {
       p = block<Peeked>(
-          timeout, what,
-          [&](Timeout slice) {
-            return call<Peeked>([&](auto& h) { return h.peek(slice); });
-          },
+          timeout, what, [&](Timeout slice) { return peek_slice(slice); },
           [&] { removed.check(*segment); });
     }
     if (p.status == Status::closed) return std::nullopt;
@@ -571,8 +605,7 @@ struct PyReader {
       Subscriber* s = subscriber();
       const bool intact = s == nullptr || s->intact();
       holding = false;
-      std::visit(
-          Overloaded{[](std::monostate&) {}, [](auto& h) { h.release(); }}, r);
+      release_handle();
       if (intact) return out;
     }
   }
@@ -584,6 +617,7 @@ struct PyReader {
   }
 
   int fileno() {
+    InUse in_use(busy);
     check_open();
     Result<int> fd = std::visit(
         Overloaded{[](std::monostate&) -> Result<int> {
@@ -592,14 +626,28 @@ struct PyReader {
                    [](auto& h) -> Result<int> { return h.wait_fd(); }},
         r);
     if (!fd) raise_error(fd.error());
+    // The library's fd starts readable; a try call that finds nothing
+    // clears and arms it. One now, so that the fd is readable only when
+    // something is there; what it finds is kept for the next read. Not
+    // while a record is held (a peek would take the one after it).
+    if (!settled && !holding && !pending) {
+      settled = true;
+      Peeked p = call<Peeked>([](auto& h) { return h.try_peek(); });
+      if (p.status != Status::would_block) pending = p;
+    }
     return *fd;
   }
 
   void close() {
     InUse in_use(busy);
     if (!open()) return;
+    pending.reset();
     drop(true);
-    std::visit(Overloaded{[](std::monostate&) {}, [](auto& h) { h.close(); }},
+    // A StreamReader closes its handle when destroyed.
+    std::visit(Overloaded{[](std::monostate&) {},
+                          [](auto& h) {
+                            if constexpr (requires { h.close(); }) h.close();
+                          }},
                r);
     r.emplace<std::monostate>();
   }
@@ -763,6 +811,7 @@ struct ElementFormat {
   py::object st = py::none();  // struct.Struct, or None: bytes
   std::size_t size = 0;
 
+  ElementFormat() = default;
   ElementFormat(const std::optional<std::string>& format, std::size_t n)
       : size(n) {
     if (!format) return;
@@ -851,6 +900,9 @@ struct PyQueueReader {
   ElementFormat fmt;
   bool busy = false;
   RemovedWatch removed;
+  // What fileno()'s settling try_pop found (as PyReader::pending).
+  std::optional<std::pair<Status, py::bytes>> pending;
+  bool settled = false;
 
   SlotReaderBase& get() {
     if (!r) {
@@ -860,15 +912,23 @@ struct PyQueueReader {
     return *r;
   }
 
+  // A try_pop into a new bytes object of the element size.
+  std::pair<Status, py::bytes> try_pop_bytes() {
+    PyObject* raw = PyBytes_FromStringAndSize(nullptr, fmt.size);
+    if (raw == nullptr) throw py::error_already_set();
+    auto out = py::reinterpret_steal<py::bytes>(raw);
+    const Status s =
+        get().try_pop(reinterpret_cast<std::byte*>(PyBytes_AS_STRING(raw)));
+    return {s, std::move(out)};
+  }
+
   // The next element; None at end of stream.
   py::object pop(std::optional<double> timeout, const char* what) {
     InUse in_use(busy);
     SlotReaderBase& qr = get();
-    PyObject* raw = PyBytes_FromStringAndSize(nullptr, fmt.size);
-    if (raw == nullptr) throw py::error_already_set();
-    auto out = py::reinterpret_steal<py::bytes>(raw);
-    auto* at = reinterpret_cast<std::byte*>(PyBytes_AS_STRING(raw));
-    Status s = qr.try_pop(at);
+    auto [s, out] =
+        pending ? *std::exchange(pending, std::nullopt) : try_pop_bytes();
+    auto* at = reinterpret_cast<std::byte*>(PyBytes_AS_STRING(out.ptr()));
     if (s == Status::would_block) {
       s = block<Status>(
           timeout, what, [&](Timeout slice) { return qr.pop(at, slice); },
@@ -886,14 +946,22 @@ struct PyQueueReader {
   }
 
   int fileno() {
+    InUse in_use(busy);
     auto fd = get().wait_fd();
     if (!fd) raise_error(fd.error());
+    // Settled as PyReader::fileno does.
+    if (!settled && !pending) {
+      settled = true;
+      auto p = try_pop_bytes();
+      if (p.first != Status::would_block) pending = std::move(p);
+    }
     return *fd;
   }
 
   void close() {
     InUse in_use(busy);
     if (!r) return;
+    pending.reset();
     r->close();
     r.reset();
   }
@@ -920,22 +988,34 @@ struct PyRing {
     return h;
   }
 
-  std::unique_ptr<PyConsumer> consumer() {
+  // Through a StreamReader unless `raw` (or the ring is of another kind:
+  // then the raw attach refuses it with the library's message).
+  template <class Raw>
+  void attach_reader(PyReader& h, bool raw, Kind kind) {
+    Segment& seg = get();
+    if (!raw && (seg.kind() == Kind::broadcast) == (kind == Kind::broadcast)) {
+      auto s = StreamReader::attach(seg);
+      if (!s) raise_error(s.error());
+      h.r.emplace<StreamReader>(std::move(s).value());
+      return;
+    }
+    auto c = Raw::attach(seg);
+    if (!c) raise_error(c.error());
+    h.r.emplace<Raw>(std::move(c).value());
+  }
+
+  std::unique_ptr<PyConsumer> consumer(bool raw) {
     auto h = std::make_unique<PyConsumer>();
     h->segment = segment;
-    auto c = Consumer::attach(get());
-    if (!c) raise_error(c.error());
-    h->r.emplace<Consumer>(std::move(c).value());
+    attach_reader<Consumer>(*h, raw, Kind::spsc);
     return h;
   }
 
-  std::unique_ptr<PySubscriber> subscriber() {
+  std::unique_ptr<PySubscriber> subscriber(bool raw) {
     auto h = std::make_unique<PySubscriber>();
     h->segment = segment;
     h->role = "subscriber";
-    auto s = Subscriber::attach(get());
-    if (!s) raise_error(s.error());
-    h->r.emplace<Subscriber>(std::move(s).value());
+    attach_reader<Subscriber>(*h, raw, Kind::broadcast);
     return h;
   }
 
@@ -946,8 +1026,9 @@ struct PyRing {
         writer_factories(std::make_index_sequence<kMaxElement + 1>{});
     ProducerOptions o;
     o.wait_for_consumer = wait_for_consumer;
-    auto h = std::unique_ptr<PyQueueWriter>(
-        new PyQueueWriter{segment, nullptr, ElementFormat(format, n)});
+    auto h = std::make_unique<PyQueueWriter>();
+    h->segment = segment;
+    h->fmt = ElementFormat(format, n);
     auto w = kFactories[n](get(), o);
     if (!w) raise_error(w.error());
     h->w = std::move(w).value();
@@ -959,8 +1040,9 @@ struct PyRing {
     const std::size_t n = element_size_of(get());
     static constexpr auto kFactories =
         reader_factories(std::make_index_sequence<kMaxElement + 1>{});
-    auto h = std::unique_ptr<PyQueueReader>(new PyQueueReader{
-        segment, nullptr, ElementFormat(format, n), false, RemovedWatch{}});
+    auto h = std::make_unique<PyQueueReader>();
+    h->segment = segment;
+    h->fmt = ElementFormat(format, n);
     auto r = kFactories[n](get());
     if (!r) raise_error(r.error());
     h->r = std::move(r).value();
@@ -1107,12 +1189,16 @@ PYBIND11_MODULE(shmring, m) {
       .def("producer", &PyRing::producer, py::kw_only(),
            py::arg("wait_for_consumer") = false,
            "Attach as a producer (a context manager).")
-      .def("consumer", &PyRing::consumer,
+      .def("consumer", &PyRing::consumer, py::kw_only(), py::arg("raw") = false,
            "Attach as the consumer of an spsc or mpsc ring (a context "
-           "manager, iterable).")
-      .def("subscriber", &PyRing::subscriber,
+           "manager, iterable). It follows the tools' stream rules: "
+           "attached after a stream was read to its end, it waits for the "
+           "next producer. raw=True: the library's Consumer, which reports "
+           "that old end of stream again.")
+      .def("subscriber", &PyRing::subscriber, py::kw_only(),
+           py::arg("raw") = false,
            "Attach as one of a broadcast ring's readers (a context manager, "
-           "iterable).")
+           "iterable); stream rules and raw as consumer().")
       .def("queue_writer", &PyRing::queue_writer,
            py::arg("format") = py::none(), py::kw_only(),
            py::arg("wait_for_consumer") = false,

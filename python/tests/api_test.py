@@ -315,6 +315,52 @@ class Surface(RingTest):
             self.assertEqual(c.read(timeout=10), b"last")
             self.assertIsNone(c.read(timeout=10))
 
+    def test_stream_rules_a_consumer_between_streams_waits(self):
+        ring = self.make()
+        first = ring.consumer()
+        with ring.producer() as p:
+            p.write(b"old")
+        self.assertEqual(first.read(), b"old")
+        self.assertIsNone(first.read())  # read to its end
+        first.close()
+        with ring.consumer(raw=True) as raw:
+            self.assertIsNone(raw.read(timeout=0))  # that old end, again
+        c = ring.consumer()
+        self.assertEqual(select.select([c], [], [], 0)[0], [])
+        with self.assertRaises(shmring.WouldBlockError):
+            c.read(timeout=0)
+        with self.assertRaises(shmring.TimedOutError):
+            c.read(timeout=0.1)  # no producer yet
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import shmring, sys\n"
+             "with shmring.open(%d).producer() as p:\n"
+             "    for i in range(100):\n"
+             "        p.write(b'new %%d' %% i)\n" % ring.key])
+        self.assertEqual([bytes(v) for v in c],
+                         [b"new %d" % i for i in range(100)])
+        self.assertEqual(child.wait(timeout=30), 0)
+        c.close()
+
+    def test_stream_rules_a_subscriber_between_streams_waits(self):
+        ring = self.make(kind="broadcast", capacity=4096)
+        with ring.subscriber() as first:
+            with ring.producer() as p:
+                p.write(b"old")
+            self.assertEqual(list(map(bytes, first)), [b"old"])
+        with ring.subscriber(raw=True) as raw:
+            self.assertIsNone(raw.read(timeout=0))  # that old end, again
+        with ring.subscriber() as s:
+            self.assertEqual(select.select([s], [], [], 0)[0], [])
+            with self.assertRaises(shmring.WouldBlockError):
+                s.read(timeout=0)
+            with ring.producer() as p:
+                p.write(b"new")
+            self.assertEqual(select.select([s], [], [], 10)[0], [s])
+            self.assertEqual(s.read(timeout=0), b"new")
+            self.assertIsNone(s.read(timeout=10))
+            self.assertEqual((s.lost_records, s.intact()), (0, True))
+
     def test_numpy_frombuffer_no_copy(self):
         import numpy as np
         ring = self.make()

@@ -80,6 +80,35 @@ class Tools(unittest.TestCase):
         with self.assertRaises(shmring.NotFoundError):
             shmring.open(key)
 
+    def test_fresh_consumer_between_streams_waits_for_the_next(self):
+        # The tools' stream rules: one stream written by shm-produce and
+        # read to its end by shm-consume; a consumer attached after that
+        # waits for the next stream instead of reporting that old end.
+        key = unique_key(12)
+        ring = shmring.open(key, create="exclusive")
+        try:
+            subprocess.run([PRODUCE, "--key", hex(key), "--framing",
+                            "lines"], input=b"old 1\nold 2\n", check=True)
+            old = subprocess.run([CONSUME, "--key", hex(key), "--framing",
+                                  "lines"], capture_output=True, check=True)
+            self.assertEqual(old.stdout, b"old 1\nold 2\n")
+            with ring.consumer() as c:
+                self.assertEqual(select.select([c], [], [], 0)[0], [])
+                with self.assertRaises(shmring.WouldBlockError):
+                    c.read(timeout=0)
+                lines = [b"line %d" % i for i in range(1000)]
+                produce = subprocess.Popen(
+                    [PRODUCE, "--key", hex(key), "--framing", "lines"],
+                    stdin=subprocess.PIPE)
+                produce.stdin.write(b"".join(l + b"\n" for l in lines))
+                produce.stdin.close()
+                self.assertEqual(select.select([c], [], [], 30)[0], [c])
+                self.assertEqual([bytes(v) for v in c], lines)
+                self.assertIsNone(c.read(timeout=0))  # end of stream
+                self.assertEqual(produce.wait(timeout=30), 0)
+        finally:
+            ring.remove()
+
     def test_python_producer_to_shm_consume(self):
         key = unique_key(1)
         ring = shmring.open(key, create="exclusive", capacity=1 << 16)
