@@ -617,8 +617,11 @@ struct PyReader {
   }
 
   int fileno() {
-    InUse in_use(busy);
     check_open();
+    // After the first call only the fd is looked up (select() may ask
+    // while another thread blocks in read()).
+    std::optional<InUse> in_use;
+    if (!settled) in_use.emplace(busy);
     Result<int> fd = std::visit(
         Overloaded{[](std::monostate&) -> Result<int> {
                      return Error{Errc::invalid_argument, "closed"};
@@ -946,7 +949,8 @@ struct PyQueueReader {
   }
 
   int fileno() {
-    InUse in_use(busy);
+    std::optional<InUse> in_use;  // as PyReader::fileno
+    if (!settled) in_use.emplace(busy);
     auto fd = get().wait_fd();
     if (!fd) raise_error(fd.error());
     // Settled as PyReader::fileno does.

@@ -190,6 +190,7 @@ class Surface(RingTest):
         ring = self.make()
         got = []
         with ring.producer() as p, ring.consumer() as c:
+            c.fileno()
             t = threading.Thread(target=lambda: got.append(c.read(timeout=10)))
             t.start()
             # This thread keeps running Python while the reader blocks.
@@ -200,6 +201,8 @@ class Surface(RingTest):
             self.assertGreater(spins, 1000)
             with self.assertRaises(RuntimeError):
                 c.read(timeout=0)  # in use by the reader thread
+            # Its fd is still there for select() (nothing to read yet).
+            self.assertEqual(select.select([c], [], [], 0)[0], [])
             p.write(b"wake")
             t.join(10)
             self.assertFalse(t.is_alive())
