@@ -6,14 +6,26 @@
 // are memoryviews on the ring; they are released (made unusable) when the
 // reservation is committed or the next record is taken, so Python code can
 // never touch ring memory it no longer owns.
+//
+// Kinds: Producer writes spsc, mpsc and broadcast rings; Consumer reads
+// spsc and mpsc rings, Subscriber broadcast rings (both records, both
+// through the same reader below); QueueWriter/QueueReader move the
+// fixed-size elements of slots rings through the C++ QueueWriter<T> /
+// QueueReader<T>, T a byte array of the ring's element size.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>  // std::optional arguments
 
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <variant>
 
 #include "ring/shmring.h"
 #include "ring/version.h"
@@ -31,8 +43,10 @@ constexpr std::chrono::milliseconds kSlice{50};
 // ---- Exceptions: shmring.Error and one subclass per code.
 
 PyObject* g_error = nullptr;
-PyObject* g_status_errors[8] = {};
-PyObject* g_errc_errors[14] = {};
+// One class per Status and per Errc: the arrays are indexed by the enums,
+// whose last values are overrun and system.
+PyObject* g_status_errors[static_cast<int>(Status::overrun) + 1] = {};
+PyObject* g_errc_errors[static_cast<int>(Errc::system) + 1] = {};
 
 [[noreturn]] void raise(PyObject* type, const std::string& message) {
   PyErr_SetString(type, message.c_str());
@@ -98,6 +112,13 @@ void add_exceptions(py::module_& m) {
          "interrupted", "shmring.interrupt() was called.");
   status(Status::corrupt, "CorruptError", nullptr, "corrupt",
          "The segment holds values no correct peer writes.");
+  status(Status::overrun, "OverrunError", nullptr, "overrun",
+         "Subscriber of a drop-slow ring: the producer lapped it; "
+         "lost_records and lost_bytes say how much was lost, the next read "
+         "delivers the oldest intact record.");
+  for (PyObject* e : g_status_errors) {
+    if (e == nullptr) throw std::logic_error("a Status without a class");
+  }
 
   auto errc = [&](Errc e, const char* name, PyObject* builtin,
                   const char* code) {
@@ -122,6 +143,9 @@ void add_exceptions(py::module_& m) {
   errc(Errc::removed, "RemovedError", nullptr, "removed");
   errc(Errc::limit, "LimitError", nullptr, "limit");
   errc(Errc::system, "SystemCallError", PyExc_OSError, "system");
+  for (PyObject* e : g_errc_errors) {
+    if (e == nullptr) throw std::logic_error("an Errc without a class");
+  }
 }
 
 // ---- Helpers.
@@ -145,15 +169,19 @@ Status status_of(const R& r) {
 }
 
 // The blocking half of a call whose try_* answered would_block: with
-// timeout=0 it raises WouldBlockError (`what` names the call); otherwise
-// it runs `attempt(slice)` (the blocking call) without the GIL, slice by
-// slice, until it answers anything but timed_out or the timeout passes;
-// Python's signal handlers run between slices.
-template <class R, class Attempt>
-R block(const std::optional<double>& seconds, const char* what,
-        Attempt attempt) {
+// timeout=0 it runs `idle()` and raises WouldBlockError (`what` names the
+// call); otherwise it runs `attempt(slice)` (the blocking call) without
+// the GIL, slice by slice, until it answers anything but timed_out or the
+// timeout passes; Python's signal handlers and `idle()` run between
+// slices, with the GIL (`idle` may raise).
+template <class R, class Attempt, class Idle>
+R block(const std::optional<double>& seconds, const char* what, Attempt attempt,
+        Idle idle) {
   const Timeout timeout = timeout_of(seconds);
-  if (timeout == Timeout::zero()) raise_status(Status::would_block, what);
+  if (timeout == Timeout::zero()) {
+    idle();
+    raise_status(Status::would_block, what);
+  }
   const auto deadline = Deadline::after(timeout);
   for (;;) {
     const auto left = deadline.left(Clock::now());
@@ -165,9 +193,43 @@ R block(const std::optional<double>& seconds, const char* what,
     }
     if (status_of(r) != Status::timed_out) return r;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    idle();
     if (deadline.passed(Clock::now())) return r;
   }
 }
+
+void no_idle() {}
+
+// A reader that finds nothing looks, at most once per kRemovedCheck,
+// whether its ring was removed while no producer is attached: no producer
+// can attach a removed ring (a new ring under the key is another ring), so
+// nothing more can come, and the reader raises RemovedError instead of
+// waiting for ever. A producer still attached may finish its stream. The
+// tools' rule (shm-consume), with the library's message.
+constexpr std::chrono::milliseconds kRemovedCheck{250};
+
+class RemovedWatch {
+ public:
+  void check(const Segment& segment) {
+    const auto now = Clock::now();
+    if (now < next_) return;
+    next_ = now + kRemovedCheck;
+    if (!segment.removed()) return;
+    const SegmentInfo info = segment.info();
+    for (const SegmentInfo::Producer& p : info.producers) {
+      if (p.alive) return;
+    }
+    raise_error(
+        Error{Errc::removed,
+              std::string(to_string(Errc::removed)) + ": ring " +
+                  hex_key(segment.key()) +
+                  " was removed while no producer was attached, and none can "
+                  "attach a removed ring"});
+  }
+
+ private:
+  Clock::time_point next_{};  // the first look is at once
+};
 
 // A handle is used by one thread at a time; with the GIL released another
 // Python thread could enter. This refuses it instead of corrupting state.
@@ -356,9 +418,10 @@ struct PyProducer {
     }
     Status s = prod.try_write(bytes, type);  // the common case: no GIL dance
     if (s == Status::would_block) {
-      s = block<Status>(timeout, "write", [&](Timeout slice) {
-        return prod.write(bytes, slice, type);
-      });
+      s = block<Status>(
+          timeout, "write",
+          [&](Timeout slice) { return prod.write(bytes, slice, type); },
+          no_idle);
     }
     if (s != Status::ok) raise_status(s, "write");
   }
@@ -372,9 +435,9 @@ struct PyProducer {
     }
     Reservation r = prod.try_reserve(n);
     if (r.status == Status::would_block) {
-      r = block<Reservation>(timeout, "reserve", [&](Timeout slice) {
-        return prod.reserve(n, slice);
-      });
+      r = block<Reservation>(
+          timeout, "reserve",
+          [&](Timeout slice) { return prod.reserve(n, slice); }, no_idle);
     }
     if (!r) raise_status(r.status, "reserve");
     reserved = n;
@@ -410,39 +473,113 @@ struct PyProducer {
   }
 };
 
-struct PyConsumer {
-  std::shared_ptr<Segment> segment;
-  std::optional<Consumer> c;
-  View view;             // the current record from iteration
-  bool holding = false;  // a peeked, unreleased record
-  bool busy = false;
+// A reader of records: Consumer (spsc, mpsc) or Subscriber (broadcast),
+// each either the library's raw handle or a StreamReader over it (the
+// tools' stream rules, ring/stream.h: attached between streams, it waits
+// for the next producer). The Python classes share this.
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 
-  Consumer& get() {
-    if (!c)
+using RecordHandle =
+    std::variant<std::monostate, Consumer, Subscriber, StreamReader>;
+
+// A StreamReader waiting for a producer answers timed_out at once once its
+// first wait has passed (no wake-up reaches a reader when a producer
+// attaches): between such answers the reader sleeps this long, as
+// shm-consume does.
+constexpr std::chrono::milliseconds kProducerPoll{20};
+
+struct PyReader {
+  std::shared_ptr<Segment> segment;
+  RecordHandle r;
+  const char* role = "consumer";  // for messages
+  View view;                      // the current record from iteration
+  bool holding = false;           // a peeked, unreleased record
+  // What the try call of fileno()'s first settling found, not handed out
+  // yet: the next record (or end of stream, overrun ...) for the next read.
+  std::optional<Peeked> pending;
+  bool settled = false;  // fileno() has settled the fd
+  bool busy = false;
+  RemovedWatch removed;
+
+  bool open() const { return !std::holds_alternative<std::monostate>(r); }
+  void check_open() {
+    if (!open()) {
       raise(g_status_errors[static_cast<int>(Status::closed)],
-            "the consumer is closed");
-    return *c;
+            std::string("the ") + role + " is closed");
+    }
+  }
+  // The handle's calls; a closed handle answers closed (the GIL may be
+  // released: no Python here).
+  template <class R, class F>
+  R call(F f) {
+    return std::visit(Overloaded{[](std::monostate&) {
+                                   return R{Status::closed, {}};
+                                 },
+                                 [&](auto& h) { return R(f(h)); }},
+                      r);
+  }
+  void release_handle() {
+    std::visit(Overloaded{[](std::monostate&) {}, [](auto& h) { h.release(); }},
+               r);
+  }
+  // The subscriber, if this reads a broadcast ring.
+  Subscriber* subscriber() {
+    if (auto* s = std::get_if<StreamReader>(&r)) return s->subscriber();
+    return std::get_if<Subscriber>(&r);
   }
 
   void drop(bool force = false) {
     view.retire(force);
     if (holding) {
       holding = false;
-      c->release();
+      release_handle();
     }
+  }
+
+  [[noreturn]] void raise_overrun(const char* what) {
+    Subscriber* s = subscriber();
+    raise(g_status_errors[static_cast<int>(Status::overrun)],
+          std::string(what) + ": " + to_string(Status::overrun) +
+              ": the producer lapped this subscriber; lost so far: " +
+              std::to_string(s ? s->lost_records() : 0) + " records, " +
+              std::to_string(s ? s->lost_bytes() : 0) + " bytes");
+  }
+
+  // One blocking slice (without the GIL).
+  Peeked peek_slice(Timeout slice) {
+    const Peeked p = call<Peeked>([&](auto& h) { return h.peek(slice); });
+    auto* stream = std::get_if<StreamReader>(&r);
+    if (p.status == Status::timed_out && stream != nullptr &&
+        stream->waiting_for_producer()) {
+      std::this_thread::sleep_for(std::min<Timeout>(slice, kProducerPoll));
+    }
+    return p;
   }
 
   // The next record; nullopt at end of stream.
   std::optional<Record> next_record(std::optional<double> timeout,
                                     const char* what) {
-    Consumer& cons = get();
+    check_open();
     drop();
-    Peeked p = cons.try_peek();
+    Peeked p;
+    if (pending) {
+      p = *pending;
+      pending.reset();
+    } else {
+      p = call<Peeked>([](auto& h) { return h.try_peek(); });
+    }
     if (p.status == Status::would_block) {
-      p = block<Peeked>(timeout, what,
-                        [&](Timeout slice) { return cons.peek(slice); });
+      p = block<Peeked>(
+          timeout, what, [&](Timeout slice) { return peek_slice(slice); },
+          [&] { removed.check(*segment); });
     }
     if (p.status == Status::closed) return std::nullopt;
+    if (p.status == Status::overrun) raise_overrun(what);
     if (!p) raise_status(p.status, what);
     holding = true;
     return p.record;
@@ -458,33 +595,379 @@ struct PyConsumer {
 
   py::object read(std::optional<double> timeout) {
     InUse in_use(busy);
-    auto r = next_record(timeout, "read");
-    if (!r) return py::none();
-    py::bytes out(reinterpret_cast<const char*>(r->data), r->size);
-    holding = false;
-    c->release();
-    return out;
+    for (;;) {
+      auto rec = next_record(timeout, "read");
+      if (!rec) return py::none();
+      py::bytes out(reinterpret_cast<const char*>(rec->data), rec->size);
+      // Drop-slow: the copy counts only if the producer did not overwrite
+      // the record while it was copied; a torn one is dropped, and the
+      // next peek reports it as an overrun.
+      Subscriber* s = subscriber();
+      const bool intact = s == nullptr || s->intact();
+      holding = false;
+      release_handle();
+      if (intact) return out;
+    }
   }
 
   void release() {
     InUse in_use(busy);
-    get();
+    check_open();
     drop();
   }
 
   int fileno() {
-    Consumer& cons = get();
-    auto fd = cons.wait_fd();
+    check_open();
+    // After the first call only the fd is looked up (select() may ask
+    // while another thread blocks in read()).
+    std::optional<InUse> in_use;
+    if (!settled) in_use.emplace(busy);
+    Result<int> fd = std::visit(
+        Overloaded{[](std::monostate&) -> Result<int> {
+                     return Error{Errc::invalid_argument, "closed"};
+                   },
+                   [](auto& h) -> Result<int> { return h.wait_fd(); }},
+        r);
     if (!fd) raise_error(fd.error());
+    // The library's fd starts readable; a try call that finds nothing
+    // clears and arms it. One now, so that the fd is readable only when
+    // something is there; what it finds is kept for the next read. Not
+    // while a record is held (a peek would take the one after it).
+    if (!settled && !holding && !pending) {
+      settled = true;
+      Peeked p = call<Peeked>([](auto& h) { return h.try_peek(); });
+      if (p.status != Status::would_block) pending = p;
+    }
     return *fd;
   }
 
   void close() {
     InUse in_use(busy);
-    if (!c) return;
+    if (!open()) return;
+    pending.reset();
     drop(true);
-    c->close();
-    c.reset();
+    // A StreamReader closes its handle when destroyed.
+    std::visit(Overloaded{[](std::monostate&) {},
+                          [](auto& h) {
+                            if constexpr (requires { h.close(); }) h.close();
+                          }},
+               r);
+    r.emplace<std::monostate>();
+  }
+};
+
+struct PyConsumer : PyReader {};
+
+struct PySubscriber : PyReader {
+  Subscriber& get() {
+    check_open();
+    return *subscriber();
+  }
+  bool intact() {
+    InUse in_use(busy);
+    return get().intact();
+  }
+};
+
+// ---- Fixed slots: the C++ QueueWriter<T> / QueueReader<T> with T a byte
+// array of the ring's element size. T's size is a template argument, so
+// there is one instantiation per size the module takes, picked at attach:
+// every size up to 64 bytes, multiples of 8 up to 256 (each one costs
+// compile time).
+
+constexpr std::size_t kMaxElement = 256;
+constexpr bool element_size_supported(std::size_t n) {
+  return (n >= 1 && n <= 64) || (n <= kMaxElement && n % 8 == 0);
+}
+
+template <std::size_t N>
+struct Element {
+  std::byte bytes[N];
+};
+
+struct SlotWriterBase {
+  virtual ~SlotWriterBase() = default;
+  virtual Status try_push(const std::byte* v) = 0;
+  virtual Status push(const std::byte* v, Timeout timeout) = 0;
+  virtual void close() = 0;
+  virtual bool consumer_alive() const = 0;
+};
+
+struct SlotReaderBase {
+  virtual ~SlotReaderBase() = default;
+  virtual Status try_pop(std::byte* out) = 0;
+  virtual Status pop(std::byte* out, Timeout timeout) = 0;
+  virtual void close() = 0;
+  virtual Result<int> wait_fd() = 0;
+  virtual std::uint64_t size_guess() const = 0;
+};
+
+template <std::size_t N>
+class SlotWriterOf final : public SlotWriterBase {
+ public:
+  explicit SlotWriterOf(QueueWriter<Element<N>>&& w) : w_(std::move(w)) {}
+  // Element<N> is bytes (alignment 1): any buffer is one.
+  Status try_push(const std::byte* v) override {
+    return w_.try_push(*reinterpret_cast<const Element<N>*>(v));
+  }
+  Status push(const std::byte* v, Timeout timeout) override {
+    return w_.push(*reinterpret_cast<const Element<N>*>(v), timeout);
+  }
+  void close() override { w_.close(); }
+  bool consumer_alive() const override { return w_.consumer_alive(); }
+
+ private:
+  QueueWriter<Element<N>> w_;
+};
+
+template <std::size_t N>
+class SlotReaderOf final : public SlotReaderBase {
+ public:
+  explicit SlotReaderOf(QueueReader<Element<N>>&& r) : r_(std::move(r)) {}
+  Status try_pop(std::byte* out) override { return copy(r_.try_pop(), out); }
+  Status pop(std::byte* out, Timeout timeout) override {
+    return copy(r_.pop(timeout), out);
+  }
+  void close() override { r_.close(); }
+  Result<int> wait_fd() override { return r_.wait_fd(); }
+  std::uint64_t size_guess() const override { return r_.size_guess(); }
+
+ private:
+  static Status copy(const Popped<Element<N>>& p, std::byte* out) {
+    if (p) std::memcpy(out, p.value.bytes, N);
+    return p.status;
+  }
+  QueueReader<Element<N>> r_;
+};
+
+using WriterFactory =
+    Result<std::unique_ptr<SlotWriterBase>> (*)(Segment&, ProducerOptions);
+using ReaderFactory = Result<std::unique_ptr<SlotReaderBase>> (*)(Segment&);
+
+template <std::size_t N>
+Result<std::unique_ptr<SlotWriterBase>> attach_writer(Segment& segment,
+                                                      ProducerOptions o) {
+  auto w = QueueWriter<Element<N>>::attach(segment, o);
+  if (!w) return w.error();
+  return std::unique_ptr<SlotWriterBase>(
+      std::make_unique<SlotWriterOf<N>>(std::move(w).value()));
+}
+
+template <std::size_t N>
+Result<std::unique_ptr<SlotReaderBase>> attach_reader(Segment& segment) {
+  auto r = QueueReader<Element<N>>::attach(segment);
+  if (!r) return r.error();
+  return std::unique_ptr<SlotReaderBase>(
+      std::make_unique<SlotReaderOf<N>>(std::move(r).value()));
+}
+
+// Indexed by element size; null where unsupported (not instantiated).
+template <std::size_t N>
+constexpr WriterFactory writer_factory() {
+  if constexpr (element_size_supported(N)) {
+    return &attach_writer<N>;
+  } else {
+    return nullptr;
+  }
+}
+template <std::size_t N>
+constexpr ReaderFactory reader_factory() {
+  if constexpr (element_size_supported(N)) {
+    return &attach_reader<N>;
+  } else {
+    return nullptr;
+  }
+}
+template <std::size_t... I>
+constexpr std::array<WriterFactory, sizeof...(I)> writer_factories(
+    std::index_sequence<I...>) {
+  return {writer_factory<I>()...};
+}
+template <std::size_t... I>
+constexpr std::array<ReaderFactory, sizeof...(I)> reader_factories(
+    std::index_sequence<I...>) {
+  return {reader_factory<I>()...};
+}
+
+// The element size of a slots ring this module moves, or WrongKindError.
+std::size_t element_size_of(const Segment& segment) {
+  if (segment.kind() != Kind::slots) {
+    raise_error(Error{Errc::wrong_kind,
+                      std::string("QueueWriter/QueueReader read slots rings; "
+                                  "this is a ") +
+                          kind_name(segment.kind()) +
+                          " ring (Producer, Consumer, Subscriber)"});
+  }
+  const std::size_t n = segment.slot_size();
+  if (!element_size_supported(n)) {
+    raise_error(Error{Errc::wrong_kind,
+                      "this slots ring's elements are " + std::to_string(n) +
+                          " bytes; the Python module moves elements of 1 .. "
+                          "64 bytes and multiples of 8 up to " +
+                          std::to_string(kMaxElement) + " bytes"});
+  }
+  return n;
+}
+
+// An element's codec: bytes as they are, or a struct format's tuple.
+struct ElementFormat {
+  py::object st = py::none();  // struct.Struct, or None: bytes
+  std::size_t size = 0;
+
+  ElementFormat() = default;
+  ElementFormat(const std::optional<std::string>& format, std::size_t n)
+      : size(n) {
+    if (!format) return;
+    st = py::module_::import("struct").attr("Struct")(*format);
+    const auto s = st.attr("size").cast<std::size_t>();
+    if (s != n) {
+      raise(PyExc_ValueError, "format '" + *format + "' packs " +
+                                  std::to_string(s) +
+                                  " bytes; this ring's elements are " +
+                                  std::to_string(n) + " bytes");
+    }
+  }
+
+  // The element's bytes (a bytes-like object of exactly `size` bytes).
+  py::object pack(const py::object& value) const {
+    if (st.is_none()) return value;
+    if (!py::isinstance<py::tuple>(value)) {
+      raise(PyExc_TypeError,
+            "with a format, an element is a tuple of its fields (what "
+            "struct.unpack returns)");
+    }
+    return st.attr("pack")(*value);
+  }
+  py::object unpack(py::bytes raw) const {
+    if (st.is_none()) return raw;
+    return st.attr("unpack")(raw);
+  }
+  py::object format() const {
+    if (st.is_none()) return py::none();
+    return st.attr("format");
+  }
+};
+
+struct PyQueueWriter {
+  std::shared_ptr<Segment> segment;
+  std::unique_ptr<SlotWriterBase> w;
+  ElementFormat fmt;
+  bool busy = false;
+
+  SlotWriterBase& get() {
+    if (!w) {
+      raise(g_status_errors[static_cast<int>(Status::closed)],
+            "the queue writer is closed");
+    }
+    return *w;
+  }
+
+  void push(const py::object& value, std::optional<double> timeout) {
+    InUse in_use(busy);
+    SlotWriterBase& qw = get();
+    const py::object data = fmt.pack(value);
+    Py_buffer buf;
+    if (PyObject_GetBuffer(data.ptr(), &buf, PyBUF_SIMPLE) != 0) {
+      throw py::error_already_set();
+    }
+    struct Release {
+      Py_buffer* b;
+      ~Release() { PyBuffer_Release(b); }
+    } release{&buf};
+    if (static_cast<std::size_t>(buf.len) != fmt.size) {
+      raise(PyExc_ValueError, "push: an element of this ring is " +
+                                  std::to_string(fmt.size) + " bytes, got " +
+                                  std::to_string(buf.len));
+    }
+    const auto* bytes = static_cast<const std::byte*>(buf.buf);
+    Status s = qw.try_push(bytes);
+    if (s == Status::would_block) {
+      s = block<Status>(
+          timeout, "push", [&](Timeout slice) { return qw.push(bytes, slice); },
+          no_idle);
+    }
+    if (s != Status::ok) raise_status(s, "push");
+  }
+
+  void close() {
+    InUse in_use(busy);
+    if (!w) return;
+    w->close();
+    w.reset();
+  }
+};
+
+struct PyQueueReader {
+  std::shared_ptr<Segment> segment;
+  std::unique_ptr<SlotReaderBase> r;
+  ElementFormat fmt;
+  bool busy = false;
+  RemovedWatch removed;
+  // What fileno()'s settling try_pop found (as PyReader::pending).
+  std::optional<std::pair<Status, py::bytes>> pending;
+  bool settled = false;
+
+  SlotReaderBase& get() {
+    if (!r) {
+      raise(g_status_errors[static_cast<int>(Status::closed)],
+            "the queue reader is closed");
+    }
+    return *r;
+  }
+
+  // A try_pop into a new bytes object of the element size.
+  std::pair<Status, py::bytes> try_pop_bytes() {
+    PyObject* raw = PyBytes_FromStringAndSize(nullptr, fmt.size);
+    if (raw == nullptr) throw py::error_already_set();
+    auto out = py::reinterpret_steal<py::bytes>(raw);
+    const Status s =
+        get().try_pop(reinterpret_cast<std::byte*>(PyBytes_AS_STRING(raw)));
+    return {s, std::move(out)};
+  }
+
+  // The next element; None at end of stream.
+  py::object pop(std::optional<double> timeout, const char* what) {
+    InUse in_use(busy);
+    SlotReaderBase& qr = get();
+    auto [s, out] =
+        pending ? *std::exchange(pending, std::nullopt) : try_pop_bytes();
+    auto* at = reinterpret_cast<std::byte*>(PyBytes_AS_STRING(out.ptr()));
+    if (s == Status::would_block) {
+      s = block<Status>(
+          timeout, what, [&](Timeout slice) { return qr.pop(at, slice); },
+          [&] { removed.check(*segment); });
+    }
+    if (s == Status::closed) return py::none();
+    if (s != Status::ok) raise_status(s, what);
+    return fmt.unpack(std::move(out));
+  }
+
+  py::object next() {
+    py::object v = pop(std::nullopt, "next");
+    if (v.is_none()) throw py::stop_iteration();
+    return v;
+  }
+
+  int fileno() {
+    std::optional<InUse> in_use;  // as PyReader::fileno
+    if (!settled) in_use.emplace(busy);
+    auto fd = get().wait_fd();
+    if (!fd) raise_error(fd.error());
+    // Settled as PyReader::fileno does.
+    if (!settled && !pending) {
+      settled = true;
+      auto p = try_pop_bytes();
+      if (p.first != Status::would_block) pending = std::move(p);
+    }
+    return *fd;
+  }
+
+  void close() {
+    InUse in_use(busy);
+    if (!r) return;
+    pending.reset();
+    r->close();
+    r.reset();
   }
 };
 
@@ -509,12 +992,64 @@ struct PyRing {
     return h;
   }
 
-  std::unique_ptr<PyConsumer> consumer() {
+  // Through a StreamReader unless `raw` (or the ring is of another kind:
+  // then the raw attach refuses it with the library's message).
+  template <class Raw>
+  void attach_reader(PyReader& h, bool raw, Kind kind) {
+    Segment& seg = get();
+    if (!raw && (seg.kind() == Kind::broadcast) == (kind == Kind::broadcast)) {
+      auto s = StreamReader::attach(seg);
+      if (!s) raise_error(s.error());
+      h.r.emplace<StreamReader>(std::move(s).value());
+      return;
+    }
+    auto c = Raw::attach(seg);
+    if (!c) raise_error(c.error());
+    h.r.emplace<Raw>(std::move(c).value());
+  }
+
+  std::unique_ptr<PyConsumer> consumer(bool raw) {
     auto h = std::make_unique<PyConsumer>();
     h->segment = segment;
-    auto c = Consumer::attach(get());
-    if (!c) raise_error(c.error());
-    h->c.emplace(std::move(c).value());
+    attach_reader<Consumer>(*h, raw, Kind::spsc);
+    return h;
+  }
+
+  std::unique_ptr<PySubscriber> subscriber(bool raw) {
+    auto h = std::make_unique<PySubscriber>();
+    h->segment = segment;
+    h->role = "subscriber";
+    attach_reader<Subscriber>(*h, raw, Kind::broadcast);
+    return h;
+  }
+
+  std::unique_ptr<PyQueueWriter> queue_writer(
+      const std::optional<std::string>& format, bool wait_for_consumer) {
+    const std::size_t n = element_size_of(get());
+    static constexpr auto kFactories =
+        writer_factories(std::make_index_sequence<kMaxElement + 1>{});
+    ProducerOptions o;
+    o.wait_for_consumer = wait_for_consumer;
+    auto h = std::make_unique<PyQueueWriter>();
+    h->segment = segment;
+    h->fmt = ElementFormat(format, n);
+    auto w = kFactories[n](get(), o);
+    if (!w) raise_error(w.error());
+    h->w = std::move(w).value();
+    return h;
+  }
+
+  std::unique_ptr<PyQueueReader> queue_reader(
+      const std::optional<std::string>& format) {
+    const std::size_t n = element_size_of(get());
+    static constexpr auto kFactories =
+        reader_factories(std::make_index_sequence<kMaxElement + 1>{});
+    auto h = std::make_unique<PyQueueReader>();
+    h->segment = segment;
+    h->fmt = ElementFormat(format, n);
+    auto r = kFactories[n](get());
+    if (!r) raise_error(r.error());
+    h->r = std::move(r).value();
     return h;
   }
 
@@ -524,27 +1059,50 @@ struct PyRing {
   }
 };
 
-std::unique_ptr<PyRing> open_ring(const py::object& key, py::object create,
-                                  const std::optional<std::string>& kind,
-                                  std::uint64_t capacity,
-                                  const std::string& wait, unsigned mode,
-                                  std::uint32_t max_producers,
-                                  const py::object& proj) {
+std::unique_ptr<PyRing> open_ring(
+    const py::object& key, py::object create,
+    const std::optional<std::string>& kind, std::uint64_t capacity,
+    const std::string& wait, unsigned mode, std::uint32_t max_producers,
+    const py::object& proj, const py::object& slot_size,
+    std::uint32_t max_consumers, const std::string& overrun) {
   const key_t k = key_of(key, proj);
   RingOptions o;
   o.capacity = capacity;
   o.mode = mode;
   o.max_producers = max_producers;
+  o.max_consumers = max_consumers;
   std::optional<Kind> expect;
   if (kind) {
     if (*kind == "spsc") {
       o.kind = Kind::spsc;
     } else if (*kind == "mpsc") {
       o.kind = Kind::mpsc;
+    } else if (*kind == "broadcast") {
+      o.kind = Kind::broadcast;
+    } else if (*kind == "slots") {
+      o.kind = Kind::slots;
     } else {
-      raise(PyExc_ValueError, "kind must be 'spsc', 'mpsc' or None");
+      raise(PyExc_ValueError,
+            "kind must be 'spsc', 'mpsc', 'broadcast', 'slots' or None");
     }
     expect = o.kind;
+  }
+  if (!slot_size.is_none()) {
+    // An element size in bytes, or a struct format whose size it is.
+    if (py::isinstance<py::str>(slot_size)) {
+      o.slot_size = py::module_::import("struct")
+                        .attr("calcsize")(slot_size)
+                        .cast<std::uint32_t>();
+    } else {
+      o.slot_size = slot_size.cast<std::uint32_t>();
+    }
+  }
+  if (overrun == "wait") {
+    o.overrun = Overrun::wait;
+  } else if (overrun == "drop-slow") {
+    o.overrun = Overrun::drop_slow;
+  } else {
+    raise(PyExc_ValueError, "overrun must be 'wait' or 'drop-slow'");
   }
   if (wait == "futex") {
     o.wait = WaitStrategy::futex;
@@ -567,34 +1125,32 @@ std::unique_ptr<PyRing> open_ring(const py::object& key, py::object create,
     seg.emplace(Segment::attach(k, expect));
   }
   if (!*seg) raise_error(seg->error());
-  if ((*seg)->kind() == Kind::slots) {
-    // Fixed-size elements have no record framing to hand out.
-    raise_error(Error{Errc::wrong_kind,
-                      "this is a slots ring (fixed-size elements of " +
-                          std::to_string((*seg)->slot_size()) +
-                          " bytes for C++ QueueWriter/QueueReader<T>); the "
-                          "Python module moves records and opens spsc and "
-                          "mpsc rings only"});
-  }
-  if ((*seg)->overrun() == Overrun::drop_slow) {
-    // Its producer overwrites records while they are read; a memoryview
-    // cannot be checked for that, so the module would hand out torn data.
-    raise_error(Error{Errc::wrong_kind,
-                      "this is a drop-slow broadcast ring (its producer "
-                      "overwrites records a slow consumer may be reading); "
-                      "the Python module cannot check a record for that and "
-                      "opens spsc and mpsc rings only: read it with "
-                      "shm-consume"});
-  }
-  if ((*seg)->kind() == Kind::broadcast) {
-    raise_error(Error{Errc::wrong_kind,
-                      "this is a broadcast ring; the Python module opens "
-                      "spsc and mpsc rings only: read it with shm-consume "
-                      "(or C++ Subscriber)"});
-  }
   auto ring = std::make_unique<PyRing>();
   ring->segment = std::make_shared<Segment>(std::move(*seg).value());
   return ring;
+}
+
+// The calls Consumer and Subscriber share.
+template <class T>
+void bind_reader(py::class_<T>& c) {
+  c.def("__iter__", [](py::object self) { return self; })
+      .def("__next__", &T::next)
+      .def("read", &T::read, py::arg("timeout") = py::none(),
+           "The next record as bytes; None at end of stream. timeout=0 "
+           "raises WouldBlockError when the ring is empty.")
+      .def("release", &T::release,
+           "Give the current record back to producers (its memoryview "
+           "becomes unusable); iteration does it for you.")
+      .def("fileno", &T::fileno,
+           "A file descriptor readable while a record (or end of stream) "
+           "waits: for select, selectors, asyncio's add_reader. Drain with "
+           "read(timeout=0) until WouldBlockError.")
+      .def("close", &T::close)
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__", [](T& c, py::args) {
+        c.close();
+        return false;
+      });
 }
 
 }  // namespace
@@ -604,20 +1160,57 @@ PYBIND11_MODULE(shmring, m) {
   using namespace shmring::python;
   using shmring::python::PyConsumer;
   using shmring::python::PyProducer;
+  using shmring::python::PyQueueReader;
+  using shmring::python::PyQueueWriter;
   using shmring::python::PyRing;
+  using shmring::python::PySubscriber;
   m.doc() =
       "shmring: a lock-free ring of records in a System V shared-memory "
       "segment. See docs/python.md.";
   m.attr("__version__") = SHMRING_VERSION;  // ring/version.h
   add_exceptions(m);
   if (PyType_Ready(&g_ring_memory_type) < 0) throw py::error_already_set();
+  // The pure-Python submodules (shmring.aio) are files in a shmring/
+  // directory. Installed by pip, this module is that package's __init__;
+  // built alone (Bazel, CMake) it is a single file, made a package here
+  // whose submodules are found in the shmring/ directories on sys.path
+  // (the import system sets __path__ afterwards only if none is set).
+  {
+    py::module_ os_path = py::module_::import("os.path");
+    py::list path;
+    for (py::handle dir : py::module_::import("sys").attr("path")) {
+      if (!py::isinstance<py::str>(dir)) continue;
+      py::object sub =
+          os_path.attr("abspath")(os_path.attr("join")(dir, "shmring"));
+      if (os_path.attr("isdir")(sub).cast<bool>() && !path.contains(sub)) {
+        path.append(sub);
+      }
+    }
+    m.attr("__path__") = path;
+  }
 
   py::class_<PyRing>(m, "Ring", "A ring; open() makes one.")
       .def("producer", &PyRing::producer, py::kw_only(),
            py::arg("wait_for_consumer") = false,
            "Attach as a producer (a context manager).")
-      .def("consumer", &PyRing::consumer,
-           "Attach as the consumer (a context manager, iterable).")
+      .def("consumer", &PyRing::consumer, py::kw_only(), py::arg("raw") = false,
+           "Attach as the consumer of an spsc or mpsc ring (a context "
+           "manager, iterable). It follows the tools' stream rules: "
+           "attached after a stream was read to its end, it waits for the "
+           "next producer. raw=True: the library's Consumer, which reports "
+           "that old end of stream again.")
+      .def("subscriber", &PyRing::subscriber, py::kw_only(),
+           py::arg("raw") = false,
+           "Attach as one of a broadcast ring's readers (a context manager, "
+           "iterable); stream rules and raw as consumer().")
+      .def("queue_writer", &PyRing::queue_writer,
+           py::arg("format") = py::none(), py::kw_only(),
+           py::arg("wait_for_consumer") = false,
+           "Attach as the writer of a slots ring; elements are bytes, or "
+           "tuples packed with a struct format of the ring's element size.")
+      .def("queue_reader", &PyRing::queue_reader,
+           py::arg("format") = py::none(),
+           "Attach as the reader of a slots ring (elements as queue_writer).")
       .def("remove", &PyRing::remove,
            "Mark the segment for removal (IPC_RMID); it disappears when the "
            "last process detaches.")
@@ -642,6 +1235,20 @@ PYBIND11_MODULE(shmring, m) {
           [](PyRing& r) {
             return shmring::max_record_size(r.get().capacity());
           })
+      .def_property_readonly(
+          "slot_size", [](PyRing& r) { return r.get().slot_size(); },
+          "A slots ring's element size in bytes; 0 for other kinds.")
+      .def_property_readonly(
+          "max_consumers", [](PyRing& r) { return r.get().max_consumers(); },
+          "A broadcast ring's subscriber limit; 0 for other kinds.")
+      .def_property_readonly(
+          "overrun",
+          [](PyRing& r) {
+            return r.get().overrun() == shmring::Overrun::drop_slow
+                       ? "drop-slow"
+                       : "wait";
+          },
+          "A broadcast ring's policy, 'wait' or 'drop-slow'.")
       .def("__repr__", [](PyRing& r) {
         if (!r.segment) return std::string("<shmring.Ring closed>");
         char key[16];
@@ -680,37 +1287,118 @@ PYBIND11_MODULE(shmring, m) {
         return p.get().consumer_alive();
       });
 
-  py::class_<PyConsumer>(m, "Consumer",
-                         "Reads records; iterating yields read-only "
-                         "memoryviews valid until the next one.")
-      .def("__iter__", [](py::object self) { return self; })
-      .def("__next__", &PyConsumer::next)
-      .def("read", &PyConsumer::read, py::arg("timeout") = py::none(),
-           "The next record as bytes; None at end of stream. timeout=0 "
-           "raises WouldBlockError when the ring is empty.")
-      .def("release", &PyConsumer::release,
-           "Give the current record back to producers (its memoryview "
-           "becomes unusable); iteration does it for you.")
-      .def("fileno", &PyConsumer::fileno,
-           "A file descriptor readable while a record (or end of stream) "
-           "waits: for select, selectors, asyncio's add_reader. Drain with "
-           "read(timeout=0) until WouldBlockError.")
-      .def("close", &PyConsumer::close)
+  py::class_<PyConsumer> consumer(
+      m, "Consumer",
+      "Reads the records of an spsc or mpsc ring; iterating yields "
+      "read-only memoryviews valid until the next one.");
+  bind_reader(consumer);
+
+  py::class_<PySubscriber> subscriber(
+      m, "Subscriber",
+      "One of the readers of a broadcast ring: it sees every record "
+      "committed after it attached. Iterating yields read-only memoryviews "
+      "valid until the next one.");
+  bind_reader(subscriber);
+  subscriber
+      .def("intact", &PySubscriber::intact,
+           "Drop-slow rings: True if the records read since the last "
+           "intact() (or release) were not overwritten while they were "
+           "read; False: they were torn, are dropped and count as lost "
+           "(the next read raises OverrunError). Call it after reading a "
+           "memoryview and before using what was read. Always True on a "
+           "wait ring.")
+      .def_property_readonly(
+          "lost_records",
+          [](PySubscriber& s) { return s.get().lost_records(); },
+          "Records the producer committed that this subscriber never "
+          "delivered (drop-slow; 0 on a wait ring).")
+      .def_property_readonly(
+          "lost_bytes", [](PySubscriber& s) { return s.get().lost_bytes(); },
+          "Their payload bytes.")
+      .def_property_readonly(
+          "cursor", [](PySubscriber& s) { return s.get().cursor(); },
+          "The cursor this subscriber holds (0 .. max_consumers - 1).");
+
+  py::class_<PyQueueWriter>(m, "QueueWriter",
+                            "Writes the fixed-size elements of a slots ring "
+                            "(C++ QueueWriter<T>).")
+      .def("push", &PyQueueWriter::push, py::arg("value"),
+           py::arg("timeout") = py::none(),
+           "Append one element: bytes of the ring's element size, or with a "
+           "format the tuple struct.pack takes. Blocks while the ring is "
+           "full (timeout in seconds; None: for ever; 0: never).")
+      .def(
+          "try_push",
+          [](PyQueueWriter& w, const py::object& value) { w.push(value, 0.0); },
+          py::arg("value"),
+          "push(value, timeout=0): WouldBlockError if the ring is full.")
+      .def("close", &PyQueueWriter::close,
+           "Detach; the reader then sees end of stream once it has read "
+           "all.")
       .def("__enter__", [](py::object self) { return self; })
-      .def("__exit__", [](PyConsumer& c, py::args) {
-        c.close();
-        return false;
+      .def("__exit__",
+           [](PyQueueWriter& w, py::args) {
+             w.close();
+             return false;
+           })
+      .def_property_readonly("element_size",
+                             [](PyQueueWriter& w) { return w.fmt.size; })
+      .def_property_readonly("format",
+                             [](PyQueueWriter& w) { return w.fmt.format(); })
+      .def_property_readonly("consumer_alive", [](PyQueueWriter& w) {
+        return w.get().consumer_alive();
       });
+
+  py::class_<PyQueueReader>(m, "QueueReader",
+                            "Reads the fixed-size elements of a slots ring "
+                            "(C++ QueueReader<T>); iterating yields them "
+                            "until end of stream.")
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", &PyQueueReader::next)
+      .def(
+          "pop",
+          [](PyQueueReader& r, std::optional<double> timeout) {
+            return r.pop(timeout, "pop");
+          },
+          py::arg("timeout") = py::none(),
+          "The next element (bytes, or with a format the tuple "
+          "struct.unpack gives); None at end of stream. timeout=0 raises "
+          "WouldBlockError when the ring is empty.")
+      .def(
+          "try_pop", [](PyQueueReader& r) { return r.pop(0.0, "try_pop"); },
+          "pop(timeout=0): WouldBlockError if the ring is empty.")
+      .def("fileno", &PyQueueReader::fileno,
+           "A file descriptor readable while an element (or end of stream) "
+           "waits, as Consumer.fileno().")
+      .def("close", &PyQueueReader::close)
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__",
+           [](PyQueueReader& r, py::args) {
+             r.close();
+             return false;
+           })
+      .def_property_readonly("element_size",
+                             [](PyQueueReader& r) { return r.fmt.size; })
+      .def_property_readonly("format",
+                             [](PyQueueReader& r) { return r.fmt.format(); })
+      .def_property_readonly(
+          "size_guess", [](PyQueueReader& r) { return r.get().size_guess(); },
+          "Bytes of elements not yet read: a guess while the writer runs.");
 
   m.def("open", &open_ring, py::arg("key"), py::kw_only(),
         py::arg("create") = false, py::arg("kind") = py::none(),
         py::arg("capacity") = std::uint64_t{1} << 20, py::arg("wait") = "futex",
         py::arg("mode") = 0600, py::arg("max_producers") = 0,
-        py::arg("proj") = "S",
+        py::arg("proj") = "S", py::arg("slot_size") = py::none(),
+        py::arg("max_consumers") = 0, py::arg("overrun") = "wait",
         "Open the ring under a SysV key (int) or ftok(path, proj) (str or "
         "os.PathLike). create: False attaches, True attaches or creates, "
         "'exclusive' creates or raises ExistsError. kind: 'spsc', 'mpsc', "
-        "or None (any on attach, spsc on create).");
+        "'broadcast', 'slots', or None (any on attach, spsc on create). "
+        "slots: slot_size, the element size in bytes or a struct format. "
+        "broadcast: max_consumers (0: the most) and overrun, 'wait' (for "
+        "the slowest subscriber) or 'drop-slow' (never wait; a lapped "
+        "subscriber loses records).");
   m.def(
       "remove",
       [](const py::object& key, const py::object& proj) {

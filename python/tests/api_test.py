@@ -190,6 +190,7 @@ class Surface(RingTest):
         ring = self.make()
         got = []
         with ring.producer() as p, ring.consumer() as c:
+            c.fileno()
             t = threading.Thread(target=lambda: got.append(c.read(timeout=10)))
             t.start()
             # This thread keeps running Python while the reader blocks.
@@ -200,6 +201,8 @@ class Surface(RingTest):
             self.assertGreater(spins, 1000)
             with self.assertRaises(RuntimeError):
                 c.read(timeout=0)  # in use by the reader thread
+            # Its fd is still there for select() (nothing to read yet).
+            self.assertEqual(select.select([c], [], [], 0)[0], [])
             p.write(b"wake")
             t.join(10)
             self.assertFalse(t.is_alive())
@@ -264,6 +267,102 @@ class Surface(RingTest):
             with self.assertRaises(shmring.PeerDeadError):
                 c.read(timeout=10)  # the dead producer is noticed
             child.stdout.close()
+
+    def test_removed_ring_ends_a_read(self):
+        # No producer can attach a removed ring: a reader waiting on one
+        # raises RemovedError (as the tools say) instead of waiting on.
+        ring = self.make()
+        with ring.consumer() as c:
+            with self.assertRaises(shmring.WouldBlockError):
+                c.read(timeout=0)
+            ring.remove()
+            with self.assertRaises(shmring.RemovedError) as cm:
+                c.read(timeout=30)
+            self.assertIn("ring removed while in use: by `shm-ring rm`, "
+                          "IPC_RMID, or systemd RemoveIPC",
+                          str(cm.exception))
+
+    def test_removed_ring_ends_an_iteration_in_another_process(self):
+        ring = self.make()
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import shmring, sys\n"
+             "c = shmring.open(%d).consumer()\n"
+             "print('ready', flush=True)\n"
+             "try:\n"
+             "    for record in c:\n"
+             "        sys.exit(3)\n"
+             "except shmring.RemovedError as e:\n"
+             "    print(e.code, flush=True)\n"
+             "    sys.exit(7)\n" % ring.key],
+            stdout=subprocess.PIPE, text=True)
+        self.assertEqual(child.stdout.readline(), "ready\n")
+        shmring.remove(ring.key)  # while it waits, or just before
+        try:
+            out, _ = child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            self.fail("the consumer still waits on a removed ring")
+        self.assertEqual((child.returncode, out), (7, "removed\n"))
+
+    def test_removed_ring_with_a_producer_attached_finishes_its_stream(self):
+        ring = self.make()
+        with ring.consumer() as c:
+            p = ring.producer()
+            ring.remove()
+            with self.assertRaises(shmring.TimedOutError):
+                c.read(timeout=0.6)  # a live producer may still write
+            p.write(b"last")
+            p.close()
+            self.assertEqual(c.read(timeout=10), b"last")
+            self.assertIsNone(c.read(timeout=10))
+
+    def test_stream_rules_a_consumer_between_streams_waits(self):
+        ring = self.make()
+        first = ring.consumer()
+        with ring.producer() as p:
+            p.write(b"old")
+        self.assertEqual(first.read(), b"old")
+        self.assertIsNone(first.read())  # read to its end
+        first.close()
+        with ring.consumer(raw=True) as raw:
+            self.assertIsNone(raw.read(timeout=0))  # that old end, again
+        c = ring.consumer()
+        self.assertEqual(select.select([c], [], [], 0)[0], [])
+        with self.assertRaises(shmring.WouldBlockError):
+            c.read(timeout=0)
+        with self.assertRaises(shmring.TimedOutError):
+            c.read(timeout=0.1)  # no producer yet
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import shmring, sys\n"
+             "with shmring.open(%d).producer() as p:\n"
+             "    for i in range(100):\n"
+             "        p.write(b'new %%d' %% i)\n" % ring.key])
+        self.assertEqual([bytes(v) for v in c],
+                         [b"new %d" % i for i in range(100)])
+        self.assertEqual(child.wait(timeout=30), 0)
+        c.close()
+
+    def test_stream_rules_a_subscriber_between_streams_waits(self):
+        ring = self.make(kind="broadcast", capacity=4096)
+        with ring.subscriber() as first:
+            with ring.producer() as p:
+                p.write(b"old")
+            self.assertEqual(list(map(bytes, first)), [b"old"])
+        with ring.subscriber(raw=True) as raw:
+            self.assertIsNone(raw.read(timeout=0))  # that old end, again
+        with ring.subscriber() as s:
+            self.assertEqual(select.select([s], [], [], 0)[0], [])
+            with self.assertRaises(shmring.WouldBlockError):
+                s.read(timeout=0)
+            with ring.producer() as p:
+                p.write(b"new")
+            self.assertEqual(select.select([s], [], [], 10)[0], [s])
+            self.assertEqual(s.read(timeout=0), b"new")
+            self.assertIsNone(s.read(timeout=10))
+            self.assertEqual((s.lost_records, s.intact()), (0, True))
 
     def test_numpy_frombuffer_no_copy(self):
         import numpy as np

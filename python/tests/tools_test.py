@@ -1,7 +1,7 @@
 """The Python module next to the tools: a Python producer read by
 shm-consume byte-exact, and shm-produce --framing lines read by a Python
 consumer that waits in select(). A slots ring and a drop-slow broadcast
-ring (made by shm-ring) are refused by open() with WrongKindError.
+ring made by shm-ring, used from Python.
 Usage: tools_test.py SHM_PRODUCE SHM_CONSUME SHM_RING
 """
 import hashlib
@@ -27,33 +27,87 @@ def unique_key(n):
 
 
 class Tools(unittest.TestCase):
-    def test_slots_ring_is_refused(self):
+    def test_slots_ring_made_by_shm_ring(self):
         key = unique_key(9)
         subprocess.run([SHM_RING, "create", "--key", hex(key), "--kind",
-                        "slots", "--slot-size", "8", "--capacity", "4K"],
+                        "slots", "--slot-size", "12", "--capacity", "4K"],
                        check=True, stdout=subprocess.DEVNULL)
         try:
-            with self.assertRaises(shmring.WrongKindError) as cm:
-                shmring.open(key)
-            self.assertIn("slots ring", str(cm.exception))
-            self.assertEqual(cm.exception.code, "wrong_kind")
+            ring = shmring.open(key)
+            self.assertEqual((ring.kind, ring.slot_size), ("slots", 12))
+            with ring.queue_writer("<iq") as w:
+                w.push((-1, 1 << 40))
+            with ring.queue_reader("<iq") as r:
+                self.assertEqual(list(r), [(-1, 1 << 40)])
         finally:
             shmring.remove(key)
 
-    def test_drop_slow_ring_is_refused(self):
-        # Its records may be overwritten while a memoryview is read: the
-        # module refuses the ring rather than hand out torn records.
+    def test_drop_slow_ring_made_by_shm_ring(self):
         key = unique_key(10)
         subprocess.run([SHM_RING, "create", "--key", hex(key), "--kind",
                         "broadcast", "--overrun", "drop-slow",
                         "--capacity", "4K"],
                        check=True, stdout=subprocess.DEVNULL)
         try:
-            with self.assertRaises(shmring.WrongKindError) as cm:
-                shmring.open(key)
-            self.assertIn("drop-slow broadcast ring", str(cm.exception))
+            ring = shmring.open(key)
+            self.assertEqual((ring.kind, ring.overrun),
+                             ("broadcast", "drop-slow"))
+            with ring.subscriber() as s:
+                produce = subprocess.run(
+                    [PRODUCE, "--key", hex(key), "--framing", "lines"],
+                    input=b"".join(b"%d\n" % i for i in range(10)),
+                    check=True)
+                self.assertEqual(produce.returncode, 0)
+                self.assertEqual([bytes(v) for v in s],
+                                 [b"%d" % i for i in range(10)])
+                self.assertEqual(s.lost_records, 0)
         finally:
             shmring.remove(key)
+
+    def test_shm_ring_rm_ends_a_waiting_consumer(self):
+        key = unique_key(11)
+        ring = shmring.open(key, create="exclusive")
+        with ring.consumer() as c:
+            with self.assertRaises(shmring.WouldBlockError):
+                c.read(timeout=0)
+            subprocess.run([SHM_RING, "rm", "--key", hex(key)], check=True,
+                           stdout=subprocess.DEVNULL)
+            with self.assertRaises(shmring.RemovedError) as cm:
+                next(c)
+            self.assertIn("ring removed while in use: by `shm-ring rm`, "
+                          "IPC_RMID, or systemd RemoveIPC",
+                          str(cm.exception))
+        with self.assertRaises(shmring.NotFoundError):
+            shmring.open(key)
+
+    def test_fresh_consumer_between_streams_waits_for_the_next(self):
+        # The tools' stream rules: one stream written by shm-produce and
+        # read to its end by shm-consume; a consumer attached after that
+        # waits for the next stream instead of reporting that old end.
+        key = unique_key(12)
+        ring = shmring.open(key, create="exclusive")
+        try:
+            subprocess.run([PRODUCE, "--key", hex(key), "--framing",
+                            "lines"], input=b"old 1\nold 2\n", check=True)
+            old = subprocess.run([CONSUME, "--key", hex(key), "--framing",
+                                  "lines"], capture_output=True, check=True)
+            self.assertEqual(old.stdout, b"old 1\nold 2\n")
+            with ring.consumer() as c:
+                self.assertEqual(select.select([c], [], [], 0)[0], [])
+                with self.assertRaises(shmring.WouldBlockError):
+                    c.read(timeout=0)
+                lines = [b"line %d" % i for i in range(1000)]
+                produce = subprocess.Popen(
+                    [PRODUCE, "--key", hex(key), "--framing", "lines"],
+                    stdin=subprocess.PIPE)
+                produce.stdin.write(b"".join(l + b"\n" for l in lines))
+                produce.stdin.close()
+                self.assertEqual(select.select([c], [], [], 30)[0], [c])
+                self.assertEqual([bytes(v) for v in c], lines)
+                self.assertIsNone(c.read(timeout=0))  # end of stream
+                self.assertEqual(produce.wait(timeout=30), 0)
+        finally:
+            ring.remove()
 
     def test_python_producer_to_shm_consume(self):
         key = unique_key(1)
