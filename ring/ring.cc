@@ -421,15 +421,21 @@ std::uint64_t RecordReader::size_guess() const {
   return t - head_ <= capacity_ ? t - head_ : 0;
 }
 
+std::uint64_t RecordReader::next_header() const {
+  // Everything peeked and nothing released (an MPSC ring can be full to
+  // the byte): the word at read_ is our own oldest record's header.
+  if (read_ - head_ == capacity_) return 0;
+  // seq_cst: data_ready re-check; pairs with the header store in
+  // Producer::publish or commit_deferred_slow (WaitPoint::publish).
+  return header_at(data_, read_ & mask_).load(std::memory_order_seq_cst);
+}
+
 Peeked RecordReader::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
   if (lossy_) return try_peek_lossy();  // broadcast_lossy.cc
   for (;;) {
     const std::uint64_t off = read_ & mask_;
-    // seq_cst: data_ready re-check; pairs with the header store in
-    // Producer::publish or commit_deferred_slow (WaitPoint::publish).
-    const std::uint64_t word =
-        header_at(data_, off).load(std::memory_order_seq_cst);
+    const std::uint64_t word = next_header();
     if (word == 0) {
       // Nothing committed here. MPSC: a claim whose header is not written
       // yet if the tail is past us (reclaimed if its claimer died).

@@ -419,12 +419,9 @@ Status ConsumerRole::how_stream_ended() {
 Status RecordReader::end_status() {
   if (const Status s = producers_gone(); s != Status::ok) return s;
   // Every producer has left: what each committed before it left is in
-  // the ring. seq_cst (both): pair with the slot-freeing CAS in
-  // ProducerRole::leave (or the reaper's).
-  if (layout::header_at(data_, read_ & mask_).load(std::memory_order_seq_cst) !=
-      0) {
-    return Status::ok;  // more to read
-  }
+  // the ring. seq_cst (next_header, and the tail below): pair with the
+  // slot-freeing CAS in ProducerRole::leave (or the reaper's).
+  if (next_header() != 0) return Status::ok;  // more to read
   if (mpsc_) {
     // A claim below the tail with no header: its dead claimer's, reclaimed
     // by the caller (reclaim_unwritten_claim).

@@ -211,6 +211,8 @@ class RecordReader : public ConsumerRole {
   void leave_cursor();
   Peeked try_peek_slow();  // try_peek_scan() + the wait fd's arming
   Peeked try_peek_scan();
+  // The word at read_ (seq_cst), 0 if nothing can be there.
+  std::uint64_t next_header() const;
   Status end_status();
   bool stalled_long_enough(std::uint64_t pos);
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
