@@ -46,6 +46,7 @@ Producer::Producer(Segment& segment, const Grant& grant,
   cached_head_ = cb_->head.load(std::memory_order_acquire);
   // acquire: pairs with the previous producer's tail store (Producer::publish)
   tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
+  if (!mpsc_) resume_after_predecessor();
   if (segment.kind() == Kind::broadcast) {
     fan_ = std::make_unique<detail::FanOut>(
         detail::FanOut{.bb = detail::broadcast_block(segment),
@@ -55,13 +56,40 @@ Producer::Producer(Segment& segment, const Grant& grant,
     // No cursor scanned yet: the ring counts as full until the first
     // rescan (broadcast_min) finds the registered subscribers.
     cached_head_ = tail_ - capacity_;
-    if (fan_->lossy) init_lossy();
+    if (fan_->lossy) {
+      wake_on_tail_ = true;
+      init_lossy();
+    }
   }
   // SPSC: we are the only writer of tail, so a garbage pair is a peer's
   // scribble, refused by every reserve (corrupt). MPSC: other producers
   // move tail and the consumer head between our two loads, so the pair
   // proves nothing; reserve_mpsc() judges a consistent snapshot instead.
   broken_ = !mpsc_ && !layout::positions_sane(cached_head_, tail_, capacity_);
+}
+
+// A predecessor killed between the release of a batch's first header and
+// its tail store (publish()) left committed records past the tail: walk
+// them to the 0 word every publish() leaves after its batch
+// (docs/design/ordering.md#one-line-per-record). A word that is no record
+// header ends the walk; the positions check in the constructor judges what
+// is left.
+void Producer::resume_after_predecessor() {
+  std::uint64_t walked = 0;
+  for (;;) {
+    const std::uint64_t off = tail_ & mask_;
+    // acquire: pairs with the header store in the predecessor's publish().
+    const std::uint64_t word =
+        header_at(data_, off).load(std::memory_order_acquire);
+    const Header h = layout::decode(word);
+    if (word == 0 || h.busy || h.span < layout::kHeaderSize ||
+        off + h.span > capacity_ || walked + h.span > capacity_) {
+      break;
+    }
+    walked += h.span;
+    tail_ += h.span;
+  }
+  published_ = tail_;
 }
 
 Producer::Producer(Producer&&) noexcept = default;
@@ -131,7 +159,8 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
     pad = capacity_ - off;
     gap = align_gap(0, align);
   }
-  const std::uint64_t need = pad + gap + span;
+  // The record, its padding and the 0 word after it (publish()).
+  const std::uint64_t need = pad + gap + span + layout::kHeaderSize;
   if (fan_ && fan_->lossy) {
     // drop-slow: never wait; announce the overwrite first (broadcast_lossy.cc).
     lossy_overwrite(tail_ + need);
@@ -152,17 +181,11 @@ Reservation Producer::reserve_spsc(std::size_t size, std::size_t align) {
     }
   }
   if (pad != 0) {
-    // relaxed: published by the tail store in Producer::publish.
-    header_at(data_, off)
-        .store(layout::padding_word(static_cast<std::uint32_t>(pad)),
-               std::memory_order_relaxed);
+    put_header(tail_, layout::padding_word(static_cast<std::uint32_t>(pad)));
     tail_ += pad;
   }
   if (gap != 0) {
-    // relaxed: published by the tail store in Producer::publish.
-    header_at(data_, tail_ & mask_)
-        .store(layout::padding_word(static_cast<std::uint32_t>(gap)),
-               std::memory_order_relaxed);
+    put_header(tail_, layout::padding_word(static_cast<std::uint32_t>(gap)));
     tail_ += gap;
   }
   reserved_pos_ = tail_;
@@ -303,9 +326,7 @@ void Producer::commit_deferred_slow(std::size_t used, std::uint16_t type) {
       layout::encode(span, static_cast<std::uint32_t>(used), type, 0);
   reserved_ = false;
   if (!mpsc_) {
-    // relaxed: published by the tail store in Producer::publish.
-    header_at(data_, reserved_pos_ & mask_)
-        .store(word, std::memory_order_relaxed);
+    put_header(reserved_pos_, word);
     tail_ = reserved_pos_ + span;
     return;
   }
@@ -400,39 +421,47 @@ std::uint64_t RecordReader::size_guess() const {
   return t - head_ <= capacity_ ? t - head_ : 0;
 }
 
+std::uint64_t RecordReader::next_header() const {
+  // Everything peeked and nothing released (an MPSC ring can be full to
+  // the byte): the word at read_ is our own oldest record's header.
+  if (read_ - head_ == capacity_) return 0;
+  // seq_cst: data_ready re-check; pairs with the header store in
+  // Producer::publish or commit_deferred_slow (WaitPoint::publish).
+  return header_at(data_, read_ & mask_).load(std::memory_order_seq_cst);
+}
+
 Peeked RecordReader::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
   if (lossy_) return try_peek_lossy();  // broadcast_lossy.cc
   for (;;) {
-    if (read_ == cached_tail_) {
-      // seq_cst: data_ready re-check; pairs with Producer::publish,
-      // reserve_mpsc Validated before it is cached: a rejected tail must not be
-      // trusted by the next call either.
-      const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
-      if (!layout::positions_sane(head_, t, capacity_) ||
-          t - head_ < read_ - head_) {
-        corrupt_at_ = read_ & mask_;
-        return {Status::corrupt, {}};
-      }
-      cached_tail_ = t;
-      if (read_ == cached_tail_) {
-        const Status s = end_status();
-        if (s != Status::ok) return {s, {}};
-      }
-    }
     const std::uint64_t off = read_ & mask_;
-    // seq_cst: data_ready re-check; pairs with commit_deferred_slow's store.
-    const std::uint64_t word =
-        header_at(data_, off).load(std::memory_order_seq_cst);
-    if (word == 0 && mpsc_) {
-      if (reclaim_unwritten_claim(read_)) continue;
-      return {Status::would_block, {}};
+    const std::uint64_t word = next_header();
+    if (word == 0) {
+      // Nothing committed here. MPSC: a claim whose header is not written
+      // yet if the tail is past us (reclaimed if its claimer died).
+      if (mpsc_) {
+        // seq_cst: pairs with the tail CAS in Producer::reserve_mpsc.
+        const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
+        if (!layout::positions_sane(head_, t, capacity_) ||
+            t - head_ < read_ - head_) {
+          corrupt_at_ = off;
+          return {Status::corrupt, {}};
+        }
+        cached_tail_ = t;
+        if (t != read_) {
+          if (reclaim_unwritten_claim(read_)) continue;
+          return {Status::would_block, {}};
+        }
+      }
+      const Status s = end_status();
+      if (s == Status::ok) continue;  // committed meanwhile
+      return {s, {}};
     }
     const Header h = layout::decode(word);
-    // Every value from the segment is untrusted: bounds before use
-    // (positions modulo 2^64: cached_tail_ - read_ is what is left).
+    // Every value from the segment is untrusted: bounds before use (a
+    // record ends within the ring, and within a ring of our head).
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
-        h.span > cached_tail_ - read_ ||
+        h.span > capacity_ - (read_ - head_) ||
         (!h.padding && h.span > layout::max_span(capacity_)) ||
         (h.busy && !mpsc_)) {
       corrupt_at_ = off;

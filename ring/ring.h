@@ -100,6 +100,9 @@ class Producer : public detail::ProducerRole {
   Reservation reserve_spsc(std::size_t size, std::size_t align);
   Reservation reserve_mpsc(std::size_t size, std::size_t align);
   inline void publish();
+  // SPSC and broadcast: a header at `pos` of the batch being built.
+  inline void put_header(std::uint64_t pos, std::uint64_t word);
+  void resume_after_predecessor();
   Status blocked_status();
   // Broadcast rings (ring/broadcast.cc): the minimum registered cursor (the
   // space rule), reaping dead subscribers, the full-ring check.
@@ -121,8 +124,13 @@ class Producer : public detail::ProducerRole {
   // One past the largest payload the record fast path takes.
   std::uint64_t record_limit_;
   bool mpsc_;
-  std::uint64_t tail_ = 0;         // SPSC: local claim position
-  std::uint64_t published_ = 0;    // SPSC: last tail made visible
+  // SPSC and broadcast: the next record's position; the batch not yet
+  // published is [published_, tail_). The header at published_ is held in
+  // first_word_ (memory keeps its 0 until publish()).
+  std::uint64_t tail_ = 0;
+  std::uint64_t published_ = 0;
+  std::uint64_t first_word_ = 0;
+  bool wake_on_tail_ = false;      // drop-slow broadcast: readers sleep on tail
   std::uint64_t cached_head_ = 0;  // consumer position as last seen
                                    // (broadcast: the minimum cursor)
   std::uint64_t reserved_pos_ = 0;
@@ -159,7 +167,9 @@ inline Reservation Producer::try_reserve(std::size_t size) {
   if (!mpsc_ && !reserved_ && !closed_ && !broken_ && size < record_limit_) {
     const std::uint64_t span = layout::span_for(size);
     const std::uint64_t off = tail_ & mask_;
-    if (off + span <= capacity_ && tail_ + span - cached_head_ <= capacity_) {
+    // The record and the 0 word after it (publish()) must fit.
+    if (off + span <= capacity_ &&
+        tail_ + span + layout::kHeaderSize - cached_head_ <= capacity_) {
       reserved_pos_ = tail_;
       reserved_span_ = static_cast<std::uint32_t>(span);
       reserved_size_ = size;
@@ -170,14 +180,20 @@ inline Reservation Producer::try_reserve(std::size_t size) {
   return try_reserve_slow(size);
 }
 
+inline void Producer::put_header(std::uint64_t pos, std::uint64_t word) {
+  if (pos == published_) {
+    first_word_ = word;  // stored last, by publish()
+    return;
+  }
+  // relaxed: published by the release store of the first header in publish().
+  layout::header_at(data_, pos & mask_).store(word, std::memory_order_relaxed);
+}
+
 inline void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
   if (!mpsc_ && reserved_ && used <= reserved_size_) {
     const auto span = static_cast<std::uint32_t>(layout::span_for(used));
-    // relaxed: published by the tail store in publish().
-    std::atomic_ref<std::uint64_t>(
-        *reinterpret_cast<std::uint64_t*>(data_ + (reserved_pos_ & mask_)))
-        .store(layout::encode(span, static_cast<std::uint32_t>(used), type, 0),
-               std::memory_order_relaxed);
+    put_header(reserved_pos_,
+               layout::encode(span, static_cast<std::uint32_t>(used), type, 0));
     tail_ = reserved_pos_ + span;
     reserved_ = false;
     return;
@@ -185,10 +201,31 @@ inline void Producer::commit_deferred(std::size_t used, std::uint16_t type) {
   commit_deferred_slow(used, type);
 }
 
+// SPSC and broadcast (docs/design/ordering.md#one-line-per-record): the
+// word after the batch becomes 0, then the batch's first header is stored
+// with release, so a reader polling headers sees the whole batch or none
+// of it and stops at the 0; the tail follows for new producers, drop-slow
+// subscribers and introspection.
 inline void Producer::publish() {
   if (tail_ == published_) return;
+  const std::uint64_t first = published_;
   published_ = tail_;
-  // release: pairs with the tail load in RecordReader::try_peek_scan;
+  // relaxed: ordered before the release store of the first header below.
+  layout::header_at(data_, tail_ & mask_).store(0, std::memory_order_relaxed);
+  if (!wake_on_tail_) {
+    // release: pairs with the header load in RecordReader::try_peek(_scan);
+    // WaitPoint::publish.
+    data_ready_.publish(layout::header_at(data_, first & mask_), first_word_);
+    // release: pairs with the tail load in the Producer ctor (a successor),
+    // join_cursor; introspection.
+    cb_->tail.store(tail_, std::memory_order_release);
+    return;
+  }
+  // drop-slow subscribers read up to the tail and sleep on it.
+  // release: pairs with the header load in RecordReader::try_peek_lossy.
+  layout::header_at(data_, first & mask_)
+      .store(first_word_, std::memory_order_release);
+  // release: pairs with the tail load in RecordReader::try_peek_lossy;
   // WaitPoint::publish.
   data_ready_.publish(cb_->tail, tail_);
 }

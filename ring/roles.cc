@@ -418,16 +418,22 @@ Status ConsumerRole::how_stream_ended() {
 
 Status RecordReader::end_status() {
   if (const Status s = producers_gone(); s != Status::ok) return s;
-  // seq_cst: pairs with the slot-freeing CAS in ProducerRole::leave.
-  // Validated before it is cached (see try_peek()).
-  const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
-  if (!layout::positions_sane(head_, t, capacity_) ||
-      t - head_ < read_ - head_) {
-    corrupt_at_ = read_ & mask_;
-    return Status::corrupt;
+  // Every producer has left: what each committed before it left is in
+  // the ring. seq_cst (next_header, and the tail below): pair with the
+  // slot-freeing CAS in ProducerRole::leave (or the reaper's).
+  if (next_header() != 0) return Status::ok;  // more to read
+  if (mpsc_) {
+    // A claim below the tail with no header: its dead claimer's, reclaimed
+    // by the caller (reclaim_unwritten_claim).
+    const std::uint64_t t = cb_->tail.load(std::memory_order_seq_cst);
+    if (!layout::positions_sane(head_, t, capacity_) ||
+        t - head_ < read_ - head_) {
+      corrupt_at_ = read_ & mask_;
+      return Status::corrupt;
+    }
+    cached_tail_ = t;
+    if (t != read_) return Status::ok;
   }
-  cached_tail_ = t;
-  if (cached_tail_ != read_) return Status::ok;  // more to read
   return how_stream_ended();
 }
 

@@ -239,7 +239,8 @@ TEST_CASE("broadcast: every consumer gets every record, in order, in place",
 TEST_CASE("broadcast: the slowest consumer bounds the space, across wraps",
           "[broadcast]") {
   constexpr std::uint64_t kCap = 4096;
-  constexpr std::uint64_t kPerRing = kCap / kFixedSpan;  // 64 records
+  // 63 records: 8 bytes stay for the 0 word after the last one.
+  constexpr std::uint64_t kPerRing = (kCap - layout::kHeaderSize) / kFixedSpan;
   // Start near 2^64 as well: positions are compared modulo 2^64.
   const std::uint64_t start = GENERATE(0ULL, 0ULL - 5 * kCap);
   ScopedRing ring(broadcast_options(kCap, 2));
@@ -299,7 +300,7 @@ TEST_CASE("broadcast: consumers attach and detach mid-stream", "[broadcast]") {
   // b stops reading; the ring fills up to b's cursor.
   std::uint64_t seq = 20;
   while (write_fixed(p, seq) == Status::ok) ++seq;
-  CHECK(seq - 20 == kCap / kFixedSpan);
+  CHECK(seq - 20 == (kCap - layout::kHeaderSize) / kFixedSpan);
   for (std::uint64_t s = 20; s < seq; ++s) REQUIRE(read_fixed(a, s));
   CHECK(p.try_reserve(kFixed).status == Status::would_block);
   // b leaves with records unread: it no longer holds the producer.
@@ -375,7 +376,8 @@ TEST_CASE("broadcast: a scribbled cursor never makes the producer overrun",
                                honest - 100 * kCap};
   pos.store(bad[kind]);
   while (write_fixed(p, seq) == Status::ok) ++seq;
-  CHECK(seq == kCap / kFixedSpan);  // the ring, from b's honest position
+  // The ring from b's honest position, but the 0 word after the last.
+  CHECK(seq == (kCap - layout::kHeaderSize) / kFixedSpan);
   CHECK(p.try_reserve(kFixed).status == Status::would_block);
   pos.store(honest);
   for (std::uint64_t s = 8; s < seq; ++s) REQUIRE(read_fixed(a, s));

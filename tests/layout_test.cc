@@ -27,7 +27,7 @@ TEST_CASE("control block offsets are the documented ones") {
         offsetof(ControlBlock, head) / 128);
   CHECK(offsetof(ControlBlock, data_ready) - offsetof(ControlBlock, tail) >=
         128);
-  CHECK(layout::kLayoutVersion == 2);
+  CHECK(layout::kLayoutVersion == 3);
   CHECK(offsetof(ControlBlock, data_ready) % 128 == 0);
   CHECK(offsetof(ControlBlock, space_ready) % 128 == 0);
   CHECK(alignof(ControlBlock) == 128);
@@ -50,8 +50,7 @@ TEST_CASE("control block offsets are the documented ones") {
 TEST_CASE("registration stamps sit in what layout v2 reserved") {
   // Slot::pid_ns and Cursor::pid_ns (the PID namespace stamp of each
   // registration) took a reserved word and padding: every other offset and
-  // size stays, and so does the version.
-  CHECK(layout::kLayoutVersion == 2);
+  // size stays.
   CHECK(sizeof(layout::Slot) == 32);
   CHECK(offsetof(layout::Slot, intent) == 16);
   CHECK(offsetof(layout::Slot, pid_ns) == 24);

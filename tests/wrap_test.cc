@@ -47,7 +47,8 @@ class Model {
     const std::uint64_t span = span_for(size);
     const std::uint64_t off = tail_ % cap_;
     const std::uint64_t pad = off + span > cap_ ? cap_ - off : 0;
-    if (tail_ + pad + span - head_ > cap_) {
+    // The record, its padding and the 0 word the producer keeps after it.
+    if (tail_ + pad + span + kHeader - head_ > cap_) {
       published_ = tail_;  // a full ring publishes deferred records
       return Status::would_block;
     }
@@ -340,8 +341,8 @@ TEST_CASE("the ring is full at exactly the right fill, from every position") {
     const std::uint64_t used = h.tail() - h.head();
     const std::uint64_t off = h.tail() % cap;
     const std::uint64_t pad = off + span_for(size) > cap ? cap - off : 0;
-    CHECK(used + pad + span_for(size) > cap);
-    CHECK(used + 2 * span_for(size) > cap);  // padding < span
+    CHECK(used + pad + span_for(size) + kHeader > cap);
+    CHECK(used + 2 * span_for(size) + kHeader > cap);  // padding < span
     CHECK(count >= 1);
     // Release one record: exactly the model's answer for one more.
     h.read_one();
@@ -357,14 +358,20 @@ TEST_CASE("the ring is full at exactly the right fill, from every position") {
 }
 
 TEST_CASE("hand-computed fills") {
-  SECTION("256 bytes from 0: sixteen 8-byte records") {
+  SECTION("256 bytes from 0: fifteen 8-byte records and an empty one") {
+    // 8 bytes always stay for the 0 word after the last record.
     Harness h(256, 0);
-    for (int i = 0; i < 16; ++i) REQUIRE(h.write(8) == Status::ok);
+    for (int i = 0; i < 15; ++i) REQUIRE(h.write(8) == Status::ok);
     CHECK(h.write(8) == Status::would_block);
+    CHECK(h.write(0) == Status::ok);  // span 8: 240..247, 0 word at 248
+    CHECK(h.tail() == 248);
     CHECK(h.write(0) == Status::would_block);
-    CHECK(h.tail() == 256);
     h.read_one();
-    CHECK(h.write(8) == Status::ok);  // the freed 16 bytes at offset 0
+    // 8 bytes to the end: padding 8, then the record at 0 with its 0 word
+    // needs 16 + 8 of the 16 bytes freed there.
+    CHECK(h.write(8) == Status::would_block);
+    CHECK(h.write(0) == Status::ok);  // 248..255, 0 word at offset 0
+    CHECK(h.write(0) == Status::ok);  // 0..7, 0 word at 8
     CHECK(h.write(0) == Status::would_block);
   }
   SECTION("256 bytes from 248: padding of 8, then fifteen records") {
@@ -376,22 +383,21 @@ TEST_CASE("hand-computed fills") {
     for (int i = 0; i < 14; ++i) REQUIRE(h.write(8) == Status::ok);
     CHECK(h.tail() == 256 + 15 * 16);
     CHECK(h.write(8) == Status::would_block);
-    // Bytes 240..247 are still free (248..255 hold the unreleased padding):
-    // a zero-length record (span 8) fits, and then nothing does.
-    CHECK(h.write(0) == Status::ok);
+    // Bytes 240..247 are free but keep the 0 word (248..255 hold the
+    // unreleased padding): not even a zero-length record fits.
     CHECK(h.write(0) == Status::would_block);
   }
-  SECTION("256 bytes: thirty-two zero-length records") {
+  SECTION("256 bytes: thirty-one zero-length records") {
     Harness h(256, 1ULL << 32);
-    for (int i = 0; i < 32; ++i) REQUIRE(h.write(0) == Status::ok);
+    for (int i = 0; i < 31; ++i) REQUIRE(h.write(0) == Status::ok);
     CHECK(h.write(0) == Status::would_block);
-    for (int i = 0; i < 32; ++i) {
+    for (int i = 0; i < 31; ++i) {
       auto r = h.peek();
       REQUIRE(r);
       CHECK(r->size == 0);
     }
     h.release();
-    CHECK(h.head() == (1ULL << 32) + 256);
+    CHECK(h.head() == (1ULL << 32) + 248);
   }
   SECTION("a max record after a half-ring padding") {
     // 4096-byte ring at offset 2056: the largest record (span 2048) does
@@ -482,8 +488,11 @@ TEST_CASE("trimmed commit delivers the used bytes and returns the rest") {
   for (const std::size_t used : {std::size_t{0}, std::size_t{1}, std::size_t{8},
                                  std::size_t{9}, std::size_t{2039}}) {
     CAPTURE(used);
+    bool outstanding = false;
     for (int i = 0; i < 6; ++i) {
-      REQUIRE(h.reserve(h.max_size()) == Status::ok);
+      // The largest record, 16 bytes less beside an outstanding one (its
+      // span and the 0 word after the new one).
+      REQUIRE(h.reserve(h.max_size() - (outstanding ? 16 : 0)) == Status::ok);
       const std::uint64_t at = h.model().reserved_pos();
       h.commit(used, 3);
       // Only span_for(used) bytes were claimed (the harness also checks the
@@ -493,7 +502,8 @@ TEST_CASE("trimmed commit delivers the used bytes and returns the rest") {
       REQUIRE(r);
       CHECK(r->size == used);
       // Keep a small record outstanding across the next reservation.
-      if (i % 2 == 1 || used > 100) h.release();
+      outstanding = i % 2 == 0 && used <= 100;
+      if (!outstanding) h.release();
     }
     h.release();
   }

@@ -220,6 +220,8 @@ class RecordReader : public ConsumerRole {
   void leave_cursor();
   Peeked try_peek_slow();  // try_peek_scan() + the wait fd's arming
   Peeked try_peek_scan();
+  // The word at read_ (seq_cst), 0 if nothing can be there.
+  std::uint64_t next_header() const;
   Status end_status();
   bool stalled_long_enough(std::uint64_t pos);
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
@@ -236,9 +238,11 @@ class RecordReader : public ConsumerRole {
   std::uint64_t capacity_;
   std::uint64_t max_span_;
   bool mpsc_;
-  std::uint64_t head_ = 0;         // released position (published)
-  std::uint64_t read_ = 0;         // after the last peeked record
-  std::uint64_t cached_tail_ = 0;  // producers' tail as last seen
+  std::uint64_t head_ = 0;  // released position (published)
+  std::uint64_t read_ = 0;  // after the last peeked record
+  // The producers' tail as last seen (MPSC, drop-slow broadcast; the
+  // other kinds read headers only: a 0 word ends what is committed).
+  std::uint64_t cached_tail_ = 0;
   std::uint64_t stalled_pos_ = ~0ULL;
   Clock::time_point stalled_since_{};
   // Where release() publishes head_: ControlBlock::head, or on a
@@ -359,18 +363,22 @@ extern std::atomic<ClaimHook> claim_hook;
 // every other case (wrap, full, MPSC, errors) goes out of line.
 
 inline Peeked RecordReader::try_peek() {
-  if (read_ != cached_tail_ && !closed_) {
+  if (!closed_) {
     const std::uint64_t off = read_ & mask_;
-    // acquire: pairs with Producer::publish (SPSC), commit_deferred_slow (MPSC)
+    // acquire: pairs with the header store in Producer::publish (SPSC,
+    // broadcast) or commit_deferred_slow (MPSC).
     const std::uint64_t word =
-        std::atomic_ref<std::uint64_t>(
-            *reinterpret_cast<std::uint64_t*>(data_ + off))
-            .load(std::memory_order_acquire);
+        layout::header_at(data_, off).load(std::memory_order_acquire);
     const layout::Header h = layout::decode(word);
-    // The same bounds as the slow path; anything unusual goes there.
+    // Where a record may end: the ring a producer may have filled past our
+    // released position; a drop-slow subscriber reads up to the tail.
+    const std::uint64_t room =
+        lossy_ ? cached_tail_ - read_ : capacity_ - (read_ - head_);
+    // The same bounds as the slow path; anything unusual goes there (a 0
+    // word, nothing committed yet, fails the first).
     if ((word & (layout::kBusy | layout::kPadding)) == 0 &&
         h.span >= layout::kHeaderSize && h.span <= max_span_ &&
-        off + h.span <= capacity_ && h.span <= cached_tail_ - read_) {
+        off + h.span <= capacity_ && h.span <= room) {
       read_ += h.span;
       return {Status::ok,
               {data_ + off + layout::kHeaderSize, h.length, h.type}};

@@ -14,10 +14,15 @@
 // holder keeps it at 1 with SEM_UNDO, so the kernel releases it when the
 // holder exits, however it exits. That is the liveness proof (liveness.h).
 //
-// Record rings (spsc, mpsc): a record is an 8-byte RecordHeader followed by
-// its payload, padded to a multiple of 8 bytes (its "span"). Records never
-// straddle the end of the ring: a producer that would straddle writes a
-// padding record to the end and starts its record at offset 0.
+// Record rings (spsc, mpsc, broadcast): a record is an 8-byte header
+// followed by its payload, padded to a multiple of 8 bytes (its "span").
+// Records never straddle the end of the ring: a producer that would
+// straddle writes a padding record to the end and starts its record at
+// offset 0. Readers find records by their headers, not by the tail: the
+// word after the last committed record is 0 (spsc and broadcast: the
+// producer writes that 0 before it publishes; mpsc: the consumer zeroes
+// what it releases), so a header is the one line a record moves
+// (docs/design/ordering.md#one-line-per-record).
 //
 // Fixed-slot rings (Kind::slots): the data ring is an array of
 // slot_count(capacity, slot_size) elements of `slot_size` bytes each, no
@@ -36,7 +41,7 @@ namespace shmring {
 namespace layout {
 
 inline constexpr std::uint64_t kMagic = 0x474e495252484d53ULL;  // "SHMRRING" LE
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr std::size_t kLine = 128;  // two 64-byte lines: defeats the
                                            // adjacent-line prefetcher pairing
 inline constexpr std::size_t kMaxProducers = 64;
@@ -155,8 +160,10 @@ struct ControlBlock {
   std::uint8_t pad1[kLine - 16];
 
   // ---- line 2: written by producers only.
-  // Position one past the last claimed byte. SPSC: everything before it is
-  // committed. MPSC: claimed by a CAS; every claim below it has a header
+  // Position one past the last claimed byte. SPSC, broadcast: everything
+  // before it is committed; stored after each batch's headers, so records
+  // of a producer killed in between may lie past it (the next producer
+  // walks them). MPSC: claimed by a CAS; every claim below it has a header
   // (0 while its claimer has not written it yet, busy, or committed).
   alignas(kLine) std::atomic<std::uint64_t> tail;
   std::uint8_t pad2[kLine - 8];

@@ -77,7 +77,7 @@ wait_attached "$K1" 2
 expect_exit 0 "" "$SHMRING" info --key "$K1" --json
 expect_json "$TMP/stdout" 'j["consumer"]["pid"], j["consumer"]["alive"]' "($consumer, True)"
 expect_json "$TMP/stdout" '[(p["pid"], p["alive"]) for p in j["producers"]]' "[($producer, True)]"
-expect_json "$TMP/stdout" 'j["attachments"], j["state"], j["stale"], j["version"]' "(2, 'active', False, 2)"
+expect_json "$TMP/stdout" 'j["attachments"], j["state"], j["stale"], j["version"]' "(2, 'active', False, 3)"
 expect_json "$TMP/stdout" 'j["semaphores_present"], j["semid"] >= 0' "(True, True)"
 expect_json "$TMP/stdout" 'j["creator"]["alive"], j["owner"], j["mode"]' "(False, '$(id -un)', '0640')"
 expect_json "$TMP/stdout" 'j["hugepages"], j["handshake"] in ("membarrier", "fallback")' "(False, True)"

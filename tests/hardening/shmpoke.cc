@@ -5,7 +5,9 @@
 //
 //   shmpoke set KEY FIELD VALUE    FIELD: magic version kind capacity
 //                                  segment_size state pid_namespace head
-//                                  tail release_to sem_id
+//                                  tail release_to sem_id, or header0: the
+//                                  word at data offset 0 of an spsc or
+//                                  mpsc ring (its first record's header)
 //   shmpoke get KEY FIELD
 //   shmpoke chown KEY UID MODE     (shmctl IPC_SET; MODE octal)
 //
@@ -45,6 +47,7 @@ const Field kFields[] = {
     {"tail", offsetof(ControlBlock, tail), 8},
     {"release_to", offsetof(ControlBlock, release_to), 8},
     {"sem_id", offsetof(ControlBlock, sem_id), 4},
+    {"header0", shmring::layout::kDataOffset, 8},
 };
 
 int usage() {
@@ -69,7 +72,8 @@ int main(int argc, char** argv) {
   const key_t key = static_cast<key_t>(std::strtoul(argv[2], nullptr, 0));
   const int id = ::shmget(key, 0, 0);
   if (id < 0) {
-    std::fprintf(stderr, "shmpoke: shmget(%s): %s\n", argv[2], std::strerror(errno));
+    std::fprintf(stderr, "shmpoke: shmget(%s): %s\n", argv[2],
+                 std::strerror(errno));
     return 1;
   }
   if (cmd == "chown") {
@@ -77,7 +81,8 @@ int main(int argc, char** argv) {
     struct shmid_ds ds {};
     if (::shmctl(id, IPC_STAT, &ds) != 0) return 1;
     ds.shm_perm.uid = static_cast<uid_t>(std::strtoul(argv[3], nullptr, 0));
-    ds.shm_perm.mode = static_cast<unsigned short>(std::strtoul(argv[4], nullptr, 8));
+    ds.shm_perm.mode =
+        static_cast<unsigned short>(std::strtoul(argv[4], nullptr, 8));
     if (::shmctl(id, IPC_SET, &ds) != 0) {
       std::fprintf(stderr, "shmpoke: IPC_SET: %s\n", std::strerror(errno));
       return 1;
@@ -85,8 +90,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   const Field* f = find_field(argv[3]);
-  if (f == nullptr || (cmd == "set" && argc != 5) || (cmd == "get" && argc != 4) ||
-      (cmd != "set" && cmd != "get")) {
+  if (f == nullptr || (cmd == "set" && argc != 5) ||
+      (cmd == "get" && argc != 4) || (cmd != "set" && cmd != "get")) {
     return usage();
   }
   void* base = ::shmat(id, nullptr, 0);

@@ -179,13 +179,12 @@ expect_job 0 "$consumer" "first consumer"
 expect_exit 0 "" "$SHMRING" rm --key "$KEY"
 
 # -------------------------------------------------------- corrupt: 10
-# A peer scribbles the tail: the consumer stops with exit 10 and the offset,
-# it does not read garbage or hang.
+# A peer scribbles a record header (span 0, type 5): the consumer stops
+# with exit 10 and the offset, it does not read garbage or hang.
 expect_exit 0 "" "$SHMRING" create --key "$KEY" --capacity 4K
 echo "one record" | "$PRODUCE" --key "$KEY" --wait-consumer --timeout 10 || fail "producer"
-tail=$("$POKE" get "$KEY" tail)
-"$POKE" set "$KEY" tail $((tail + 3))
-expect_exit 10 "ring $KEY is corrupt at offset" "$CONSUME" --key "$KEY" --timeout 5
+"$POKE" set "$KEY" header0 $((5 << 35))
+expect_exit 10 "ring $KEY is corrupt at offset 0" "$CONSUME" --key "$KEY" --timeout 5
 expect_exit 0 "" "$SHMRING" rm --key "$KEY"
 # The same for an MPSC producer writing at a scribbled tail.
 expect_exit 0 "" "$SHMRING" create --key "$KEY" --capacity 4K --kind mpsc
