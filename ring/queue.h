@@ -17,7 +17,6 @@
 //   Popped<Tick> got = r->pop();                // got.value if ok
 #pragma once
 
-#include <cstring>
 #include <type_traits>
 
 #include "ring/internal/handles.h"  // SlotWriter, SlotReader: the fast paths
@@ -54,11 +53,7 @@ class QueueWriter {
   // Inline: a cached-head compare, a sizeof(T) copy and the release store
   // of tail (no RMW, no fence). would_block when full; closed, corrupt.
   [[nodiscard]] Status try_push(const T& v) {
-    const detail::SlotRef s = w_.try_claim();
-    if (s.status != Status::ok) return s.status;
-    std::memcpy(s.at, &v, sizeof(T));
-    w_.publish();
-    return Status::ok;
+    return w_.try_write(&v, sizeof(T));
   }
 
   // Blocks while the ring is full (spin, then sleep): ok, timed_out,
@@ -103,11 +98,7 @@ class QueueReader {
   // (end of stream), corrupt.
   [[nodiscard]] Popped<T> try_pop() {
     Popped<T> out;
-    const detail::SlotRef s = r_.try_get();
-    out.status = s.status;
-    if (s.status != Status::ok) return out;
-    std::memcpy(&out.value, s.at, sizeof(T));
-    r_.release();
+    out.status = r_.try_read(&out.value, sizeof(T));
     return out;
   }
 
