@@ -20,7 +20,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstring>
 #include <span>
 #include <type_traits>
 
@@ -45,11 +44,7 @@ namespace detail {
 // QueueReader<T> (size = sizeof(T), a constant the inlined copy folds in)
 // and ByteQueueWriter / ByteQueueReader (the ring's element size).
 inline Status try_push_element(SlotWriter& w, const void* v, std::size_t size) {
-  const SlotRef s = w.try_claim();
-  if (s.status != Status::ok) return s.status;
-  std::memcpy(s.at, v, size);
-  w.publish();
-  return Status::ok;
+  return w.try_write(v, size);
 }
 
 inline Status push_element(SlotWriter& w, const void* v, std::size_t size,
@@ -65,11 +60,7 @@ inline Status push_element(SlotWriter& w, const void* v, std::size_t size,
 }
 
 inline Status try_pop_element(SlotReader& r, void* out, std::size_t size) {
-  const SlotRef s = r.try_get();
-  if (s.status != Status::ok) return s.status;
-  std::memcpy(out, s.at, size);
-  r.release();
-  return Status::ok;
+  return r.try_read(out, size);
 }
 
 inline Status pop_element(SlotReader& r, void* out, std::size_t size,

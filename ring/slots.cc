@@ -141,6 +141,7 @@ SlotReader::SlotReader(Segment& segment, ProcessToken token)
   // acquire: pairs with the previous reader's head store (SlotReader::release)
   head_ = tail_ = cb_->head.load(std::memory_order_acquire);
   slots_.seek(head_);
+  room_ = slots_.count;
 }
 
 SlotRef SlotReader::scan() {
@@ -186,6 +187,7 @@ Status SlotReader::wait(Timeout timeout) {
 void SlotReader::close() {
   const bool ours = begin_close();
   tail_ = head_;  // the fast path now fails: closed
+  room_ = 0;      // and so does its reload
   if (ours) leave();
 }
 

@@ -475,5 +475,39 @@ TEST_CASE("slots: ByteQueueWriter/Reader take the ring's element size") {
   CHECK(no_reader.error().code == Errc::wrong_kind);
 }
 
+TEST_CASE("slots: a corrupt head is refused by a writer that saw it full") {
+  ScopedRing ring(slots(256, 8));
+  Segment& seg = ring.segment();
+  auto w = writer<std::uint64_t>(seg);
+  const std::uint64_t n = seg.slot_count();
+  for (std::uint64_t i = 0; i < n; ++i) REQUIRE(w.try_push(i) == Status::ok);
+  REQUIRE(w.try_push(0) == Status::would_block);
+  // A peer scribbles a head ahead of the tail: "free" by any count, but no
+  // correct ring has it.
+  shmring::detail::control(seg)->head.store(n + 3);
+  CHECK(w.try_push(0) == Status::corrupt);
+  CHECK(w.push(0, 1ms) == Status::corrupt);
+}
+
+TEST_CASE("slots: a closed reader reads nothing, though elements wait") {
+  ScopedRing ring(slots(256, 8));
+  Segment& seg = ring.segment();
+  auto w = writer<std::uint64_t>(seg);
+  auto r = reader<std::uint64_t>(seg);
+  REQUIRE(w.try_push(1) == Status::ok);
+  REQUIRE(r.try_pop().status == Status::ok);
+  // The reader's copy of tail now says empty; elements arrive after it.
+  REQUIRE(w.try_push(2) == Status::ok);
+  REQUIRE(w.try_push(3) == Status::ok);
+  r.close();
+  CHECK(r.try_pop().status == Status::closed);
+  CHECK(r.pop(1ms).status == Status::closed);
+  // They stay for the next reader.
+  auto r2 = reader<std::uint64_t>(seg);
+  const Popped<std::uint64_t> v = r2.try_pop();
+  REQUIRE(v.status == Status::ok);
+  CHECK(v.value == 2);
+}
+
 }  // namespace
 }  // namespace shmring

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <utility>
@@ -264,10 +265,12 @@ struct SlotCursor {
   std::uint32_t size;
   // One division per attach: the slot of element `pos`.
   void seek(std::uint64_t pos) { at = begin + (pos % count) * size; }
-  void advance() {
-    at += size;
-    if (at == end) at = begin;
+  // The slot after `slot`; `n` is `size` (a constant in QueueWriter<T>).
+  std::byte* after(std::byte* slot, std::size_t n) const {
+    slot += n;
+    return slot == end ? begin : slot;
   }
+  void advance() { at = after(at, size); }
 };
 
 // A slot found by the fast paths: ok with `at`, else why not.
@@ -292,6 +295,11 @@ class SlotWriter : public ProducerRole {
   // Publishes the claimed slot: tail + 1 and the wake check. Only after a
   // successful try_claim().
   inline void publish();
+  // try_claim(), a copy of `n` = element_size() bytes from `src` into the
+  // slot, publish(): what QueueWriter<T>::try_push inlines, with sizeof(T)
+  // for `n`. The positions are read before the copy (which may alias
+  // anything), so none is reloaded after it.
+  inline Status try_write(const void* src, std::size_t n);
   // Blocks (spin, then sleep) until a slot is free: ok, then try_claim()
   // succeeds; timed_out, peer_dead, interrupted, closed or corrupt.
   [[nodiscard]] Status wait(Timeout timeout);
@@ -302,6 +310,10 @@ class SlotWriter : public ProducerRole {
  private:
   SlotWriter(Segment& segment, const Grant& grant, ProducerOptions options);
   SlotRef claim_slow();
+  // tail_ = tail, the slot of element tail next, then tail's release store
+  // through the wake check (into `index`: cb_->tail, read before a copy).
+  inline void commit(std::uint64_t tail, std::byte* next,
+                     std::atomic<std::uint64_t>& index);
 
   std::uint64_t tail_;         // elements published
   std::uint64_t cached_head_;  // consumer's position as last seen
@@ -324,6 +336,10 @@ class SlotReader : public ConsumerRole {
   inline SlotRef try_get();
   // Frees the element: head + 1 and the wake check.
   inline void release();
+  // try_get(), a copy of `n` = element_size() bytes out of the slot into
+  // `dst`, release(): what QueueReader<T>::try_pop inlines, with sizeof(T)
+  // for `n`. `dst` is written only if ok.
+  inline Status try_read(void* dst, std::size_t n);
   // Blocks (spin, then sleep) until an element is there: ok, then
   // try_get() succeeds; else closed, peer_dead, timed_out, ...
   [[nodiscard]] Status wait(Timeout timeout);
@@ -336,10 +352,16 @@ class SlotReader : public ConsumerRole {
   SlotReader(Segment& segment, ProcessToken token);
   SlotRef get_slow();
   SlotRef scan();
+  // head_ = head, the slot of element head next, then head's release store
+  // through the wake check (into `index`: cb_->head, read before a copy).
+  inline void commit(std::uint64_t head, std::byte* next,
+                     std::atomic<std::uint64_t>& index);
 
   std::uint64_t head_;  // next element to read (= released)
   std::uint64_t tail_;  // producer's tail as last seen; = head_ once closed
   SlotCursor slots_;    // at: the slot of element head_
+  // slots_.count while open; 0 once closed (the fast path's reload bound).
+  std::uint64_t room_ = 0;
 };
 
 // Test-only fault injection: the steps of an MPSC claim
@@ -415,28 +437,75 @@ inline void RecordReader::release() {
 inline SlotRef SlotWriter::try_claim() {
   // room_ is 0 unless this is an open, sane producer.
   if (tail_ - cached_head_ < room_) return {Status::ok, slots_.at};
-  return claim_slow();
+  // Full as last seen: reload head here, inline, as rigtorp's push does.
+  // acquire: pairs with the head store in SlotReader::release.
+  const std::uint64_t head = cb_->head.load(std::memory_order_acquire);
+  // Below room_: a free slot, and a sane pair (tail - head <= count).
+  if (tail_ - head < room_) {
+    cached_head_ = head;
+    return {Status::ok, slots_.at};
+  }
+  return claim_slow();  // full, closed or corrupt
+}
+
+inline void SlotWriter::commit(std::uint64_t tail, std::byte* next,
+                               std::atomic<std::uint64_t>& index) {
+  tail_ = tail;
+  slots_.at = next;
+  // release: pairs with the tail loads in SlotReader::try_get and scan.
+  data_ready_.publish(index, tail);
 }
 
 inline void SlotWriter::publish() {
-  ++tail_;
-  slots_.advance();
-  // release: pairs with the tail load in SlotReader::scan; WaitPoint::publish.
-  data_ready_.publish(cb_->tail, tail_);
+  commit(tail_ + 1, slots_.after(slots_.at, slots_.size), cb_->tail);
+}
+
+inline Status SlotWriter::try_write(const void* src, std::size_t n) {
+  const SlotRef s = try_claim();
+  if (s.status != Status::ok) return s.status;
+  const std::uint64_t tail = tail_ + 1;
+  std::byte* const next = slots_.after(s.at, n);
+  std::atomic<std::uint64_t>& index = cb_->tail;
+  std::memcpy(s.at, src, n);
+  commit(tail, next, index);
+  return Status::ok;
 }
 
 inline SlotRef SlotReader::try_get() {
   // tail_ == head_ after close().
   if (tail_ != head_) return {Status::ok, slots_.at};
-  return get_slow();
+  // Empty as last seen: reload tail here, inline, as rigtorp's pop does.
+  // acquire: pairs with the tail store in SlotWriter::publish.
+  const std::uint64_t tail = cb_->tail.load(std::memory_order_acquire);
+  // 1 .. room_ elements ahead: an element, a sane pair, an open handle.
+  if (tail - head_ - 1 < room_) {
+    tail_ = tail;
+    return {Status::ok, slots_.at};
+  }
+  return get_slow();  // empty, end of stream, closed or corrupt
+}
+
+inline void SlotReader::commit(std::uint64_t head, std::byte* next,
+                               std::atomic<std::uint64_t>& index) {
+  head_ = head;
+  slots_.at = next;
+  // release: pairs with the head loads in SlotWriter::try_claim and claim_slow.
+  space_ready_.publish(index, head);
 }
 
 inline void SlotReader::release() {
-  ++head_;
-  slots_.advance();
-  // release: pairs with the head load in SlotWriter::claim_slow;
-  // WaitPoint::publish.
-  space_ready_.publish(cb_->head, head_);
+  commit(head_ + 1, slots_.after(slots_.at, slots_.size), cb_->head);
+}
+
+inline Status SlotReader::try_read(void* dst, std::size_t n) {
+  const SlotRef s = try_get();
+  if (s.status != Status::ok) return s.status;
+  const std::uint64_t head = head_ + 1;
+  std::byte* const next = slots_.after(s.at, n);
+  std::atomic<std::uint64_t>& index = cb_->head;
+  std::memcpy(dst, s.at, n);
+  commit(head, next, index);
+  return Status::ok;
 }
 
 }  // namespace detail

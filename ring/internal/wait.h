@@ -131,12 +131,14 @@ class WaitPoint {
       std::atomic_signal_fence(std::memory_order_seq_cst);
       // relaxed: W2, after the store on purpose
       // (ordering.md#switching-a-ring-to-fallback-without-losing-a-wake-up).
-      if (mode_->load(std::memory_order_relaxed) != 0) {
+      if (mode_->load(std::memory_order_relaxed) != 0) [[unlikely]] {
         publish_switched();
         return;
       }
       // relaxed: waker half of the asymmetric pair with announce()+membarrier
-      if (word_->waiters.load(std::memory_order_relaxed) != 0) wake_slow();
+      if (word_->waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+        wake_slow();
+      }
       return;
     }
     before_strong_publish();
