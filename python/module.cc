@@ -22,7 +22,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -487,12 +486,6 @@ Overloaded(F...) -> Overloaded<F...>;
 using RecordHandle =
     std::variant<std::monostate, Consumer, Subscriber, StreamReader>;
 
-// A StreamReader waiting for a producer answers timed_out at once once its
-// first wait has passed (no wake-up reaches a reader when a producer
-// attaches): between such answers the reader sleeps this long, as
-// shm-consume does.
-constexpr std::chrono::milliseconds kProducerPoll{20};
-
 struct PyReader {
   std::shared_ptr<Segment> segment;
   RecordHandle r;
@@ -552,13 +545,7 @@ struct PyReader {
 
   // One blocking slice (without the GIL).
   Peeked peek_slice(Timeout slice) {
-    const Peeked p = call<Peeked>([&](auto& h) { return h.peek(slice); });
-    auto* stream = std::get_if<StreamReader>(&r);
-    if (p.status == Status::timed_out && stream != nullptr &&
-        stream->waiting_for_producer()) {
-      std::this_thread::sleep_for(std::min<Timeout>(slice, kProducerPoll));
-    }
-    return p;
+    return call<Peeked>([&](auto& h) { return h.peek(slice); });
   }
 
   // The next record; nullopt at end of stream.
