@@ -10,20 +10,19 @@
 // Kinds: Producer writes spsc, mpsc and broadcast rings; Consumer reads
 // spsc and mpsc rings, Subscriber broadcast rings (both records, both
 // through the same reader below); QueueWriter/QueueReader move the
-// fixed-size elements of slots rings through the C++ QueueWriter<T> /
-// QueueReader<T>, T a byte array of the ring's element size.
+// fixed-size elements of slots rings through the C++ ByteQueueWriter /
+// ByteQueueReader (QueueWriter<T> / QueueReader<T>'s data path, of any
+// element size).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>  // std::optional arguments
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
-#include <thread>
-#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -487,12 +486,6 @@ Overloaded(F...) -> Overloaded<F...>;
 using RecordHandle =
     std::variant<std::monostate, Consumer, Subscriber, StreamReader>;
 
-// A StreamReader waiting for a producer answers timed_out at once once its
-// first wait has passed (no wake-up reaches a reader when a producer
-// attaches): between such answers the reader sleeps this long, as
-// shm-consume does.
-constexpr std::chrono::milliseconds kProducerPoll{20};
-
 struct PyReader {
   std::shared_ptr<Segment> segment;
   RecordHandle r;
@@ -552,13 +545,7 @@ struct PyReader {
 
   // One blocking slice (without the GIL).
   Peeked peek_slice(Timeout slice) {
-    const Peeked p = call<Peeked>([&](auto& h) { return h.peek(slice); });
-    auto* stream = std::get_if<StreamReader>(&r);
-    if (p.status == Status::timed_out && stream != nullptr &&
-        stream->waiting_for_producer()) {
-      std::this_thread::sleep_for(std::min<Timeout>(slice, kProducerPoll));
-    }
-    return p;
+    return call<Peeked>([&](auto& h) { return h.peek(slice); });
   }
 
   // The next record; nullopt at end of stream.
@@ -669,127 +656,10 @@ struct PySubscriber : PyReader {
   }
 };
 
-// ---- Fixed slots: the C++ QueueWriter<T> / QueueReader<T> with T a byte
-// array of the ring's element size. T's size is a template argument, so
-// there is one instantiation per size the module takes, picked at attach:
-// every size up to 64 bytes, multiples of 8 up to 256 (each one costs
-// compile time).
+// ---- Fixed slots: the C++ ByteQueueWriter / ByteQueueReader (the data
+// path of QueueWriter<T> / QueueReader<T>, the element size the ring's).
 
-constexpr std::size_t kMaxElement = 256;
-constexpr bool element_size_supported(std::size_t n) {
-  return (n >= 1 && n <= 64) || (n <= kMaxElement && n % 8 == 0);
-}
-
-template <std::size_t N>
-struct Element {
-  std::byte bytes[N];
-};
-
-struct SlotWriterBase {
-  virtual ~SlotWriterBase() = default;
-  virtual Status try_push(const std::byte* v) = 0;
-  virtual Status push(const std::byte* v, Timeout timeout) = 0;
-  virtual void close() = 0;
-  virtual bool consumer_alive() const = 0;
-};
-
-struct SlotReaderBase {
-  virtual ~SlotReaderBase() = default;
-  virtual Status try_pop(std::byte* out) = 0;
-  virtual Status pop(std::byte* out, Timeout timeout) = 0;
-  virtual void close() = 0;
-  virtual Result<int> wait_fd() = 0;
-  virtual std::uint64_t size_guess() const = 0;
-};
-
-template <std::size_t N>
-class SlotWriterOf final : public SlotWriterBase {
- public:
-  explicit SlotWriterOf(QueueWriter<Element<N>>&& w) : w_(std::move(w)) {}
-  // Element<N> is bytes (alignment 1): any buffer is one.
-  Status try_push(const std::byte* v) override {
-    return w_.try_push(*reinterpret_cast<const Element<N>*>(v));
-  }
-  Status push(const std::byte* v, Timeout timeout) override {
-    return w_.push(*reinterpret_cast<const Element<N>*>(v), timeout);
-  }
-  void close() override { w_.close(); }
-  bool consumer_alive() const override { return w_.consumer_alive(); }
-
- private:
-  QueueWriter<Element<N>> w_;
-};
-
-template <std::size_t N>
-class SlotReaderOf final : public SlotReaderBase {
- public:
-  explicit SlotReaderOf(QueueReader<Element<N>>&& r) : r_(std::move(r)) {}
-  Status try_pop(std::byte* out) override { return copy(r_.try_pop(), out); }
-  Status pop(std::byte* out, Timeout timeout) override {
-    return copy(r_.pop(timeout), out);
-  }
-  void close() override { r_.close(); }
-  Result<int> wait_fd() override { return r_.wait_fd(); }
-  std::uint64_t size_guess() const override { return r_.size_guess(); }
-
- private:
-  static Status copy(const Popped<Element<N>>& p, std::byte* out) {
-    if (p) std::memcpy(out, p.value.bytes, N);
-    return p.status;
-  }
-  QueueReader<Element<N>> r_;
-};
-
-using WriterFactory =
-    Result<std::unique_ptr<SlotWriterBase>> (*)(Segment&, ProducerOptions);
-using ReaderFactory = Result<std::unique_ptr<SlotReaderBase>> (*)(Segment&);
-
-template <std::size_t N>
-Result<std::unique_ptr<SlotWriterBase>> attach_writer(Segment& segment,
-                                                      ProducerOptions o) {
-  auto w = QueueWriter<Element<N>>::attach(segment, o);
-  if (!w) return w.error();
-  return std::unique_ptr<SlotWriterBase>(
-      std::make_unique<SlotWriterOf<N>>(std::move(w).value()));
-}
-
-template <std::size_t N>
-Result<std::unique_ptr<SlotReaderBase>> attach_reader(Segment& segment) {
-  auto r = QueueReader<Element<N>>::attach(segment);
-  if (!r) return r.error();
-  return std::unique_ptr<SlotReaderBase>(
-      std::make_unique<SlotReaderOf<N>>(std::move(r).value()));
-}
-
-// Indexed by element size; null where unsupported (not instantiated).
-template <std::size_t N>
-constexpr WriterFactory writer_factory() {
-  if constexpr (element_size_supported(N)) {
-    return &attach_writer<N>;
-  } else {
-    return nullptr;
-  }
-}
-template <std::size_t N>
-constexpr ReaderFactory reader_factory() {
-  if constexpr (element_size_supported(N)) {
-    return &attach_reader<N>;
-  } else {
-    return nullptr;
-  }
-}
-template <std::size_t... I>
-constexpr std::array<WriterFactory, sizeof...(I)> writer_factories(
-    std::index_sequence<I...>) {
-  return {writer_factory<I>()...};
-}
-template <std::size_t... I>
-constexpr std::array<ReaderFactory, sizeof...(I)> reader_factories(
-    std::index_sequence<I...>) {
-  return {reader_factory<I>()...};
-}
-
-// The element size of a slots ring this module moves, or WrongKindError.
+// The element size of a slots ring, or WrongKindError.
 std::size_t element_size_of(const Segment& segment) {
   if (segment.kind() != Kind::slots) {
     raise_error(Error{Errc::wrong_kind,
@@ -798,15 +668,7 @@ std::size_t element_size_of(const Segment& segment) {
                           kind_name(segment.kind()) +
                           " ring (Producer, Consumer, Subscriber)"});
   }
-  const std::size_t n = segment.slot_size();
-  if (!element_size_supported(n)) {
-    raise_error(Error{Errc::wrong_kind,
-                      "this slots ring's elements are " + std::to_string(n) +
-                          " bytes; the Python module moves elements of 1 .. "
-                          "64 bytes and multiples of 8 up to " +
-                          std::to_string(kMaxElement) + " bytes"});
-  }
-  return n;
+  return segment.slot_size();
 }
 
 // An element's codec: bytes as they are, or a struct format's tuple.
@@ -850,11 +712,11 @@ struct ElementFormat {
 
 struct PyQueueWriter {
   std::shared_ptr<Segment> segment;
-  std::unique_ptr<SlotWriterBase> w;
+  std::optional<ByteQueueWriter> w;
   ElementFormat fmt;
   bool busy = false;
 
-  SlotWriterBase& get() {
+  ByteQueueWriter& get() {
     if (!w) {
       raise(g_status_errors[static_cast<int>(Status::closed)],
             "the queue writer is closed");
@@ -864,7 +726,7 @@ struct PyQueueWriter {
 
   void push(const py::object& value, std::optional<double> timeout) {
     InUse in_use(busy);
-    SlotWriterBase& qw = get();
+    ByteQueueWriter& qw = get();
     const py::object data = fmt.pack(value);
     Py_buffer buf;
     if (PyObject_GetBuffer(data.ptr(), &buf, PyBUF_SIMPLE) != 0) {
@@ -879,7 +741,8 @@ struct PyQueueWriter {
                                   std::to_string(fmt.size) + " bytes, got " +
                                   std::to_string(buf.len));
     }
-    const auto* bytes = static_cast<const std::byte*>(buf.buf);
+    const std::span<const std::byte> bytes(
+        static_cast<const std::byte*>(buf.buf), fmt.size);
     Status s = qw.try_push(bytes);
     if (s == Status::would_block) {
       s = block<Status>(
@@ -899,7 +762,7 @@ struct PyQueueWriter {
 
 struct PyQueueReader {
   std::shared_ptr<Segment> segment;
-  std::unique_ptr<SlotReaderBase> r;
+  std::optional<ByteQueueReader> r;
   ElementFormat fmt;
   bool busy = false;
   RemovedWatch removed;
@@ -907,7 +770,7 @@ struct PyQueueReader {
   std::optional<std::pair<Status, py::bytes>> pending;
   bool settled = false;
 
-  SlotReaderBase& get() {
+  ByteQueueReader& get() {
     if (!r) {
       raise(g_status_errors[static_cast<int>(Status::closed)],
             "the queue reader is closed");
@@ -920,18 +783,19 @@ struct PyQueueReader {
     PyObject* raw = PyBytes_FromStringAndSize(nullptr, fmt.size);
     if (raw == nullptr) throw py::error_already_set();
     auto out = py::reinterpret_steal<py::bytes>(raw);
-    const Status s =
-        get().try_pop(reinterpret_cast<std::byte*>(PyBytes_AS_STRING(raw)));
+    const Status s = get().try_pop(
+        {reinterpret_cast<std::byte*>(PyBytes_AS_STRING(raw)), fmt.size});
     return {s, std::move(out)};
   }
 
   // The next element; None at end of stream.
   py::object pop(std::optional<double> timeout, const char* what) {
     InUse in_use(busy);
-    SlotReaderBase& qr = get();
+    ByteQueueReader& qr = get();
     auto [s, out] =
         pending ? *std::exchange(pending, std::nullopt) : try_pop_bytes();
-    auto* at = reinterpret_cast<std::byte*>(PyBytes_AS_STRING(out.ptr()));
+    const std::span<std::byte> at(
+        reinterpret_cast<std::byte*>(PyBytes_AS_STRING(out.ptr())), fmt.size);
     if (s == Status::would_block) {
       s = block<Status>(
           timeout, what, [&](Timeout slice) { return qr.pop(at, slice); },
@@ -1026,30 +890,26 @@ struct PyRing {
   std::unique_ptr<PyQueueWriter> queue_writer(
       const std::optional<std::string>& format, bool wait_for_consumer) {
     const std::size_t n = element_size_of(get());
-    static constexpr auto kFactories =
-        writer_factories(std::make_index_sequence<kMaxElement + 1>{});
     ProducerOptions o;
     o.wait_for_consumer = wait_for_consumer;
     auto h = std::make_unique<PyQueueWriter>();
     h->segment = segment;
     h->fmt = ElementFormat(format, n);
-    auto w = kFactories[n](get(), o);
+    auto w = ByteQueueWriter::attach(get(), o);
     if (!w) raise_error(w.error());
-    h->w = std::move(w).value();
+    h->w.emplace(std::move(w).value());
     return h;
   }
 
   std::unique_ptr<PyQueueReader> queue_reader(
       const std::optional<std::string>& format) {
     const std::size_t n = element_size_of(get());
-    static constexpr auto kFactories =
-        reader_factories(std::make_index_sequence<kMaxElement + 1>{});
     auto h = std::make_unique<PyQueueReader>();
     h->segment = segment;
     h->fmt = ElementFormat(format, n);
-    auto r = kFactories[n](get());
+    auto r = ByteQueueReader::attach(get());
     if (!r) raise_error(r.error());
-    h->r = std::move(r).value();
+    h->r.emplace(std::move(r).value());
     return h;
   }
 
@@ -1321,7 +1181,7 @@ PYBIND11_MODULE(shmring, m) {
 
   py::class_<PyQueueWriter>(m, "QueueWriter",
                             "Writes the fixed-size elements of a slots ring "
-                            "(C++ QueueWriter<T>).")
+                            "(C++ ByteQueueWriter).")
       .def("push", &PyQueueWriter::push, py::arg("value"),
            py::arg("timeout") = py::none(),
            "Append one element: bytes of the ring's element size, or with a "
@@ -1351,7 +1211,7 @@ PYBIND11_MODULE(shmring, m) {
 
   py::class_<PyQueueReader>(m, "QueueReader",
                             "Reads the fixed-size elements of a slots ring "
-                            "(C++ QueueReader<T>); iterating yields them "
+                            "(C++ ByteQueueReader); iterating yields them "
                             "until end of stream.")
       .def("__iter__", [](py::object self) { return self; })
       .def("__next__", &PyQueueReader::next)

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 
 #include "ring/internal/layout.h"
 #include "ring/internal/segment_access.h"
@@ -98,13 +99,15 @@ std::uint64_t StreamReader::corrupt_offset() const {
 }
 
 PeekedBatch StreamReader::peek_batch(std::span<Record> out, Timeout timeout) {
+  // When this call's wait for a producer gives up; set at its first end of
+  // stream.
+  std::optional<Deadline> idle_deadline;
   for (;;) {
     const PeekedBatch b = std::visit(
         [&](auto& r) { return r.peek_batch(out, timeout); }, reader_);
     const Status st = b.status;
     if (st == Status::ok) {
       awaiting_stream_ = false;
-      idle_deadline_.reset();
       return b;
     }
     if (st != Status::closed && st != Status::peer_dead) {
@@ -114,8 +117,8 @@ PeekedBatch StreamReader::peek_batch(std::span<Record> out, Timeout timeout) {
     // The end of a stream: is it the one this reader waits for?
     const bool new_stream = producers_seen() != producers_before_;
     if ((awaiting_stream_ && !new_stream) || producers_missing() > 0) {
-      if (!idle_deadline_) idle_deadline_ = Deadline::after(timeout);
-      if (idle_deadline_->passed()) {
+      if (!idle_deadline) idle_deadline = Deadline::after(timeout);
+      if (idle_deadline->passed()) {
         waiting_for_producer_ = true;
         return {Status::timed_out, {}};
       }
@@ -141,7 +144,6 @@ PeekedBatch StreamReader::try_peek_batch(std::span<Record> out) {
     const Status st = b.status;
     if (st == Status::ok) {
       awaiting_stream_ = false;
-      idle_deadline_.reset();
       return b;
     }
     if (st != Status::closed && st != Status::peer_dead) return b;

@@ -18,7 +18,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <variant>
 
@@ -111,8 +110,6 @@ class StreamReader {
   std::uint32_t stream_base_;
   // Between streams: wait for a new producer before any end of stream.
   bool awaiting_stream_;
-  // When the wait for a producer gives up; set at its first end of stream.
-  std::optional<Deadline> idle_deadline_;
   bool waiting_for_producer_ = false;
 };
 

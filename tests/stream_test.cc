@@ -4,6 +4,7 @@
 // the names. shm-consume/shm-produce exercise the same through tests/e2e
 // (no_data_loss_test, recipes_test); these pin the library's contract.
 #include <array>
+#include <chrono>
 #include <string>
 
 #include "tests/support.h"
@@ -66,6 +67,34 @@ TEST_CASE("a reader attached between streams waits for the next producer") {
   CHECK(st == Status::ok);
   next(*r, &st);
   CHECK(st == Status::closed);
+}
+
+TEST_CASE("each peek_batch waits its whole timeout for a producer") {
+  testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
+  Segment& seg = ring.segment();
+  stream_of(seg, "old");
+  {
+    auto c = Consumer::attach(seg);
+    REQUIRE(c);
+    REQUIRE(c->peek(kShort));
+    c->release();
+    REQUIRE(c->peek(kShort).status == Status::closed);
+  }
+  auto r = StreamReader::attach(seg);  // between streams
+  REQUIRE(r);
+  constexpr Timeout kWait = 200ms;
+  std::array<Record, 4> recs;
+  for (int call = 0; call < 3; ++call) {
+    INFO("call " << call);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(r->peek_batch(recs, kWait).status == Status::timed_out);
+    // A lower bound only: a loaded machine may take longer, never less.
+    CHECK(std::chrono::steady_clock::now() - start >= kWait);
+    CHECK(r->waiting_for_producer());
+  }
+  stream_of(seg, "new");
+  Status st{};
+  CHECK(next(*r, &st) == "new");
 }
 
 TEST_CASE("a reader of a fresh ring reads the stream that started before it") {

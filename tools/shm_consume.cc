@@ -32,10 +32,8 @@ struct Options {
 };
 
 constexpr std::size_t kBatch = 256;  // records per peek_batch/writev/release
-// While no record comes: how often to look whether the ring was removed,
-// and how often to look for a producer (as StreamReader does).
+// While no record comes: how often to look whether the ring was removed.
 constexpr Timeout kSlice = std::chrono::milliseconds(250);
-constexpr std::chrono::milliseconds kProducerPoll{20};
 using Clock = std::chrono::steady_clock;
 static_assert(2 * kBatch <= IOV_MAX);
 
@@ -220,11 +218,6 @@ class Reader {
       if (Clock::now() >= next_check) {
         next_check = Clock::now() + kSlice;
         if (nothing_can_come()) ring_removed();
-      }
-      // Waiting for a producer, the reader's wait above ends at once once
-      // its first slice passed: poll as it does.
-      if (r_.waiting_for_producer() && !nap(kProducerPoll)) {
-        return {Status::interrupted, {}};
       }
     }
   }

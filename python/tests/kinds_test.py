@@ -224,20 +224,39 @@ class Slots(RingTest):
             self.assertEqual(select.select([r], [], [], 10)[0], [r])
             self.assertEqual(r.try_pop(), (7,))
 
-    def test_element_sizes_the_module_takes(self):
-        for size, ok in [(1, True), (63, True), (64, True), (65, False),
-                         (72, True), (256, True), (257, False),
-                         (264, False)]:
+    def test_every_element_size(self):
+        # Sizes of every shape, around the ring's wrap: 4096 // size slots,
+        # twice as many elements through them.
+        for size in [1, 63, 64, 65, 100, 257, 300, 1000, 2048]:
             with self.subTest(size=size):
                 ring = self.make(kind="slots", capacity=4096, slot_size=size)
-                if ok:
-                    with ring.queue_writer() as w, ring.queue_reader() as r:
-                        w.push(bytes(range(size)))
-                        self.assertEqual(r.pop(), bytes(range(size)))
-                else:
-                    with self.assertRaises(shmring.WrongKindError) as cm:
-                        ring.queue_writer()
-                    self.assertIn("%d bytes" % size, str(cm.exception))
+                slots = 4096 // size
+                elements = [bytes((i + j) % 251 for j in range(size))
+                            for i in range(2 * slots)]
+                with ring.queue_writer() as w, ring.queue_reader() as r:
+                    self.assertEqual(w.element_size, size)
+                    self.assertEqual(r.element_size, size)
+                    for e in elements[:slots]:
+                        w.try_push(e)
+                    with self.assertRaises(shmring.WouldBlockError):
+                        w.try_push(elements[0])  # full
+                    got = []
+                    for e in elements[slots:]:
+                        got.append(r.pop())
+                        w.push(e)
+                    got += [r.try_pop() for _ in range(slots)]
+                    self.assertEqual(got, elements)
+
+    def test_struct_format_of_an_odd_size(self):
+        fmt = "<Q92s"  # 100 bytes
+        ring = self.make(kind="slots", capacity=4096, slot_size=fmt)
+        self.assertEqual(ring.slot_size, 100)
+        with ring.queue_reader(fmt) as r:
+            with ring.queue_writer(fmt) as w:
+                for i in range(50):  # 40 slots: it wraps
+                    w.push((i, bytes([i]) * 92))
+                    self.assertEqual(r.pop(), (i, bytes([i]) * 92))
+            self.assertIsNone(r.pop())  # end of stream
 
     def test_killed_writer_is_peer_dead(self):
         import subprocess
