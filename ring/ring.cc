@@ -76,7 +76,8 @@ Producer::Producer(Segment& segment, const Grant& grant,
 // is left.
 void Producer::resume_after_predecessor() {
   std::uint64_t walked = 0;
-  for (;;) {
+  // A misaligned (scribbled) tail is refused by the constructor's check.
+  while ((tail_ & (layout::kRecordAlign - 1)) == 0) {
     const std::uint64_t off = tail_ & mask_;
     // acquire: pairs with the header store in the predecessor's publish().
     const std::uint64_t word =
@@ -432,7 +433,11 @@ std::uint64_t RecordReader::next_header() const {
 
 Peeked RecordReader::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
-  if (lossy_) return try_peek_lossy();  // broadcast_lossy.cc
+  if (lossy_) return try_peek_lossy();              // broadcast_lossy.cc
+  if ((read_ & (layout::kRecordAlign - 1)) != 0) {  // a scribbled head/tail
+    corrupt_at_ = read_ & mask_;
+    return {Status::corrupt, {}};
+  }
   for (;;) {
     const std::uint64_t off = read_ & mask_;
     const std::uint64_t word = next_header();

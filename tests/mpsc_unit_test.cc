@@ -60,6 +60,8 @@ const char* status_name(Status s) {
       return "interrupted";
     case Status::corrupt:
       return "corrupt";
+    case Status::overrun:
+      return "overrun";
   }
   return "?";
 }

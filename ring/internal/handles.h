@@ -385,7 +385,9 @@ extern std::atomic<ClaimHook> claim_hook;
 // every other case (wrap, full, MPSC, errors) goes out of line.
 
 inline Peeked RecordReader::try_peek() {
-  if (!closed_) {
+  // An aligned read_ (a scribbled head or tail is not) keeps the header
+  // load aligned and inside the ring; the slow path says corrupt.
+  if (!closed_ && (read_ & (layout::kRecordAlign - 1)) == 0) {
     const std::uint64_t off = read_ & mask_;
     // acquire: pairs with the header store in Producer::publish (SPSC,
     // broadcast) or commit_deferred_slow (MPSC).
