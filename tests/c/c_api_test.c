@@ -1,7 +1,8 @@
 /* The C API (ring/shmring_c.h), driven from plain C11: compiled with
  * -std=c11 -pedantic -Werror so the header stays C-clean. Every check
- * prints what failed and the test exits 1; keys are unique to this process
- * and every ring is removed (checked with shmget at the end). */
+ * prints what failed and the test exits 1; keys follow the suite's scheme
+ * (tests/c/c_check.h) and every ring is removed (checked with shmget at
+ * the end). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "ring/shmring_c.h"
@@ -16,34 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int failures = 0;
-
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, \
-              __LINE__, #cond, shmring_last_error());                        \
-      ++failures;                                                            \
-    }                                                                        \
-  } while (0)
-
-#define CHECK_RC(want, expr)                                                \
-  do {                                                                      \
-    int rc_ = (expr);                                                       \
-    if (rc_ != (want)) {                                                    \
-      fprintf(stderr, "%s:%d: %s returned %d (%s), expected %s; %s\n",      \
-              __FILE__, __LINE__, #expr, rc_, shmring_strerror(rc_), #want, \
-              shmring_last_error());                                        \
-      ++failures;                                                           \
-    }                                                                       \
-  } while (0)
-
-static key_t test_key(int n) {
-  /* 0x5c, 16 bits of our pid, 8 bits of n: unique per process. */
-  return (key_t)(0x5c000000 | ((getpid() & 0xffff) << 8) | (n & 0xff));
-}
-
-static int gone(key_t key) { return shmget(key, 0, 0) < 0 && errno == ENOENT; }
+#include "tests/c/c_check.h"
 
 static shmring_ring* create(key_t key, int kind, uint64_t capacity) {
   shmring_options o;
@@ -320,10 +294,5 @@ int main(void) {
   test_cross_process_path();
   test_consumer_gone();
   test_names();
-  if (failures != 0) {
-    fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("c_api_test: all checks passed\n");
-  return 0;
+  return c_check_finish("c_api_test");
 }
