@@ -4,7 +4,6 @@ stream; the loop runs other tasks meanwhile; a ring removed while the
 reader waits raises RemovedError instead of waiting for ever. Keys
 unique to this process, every ring removed (checked in tearDown)."""
 import asyncio
-import os
 import subprocess
 import sys
 import unittest
@@ -12,15 +11,7 @@ import unittest
 import shmring
 import shmring.aio
 
-_next = [0]
-
-
-def unique_key():
-    """The suite's key scheme (tests/support.h): 0x5e, 16 bits of this
-    process's pid, then 8 bits counted here."""
-    _next[0] += 1
-    assert _next[0] <= 0xFF, "this process's key block is used up"
-    return 0x5E000000 | ((os.getpid() & 0xFFFF) << 8) | _next[0]
+from ring_test import RingTest, unique_key
 
 
 # Writes N records (elements) and closes: the reader's end of stream.
@@ -42,24 +33,7 @@ else:
 GUARD = 60
 
 
-class Aio(unittest.TestCase):
-    def setUp(self):
-        self.keys = []
-
-    def make(self, **kw):
-        key = unique_key()
-        self.keys.append(key)
-        return shmring.open(key, create="exclusive", **kw)
-
-    def tearDown(self):
-        for key in self.keys:
-            try:
-                shmring.remove(key)
-            except shmring.NotFoundError:
-                pass
-            with self.assertRaises(shmring.NotFoundError):
-                shmring.open(key)  # nothing left behind
-
+class Aio(RingTest):
     def read_from_child(self, ring, reader, n):
         """Everything records() yields while a child process writes n."""
 
