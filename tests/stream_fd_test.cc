@@ -7,6 +7,7 @@
 #include <array>
 #include <string>
 
+#include "ring/names.h"
 #include "tests/support.h"
 
 namespace shmring {
@@ -45,15 +46,20 @@ void finished_stream(Segment& seg) {
 
 Kind any_kind() { return GENERATE(Kind::spsc, Kind::mpsc, Kind::broadcast); }
 
-TEST_CASE("between streams: would_block, an unreadable fd, then the records") {
-  const Kind kind = any_kind();
-  CAPTURE(kind == Kind::spsc ? "spsc" : kind == Kind::mpsc ? "mpsc" : "bcast");
-  ScopedRing ring({.kind = kind, .capacity = 4096});
-  Segment& seg = ring.segment();
+// finished_stream(), then a reader attached between streams.
+Result<StreamReader> attach_between_streams(Segment& seg) {
   finished_stream(seg);
-
   auto r = StreamReader::attach(seg);
   REQUIRE(r);
+  return r;
+}
+
+TEST_CASE("between streams: would_block, an unreadable fd, then the records") {
+  const Kind kind = any_kind();
+  CAPTURE(kind_name(kind));
+  ScopedRing ring({.kind = kind, .capacity = 4096});
+  Segment& seg = ring.segment();
+  auto r = attach_between_streams(seg);
   auto fd = r->wait_fd();
   REQUIRE(fd);
   CHECK(r->try_peek().status == Status::would_block);
@@ -87,13 +93,10 @@ TEST_CASE("between streams: would_block, an unreadable fd, then the records") {
 
 TEST_CASE("between streams: a producer that closes with no record ends it") {
   const Kind kind = any_kind();
-  CAPTURE(kind == Kind::spsc ? "spsc" : kind == Kind::mpsc ? "mpsc" : "bcast");
+  CAPTURE(kind_name(kind));
   ScopedRing ring({.kind = kind, .capacity = 4096});
   Segment& seg = ring.segment();
-  finished_stream(seg);
-
-  auto r = StreamReader::attach(seg);
-  REQUIRE(r);
+  auto r = attach_between_streams(seg);
   auto fd = r->wait_fd();
   REQUIRE(fd);
   CHECK(r->try_peek().status == Status::would_block);
@@ -107,10 +110,7 @@ TEST_CASE("between streams: a producer that closes with no record ends it") {
 TEST_CASE("between streams: a producer in another process wakes the fd") {
   ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
   Segment& seg = ring.segment();
-  finished_stream(seg);
-
-  auto r = StreamReader::attach(seg);
-  REQUIRE(r);
+  auto r = attach_between_streams(seg);
   auto fd = r->wait_fd();
   REQUIRE(fd);
   CHECK(r->try_peek().status == Status::would_block);
@@ -142,13 +142,10 @@ TEST_CASE("between streams: a producer in another process wakes the fd") {
 
 TEST_CASE("a reader that saw its stream start reports its end at once") {
   const Kind kind = any_kind();
-  CAPTURE(kind == Kind::spsc ? "spsc" : kind == Kind::mpsc ? "mpsc" : "bcast");
+  CAPTURE(kind_name(kind));
   ScopedRing ring({.kind = kind, .capacity = 4096});
   Segment& seg = ring.segment();
-  finished_stream(seg);
-
-  auto r = StreamReader::attach(seg);
-  REQUIRE(r);
+  auto r = attach_between_streams(seg);
   auto fd = r->wait_fd();
   REQUIRE(fd);
   Producer p = attach_producer(seg);
