@@ -46,7 +46,7 @@ Producer::Producer(Segment& segment, const Grant& grant,
   cached_head_ = cb_->head.load(std::memory_order_acquire);
   // acquire: pairs with the previous producer's tail store (Producer::publish)
   tail_ = published_ = cb_->tail.load(std::memory_order_acquire);
-  if (!mpsc_) resume_after_predecessor();
+  const bool walked = !mpsc_ && resume_after_predecessor();
   if (segment.kind() == Kind::broadcast) {
     fan_ = std::make_unique<detail::FanOut>(
         detail::FanOut{.bb = detail::broadcast_block(segment),
@@ -66,6 +66,11 @@ Producer::Producer(Segment& segment, const Grant& grant,
   // move tail and the consumer head between our two loads, so the pair
   // proves nothing; reserve_mpsc() judges a consistent snapshot instead.
   broken_ = !mpsc_ && !layout::positions_sane(cached_head_, tail_, capacity_);
+  // Readers bound a record's end by the tail (RecordReader::tail_bound_ok):
+  // store the walked tail before our first batch could make that bound two
+  // batches wide. release: pairs with the tail load in
+  // RecordReader::tail_bound_holds.
+  if (walked && !broken_) cb_->tail.store(tail_, std::memory_order_release);
 }
 
 // A predecessor killed between the release of a batch's first header and
@@ -74,7 +79,7 @@ Producer::Producer(Segment& segment, const Grant& grant,
 // (docs/design/ordering.md#one-line-per-record). A word that is no record
 // header ends the walk; the positions check in the constructor judges what
 // is left.
-void Producer::resume_after_predecessor() {
+bool Producer::resume_after_predecessor() {
   std::uint64_t walked = 0;
   // A misaligned (scribbled) tail is refused by the constructor's check.
   while ((tail_ & (layout::kRecordAlign - 1)) == 0) {
@@ -91,6 +96,7 @@ void Producer::resume_after_predecessor() {
     tail_ += h.span;
   }
   published_ = tail_;
+  return walked != 0;
 }
 
 Producer::Producer(Producer&&) noexcept = default;
@@ -431,6 +437,15 @@ std::uint64_t RecordReader::next_header() const {
   return header_at(data_, read_ & mask_).load(std::memory_order_seq_cst);
 }
 
+bool RecordReader::tail_bound_holds(std::uint64_t end) {
+  if (tail_bound_ok(end)) return true;
+  // acquire: pairs with the tail store in Producer::publish (or the tail
+  // CAS in Producer::reserve_mpsc): a record whose header we acquired was
+  // published after the tail store of the batch before it.
+  cached_tail_ = cb_->tail.load(std::memory_order_acquire);
+  return tail_bound_ok(end);
+}
+
 Peeked RecordReader::try_peek_scan() {
   if (closed_) return {Status::closed, {}};
   if (lossy_) return try_peek_lossy();              // broadcast_lossy.cc
@@ -468,7 +483,7 @@ Peeked RecordReader::try_peek_scan() {
     if (h.span < layout::kHeaderSize || off + h.span > capacity_ ||
         h.span > capacity_ - (read_ - head_) ||
         (!h.padding && h.span > layout::max_span(capacity_)) ||
-        (h.busy && !mpsc_)) {
+        (h.busy && !mpsc_) || !tail_bound_holds(read_ + h.span)) {
       corrupt_at_ = off;
       return {Status::corrupt, {}};
     }

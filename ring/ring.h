@@ -102,7 +102,7 @@ class Producer : public detail::ProducerRole {
   inline void publish();
   // SPSC and broadcast: a header at `pos` of the batch being built.
   inline void put_header(std::uint64_t pos, std::uint64_t word);
-  void resume_after_predecessor();
+  bool resume_after_predecessor();  // true if it walked any record
   Status blocked_status();
   // Broadcast rings (ring/broadcast.cc): the minimum registered cursor (the
   // space rule), reaping dead subscribers, the full-ring check.

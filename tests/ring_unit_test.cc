@@ -373,6 +373,58 @@ TEST_CASE("a ring holding values no correct peer writes is corrupt") {
   SECTION("a tail behind the last publication, records read") {
     CHECK(tail_store_lost(true) == std::vector<std::string>{"third"});
   }
+  SECTION("a tail behind the last publication, then as long a batch") {
+    // Records end within capacity - 8 of the tail: the walking producer
+    // stores the tail it found before its own batch could double that.
+    const std::string big(p.max_record_size(), 'd');  // half the ring
+    REQUIRE(p.try_write(as_bytes(big)) == Status::ok);
+    REQUIRE(c.try_peek());
+    REQUIRE(c.try_peek());
+    c.release();
+    p.close();
+    cb->tail.store(16, std::memory_order_relaxed);  // big's tail store lost
+    auto p2 = Producer::attach(ring.segment());
+    REQUIRE(p2);
+    const std::uint64_t tail = cb->tail.load(std::memory_order_relaxed);
+    REQUIRE(p2->try_write(as_bytes(big)) == Status::ok);
+    // Read as if between p2's header store and its tail store.
+    cb->tail.store(tail, std::memory_order_relaxed);
+    const Peeked r = c.try_peek();
+    REQUIRE(r.status == Status::ok);
+    CHECK(r.record.size == big.size());
+  }
+  SECTION("a header chain that leads around the ring for ever") {
+    // Released records stay in an SPSC ring: a 0 word forged back into
+    // the first one's header makes every lap look committed.
+    c.close();
+    auto c2 = Consumer::attach(ring.segment());
+    REQUIRE(c2);
+    const std::string rec(504, 'r');  // span 512: 7 and "good" fit
+    const auto drain = [&] {
+      while (c2->try_peek()) {
+      }
+      c2->release();
+    };
+    drain();
+    while (p.try_write(as_bytes(rec)) == Status::ok) {
+    }
+    drain();
+    while (p.try_write(as_bytes(rec)) == Status::ok) {
+    }
+    drain();  // the last publish() stored 0 over an earlier lap's header
+    const std::uint64_t tail = cb->tail.load(std::memory_order_relaxed);
+    auto* word = header + (tail & 4095) / 8;
+    REQUIRE(*word == 0);
+    *word = layout::encode(512, 504, 0, 0);
+    int delivered = 0;
+    Peeked r;
+    while ((r = c2->try_peek()) && delivered < 100) {
+      ++delivered;
+      c2->release();
+    }
+    CHECK(r.status == Status::corrupt);
+    CHECK(delivered <= 4096 / 512);
+  }
   SECTION("a zero span") {
     *header = std::uint64_t{5} << 35;  // type 5, span 0: not a 0 word
     CHECK(c.try_peek().status == Status::corrupt);

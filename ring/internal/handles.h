@@ -223,6 +223,15 @@ class RecordReader : public ConsumerRole {
   Peeked try_peek_scan();
   // The word at read_ (seq_cst), 0 if nothing can be there.
   std::uint64_t next_header() const;
+  // Every published record ends within capacity - 8 bytes of the tail
+  // (docs/design/ordering.md#a-bound-without-the-tail): true if one ending
+  // at `end` may be published as far as cached_tail_ tells.
+  bool tail_bound_ok(std::uint64_t end) const {
+    return static_cast<std::int64_t>(end - cached_tail_) <=
+           static_cast<std::int64_t>(capacity_ - layout::kHeaderSize);
+  }
+  // The same, reloading the tail first if cached_tail_ is too old.
+  bool tail_bound_holds(std::uint64_t end);
   Status end_status();
   bool stalled_long_enough(std::uint64_t pos);
   bool reclaim_if_owner_dead(std::uint64_t pos, std::uint64_t word);
@@ -241,8 +250,10 @@ class RecordReader : public ConsumerRole {
   bool mpsc_;
   std::uint64_t head_ = 0;  // released position (published)
   std::uint64_t read_ = 0;  // after the last peeked record
-  // The producers' tail as last seen (MPSC, drop-slow broadcast; the
-  // other kinds read headers only: a 0 word ends what is committed).
+  // The producers' tail as last loaded. Drop-slow subscribers read up to
+  // it; the other readers follow headers to a 0 word and load the tail
+  // only at a 0 word (MPSC) or when a record ends farther past it than any
+  // published record can (tail_bound_ok: once a ring at most).
   std::uint64_t cached_tail_ = 0;
   std::uint64_t stalled_pos_ = ~0ULL;
   Clock::time_point stalled_since_{};
@@ -399,10 +410,12 @@ inline Peeked RecordReader::try_peek() {
     const std::uint64_t room =
         lossy_ ? cached_tail_ - read_ : capacity_ - (read_ - head_);
     // The same bounds as the slow path; anything unusual goes there (a 0
-    // word, nothing committed yet, fails the first).
+    // word, nothing committed yet, fails the first; a record past the
+    // tail as last loaded, tail_bound_ok, reloads it).
     if ((word & (layout::kBusy | layout::kPadding)) == 0 &&
         h.span >= layout::kHeaderSize && h.span <= max_span_ &&
-        off + h.span <= capacity_ && h.span <= room) {
+        off + h.span <= capacity_ && h.span <= room &&
+        tail_bound_ok(read_ + h.span)) {
       read_ += h.span;
       return {Status::ok,
               {data_ + off + layout::kHeaderSize, h.length, h.type}};

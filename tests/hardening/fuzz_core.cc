@@ -784,10 +784,11 @@ void Runner::finish() {
   close_producer(1);
   if (!cons_) attach_consumer(*guest_);
   if (!cons_) return;
-  // Nothing writes now: the consumer must come to rest. It may still hold a
-  // tail it cached earlier (at most a ring ahead of its head then), and the
-  // tail it reloads after that is at most a ring ahead of its head again:
-  // two rings' worth of 8-byte records at most.
+  // Nothing writes now: the consumer must come to rest, whatever the
+  // headers say (a forged chain can lead around the ring for ever). It
+  // follows headers from a head at most a ring behind the tail, and no
+  // record may end more than a ring past the tail: two rings' worth of
+  // 8-byte records at most.
   const std::uint64_t bound = 2 * capacity_ / 8 + 2;
   Status last = Status::ok;
   std::uint64_t n = 0;
