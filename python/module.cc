@@ -42,9 +42,10 @@ constexpr std::chrono::milliseconds kSlice{50};
 // ---- Exceptions: shmring.Error and one subclass per code.
 
 PyObject* g_error = nullptr;
-// One class per Status and per Errc: the arrays are indexed by the enums,
-// whose last values are overrun and system.
-PyObject* g_status_errors[static_cast<int>(Status::overrun) + 1] = {};
+// One class per Status and per Errc (Status::removed and Errc::removed
+// share RemovedError): the arrays are indexed by the enums, whose last
+// values are removed and system.
+PyObject* g_status_errors[static_cast<int>(Status::removed) + 1] = {};
 PyObject* g_errc_errors[static_cast<int>(Errc::system) + 1] = {};
 
 [[noreturn]] void raise(PyObject* type, const std::string& message) {
@@ -115,9 +116,6 @@ void add_exceptions(py::module_& m) {
          "Subscriber of a drop-slow ring: the producer lapped it; "
          "lost_records and lost_bytes say how much was lost, the next read "
          "delivers the oldest intact record.");
-  for (PyObject* e : g_status_errors) {
-    if (e == nullptr) throw std::logic_error("a Status without a class");
-  }
 
   auto errc = [&](Errc e, const char* name, PyObject* builtin,
                   const char* code) {
@@ -145,6 +143,13 @@ void add_exceptions(py::module_& m) {
   for (PyObject* e : g_errc_errors) {
     if (e == nullptr) throw std::logic_error("an Errc without a class");
   }
+  // A reader waiting for a producer on a removed ring: the same error as
+  // attaching to one.
+  g_status_errors[static_cast<int>(Status::removed)] =
+      g_errc_errors[static_cast<int>(Errc::removed)];
+  for (PyObject* e : g_status_errors) {
+    if (e == nullptr) throw std::logic_error("a Status without a class");
+  }
 }
 
 // ---- Helpers.
@@ -168,19 +173,15 @@ Status status_of(const R& r) {
 }
 
 // The blocking half of a call whose try_* answered would_block: with
-// timeout=0 it runs `idle()` and raises WouldBlockError (`what` names the
-// call); otherwise it runs `attempt(slice)` (the blocking call) without
-// the GIL, slice by slice, until it answers anything but timed_out or the
-// timeout passes; Python's signal handlers and `idle()` run between
-// slices, with the GIL (`idle` may raise).
-template <class R, class Attempt, class Idle>
-R block(const std::optional<double>& seconds, const char* what, Attempt attempt,
-        Idle idle) {
+// timeout=0 it raises WouldBlockError (`what` names the call); otherwise
+// it runs `attempt(slice)` (the blocking call) without the GIL, slice by
+// slice, until it answers anything but timed_out or the timeout passes;
+// Python's signal handlers run between slices, with the GIL.
+template <class R, class Attempt>
+R block(const std::optional<double>& seconds, const char* what,
+        Attempt attempt) {
   const Timeout timeout = timeout_of(seconds);
-  if (timeout == Timeout::zero()) {
-    idle();
-    raise_status(Status::would_block, what);
-  }
+  if (timeout == Timeout::zero()) raise_status(Status::would_block, what);
   const auto deadline = Deadline::after(timeout);
   for (;;) {
     const auto left = deadline.left(Clock::now());
@@ -192,43 +193,9 @@ R block(const std::optional<double>& seconds, const char* what, Attempt attempt,
     }
     if (status_of(r) != Status::timed_out) return r;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    idle();
     if (deadline.passed(Clock::now())) return r;
   }
 }
-
-void no_idle() {}
-
-// A reader that finds nothing looks, at most once per kRemovedCheck,
-// whether its ring was removed while no producer is attached: no producer
-// can attach a removed ring (a new ring under the key is another ring), so
-// nothing more can come, and the reader raises RemovedError instead of
-// waiting for ever. A producer still attached may finish its stream. The
-// tools' rule (shm-consume), with the library's message.
-constexpr std::chrono::milliseconds kRemovedCheck{250};
-
-class RemovedWatch {
- public:
-  void check(const Segment& segment) {
-    const auto now = Clock::now();
-    if (now < next_) return;
-    next_ = now + kRemovedCheck;
-    if (!segment.removed()) return;
-    const SegmentInfo info = segment.info();
-    for (const SegmentInfo::Producer& p : info.producers) {
-      if (p.alive) return;
-    }
-    raise_error(
-        Error{Errc::removed,
-              std::string(to_string(Errc::removed)) + ": ring " +
-                  hex_key(segment.key()) +
-                  " was removed while no producer was attached, and none can "
-                  "attach a removed ring"});
-  }
-
- private:
-  Clock::time_point next_{};  // the first look is at once
-};
 
 // A handle is used by one thread at a time; with the GIL released another
 // Python thread could enter. This refuses it instead of corrupting state.
@@ -419,8 +386,7 @@ struct PyProducer {
     if (s == Status::would_block) {
       s = block<Status>(
           timeout, "write",
-          [&](Timeout slice) { return prod.write(bytes, slice, type); },
-          no_idle);
+          [&](Timeout slice) { return prod.write(bytes, slice, type); });
     }
     if (s != Status::ok) raise_status(s, "write");
   }
@@ -436,7 +402,7 @@ struct PyProducer {
     if (r.status == Status::would_block) {
       r = block<Reservation>(
           timeout, "reserve",
-          [&](Timeout slice) { return prod.reserve(n, slice); }, no_idle);
+          [&](Timeout slice) { return prod.reserve(n, slice); });
     }
     if (!r) raise_status(r.status, "reserve");
     reserved = n;
@@ -497,7 +463,6 @@ struct PyReader {
   std::optional<Peeked> pending;
   bool settled = false;  // fileno() has settled the fd
   bool busy = false;
-  RemovedWatch removed;
 
   bool open() const { return !std::holds_alternative<std::monostate>(r); }
   void check_open() {
@@ -562,8 +527,7 @@ struct PyReader {
     }
     if (p.status == Status::would_block) {
       p = block<Peeked>(
-          timeout, what, [&](Timeout slice) { return peek_slice(slice); },
-          [&] { removed.check(*segment); });
+          timeout, what, [&](Timeout slice) { return peek_slice(slice); });
     }
     if (p.status == Status::closed) return std::nullopt;
     if (p.status == Status::overrun) raise_overrun(what);
@@ -746,8 +710,7 @@ struct PyQueueWriter {
     Status s = qw.try_push(bytes);
     if (s == Status::would_block) {
       s = block<Status>(
-          timeout, "push", [&](Timeout slice) { return qw.push(bytes, slice); },
-          no_idle);
+          timeout, "push", [&](Timeout slice) { return qw.push(bytes, slice); });
     }
     if (s != Status::ok) raise_status(s, "push");
   }
@@ -765,7 +728,6 @@ struct PyQueueReader {
   std::optional<ByteQueueReader> r;
   ElementFormat fmt;
   bool busy = false;
-  RemovedWatch removed;
   // What fileno()'s settling try_pop found (as PyReader::pending).
   std::optional<std::pair<Status, py::bytes>> pending;
   bool settled = false;
@@ -798,8 +760,7 @@ struct PyQueueReader {
         reinterpret_cast<std::byte*>(PyBytes_AS_STRING(out.ptr())), fmt.size);
     if (s == Status::would_block) {
       s = block<Status>(
-          timeout, what, [&](Timeout slice) { return qr.pop(at, slice); },
-          [&] { removed.check(*segment); });
+          timeout, what, [&](Timeout slice) { return qr.pop(at, slice); });
     }
     if (s == Status::closed) return py::none();
     if (s != Status::ok) raise_status(s, what);

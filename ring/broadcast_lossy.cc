@@ -326,14 +326,7 @@ bool RecordReader::intact_lossy() {
 Status RecordReader::lossy_end_status() {
   // As end_status() (roles.cc), without its index checks: here the tail
   // may legitimately be more than a ring ahead of head_.
-  // seq_cst: pairs with the increment in ProducerRole::take.
-  if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
-    return Status::would_block;
-  }
-  if (detail::any_producer_registered(cb_)) {
-    poll_reap();
-    if (detail::any_producer_registered(cb_)) return Status::would_block;
-  }
+  if (const Status s = producers_gone(); s != Status::ok) return s;
   // seq_cst: pairs with the slot-freeing CAS in ProducerRole::leave.
   if (cb_->tail.load(std::memory_order_seq_cst) != read_) return Status::ok;
   // seq_cst: as in ConsumerRole::how_stream_ended.

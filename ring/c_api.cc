@@ -85,7 +85,7 @@ thread_local std::string g_last_error;
 
 // The codes are the C++ values (Status) and 20 + the C++ values (Errc), in
 // order; code_of's switches (-Wswitch) catch an enumerator with no case.
-static_assert(SHMRING_OVERRUN == static_cast<int>(Status::overrun));
+static_assert(SHMRING_REMOVED == static_cast<int>(Status::removed));
 static_assert(SHMRING_E_SYSTEM == 20 + static_cast<int>(Errc::system));
 static_assert(SHMRING_SPSC == static_cast<int>(shmring::Kind::spsc) &&
               SHMRING_MPSC == static_cast<int>(shmring::Kind::mpsc) &&
@@ -116,6 +116,8 @@ int code_of(Status s) {
       return SHMRING_CORRUPT;
     case Status::overrun:
       return SHMRING_OVERRUN;
+    case Status::removed:
+      return SHMRING_REMOVED;
   }
   return SHMRING_E_SYSTEM;
 }
@@ -749,6 +751,8 @@ const char* shmring_strerror(int code) {
       return "corrupt";
     case SHMRING_OVERRUN:
       return "overrun";
+    case SHMRING_REMOVED:
+      return "ring_removed";
     case SHMRING_E_NOT_FOUND:
       return "not_found";
     case SHMRING_E_EXISTS:

@@ -14,6 +14,7 @@
 
 #include "ring/internal/broadcast_state.h"
 #include "ring/internal/segment_access.h"
+#include "ring/internal/sysv.h"
 #include "ring/internal/wait_fd.h"
 #include "ring/internal/wait_loop.h"
 #include "ring/names.h"
@@ -382,6 +383,7 @@ ConsumerRole::ConsumerRole(Segment& segment, ProcessToken token)
       cb_(detail::control(segment)),
       data_(detail::ring_data(segment)),
       sem_id_(detail::sem_id(segment)),
+      shm_id_(segment.id()),
       token_(token),
       one_producer_(segment.kind() != Kind::mpsc),
       data_ready_(data_point(segment)),
@@ -393,7 +395,8 @@ ConsumerRole::~ConsumerRole() = default;
 Status ConsumerRole::producers_gone() {
   // seq_cst: end-of-stream re-check; pairs with ProducerRole::take.
   if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
-    return Status::would_block;  // no producer yet: wait, like a FIFO
+    // No producer yet: wait, like a FIFO, unless none can come.
+    return nothing_can_come() ? Status::removed : Status::would_block;
   }
   if (any_producer_registered(cb_)) {
     // Drained with producers registered: some may be dead. Reap at most
@@ -403,6 +406,19 @@ Status ConsumerRole::producers_gone() {
     if (any_producer_registered(cb_)) return Status::would_block;
   }
   return Status::ok;
+}
+
+bool ConsumerRole::nothing_can_come() {
+  const auto now = Clock::now();
+  // The wait fd's helper fired for a removal: look now, not at the next
+  // check, so the wake-up it gave finds the answer.
+  if (now < next_removed_check_ && !(wait_fd_ && wait_fd_->removal_seen())) {
+    return false;
+  }
+  next_removed_check_ = now + kRemovedCheck;
+  if (!shm_removed(shm_id_)) return false;
+  reap_dead_producers(cb_, sem_id_);
+  return !any_producer_registered(cb_);
 }
 
 Status ConsumerRole::how_stream_ended() {

@@ -18,11 +18,7 @@
 
 namespace shmring {
 
-bool Segment::removed() const {
-  struct shmid_ds ds {};
-  if (::shmctl(shmid_, IPC_STAT, &ds) != 0) return true;
-  return (ds.shm_perm.mode & SHM_DEST) != 0;
-}
+bool Segment::removed() const { return shm_removed(shmid_); }
 
 std::optional<std::uint64_t> Segment::unread_records() const {
   // A snapshot for messages; nothing is written.

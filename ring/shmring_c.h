@@ -57,6 +57,9 @@ enum shmring_code {
   SHMRING_CORRUPT = 7,     /* the segment holds values no peer writes */
   SHMRING_OVERRUN = 8,     /* drop-slow broadcast: the producer lapped the
                               subscriber (see its lost counters) */
+  SHMRING_REMOVED = 9,     /* consumer: the ring was removed (`shm-ring rm`,
+                              IPC_RMID, systemd RemoveIPC) and no producer
+                              is attached: nothing more can come */
   /* Set-up errors (shmring::Errc). */
   SHMRING_E_NOT_FOUND = 20,
   SHMRING_E_EXISTS = 21,
@@ -205,8 +208,11 @@ int shmring_consumer_attach(shmring_ring* ring, shmring_consumer** consumer);
 int shmring_consumer_attach_flags(shmring_ring* ring, int flags,
                                   shmring_consumer** consumer);
 /* The next record, zero-copy. SHMRING_CLOSED at end of stream;
- * SHMRING_PEER_DEAD if the last producer died instead of closing. A timeout
- * applies to each wait: for data, and (stream rules) for a producer. */
+ * SHMRING_PEER_DEAD if the last producer died instead of closing;
+ * SHMRING_REMOVED (within about 250 ms) if, while it waits for a producer,
+ * the ring is removed: none can attach a removed ring (the fd turns
+ * readable for it). A timeout applies to each wait: for data, and (stream
+ * rules) for a producer. */
 int shmring_peek(shmring_consumer* consumer, int64_t timeout_ns,
                  shmring_record* record);
 /* Gives every peeked record's space back to producers. */
@@ -293,7 +299,8 @@ int shmring_queue_reader_attach(shmring_ring* ring,
 /* Copies the next element into `element` (element_size bytes, written only
  * on SHMRING_OK), waiting while the ring is empty: SHMRING_CLOSED /
  * SHMRING_PEER_DEAD at end of stream, SHMRING_TIMED_OUT,
- * SHMRING_INTERRUPTED, SHMRING_CORRUPT. */
+ * SHMRING_INTERRUPTED, SHMRING_CORRUPT; SHMRING_REMOVED if the ring is
+ * removed before any writer attached. */
 int shmring_queue_pop(shmring_queue_reader* reader, void* element,
                       int64_t timeout_ns);
 /* shmring_queue_pop that never waits: SHMRING_WOULD_BLOCK when empty. */

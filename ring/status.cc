@@ -27,6 +27,10 @@ const char* to_string(Status s) {
       return "ring corrupt";
     case Status::overrun:
       return "overrun (the producer lapped this consumer)";
+    case Status::removed:
+      return "ring removed while in use: by `shm-ring rm`, IPC_RMID, or "
+             "systemd RemoveIPC; no producer is attached and none can attach "
+             "a removed ring";
   }
   return "unknown status";
 }

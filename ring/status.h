@@ -22,6 +22,9 @@ enum class Status {
   overrun,      // consumer of a drop-slow broadcast ring: the producer
                 // lapped it; Subscriber::lost_bytes() says how much was lost,
                 // the next peek delivers the oldest intact record
+  removed,      // consumer: the ring was removed (`shm-ring rm`, IPC_RMID,
+                // systemd RemoveIPC) and no producer is attached; none can
+                // attach a removed ring, so nothing more can come
 };
 
 const char* to_string(Status s);

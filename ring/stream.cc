@@ -115,8 +115,8 @@ PeekedBatch StreamReader::peek_batch(std::span<Record> out, Timeout timeout) {
       return b;
     }
     // The end of a stream: is it the one this reader waits for?
-    const bool new_stream = producers_seen() != producers_before_;
-    if ((awaiting_stream_ && !new_stream) || producers_missing() > 0) {
+    if (awaiting_producer()) {
+      if (role().nothing_can_come()) return {Status::removed, {}};
       if (!idle_deadline) idle_deadline = Deadline::after(timeout);
       if (idle_deadline->passed()) {
         waiting_for_producer_ = true;
@@ -130,6 +130,11 @@ PeekedBatch StreamReader::peek_batch(std::span<Record> out, Timeout timeout) {
     producers_before_ = producers_seen();
     if (st == Status::peer_dead) return b;  // said once; the next call follows
   }
+}
+
+detail::ConsumerRole& StreamReader::role() {
+  return std::visit([](auto& r) -> detail::ConsumerRole& { return r; },
+                    reader_);
 }
 
 bool StreamReader::awaiting_producer() const {
@@ -148,9 +153,8 @@ PeekedBatch StreamReader::try_peek_batch(std::span<Record> out) {
     }
     if (st != Status::closed && st != Status::peer_dead) return b;
     if (awaiting_producer()) {
-      detail::ConsumerRole& role = std::visit(
-          [](auto& r) -> detail::ConsumerRole& { return r; }, reader_);
-      if (role.arm_while([&] { return awaiting_producer(); })) {
+      if (role().nothing_can_come()) return {Status::removed, {}};
+      if (role().arm_while([&] { return awaiting_producer(); })) {
         return {Status::would_block, {}};
       }
       continue;  // a producer came meanwhile: look again

@@ -59,6 +59,8 @@ class StreamReader {
   //                waiting_for_producer() says which;
   //   overrun      (drop-slow broadcast) records were lost: see
   //                subscriber()->lost_records();
+  //   removed      the ring was removed while no producer was attached
+  //                (none can attach it): final;
   //   interrupted, corrupt as Consumer::peek_batch.
   [[nodiscard]] PeekedBatch peek_batch(std::span<Record> out,
                                        Timeout timeout = kForever);
@@ -99,6 +101,7 @@ class StreamReader {
   // The end of a stream that is not (yet) the one to report: between
   // streams, or too few producers (StreamOptions::producers).
   bool awaiting_producer() const;
+  detail::ConsumerRole& role();
 
   Segment* segment_;
   Reader reader_;

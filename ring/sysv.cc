@@ -144,6 +144,12 @@ Error exists_error(const std::string& name) {
                                  name + "`)"};
 }
 
+bool shm_removed(int shmid) {
+  struct shmid_ds ds {};
+  if (::shmctl(shmid, IPC_STAT, &ds) != 0) return true;
+  return (ds.shm_perm.mode & SHM_DEST) != 0;
+}
+
 int sem_count(int semid, key_t* key) {
   semid_ds ds{};
   if (semid < 0 || ::semctl(semid, 0, IPC_STAT, &ds) != 0) return -1;

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "ring/internal/roles.h"
+#include "ring/internal/sysv.h"
 #include "ring/ring.h"
 #include "ring/segment.h"
 
@@ -17,7 +18,7 @@ namespace shmring {
 namespace detail {
 
 Result<WaitFd*> WaitFd::create(layout::ControlBlock* cb, int sem_id,
-                               WaitStrategy strategy,
+                               int shm_id, WaitStrategy strategy,
                                std::shared_ptr<const void> mapping) {
   if (strategy != WaitStrategy::futex) {
     return Error{Errc::invalid_argument,
@@ -29,18 +30,20 @@ Result<WaitFd*> WaitFd::create(layout::ControlBlock* cb, int sem_id,
     return Error{Errc::system, std::string("eventfd: ") + std::strerror(errno)};
   }
   try {
-    return new WaitFd(cb, sem_id, strategy, std::move(mapping), fd);
+    return new WaitFd(cb, sem_id, shm_id, strategy, std::move(mapping), fd);
   } catch (const std::system_error& e) {  // thread creation
     ::close(fd);
     return Error{Errc::system, std::string("wait_fd thread: ") + e.what()};
   }
 }
 
-WaitFd::WaitFd(layout::ControlBlock* cb, int sem_id, WaitStrategy strategy,
-               std::shared_ptr<const void> mapping, int fd)
+WaitFd::WaitFd(layout::ControlBlock* cb, int sem_id, int shm_id,
+               WaitStrategy strategy, std::shared_ptr<const void> mapping,
+               int fd)
     : mapping_(std::move(mapping)),
       cb_(cb),
       sem_id_(sem_id),
+      shm_id_(shm_id),
       fd_(fd),
       // join = false: the consumer's own data WaitPoint joined the ring's
       // wake-up handshake for this process already.
@@ -117,6 +120,7 @@ void WaitFd::run() {
     const std::uint32_t armed = armed_seq_;
     lk.unlock();
     auto last_reap = Clock::now();
+    auto next_removed_check = last_reap;
     for (;;) {
       // Keeps the waiter flag set while we sleep on the consumer's behalf.
       const std::uint32_t seq = point_.announce();
@@ -131,6 +135,19 @@ void WaitFd::run() {
         last_reap = now;
         if (reap_dead_producers(cb_, sem_id_) > 0) break;
       }
+      // A removal wakes nobody either: once the ring is removed with no
+      // producer attached (none can attach it now), fire once, so that the
+      // reader says so (ConsumerRole::nothing_can_come).
+      // relaxed: only this thread writes it.
+      if (!removal_seen_.load(std::memory_order_relaxed) &&
+          now >= next_removed_check) {
+        next_removed_check = now + kRemovedCheck;
+        if (shm_removed(shm_id_) && !any_producer_registered(cb_)) {
+          // release: pairs with the acquire load in removal_seen().
+          removal_seen_.store(true, std::memory_order_release);
+          break;
+        }
+      }
     }
     fire();
     lk.lock();
@@ -142,7 +159,8 @@ Result<int> ConsumerRole::wait_fd() {
     return Error{Errc::invalid_argument, "wait_fd(): the handle is closed"};
   }
   if (!wait_fd_) {
-    auto w = WaitFd::create(cb_, sem_id_, data_ready_.strategy(), mapping_);
+    auto w = WaitFd::create(cb_, sem_id_, shm_id_, data_ready_.strategy(),
+                            mapping_);
     if (!w) return w.error();
     wait_fd_.reset(*w);
   }

@@ -186,6 +186,67 @@ TEST_CASE("a StreamReader waiting for a producer returns interrupted") {
   CHECK(st == Status::interrupted);
 }
 
+TEST_CASE("a reader waiting for a producer on a removed ring says removed") {
+  // No producer can attach a removed ring (`shm-ring rm`, systemd
+  // RemoveIPC): every reader kind stops waiting, even without a timeout.
+  SECTION("a consumer of a ring no producer came to") {
+    testing::ScopedRing ring({.kind = Kind::mpsc, .capacity = 4096});
+    Consumer c = testing::attach_consumer(ring.segment());
+    CHECK(c.try_peek().status == Status::would_block);
+    REQUIRE(ring.segment().remove());
+    CHECK(c.peek(kForever).status == Status::removed);
+  }
+  SECTION("a subscriber") {
+    testing::ScopedRing ring({.kind = Kind::broadcast, .capacity = 4096});
+    Subscriber s = testing::attach_subscriber(ring.segment());
+    REQUIRE(ring.segment().remove());
+    CHECK(s.peek(kForever).status == Status::removed);
+  }
+  SECTION("a queue reader") {
+    testing::ScopedRing ring(
+        {.kind = Kind::slots, .capacity = 4096, .slot_size = 8});
+    auto q = QueueReader<std::uint64_t>::attach(ring.segment());
+    REQUIRE(q);
+    REQUIRE(ring.segment().remove());
+    CHECK(q->pop(kForever).status == Status::removed);
+  }
+  SECTION("a StreamReader between streams, and under follow") {
+    testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
+    stream_of(ring.segment(), "x");
+    const bool follow = GENERATE(false, true);
+    Status st{};
+    if (!follow) {  // one reader reads the stream, another attaches after
+      auto first = StreamReader::attach(ring.segment());
+      REQUIRE(first);
+      CHECK(next(*first, &st) == "x");
+      CHECK(next(*first, &st) == "");
+      CHECK(st == Status::closed);
+    }
+    auto r = StreamReader::attach(ring.segment(), {.follow = follow});
+    REQUIRE(r);
+    if (follow) CHECK(next(*r, &st) == "x");
+    CHECK(r->try_peek().status == Status::would_block);
+    REQUIRE(ring.segment().remove());
+    next(*r, &st, kForever);
+    CHECK(st == Status::removed);
+  }
+  SECTION("a producer attached may still finish its stream") {
+    testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
+    auto r = StreamReader::attach(ring.segment());
+    REQUIRE(r);
+    Producer p = testing::attach_producer(ring.segment());
+    REQUIRE(ring.segment().remove());
+    Status st{};
+    CHECK(next(*r, &st, 300ms) == "");
+    CHECK(st == Status::timed_out);
+    REQUIRE(p.write(as_bytes("late")) == Status::ok);
+    p.close();
+    CHECK(next(*r, &st) == "late");
+    CHECK(next(*r, &st) == "");
+    CHECK(st == Status::closed);
+  }
+}
+
 TEST_CASE("Producer::consumers_seen counts consumers, gone ones included") {
   testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
   auto p = Producer::attach(ring.segment());

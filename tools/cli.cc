@@ -81,6 +81,8 @@ int exit_code(Status s) {
       return signal_exit_code();
     case Status::corrupt:
       return kExitCorrupt;
+    case Status::removed:
+      return kExitNotFound;
     case Status::would_block:
     case Status::overrun:  // shm-consume counts it and goes on
       return kExitInternal;

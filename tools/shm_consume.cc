@@ -32,9 +32,6 @@ struct Options {
 };
 
 constexpr std::size_t kBatch = 256;  // records per peek_batch/writev/release
-// While no record comes: how often to look whether the ring was removed.
-constexpr Timeout kSlice = std::chrono::milliseconds(250);
-using Clock = std::chrono::steady_clock;
 static_assert(2 * kBatch <= IOV_MAX);
 
 enum class WriteResult { ok, failed, interrupted };
@@ -203,41 +200,8 @@ class Reader {
   }
 
  private:
-  // StreamReader::peek_batch within --timeout, in slices: between them it
-  // looks whether the ring was removed (`shm-ring rm`, IPC_RMID, systemd
-  // RemoveIPC) with no live producer attached. No producer can attach a
-  // removed ring, so nothing more can come: fail instead of waiting for
-  // ever. A producer still attached may finish its stream.
   PeekedBatch peek(std::span<Record> out) {
-    const Deadline deadline = Deadline::after(timeout_);
-    auto next_check = Clock::now();
-    for (;;) {
-      const PeekedBatch b =
-          r_.peek_batch(out, std::min<Timeout>(deadline.left(), kSlice));
-      if (b.status != Status::timed_out || deadline.passed()) return b;
-      if (Clock::now() >= next_check) {
-        next_check = Clock::now() + kSlice;
-        if (nothing_can_come()) ring_removed();
-      }
-    }
-  }
-
-  bool nothing_can_come() const {
-    const Segment& seg = r_.segment();
-    if (!seg.removed()) return false;
-    const SegmentInfo info = seg.info();
-    return std::none_of(info.producers.begin(), info.producers.end(),
-                        [](const SegmentInfo::Producer& p) { return p.alive; });
-  }
-
-  [[noreturn]] void ring_removed() {
-    ep_.failure_end = "ring_removed";
-    fail(kExitNotFound,
-         std::string(to_string(Errc::removed)) + ": " + name_ +
-             " was removed while no producer was attached, and none can "
-             "attach a removed ring (a new ring under the same key is "
-             "another ring); see docs/hardening.md, \"Where rings "
-             "vanish\"");
+    return r_.peek_batch(out, timeout_);
   }
 
   void write_batch(std::size_t n) {
@@ -263,6 +227,13 @@ class Reader {
 
   [[noreturn]] void stream_failed(Status st) {
     switch (st) {
+      case Status::removed:
+        // A producer still attached may finish its stream; StreamReader
+        // says removed only when none is.
+        ep_.failure_end = "ring_removed";
+        fail(st, std::string(to_string(st)) + ": " + name_ +
+                     " (a new ring under the same key is another ring); see "
+                     "docs/hardening.md, \"Where rings vanish\"");
       case Status::peer_dead:
         ep_.failure_end = "producer_died";
         fail(st, "the producer of " + name_ +

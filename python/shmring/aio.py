@@ -9,8 +9,8 @@ format's tuple), until end of stream. It waits with loop.add_reader() on
 the reader's fileno(), so the loop serves everything else meanwhile; the
 fd is level-triggered, so each wake-up drains with timeout=0 until
 WouldBlockError. Every `check_every` seconds without a wake-up it tries
-once more, which is when the reader notices a ring removed while no
-producer is attached (RemovedError). Errors are the reader's: PeerDeadError,
+once more (a safety net: the reader's fd also wakes when its ring is
+removed while no producer is attached, RemovedError). Errors are the reader's: PeerDeadError,
 OverrunError (a lapped drop-slow Subscriber; the generator ends, call
 records() again to go on), ... The reader must stay in this one task
 meanwhile; it is not closed here.

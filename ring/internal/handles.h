@@ -134,8 +134,14 @@ class ConsumerRole {
   ~ConsumerRole();
 
   // would_block while a producer may still publish, ok once every one has
-  // left (reaping dead ones at most once per slice).
+  // left (reaping dead ones at most once per slice); removed if none ever
+  // came and nothing_can_come().
   Status producers_gone();
+  // True if the ring was removed (IPC_RMID: `shm-ring rm`, systemd
+  // RemoveIPC) and no live producer is attached: none can attach a removed
+  // ring, so nothing more can come. Looks at most once per
+  // kRemovedCheck (false in between): one IPC_STAT, on the empty path only.
+  bool nothing_can_come();
   // closed or peer_dead, once producers_gone() said ok and all is read.
   Status how_stream_ended();
   void poll_reap();  // reap dead producers, at most once per slice
@@ -162,6 +168,7 @@ class ConsumerRole {
   layout::ControlBlock* cb_;
   std::byte* data_;
   int sem_id_;
+  int shm_id_;          // the segment's, for nothing_can_come()
   ProcessToken token_;  // our claim on the role
   bool one_producer_;   // every kind but mpsc
   WaitPoint data_ready_;
@@ -169,6 +176,7 @@ class ConsumerRole {
   ClosedFlag closed_;
   std::unique_ptr<WaitFd> wait_fd_;  // wait_fd(), created lazily
   Clock::time_point last_reap_{};
+  Clock::time_point next_removed_check_{};  // the first look is at once
   std::uint32_t empty_polls_ = 0;
   std::uint64_t corrupt_at_ = 0;
 };
@@ -223,12 +231,14 @@ class RecordReader : public ConsumerRole {
   Peeked try_peek_scan();
   // The word at read_ (seq_cst), 0 if nothing can be there.
   std::uint64_t next_header() const;
-  // Every published record ends within capacity - 8 bytes of the tail
+  // Every published record ends less than a ring before the tail and at
+  // most capacity - 8 bytes after it
   // (docs/design/ordering.md#a-bound-without-the-tail): true if one ending
-  // at `end` may be published as far as cached_tail_ tells.
+  // at `end` may be published as far as cached_tail_ tells. One unsigned
+  // compare: `end - tail + capacity` in [1, 2 * capacity - 8].
   bool tail_bound_ok(std::uint64_t end) const {
-    return static_cast<std::int64_t>(end - cached_tail_) <=
-           static_cast<std::int64_t>(capacity_ - layout::kHeaderSize);
+    return end - cached_tail_ + capacity_ - 1 <
+           2 * capacity_ - layout::kHeaderSize;
   }
   // The same, reloading the tail first if cached_tail_ is too old.
   bool tail_bound_holds(std::uint64_t end);

@@ -30,6 +30,10 @@ Error exists_error(const std::string& name);
 // Bytes per huge page (0: this kernel has none).
 std::uint64_t huge_page_bytes();
 
+// True if segment `shmid` is marked for removal (IPC_RMID: `shm-ring rm`,
+// systemd RemoveIPC) or gone. One IPC_STAT.
+bool shm_removed(int shmid);
+
 // The number of semaphores in set `semid`, -1 if it does not exist; its key
 // in *key if asked.
 int sem_count(int semid, key_t* key = nullptr);

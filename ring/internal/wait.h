@@ -79,6 +79,10 @@ using Clock = std::chrono::steady_clock;
 // timeouts and interrupts, so a dead peer is noticed within ~one slice.
 inline constexpr std::chrono::milliseconds kSleepSlice{50};
 
+// How often a reader with nothing to read looks whether its ring was
+// removed (one IPC_STAT; ConsumerRole::nothing_can_come, the wait fd).
+inline constexpr std::chrono::milliseconds kRemovedCheck{250};
+
 // A sleeper that cannot trust light wakers yet (WakeMode::fallback_requested
 // in a process without membarrier) sleeps at most this long per slice.
 inline constexpr std::chrono::milliseconds kUnackedSlice{1};

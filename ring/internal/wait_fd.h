@@ -46,12 +46,14 @@ namespace detail {
 class WaitFd {
  public:
   // The eventfd and the helper thread for the ring whose control block is
-  // `cb` (role semaphores `sem_id`, mapped as long as `mapping` is held:
-  // the helper keeps its own reference, so it never depends on the
-  // Segment object). Errc::invalid_argument unless the ring waits with
+  // `cb` (role semaphores `sem_id`, segment `shm_id`, mapped as long as
+  // `mapping` is held: the helper keeps its own reference, so it never
+  // depends on the Segment object). The helper also fires once when the
+  // segment is removed and no producer is attached (checked every
+  // kRemovedCheck). Errc::invalid_argument unless the ring waits with
   // futexes, Errc::system if eventfd/thread creation fails.
   static Result<WaitFd*> create(layout::ControlBlock* cb, int sem_id,
-                                WaitStrategy strategy,
+                                int shm_id, WaitStrategy strategy,
                                 std::shared_ptr<const void> mapping);
   ~WaitFd();
   WaitFd(const WaitFd&) = delete;
@@ -69,13 +71,19 @@ class WaitFd {
   std::uint32_t announce() { return point_.announce(); }
   // Consumer thread: the re-check after announce() found nothing too.
   void arm(std::uint32_t seq);
+  // True once the helper saw the segment removed with no producer
+  // attached (and fired for it).
+  bool removal_seen() const {
+    // acquire: pairs with the helper's release store in run().
+    return removal_seen_.load(std::memory_order_acquire);
+  }
   // Consumer thread: the consumer closed. Stops the helper; the fd stays
   // readable (try_peek() returns closed from now on).
   void stop();
 
  private:
-  WaitFd(layout::ControlBlock* cb, int sem_id, WaitStrategy strategy,
-         std::shared_ptr<const void> mapping, int fd);
+  WaitFd(layout::ControlBlock* cb, int sem_id, int shm_id,
+         WaitStrategy strategy, std::shared_ptr<const void> mapping, int fd);
   void run();
   void fire();
 
@@ -85,6 +93,8 @@ class WaitFd {
   std::shared_ptr<const void> mapping_;  // keeps cb_ mapped
   layout::ControlBlock* cb_;
   int sem_id_;
+  int shm_id_;
+  std::atomic<bool> removal_seen_{false};
   int fd_;
   WaitPoint point_;  // the helper's own view of the data wait word
   std::atomic<std::uint32_t> state_{kFired};

@@ -26,7 +26,7 @@ TEST_CASE("c api: every Status and Errc has its own named code") {
     CHECK(names.insert(name).second);
     ++statuses;
   }
-  CHECK(statuses == SHMRING_OVERRUN + 1);
+  CHECK(statuses == SHMRING_REMOVED + 1);
   int errcs = 0;
   for (int i = 0; std::string(to_string(static_cast<Errc>(i))) !=
                   to_string(static_cast<Errc>(-1));

@@ -128,9 +128,55 @@ static void test_stream_it_saw_start(void) {
   CHECK(gone(key));
 }
 
+/* A ring removed (shm-ring rm, systemd RemoveIPC) while its reader waits
+ * for a producer: none can attach a removed ring, so the reader says
+ * SHMRING_REMOVED instead of waiting for ever, and its fd wakes for it.
+ * `between_streams`: a stream was read to its end first, else no producer
+ * ever came. */
+static void test_removed_while_waiting(int kind, int between_streams) {
+  const key_t key = test_key(20 + kind * 2 + between_streams);
+  shmring_options o;
+  shmring_ring* ring;
+  shmring_consumer* c = NULL;
+  shmring_record rec;
+  int fd = -1;
+
+  shmring_options_init(&o);
+  o.kind = kind;
+  o.capacity = 4096;
+  ring = create_ring(key, &o);
+  if (ring == NULL) return;
+  if (between_streams) {
+    shmring_producer* p = NULL;
+    CHECK_RC(SHMRING_OK, shmring_consumer_attach(ring, &c));
+    CHECK_RC(SHMRING_OK, shmring_producer_attach(ring, 0, &p));
+    CHECK_RC(SHMRING_OK, shmring_write(p, "x", 1, LONG_NS));
+    shmring_producer_close(p);
+    CHECK_RC(SHMRING_OK, shmring_peek(c, LONG_NS, &rec));
+    shmring_release(c);
+    CHECK_RC(SHMRING_CLOSED, shmring_peek(c, LONG_NS, &rec));
+    shmring_consumer_close(c);
+  }
+  CHECK_RC(SHMRING_OK, shmring_consumer_attach(ring, &c));
+  CHECK_RC(SHMRING_OK, shmring_consumer_fd(c, &fd));
+  CHECK_RC(SHMRING_WOULD_BLOCK, shmring_peek(c, 0, &rec));
+  CHECK(!readable(fd, 0));
+  CHECK_RC(SHMRING_OK, shmring_remove(ring));
+  CHECK(readable(fd, LONG_MS));
+  CHECK_RC(SHMRING_REMOVED, shmring_peek(c, 0, &rec));
+  CHECK(readable(fd, 0)); /* and it stays readable */
+  CHECK_RC(SHMRING_REMOVED, shmring_peek(c, LONG_NS, &rec));
+  shmring_consumer_close(c);
+  shmring_close(ring);
+  CHECK(gone(key));
+}
+
 int main(void) {
   test_fresh_consumer_waits(SHMRING_SPSC, 1000);
   test_fresh_consumer_waits(SHMRING_MPSC, 1000);
   test_stream_it_saw_start();
+  test_removed_while_waiting(SHMRING_SPSC, 0);
+  test_removed_while_waiting(SHMRING_SPSC, 1);
+  test_removed_while_waiting(SHMRING_MPSC, 1);
   return c_check_finish("c_stream_test");
 }

@@ -126,8 +126,11 @@ void store_word(std::byte* p, std::size_t width, std::uint64_t v) {
 // A token no running process has: pid above any pid_max (2^22).
 constexpr ProcessToken kDeadToken = (std::uint64_t{0x3ffffff0} << 32) | 12345;
 
+// The statuses a record ring's calls may return here (the core's rings
+// are removed at once, so a reader with no producer yet says removed).
 bool valid(Status s) {
-  return static_cast<unsigned>(s) <= static_cast<unsigned>(Status::corrupt);
+  return static_cast<unsigned>(s) <= static_cast<unsigned>(Status::corrupt) ||
+         s == Status::removed;
 }
 
 std::uint8_t pattern(std::uint64_t seq, std::size_t i) {
