@@ -125,9 +125,10 @@ std::uint64_t value_of(const Record& r) {
 
 // ---- Ping-pong.
 
-// Every handshake mix runs (wait.h), so under TSan (~5x slower here) the
-// round counts are divided to stay inside the test's time budget.
-#if defined(SHMRING_TSAN)
+// Every handshake mix runs (wait.h), so under TSan (~5x slower here) and
+// ASan (~10x for a process round trip) the round counts are divided to
+// stay inside the test's time budget.
+#if defined(SHMRING_TSAN) || defined(__SANITIZE_ADDRESS__)
 constexpr std::uint64_t kRoundsDivisor = 4;
 #else
 constexpr std::uint64_t kRoundsDivisor = 1;
