@@ -130,7 +130,8 @@ class QueueReader {
   }
 
   // The next element, or why not: would_block (empty), closed / peer_dead
-  // (end of stream), corrupt.
+  // (end of stream), corrupt; removed (no writer ever came and the ring
+  // was removed: none can come).
   [[nodiscard]] Popped<T> try_pop() {
     Popped<T> out;
     out.status = detail::try_pop_element(r_, &out.value, sizeof(T));

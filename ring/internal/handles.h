@@ -190,7 +190,8 @@ class RecordReader : public ConsumerRole {
   // The next record after those already peeked. closed: every producer has
   // closed and the ring is drained (a new producer may start a new stream:
   // keep calling to follow). peer_dead: drained and the (only) producer
-  // died.
+  // died. removed: no producer ever came and the ring was removed
+  // (nothing_can_come()).
   [[nodiscard]] inline Peeked try_peek();
   [[nodiscard]] Peeked peek(Timeout timeout = kForever);
   // Up to out.size() records: ok with at least one, else why not.
