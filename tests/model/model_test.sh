@@ -6,14 +6,14 @@
 # CONFIG is P:K (P producers, K claims each) or P:K:K1 (producer 0 makes K
 # claims, the others K1), then optionally :bN for a bitstate (supertrace)
 # run with a 2^N-bit array (2^(N-23) MB) instead of an exhaustive one
-# (COLLAPSE compression, pan capped at --memlim MB, default 1024).
+# (COLLAPSE compression, pan capped at --memlim MB, default 2048).
 # Bitstate is not exhaustive: its coverage is the reported hash factor
 # (bits of the array per stored state: above ~100 nearly every state is
 # reached; near 1 hash collisions prune much of the space).
 set -euo pipefail
 MODEL=$(realpath "$1")
 shift
-MEMLIM=1024
+MEMLIM=2048
 MUTANTS=1
 CONFIGS=()
 for arg in "$@"; do
@@ -110,8 +110,16 @@ mutant "zero the last record only" 2:1:b28 \
 # the consumer sleeps holding records (no release when the batch ends): a
 # producer's second claim waits for that space
 mutant "sleep holding records" 2:2:1:b28 \
-  's/^    :: r != head -> release(); goto loop  \/\* the batch ends.*$/    :: false -> skip/'
+  's/^      :: r != head -> release(); goto loop  \/\* the batch ends.*$/      :: false -> skip/'
 # a trimmed commit without its padding record
 mutant "trim without padding" 2:1:b28 \
   's/^      if :: w\[pos + 1\] = PADW(1) :: goto dead fi;$/      skip;/'
+# the consumer takes the word at r for a header when r - head == C (the
+# ring full to the word, everything peeked, nothing released): it is its
+# own oldest record's
+mutant "own header when full" 2:1:b28 \
+  's/^    if :: r - head == C -> x = 0 :: else -> x = w\[r % C\] fi;$/    x = w[r % C];/'
+# the bound judged on the tail as last loaded, without a reload
+mutant "no tail reload" 2:1:b28 \
+  's/^  :: r + sd - ct > C - 1 -> d_step { ct = tail; assert/  :: r + sd - ct > C - 1 -> d_step { assert/'
 echo PASS

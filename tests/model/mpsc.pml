@@ -20,11 +20,24 @@
  * holds before it sleeps, as peek_batch + release does, and padding at
  * once when it holds nothing.
  *
+ * The consumer polls headers (RecordReader::try_peek_scan): it loads the
+ * word at its read position r (taken as 0 when r - head == C: everything
+ * peeked, nothing released, the ring full to the word, so the word at r
+ * is its own oldest record's header) and loads tail only at a 0 word:
+ * tail past r is a claim whose header is not written yet, tail == r the
+ * end of what is claimed. It keeps the tail it last loaded (ct,
+ * cached_tail_): a record must end within C - 1 words of it, reloading
+ * it first (docs/design/ordering.md#a-bound-without-the-tail).
+ *
  * Checked (assertions and end states):
  *  - invariant Z: a successful claim covers only 0 words;
  *  - nothing delivered torn (a span-2 record's payload is its own), and
  *    the records a consumer holds are still intact when it releases them;
  *  - nothing delivered twice, unless a consumer was replaced;
+ *  - the library's corruption checks never fire on this correct ring: a
+ *    header read is a header, its record ends within the ring, within C
+ *    words of head and (after a reload) within C - 1 words of the tail,
+ *    and the tail loaded at a 0 word is never below r;
  *  - every committed record is delivered;
  *  - no state blocks the ring forever (invalid end states), including a
  *    consumer asleep on the futex-style handshake while its condition
@@ -213,6 +226,7 @@ inline release() {
 
 proctype Consumer() {
   byte r, x, e, q, s, sd, z, d;
+  byte ct;               /* the tail as last loaded (cached_tail_) */
   bool crashed = 0;
 restart:
   /* a predecessor died mid-release: finish its zeroing */
@@ -226,35 +240,61 @@ restart:
     head = release_to
   :: else -> skip
   fi;
-  r = head;
+  d_step { r = head; ct = head };
 loop:
-  if
-  :: r == tail ->
+  /* the header at r; everything peeked and nothing released (the ring
+   * full to the byte): the word at r is our own oldest record's, so 0 */
+  atomic {
+    if :: r - head == C -> x = 0 :: else -> x = w[r % C] fi;
+    /* a header: the library's bounds (each failure would be "corrupt" on
+     * this correct ring): a record ends within the ring and within C
+     * words of head */
     if
-    :: r != head -> release(); goto loop  /* the batch ends: release it */
-    :: else -> skip
+    :: x == 0 -> skip
+    :: ISBUSY(x) -> sd = BSPAN(x)
+    :: ISPAD(x) -> sd = PSPAN(x)
+    :: ISCOMMIT(x) -> sd = CSPAN(x)
+    :: else -> assert(false)  /* a payload word taken for a header */
     fi;
-    if
-    :: gone == P && r == tail -> goto drained
-    :: else ->
-      /* sleep on data_ready: announce, re-check, sleep */
-      d_step { s = seq; d = deaths };
-      waiters = 1;
-      if
-      :: d_step { r != tail || gone == P -> waiters = 0; s = 0; d = 0 }
-      :: d_step { seq != s || deaths != d -> waiters = 0; s = 0; d = 0 }
-      fi;
-      goto loop
-    fi
-  :: else -> skip
-  fi;
-  x = w[r % C];
+    assert(x == 0 || (sd > 0 && r % C + sd <= C && r + sd - head <= C))
+  };
   if
   :: x == 0 ->
+    /* nothing committed at r: only now the tail (a tail below r would
+     * be corrupt) */
+    d_step { ct = tail; assert(ct >= r) };
+    if
+    :: ct == r ->
+      /* nothing claimed at r */
+      if
+      :: r != head -> release(); goto loop  /* the batch ends: release it */
+      :: else -> skip
+      fi;
+      if
+      :: gone == P ->
+        /* every producer left (end_status): the word, then the tail, once
+         * more; nothing else runs now, so one step */
+        if
+        :: w[r % C] == 0 && tail == r -> goto drained
+        :: else -> goto loop
+        fi
+      :: else ->
+        /* sleep on data_ready: announce, re-check, sleep */
+        d_step { s = seq; d = deaths };
+        waiters = 1;
+        if
+        :: d_step { w[r % C] != 0 || tail != r || gone == P -> waiters = 0; s = 0; d = 0 }
+        :: d_step { seq != s || deaths != d -> waiters = 0; s = 0; d = 0 }
+        fi;
+        goto loop
+      fi
+    :: else -> skip
+    fi;
+    /* a claim below tail whose header is not written yet */
     if
     :: LIVE_INTENT(r) ->
       if
-      :: r != head -> x = 0; release(); goto loop  /* never sleep holding records */
+      :: r != head -> release(); goto loop  /* never sleep holding records */
       :: else -> skip
       fi;
       s = seq;
@@ -266,9 +306,10 @@ loop:
       goto loop
     :: else -> skip
     fi;
-    /* no live registration names r: the claimer died before its header */
+    /* no live registration names r: the claimer died before its header;
+     * the run ends at the ring's end or the tail as loaded at latest */
     e = r + (C - r % C);
-    if :: tail < e -> e = tail :: else -> skip fi;
+    if :: ct < e -> e = ct :: else -> skip fi;
     atomic {
       q = 0;
       do
@@ -290,7 +331,16 @@ loop:
       e = 0; q = 0
     };
     goto loop
-  :: ISBUSY(x) ->
+  :: else -> skip
+  fi;
+  /* and within C - 1 words of the tail as last loaded, reloading it
+   * first (tail_bound_holds): after the reload it always is */
+  if
+  :: r + sd - ct > C - 1 -> d_step { ct = tail; assert(r + sd - ct <= C - 1) }
+  :: else -> skip
+  fi;
+  if
+  :: atomic { ISBUSY(x) -> sd = 0 };
     if
     :: live[BOWNER(x)] ->
       if
@@ -309,14 +359,12 @@ loop:
     goto loop
   :: d_step {
        ISPAD(x) ->
-       sd = PSPAN(x);
-       assert(sd > 0 && r + sd <= tail);
+       assert(r + sd <= tail);
        e = (r == head);  /* nothing held: give it back at once */
        r = r + sd; x = 0; sd = 0
      }
   :: d_step {
        ISCOMMIT(x) ->
-       sd = CSPAN(x);
        assert(r + sd <= tail);
        if :: sd == 2 -> assert(w[(r + 1) % C] == DATA(CID(x))) :: else -> skip fi;
        assert(delivered[CID(x)] == 0 || takeover);
@@ -324,7 +372,6 @@ loop:
        e = 2;
        r = r + sd; x = 0; sd = 0
      }
-  :: else -> assert(false)  /* a payload word taken for a header */
   fi;
   if
   :: e != 1 -> e = 0      /* hold it and peek on: a batch */
