@@ -37,6 +37,9 @@ namespace bench {
 namespace {
 
 constexpr std::size_t kBudget = 1 << 20;
+// Two cache lines: the unit the adjacent-line prefetcher moves, so state
+// written by one thread is kept this far from the other thread's.
+constexpr std::size_t kLinePair = 128;
 
 // ---- The three queues behind one push/pop shape (spinning, like rigtorp).
 
@@ -71,8 +74,10 @@ class ShmringQueue {
 
  private:
   std::optional<shmring::Segment> seg_;
-  std::optional<shmring::QueueWriter<int>> w_;
-  std::optional<shmring::QueueReader<int>> r_;
+  // Each thread's handle on its own cache lines (kLinePair): no line
+  // holds both threads' private state.
+  alignas(kLinePair) std::optional<shmring::QueueWriter<int>> w_;
+  alignas(kLinePair) std::optional<shmring::QueueReader<int>> r_;
 };
 
 // shmring records on a private spsc ring: each int an 8-byte record,
@@ -84,35 +89,35 @@ class ShmringBatched {
  public:
   explicit ShmringBatched(const Config& config)
       : ring_(shmring::RingOptions{.capacity = kBudget}),
-        batch_(std::max<std::size_t>(1, config.batch)),
-        p_(attach_producer(ring_.segment())),
-        c_(attach_consumer(ring_.segment())),
-        recs_(batch_) {}
+        w_{attach_producer(ring_.segment()),
+           std::max<std::size_t>(1, config.batch)},
+        r_{attach_consumer(ring_.segment()),
+           std::vector<shmring::Record>(w_.batch)} {}
   void push(int v) {
-    shmring::Reservation r = p_.try_reserve(sizeof(std::int64_t));
+    shmring::Reservation r = w_.p.try_reserve(sizeof(std::int64_t));
     while (!r) {
       cpu_relax();
-      r = p_.try_reserve(sizeof(std::int64_t));
+      r = w_.p.try_reserve(sizeof(std::int64_t));
     }
     const std::int64_t w = v;
     std::memcpy(r.bytes.data(), &w, sizeof w);
-    p_.commit_deferred(sizeof w);
-    if (++pending_ == batch_) flush();
+    w_.p.commit_deferred(sizeof w);
+    if (++w_.pending == w_.batch) flush();
   }
   // Publishes what push() deferred: the end of a run, and each ping-pong
   // message (one in flight: no batch ever fills).
   void flush() {
-    p_.flush();
-    pending_ = 0;
+    w_.p.flush();
+    w_.pending = 0;
   }
   int pop() {
-    if (next_ == got_) {
-      if (got_ != 0) c_.release();  // the whole batch, popped
-      next_ = got_ = 0;
+    if (r_.next == r_.got) {
+      if (r_.got != 0) r_.c.release();  // the whole batch, popped
+      r_.next = r_.got = 0;
       for (;;) {
-        const shmring::PeekedBatch b = c_.try_peek_batch(recs_);
+        const shmring::PeekedBatch b = r_.c.try_peek_batch(r_.recs);
         if (b) {
-          got_ = b.records.size();
+          r_.got = b.records.size();
           break;
         }
         // Nothing else can come from a ring whose producer is alive in this
@@ -123,21 +128,30 @@ class ShmringBatched {
         cpu_relax();
       }
     }
-    const shmring::Record& rec = recs_[next_++];
+    const shmring::Record& rec = r_.recs[r_.next++];
     std::int64_t w = -1;  // a wrong size pops -1: never the expected int
     if (rec.size == sizeof w) std::memcpy(&w, rec.data, sizeof w);
     return static_cast<int>(w);
   }
 
  private:
+  // Each thread's state on its own cache lines (kLinePair): a line that
+  // held the writer's count and the reader's position would move between
+  // the CPUs on every record.
+  struct alignas(kLinePair) Writer {
+    shmring::Producer p;
+    std::size_t batch;
+    std::size_t pending = 0;  // committed since the last flush
+  };
+  struct alignas(kLinePair) Reader {
+    shmring::Consumer c;
+    std::vector<shmring::Record> recs;
+    std::size_t next = 0;  // recs[next .. got): peeked, not yet popped
+    std::size_t got = 0;
+  };
   PrivateRing ring_;
-  std::size_t batch_;
-  shmring::Producer p_;
-  shmring::Consumer c_;
-  std::vector<shmring::Record> recs_;
-  std::size_t pending_ = 0;  // committed since the last flush
-  std::size_t next_ = 0;     // recs_[next_ .. got_): peeked, not yet popped
-  std::size_t got_ = 0;
+  Writer w_;
+  Reader r_;
 };
 
 class LockfreeQueue {
