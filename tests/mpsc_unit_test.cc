@@ -62,6 +62,8 @@ const char* status_name(Status s) {
       return "corrupt";
     case Status::overrun:
       return "overrun";
+    case Status::removed:
+      return "removed";
   }
   return "?";
 }

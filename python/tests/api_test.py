@@ -1,6 +1,7 @@
 """The shmring Python module: surface, errors, zero-copy views, the GIL,
 Ctrl-C, select() on fileno(). Plain unittest; keys unique to this process,
 every ring removed (checked in tearDown)."""
+import os
 import select
 import signal
 import subprocess
@@ -13,6 +14,21 @@ import unittest
 import shmring
 
 from ring_test import RingTest, unique_key
+
+
+# futex(2)'s number in /proc/PID/syscall (x86_64, aarch64).
+FUTEX_SYSCALL = {"x86_64": "202", "aarch64": "98"}.get(os.uname().machine)
+
+
+def wait_in_futex(pid, timeout):
+    """True once process pid's main thread sleeps in futex(2)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/%d/syscall" % pid) as f:
+            if f.read().split()[0] == FUTEX_SYSCALL:
+                return True
+        time.sleep(0.001)
+    return False
 
 
 class Surface(RingTest):
@@ -207,15 +223,18 @@ class Surface(RingTest):
             [sys.executable, "-c",
              "import shmring, sys\n"
              "c = shmring.open(%d).consumer()\n"
-             "print('ready', flush=True)\n"
              "try:\n"
+             "    print('ready', flush=True)\n"
              "    c.read()\n"
              "except KeyboardInterrupt:\n"
              "    print('KeyboardInterrupt', flush=True)\n"
              "    sys.exit(7)\n" % ring.key],
             stdout=subprocess.PIPE, text=True)
         self.assertEqual(child.stdout.readline(), "ready\n")
-        time.sleep(0.2)
+        # The signal goes in once the read sleeps in the kernel, however
+        # long the child takes to get there.
+        self.assertTrue(wait_in_futex(child.pid, timeout=30),
+                        "the reader never slept in futex()")
         child.send_signal(signal.SIGINT)
         out, _ = child.communicate(timeout=10)
         self.assertEqual(child.returncode, 7)
