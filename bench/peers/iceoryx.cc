@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #include "iceoryx_hoofs/log/logmanager.hpp"
@@ -241,10 +242,40 @@ bool roudi_running() {
   return found;
 }
 
+// The lock file /tmp/<runtime name>.lock and the socket /tmp/<runtime name>
+// of each of our iceoryx runtimes (init_runtime) whose process has exited:
+// iceoryx removes them only when the runtime is destroyed, and the children
+// leave with _exit(). A runtime alive (ours or another shm-bench's) holds
+// the flock on its lock file, so its files stay.
+void remove_dead_runtime_locks() {
+  DIR* d = ::opendir("/tmp");
+  if (d == nullptr) return;
+  const std::string ours = "shm-bench-";
+  const std::string suffix = ".lock";
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind(ours, 0) != 0 || name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+        "/tmp/" + name == kRoudiLock) {
+      continue;
+    }
+    const std::string path = "/tmp/" + name;
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      ::unlink(path.substr(0, path.size() - suffix.size()).c_str());  // socket
+      ::unlink(path.c_str());
+    }
+    ::close(fd);
+  }
+  ::closedir(d);
+}
+
 // What iox-roudi 2.0.3 leaves behind when it stops: its socket and lock
 // files, the management segment and the user's payload segment (named after
-// the user). Only called while no RouDi runs.
+// the user), and our runtimes' lock files. Only called while no RouDi runs.
 void remove_roudi_leftovers() {
+  remove_dead_runtime_locks();
   ::unlink(kRoudiSocket);
   ::unlink("/tmp/roudi.lock");
   ::unlink("/tmp/iox-unique-roudi.lock");
