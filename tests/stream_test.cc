@@ -38,17 +38,21 @@ std::string next(StreamReader& r, Status* st, Timeout timeout = kShort) {
   return s;
 }
 
+// Writes one stream and reads it to its end with a Consumer that then
+// leaves: the ring is between streams.
+void stream_read_to_its_end(Segment& seg, const std::string& text) {
+  stream_of(seg, text);
+  auto c = Consumer::attach(seg);
+  REQUIRE(c);
+  REQUIRE(c->peek(kShort));
+  c->release();
+  REQUIRE(c->peek(kShort).status == Status::closed);
+}
+
 TEST_CASE("a reader attached between streams waits for the next producer") {
   testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
   Segment& seg = ring.segment();
-  stream_of(seg, "old");
-  {
-    auto c = Consumer::attach(seg);
-    REQUIRE(c);
-    REQUIRE(c->peek(kShort));
-    c->release();
-    CHECK(c->peek(kShort).status == Status::closed);
-  }
+  stream_read_to_its_end(seg, "old");
   // A plain Consumer reports the old stream's end again...
   {
     auto c = Consumer::attach(seg);
@@ -72,14 +76,7 @@ TEST_CASE("a reader attached between streams waits for the next producer") {
 TEST_CASE("each peek_batch waits its whole timeout for a producer") {
   testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
   Segment& seg = ring.segment();
-  stream_of(seg, "old");
-  {
-    auto c = Consumer::attach(seg);
-    REQUIRE(c);
-    REQUIRE(c->peek(kShort));
-    c->release();
-    REQUIRE(c->peek(kShort).status == Status::closed);
-  }
+  stream_read_to_its_end(seg, "old");
   auto r = StreamReader::attach(seg);  // between streams
   REQUIRE(r);
   constexpr Timeout kWait = 200ms;
