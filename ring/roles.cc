@@ -396,7 +396,12 @@ Status ConsumerRole::producers_gone() {
   // seq_cst: end-of-stream re-check; pairs with ProducerRole::take.
   if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
     // No producer yet: wait, like a FIFO, unless none can come.
-    return nothing_can_come() ? Status::removed : Status::would_block;
+    if (!nothing_can_come()) return Status::would_block;
+    // One may have come (and gone) before the removal was seen: its
+    // records come first. seq_cst: as the load above.
+    if (cb_->producers_seen.load(std::memory_order_seq_cst) == 0) {
+      return Status::removed;
+    }
   }
   if (any_producer_registered(cb_)) {
     // Drained with producers registered: some may be dead. Reap at most
@@ -416,7 +421,7 @@ bool ConsumerRole::nothing_can_come() {
     return false;
   }
   next_removed_check_ = now + kRemovedCheck;
-  if (!shm_removed(shm_id_)) return false;
+  if (!shm_orphaned(shm_id_)) return false;
   reap_dead_producers(cb_, sem_id_);
   return !any_producer_registered(cb_);
 }

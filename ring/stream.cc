@@ -116,7 +116,10 @@ PeekedBatch StreamReader::peek_batch(std::span<Record> out, Timeout timeout) {
     }
     // The end of a stream: is it the one this reader waits for?
     if (awaiting_producer()) {
-      if (role().nothing_can_come()) return {Status::removed, {}};
+      if (role().nothing_can_come()) {
+        if (std::optional<PeekedBatch> b = last_look(out)) return *b;
+        continue;  // a producer came and went: its stream's end
+      }
       if (!idle_deadline) idle_deadline = Deadline::after(timeout);
       if (idle_deadline->passed()) {
         waiting_for_producer_ = true;
@@ -130,6 +133,19 @@ PeekedBatch StreamReader::peek_batch(std::span<Record> out, Timeout timeout) {
     producers_before_ = producers_seen();
     if (st == Status::peer_dead) return b;  // said once; the next call follows
   }
+}
+
+std::optional<PeekedBatch> StreamReader::last_look(std::span<Record> out) {
+  // A producer that came (and left) before the removal was seen: its
+  // records first; removed only if none came.
+  const PeekedBatch b =
+      std::visit([&](auto& r) { return r.try_peek_batch(out); }, reader_);
+  if (b.status == Status::ok) {
+    awaiting_stream_ = false;
+    return b;
+  }
+  if (awaiting_producer()) return PeekedBatch{Status::removed, {}};
+  return std::nullopt;
 }
 
 detail::ConsumerRole& StreamReader::role() {
@@ -153,7 +169,10 @@ PeekedBatch StreamReader::try_peek_batch(std::span<Record> out) {
     }
     if (st != Status::closed && st != Status::peer_dead) return b;
     if (awaiting_producer()) {
-      if (role().nothing_can_come()) return {Status::removed, {}};
+      if (role().nothing_can_come()) {
+        if (std::optional<PeekedBatch> b = last_look(out)) return *b;
+        continue;  // a producer came and went: its stream's end
+      }
       if (role().arm_while([&] { return awaiting_producer(); })) {
         return {Status::would_block, {}};
       }

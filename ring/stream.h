@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <variant>
 
@@ -60,7 +61,8 @@ class StreamReader {
   //   overrun      (drop-slow broadcast) records were lost: see
   //                subscriber()->lost_records();
   //   removed      the ring was removed while no producer was attached
-  //                (none can attach it): final;
+  //                and no other process maps it (none can attach it):
+  //                final;
   //   interrupted, corrupt as Consumer::peek_batch.
   [[nodiscard]] PeekedBatch peek_batch(std::span<Record> out,
                                        Timeout timeout = kForever);
@@ -101,6 +103,10 @@ class StreamReader {
   // The end of a stream that is not (yet) the one to report: between
   // streams, or too few producers (StreamOptions::producers).
   bool awaiting_producer() const;
+  // Once nothing_can_come(): the records of a producer that came before
+  // the removal was seen, else removed while still awaiting one; nullopt
+  // if a producer came and went (its stream's end, for the caller's loop).
+  std::optional<PeekedBatch> last_look(std::span<Record> out);
   detail::ConsumerRole& role();
 
   Segment* segment_;

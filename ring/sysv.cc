@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <string>
 #include <system_error>
 
 #include "ring/internal/layout.h"
@@ -148,6 +149,34 @@ bool shm_removed(int shmid) {
   struct shmid_ds ds {};
   if (::shmctl(shmid, IPC_STAT, &ds) != 0) return true;
   return (ds.shm_perm.mode & SHM_DEST) != 0;
+}
+
+// How many mappings of segment `shmid` this process holds: /proc/self/maps
+// names each "/SYSV<key>" with the segment id as its inode.
+static unsigned long own_mappings(int shmid) {
+  std::ifstream maps("/proc/self/maps");
+  unsigned long n = 0;
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long inode = 0;
+    int path = 0;
+    if (std::sscanf(line.c_str(), "%*s %*s %*s %*s %lu %n", &inode, &path) ==
+            1 &&
+        inode == static_cast<unsigned long>(shmid) &&
+        line.compare(static_cast<std::size_t>(path), 5, "/SYSV") == 0) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+bool shm_orphaned(int shmid) {
+  struct shmid_ds ds {};
+  if (::shmctl(shmid, IPC_STAT, &ds) != 0) {
+    return errno == EINVAL || errno == EIDRM;  // gone, not unreadable
+  }
+  if ((ds.shm_perm.mode & SHM_DEST) == 0) return false;
+  return ds.shm_nattch <= own_mappings(shmid);
 }
 
 int sem_count(int semid, key_t* key) {

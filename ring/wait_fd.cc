@@ -17,8 +17,8 @@
 namespace shmring {
 namespace detail {
 
-Result<WaitFd*> WaitFd::create(layout::ControlBlock* cb, int sem_id,
-                               int shm_id, WaitStrategy strategy,
+Result<WaitFd*> WaitFd::create(layout::ControlBlock* cb, int sem_id, int shm_id,
+                               WaitStrategy strategy,
                                std::shared_ptr<const void> mapping) {
   if (strategy != WaitStrategy::futex) {
     return Error{Errc::invalid_argument,
@@ -136,13 +136,14 @@ void WaitFd::run() {
         if (reap_dead_producers(cb_, sem_id_) > 0) break;
       }
       // A removal wakes nobody either: once the ring is removed with no
-      // producer attached (none can attach it now), fire once, so that the
-      // reader says so (ConsumerRole::nothing_can_come).
+      // producer attached and no other process maps it (none can attach
+      // it now), fire once, so that the reader says so
+      // (ConsumerRole::nothing_can_come).
       // relaxed: only this thread writes it.
       if (!removal_seen_.load(std::memory_order_relaxed) &&
           now >= next_removed_check) {
         next_removed_check = now + kRemovedCheck;
-        if (shm_removed(shm_id_) && !any_producer_registered(cb_)) {
+        if (shm_orphaned(shm_id_) && !any_producer_registered(cb_)) {
           // release: pairs with the acquire load in removal_seen().
           removal_seen_.store(true, std::memory_order_release);
           break;
@@ -159,8 +160,8 @@ Result<int> ConsumerRole::wait_fd() {
     return Error{Errc::invalid_argument, "wait_fd(): the handle is closed"};
   }
   if (!wait_fd_) {
-    auto w = WaitFd::create(cb_, sem_id_, shm_id_, data_ready_.strategy(),
-                            mapping_);
+    auto w =
+        WaitFd::create(cb_, sem_id_, shm_id_, data_ready_.strategy(), mapping_);
     if (!w) return w.error();
     wait_fd_.reset(*w);
   }

@@ -4,8 +4,11 @@
 // the names. shm-consume/shm-produce exercise the same through tests/e2e
 // (no_data_loss_test, recipes_test); these pin the library's contract.
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <string>
+#include <thread>
 
 #include "tests/support.h"
 
@@ -226,6 +229,40 @@ TEST_CASE("a reader waiting for a producer on a removed ring says removed") {
     REQUIRE(ring.segment().remove());
     next(*r, &st, kForever);
     CHECK(st == Status::removed);
+  }
+  SECTION("not while another process maps the ring: it may still attach") {
+    // A private ring's pattern (shm-bench): remove it at once, then fork;
+    // the child attaches through the mapping it inherited.
+    testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});
+    Consumer c = testing::attach_consumer(ring.segment());
+    REQUIRE(ring.segment().remove());
+    testing::SharedBlock<std::atomic<int>> go;
+    testing::ChildGuard children;
+    const pid_t pid = children.spawn([&] {
+      while (go->load() == 0) std::this_thread::sleep_for(1ms);
+      auto p = Producer::attach(ring.segment());
+      if (!p) {
+        std::fprintf(stderr, "Producer::attach: %s\n",
+                     p.error().message.c_str());
+        return 1;
+      }
+      if (p->write(as_bytes("after")) != Status::ok) return 2;
+      p->close();
+      return 0;
+    });
+    // Longer than kRemovedCheck: the removal is looked at more than once.
+    CHECK(c.peek(600ms).status == Status::timed_out);
+    c.close();
+    auto r = StreamReader::attach(ring.segment());
+    REQUIRE(r);
+    Status st{};
+    CHECK(next(*r, &st, 600ms) == "");
+    CHECK(st == Status::timed_out);
+    go->store(1);
+    CHECK(next(*r, &st, kForever) == "after");
+    const testing::ChildStatus child = children.wait(pid);
+    CHECK(child.exited);
+    CHECK(child.code == 0);
   }
   SECTION("a producer attached may still finish its stream") {
     testing::ScopedRing ring({.kind = Kind::spsc, .capacity = 4096});

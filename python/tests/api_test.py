@@ -288,7 +288,11 @@ class Surface(RingTest):
              "    sys.exit(7)\n" % ring.key],
             stdout=subprocess.PIPE, text=True)
         self.assertEqual(child.stdout.readline(), "ready\n")
-        shmring.remove(ring.key)  # while it waits, or just before
+        # This process lets go of its mapping too: a process that maps a
+        # removed ring could still attach a producer through it.
+        key = ring.key
+        ring.close()
+        shmring.remove(key)  # while it waits, or just before
         try:
             out, _ = child.communicate(timeout=30)
         except subprocess.TimeoutExpired:

@@ -138,9 +138,11 @@ class ConsumerRole {
   // came and nothing_can_come().
   Status producers_gone();
   // True if the ring was removed (IPC_RMID: `shm-ring rm`, systemd
-  // RemoveIPC) and no live producer is attached: none can attach a removed
-  // ring, so nothing more can come. Looks at most once per
-  // kRemovedCheck (false in between): one IPC_STAT, on the empty path only.
+  // RemoveIPC), no live producer is attached and no other process maps it
+  // (shm_orphaned): a removed ring can no longer be attached, so no other
+  // process can bring a producer (one taken through a Segment of this
+  // process still could). Looks at most once per kRemovedCheck (false in
+  // between): one IPC_STAT, on the empty path only.
   bool nothing_can_come();
   // closed or peer_dead, once producers_gone() said ok and all is read.
   Status how_stream_ended();
@@ -234,9 +236,9 @@ class RecordReader : public ConsumerRole {
   std::uint64_t next_header() const;
   // Every published record ends less than a ring before the tail and at
   // most capacity - 8 bytes after it
-  // (docs/design/ordering.md#a-bound-without-the-tail): true if one ending
-  // at `end` may be published as far as cached_tail_ tells. One unsigned
-  // compare: `end - tail + capacity` in [1, 2 * capacity - 8].
+  // (docs/design/ordering.md#bounding-records-by-a-tail-loaded-once-a-lap):
+  // true if one ending at `end` may be published as far as cached_tail_ tells.
+  // One unsigned compare: `end - tail + capacity` in [1, 2 * capacity - 8].
   bool tail_bound_ok(std::uint64_t end) const {
     return end - cached_tail_ + capacity_ - 1 <
            2 * capacity_ - layout::kHeaderSize;

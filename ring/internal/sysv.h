@@ -34,6 +34,13 @@ std::uint64_t huge_page_bytes();
 // systemd RemoveIPC) or gone. One IPC_STAT.
 bool shm_removed(int shmid);
 
+// True if segment `shmid` is marked for removal and no other process has
+// it mapped: no role can be taken in it any more but through a mapping of
+// this process (shmat refuses a removed segment; mappings that existed,
+// such as a forked child's, can still take roles). One IPC_STAT, and
+// /proc/self/maps once the segment is removed.
+bool shm_orphaned(int shmid);
+
 // The number of semaphores in set `semid`, -1 if it does not exist; its key
 // in *key if asked.
 int sem_count(int semid, key_t* key = nullptr);

@@ -27,7 +27,7 @@
  * tail past r is a claim whose header is not written yet, tail == r the
  * end of what is claimed. It keeps the tail it last loaded (ct,
  * cached_tail_): a record must end within C - 1 words of it, reloading
- * it first (docs/design/ordering.md#a-bound-without-the-tail).
+ * it first (docs/design/ordering.md#bounding-records-by-a-tail-loaded-once-a-lap).
  *
  * Checked (assertions and end states):
  *  - invariant Z: a successful claim covers only 0 words;
