@@ -68,8 +68,8 @@ Producer::Producer(Segment& segment, const Grant& grant,
   broken_ = !mpsc_ && !layout::positions_sane(cached_head_, tail_, capacity_);
   // Readers bound a record's end by the tail (RecordReader::tail_bound_ok):
   // store the walked tail before our first batch could make that bound two
-  // batches wide. release: pairs with the tail load in
-  // RecordReader::tail_bound_holds.
+  // batches wide.
+  // release: pairs with the tail load in RecordReader::tail_bound_holds.
   if (walked && !broken_) cb_->tail.store(tail_, std::memory_order_release);
 }
 
