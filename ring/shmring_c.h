@@ -211,8 +211,8 @@ int shmring_consumer_attach_flags(shmring_ring* ring, int flags,
  * SHMRING_PEER_DEAD if the last producer died instead of closing;
  * SHMRING_REMOVED (within about 250 ms) if, while it waits for a producer,
  * the ring is removed and no other process maps it: none can attach it
- * then (the fd turns readable for it). A timeout applies to each wait: for data, and (stream
- * rules) for a producer. */
+ * then (the fd turns readable for it). A timeout applies to each wait: for
+ * data, and (stream rules) for a producer. */
 int shmring_peek(shmring_consumer* consumer, int64_t timeout_ns,
                  shmring_record* record);
 /* Gives every peeked record's space back to producers. */

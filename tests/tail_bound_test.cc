@@ -2,20 +2,17 @@
 // tail loaded once a lap") never refuses a correct ring: adversarial but
 // legal schedules, one thread driving every handle. Tightening the bound by
 // 8 bytes makes this fail at once (e.g. "step 1947 status ring corrupt").
-#include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "ring/internal/layout.h"
 #include "ring/internal/segment_access.h"
 #include "tests/support.h"
 
 namespace shmring {
 namespace {
 
-using namespace std::chrono_literals;
-using testing::as_bytes;
 using testing::attach_consumer;
 using testing::attach_producer;
 

@@ -254,12 +254,12 @@ void remove_dead_runtime_locks() {
   const std::string suffix = ".lock";
   while (dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
+    const std::string path = "/tmp/" + name;
     if (name.rfind(ours, 0) != 0 || name.size() <= suffix.size() ||
         name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 ||
-        "/tmp/" + name == kRoudiLock) {
+        path == kRoudiLock) {
       continue;
     }
-    const std::string path = "/tmp/" + name;
     const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) continue;
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
